@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+
+pub mod error_codes;
+pub mod events;
+pub mod jsonrpc;
+pub mod mcp;
+pub mod topic;
+
+pub use jsonrpc::{
+    ErrorObject, ErrorResponse, InvalidMessage, Message, Notification, Request, RequestId, Response,
+    parse_message,
+};
+pub use topic::{Topic, TopicError, TopicPattern};
