@@ -1,3 +1,12 @@
 #![doc = include_str!("../README.md")]
 
+pub mod client;
+pub mod error;
 pub mod events;
+pub mod outbound;
+pub mod server;
+pub mod service;
+pub mod transport;
+
+pub use error::{Error, Result};
+pub use mcpbus_proto as proto;

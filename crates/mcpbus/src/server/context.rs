@@ -1,0 +1,191 @@
+//! What a server-side handler can do while it answers a request.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use mcpbus_proto::mcp::{
+    ClientCapabilities, CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult,
+    Implementation, ListRootsResult, LoggingLevel, LoggingMessageNotificationParams, methods,
+};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::Server;
+use crate::error::{Error, Result};
+use crate::events::{EventHub, Principal};
+use crate::service::{Peer, RequestContext, RequestOptions};
+
+/// What the client said when it initialized.
+#[derive(Debug, Clone)]
+pub struct ClientSession {
+    /// The negotiated protocol revision.
+    pub protocol_version: String,
+    /// The client's name and version.
+    pub client_info: Implementation,
+    /// What the client can do.
+    pub capabilities: ClientCapabilities,
+}
+
+/// The state of one client's session on the server.
+pub(crate) struct SessionState {
+    pub(crate) id: Arc<str>,
+    pub(crate) hub_key: u64,
+    pub(crate) peer: Peer,
+    pub(crate) principal: Mutex<Principal>,
+    pub(crate) client: Mutex<Option<ClientSession>>,
+    pub(crate) initialized: AtomicBool,
+    pub(crate) log_level: Mutex<Option<LoggingLevel>>,
+    pub(crate) resource_subscriptions: Mutex<HashSet<String>>,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl SessionState {
+    pub(crate) fn client(&self) -> Option<ClientSession> {
+        lock(&self.client).clone()
+    }
+
+    /// Sends `notifications/message` if `level` passes the level the client set.
+    pub(crate) fn log(&self, level: LoggingLevel, logger: Option<&str>, data: Value) {
+        if let Some(min) = *lock(&self.log_level) {
+            if level < min {
+                return;
+            }
+        }
+        let params = LoggingMessageNotificationParams {
+            level,
+            logger: logger.map(str::to_string),
+            data,
+        };
+        if let Ok(p) = serde_json::to_value(params) {
+            let _ = self.peer.notify(methods::LOGGING_MESSAGE, Some(p));
+        }
+    }
+}
+
+/// The context of one request to a server: the session it came from, progress, logging,
+/// cancellation, requests to the client (sampling, elicitation, roots), and the event hub.
+#[derive(Clone)]
+pub struct Context {
+    pub(crate) request: RequestContext,
+    pub(crate) session: Arc<SessionState>,
+    pub(crate) server: Server,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("session_id", &self.session.id)
+            .field("request_id", &self.request.id)
+            .finish()
+    }
+}
+
+impl Context {
+    /// The id of the caller's session.
+    pub fn session_id(&self) -> &str {
+        &self.session.id
+    }
+
+    /// The caller's agent id (by default its session id).
+    pub fn agent_id(&self) -> Arc<str> {
+        lock(&self.session.principal).agent_id.clone()
+    }
+
+    /// What the client said when it initialized.
+    pub fn client(&self) -> Option<ClientSession> {
+        self.session.client()
+    }
+
+    /// The server answering this request.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    /// The server's event hub, to publish events.
+    pub fn events(&self) -> &EventHub {
+        self.server.events()
+    }
+
+    /// The `_meta` of the request.
+    pub fn meta(&self) -> Option<&serde_json::Map<String, Value>> {
+        self.request.meta.as_ref()
+    }
+
+    /// Reports progress, if the client asked for it with a progress token.
+    pub fn progress(&self, progress: f64, total: Option<f64>, message: Option<String>) {
+        self.request.progress(progress, total, message);
+    }
+
+    /// Sends a log message to the client (subject to the level it set with `logging/setLevel`).
+    pub fn log(&self, level: LoggingLevel, logger: Option<&str>, data: Value) {
+        self.session.log(level, logger, data);
+    }
+
+    /// Cancelled when the client cancels this request or disconnects.
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.request.cancel
+    }
+
+    /// Whether the client cancelled this request.
+    pub fn is_cancelled(&self) -> bool {
+        self.request.is_cancelled()
+    }
+
+    /// The raw peer, to send any request or notification to the client.
+    pub fn peer(&self) -> &Peer {
+        &self.request.peer
+    }
+
+    fn capabilities(&self) -> ClientCapabilities {
+        self.session.client().map(|c| c.capabilities).unwrap_or_default()
+    }
+
+    async fn typed_request<R: serde::de::DeserializeOwned>(&self, method: &str, params: Value) -> Result<R> {
+        let value = self
+            .request
+            .peer
+            .request_with(method, Some(params), RequestOptions::default())
+            .await?;
+        serde_json::from_value(value).map_err(|e| Error::InvalidResponse(format!("{method}: {e}")))
+    }
+
+    /// Asks the client's model for a completion (`sampling/createMessage`).
+    pub async fn create_message(&self, params: CreateMessageRequestParams) -> Result<CreateMessageResult> {
+        if self.capabilities().sampling.is_none() {
+            return Err(Error::Protocol("the client did not declare the sampling capability".into()));
+        }
+        let params = serde_json::to_value(params).map_err(|e| Error::Protocol(e.to_string()))?;
+        self.typed_request(methods::SAMPLING_CREATE_MESSAGE, params).await
+    }
+
+    /// Asks the user for input through the client (`elicitation/create`, form or URL mode).
+    pub async fn elicit(&self, params: ElicitRequestParams) -> Result<ElicitResult> {
+        let caps = self.capabilities();
+        let Some(elicitation) = caps.elicitation else {
+            return Err(Error::Protocol("the client did not declare the elicitation capability".into()));
+        };
+        if params.mode() == "url" && !elicitation.supports_url() {
+            return Err(Error::Protocol("the client does not support URL-mode elicitation".into()));
+        }
+        let params = serde_json::to_value(params).map_err(|e| Error::Protocol(e.to_string()))?;
+        self.typed_request(methods::ELICITATION_CREATE, params).await
+    }
+
+    /// Asks the client for its roots (`roots/list`).
+    pub async fn list_roots(&self) -> Result<ListRootsResult> {
+        if self.capabilities().roots.is_none() {
+            return Err(Error::Protocol("the client did not declare the roots capability".into()));
+        }
+        self.typed_request(methods::ROOTS_LIST, serde_json::json!({})).await
+    }
+}
+
+impl SessionState {
+    pub(crate) fn mark_initialized(&self) {
+        self.initialized.store(true, Ordering::Release);
+    }
+}

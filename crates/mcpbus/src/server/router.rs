@@ -1,0 +1,308 @@
+//! Registries of tools, resources, resource templates and prompts, and their handler types.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use mcpbus_proto::jsonrpc::ErrorObject;
+use mcpbus_proto::mcp::{
+    CallToolResult, CompleteRequestParams, CompleteResult, GetPromptResult, Prompt, ReadResourceResult, Resource,
+    ResourceTemplate, Tool,
+};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use super::context::Context;
+
+/// Why a tool call failed.
+///
+/// A [`ToolError::failed`] becomes a result with `isError: true`, so that the model sees the
+/// message and can correct itself; a [`ToolError::protocol`] becomes a JSON-RPC error.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolError {
+    /// The tool ran and failed: reported as a result with `isError: true`.
+    Failed(String),
+    /// The call itself is wrong: reported as a JSON-RPC error.
+    Protocol(ErrorObject),
+}
+
+impl ToolError {
+    /// A failure reported to the model as an error result.
+    pub fn failed(message: impl Into<String>) -> Self {
+        ToolError::Failed(message.into())
+    }
+
+    /// A protocol-level error.
+    pub fn protocol(error: ErrorObject) -> Self {
+        ToolError::Protocol(error)
+    }
+}
+
+impl From<ErrorObject> for ToolError {
+    fn from(e: ErrorObject) -> Self {
+        ToolError::Protocol(e)
+    }
+}
+
+impl From<String> for ToolError {
+    fn from(s: String) -> Self {
+        ToolError::Failed(s)
+    }
+}
+
+impl From<&str> for ToolError {
+    fn from(s: &str) -> Self {
+        ToolError::Failed(s.to_string())
+    }
+}
+
+impl From<crate::Error> for ToolError {
+    fn from(e: crate::Error) -> Self {
+        ToolError::Failed(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for ToolError {
+    fn from(e: serde_json::Error) -> Self {
+        ToolError::Failed(e.to_string())
+    }
+}
+
+/// Arguments of a tool that takes none.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+pub struct NoArgs {}
+
+/// A tool definition whose input schema is derived from `A` (JSON Schema 2020-12, via schemars).
+pub fn tool_def<A: JsonSchema>(name: impl Into<String>, description: impl Into<String>) -> Tool {
+    let schema = schemars::schema_for!(A);
+    let mut input_schema = match serde_json::to_value(&schema) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    // MCP requires an object schema; a bare title is noise in a tool listing.
+    input_schema.remove("title");
+    input_schema
+        .entry("type")
+        .or_insert_with(|| Value::String("object".into()));
+    let mut tool = Tool::new(name, Value::Object(input_schema));
+    tool.description = Some(description.into());
+    tool
+}
+
+pub(crate) type ToolFn = Arc<dyn Fn(Map<String, Value>, Context) -> BoxFuture<'static, Result<CallToolResult, ToolError>> + Send + Sync>;
+pub(crate) type ResourceFn = Arc<dyn Fn(String, Context) -> BoxFuture<'static, Result<ReadResourceResult, ErrorObject>> + Send + Sync>;
+pub(crate) type TemplateFn =
+    Arc<dyn Fn(String, BTreeMap<String, String>, Context) -> BoxFuture<'static, Result<ReadResourceResult, ErrorObject>> + Send + Sync>;
+pub(crate) type PromptFn =
+    Arc<dyn Fn(BTreeMap<String, String>, Context) -> BoxFuture<'static, Result<GetPromptResult, ErrorObject>> + Send + Sync>;
+pub(crate) type CompletionFn =
+    Arc<dyn Fn(CompleteRequestParams, Context) -> BoxFuture<'static, Result<CompleteResult, ErrorObject>> + Send + Sync>;
+
+/// Wraps a typed tool handler: arguments that do not fit `A` give an error result naming the
+/// problem (so the model can correct itself), never a crash.
+pub(crate) fn typed_tool<A, F, Fut>(f: F) -> ToolFn
+where
+    A: DeserializeOwned + Send + 'static,
+    F: Fn(A, Context) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
+{
+    let f = Arc::new(f);
+    Arc::new(move |args: Map<String, Value>, ctx: Context| {
+        let f = f.clone();
+        async move {
+            let args: A = serde_json::from_value(Value::Object(args))
+                .map_err(|e| ToolError::Failed(format!("invalid arguments: {e}")))?;
+            f(args, ctx).await
+        }
+        .boxed()
+    })
+}
+
+pub(crate) struct ToolEntry {
+    pub(crate) tool: Tool,
+    pub(crate) call: ToolFn,
+}
+
+pub(crate) struct ResourceEntry {
+    pub(crate) resource: Resource,
+    pub(crate) read: ResourceFn,
+}
+
+pub(crate) struct TemplateEntry {
+    pub(crate) template: ResourceTemplate,
+    pub(crate) matcher: UriTemplate,
+    pub(crate) read: TemplateFn,
+}
+
+pub(crate) struct PromptEntry {
+    pub(crate) prompt: Prompt,
+    pub(crate) get: PromptFn,
+}
+
+/// Everything a server offers, in registration order, with lookups by name.
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub(crate) tools: Vec<ToolEntry>,
+    tool_index: HashMap<String, usize>,
+    pub(crate) resources: Vec<ResourceEntry>,
+    resource_index: HashMap<String, usize>,
+    pub(crate) templates: Vec<TemplateEntry>,
+    pub(crate) prompts: Vec<PromptEntry>,
+    prompt_index: HashMap<String, usize>,
+    pub(crate) completion: Option<CompletionFn>,
+}
+
+impl Registry {
+    /// Adds or replaces a tool.
+    pub(crate) fn add_tool(&mut self, entry: ToolEntry) {
+        match self.tool_index.get(&entry.tool.name) {
+            Some(&i) => self.tools[i] = entry,
+            None => {
+                self.tool_index.insert(entry.tool.name.clone(), self.tools.len());
+                self.tools.push(entry);
+            }
+        }
+    }
+
+    pub(crate) fn tool(&self, name: &str) -> Option<&ToolEntry> {
+        self.tool_index.get(name).map(|&i| &self.tools[i])
+    }
+
+    pub(crate) fn add_resource(&mut self, entry: ResourceEntry) {
+        match self.resource_index.get(&entry.resource.uri) {
+            Some(&i) => self.resources[i] = entry,
+            None => {
+                self.resource_index.insert(entry.resource.uri.clone(), self.resources.len());
+                self.resources.push(entry);
+            }
+        }
+    }
+
+    pub(crate) fn resource(&self, uri: &str) -> Option<&ResourceEntry> {
+        self.resource_index.get(uri).map(|&i| &self.resources[i])
+    }
+
+    pub(crate) fn add_prompt(&mut self, entry: PromptEntry) {
+        match self.prompt_index.get(&entry.prompt.name) {
+            Some(&i) => self.prompts[i] = entry,
+            None => {
+                self.prompt_index.insert(entry.prompt.name.clone(), self.prompts.len());
+                self.prompts.push(entry);
+            }
+        }
+    }
+
+    pub(crate) fn prompt(&self, name: &str) -> Option<&PromptEntry> {
+        self.prompt_index.get(name).map(|&i| &self.prompts[i])
+    }
+
+    /// The first template matching `uri`, with the values of its variables.
+    pub(crate) fn template_for(&self, uri: &str) -> Option<(&TemplateEntry, BTreeMap<String, String>)> {
+        self.templates
+            .iter()
+            .find_map(|t| t.matcher.matches(uri).map(|vars| (t, vars)))
+    }
+}
+
+/// A URI template of RFC 6570 level 1 (`{name}` expansions), matched against concrete URIs.
+/// A variable matches one or more characters up to the next literal, never across a `/`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct UriTemplate {
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    Literal(String),
+    Var(String),
+}
+
+impl UriTemplate {
+    pub(crate) fn parse(template: &str) -> Result<Self, String> {
+        let mut parts = Vec::new();
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            if open > 0 {
+                parts.push(Part::Literal(rest[..open].to_string()));
+            }
+            let close = rest[open..]
+                .find('}')
+                .ok_or_else(|| format!("unclosed '{{' in URI template {template:?}"))?;
+            let name = &rest[open + 1..open + close];
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("unsupported expression {{{name}}} in URI template {template:?}"));
+            }
+            if matches!(parts.last(), Some(Part::Var(_))) {
+                return Err(format!("adjacent variables in URI template {template:?}"));
+            }
+            parts.push(Part::Var(name.to_string()));
+            rest = &rest[open + close + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Literal(rest.to_string()));
+        }
+        Ok(UriTemplate { parts })
+    }
+
+    pub(crate) fn matches(&self, uri: &str) -> Option<BTreeMap<String, String>> {
+        let mut vars = BTreeMap::new();
+        let mut rest = uri;
+        let mut i = 0;
+        while i < self.parts.len() {
+            match &self.parts[i] {
+                Part::Literal(lit) => rest = rest.strip_prefix(lit.as_str())?,
+                Part::Var(name) => {
+                    let end = match self.parts.get(i + 1) {
+                        Some(Part::Literal(next)) => rest.find(next.as_str())?,
+                        _ => rest.len(),
+                    };
+                    let value = &rest[..end];
+                    if value.is_empty() || value.contains('/') {
+                        return None;
+                    }
+                    vars.insert(name.clone(), value.to_string());
+                    rest = &rest[end..];
+                }
+            }
+            i += 1;
+        }
+        rest.is_empty().then_some(vars)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_templates_match_one_segment_per_variable() {
+        let t = UriTemplate::parse("test://template/{id}/data").unwrap();
+        assert_eq!(t.matches("test://template/42/data").unwrap()["id"], "42");
+        assert!(t.matches("test://template//data").is_none());
+        assert!(t.matches("test://template/a/b/data").is_none());
+        assert!(t.matches("test://template/42/data/x").is_none());
+        let t = UriTemplate::parse("file:///{name}").unwrap();
+        assert_eq!(t.matches("file:///x.txt").unwrap()["name"], "x.txt");
+        assert!(UriTemplate::parse("x://{a}{b}").is_err());
+        assert!(UriTemplate::parse("x://{a").is_err());
+    }
+
+    #[test]
+    fn derived_schemas_are_objects() {
+        #[derive(Deserialize, JsonSchema)]
+        #[allow(dead_code)]
+        struct Args {
+            /// A number.
+            a: i64,
+        }
+        let tool = tool_def::<Args>("add", "Adds");
+        assert_eq!(tool.input_schema["type"], "object");
+        assert!(tool.input_schema["properties"]["a"].is_object());
+        let none = tool_def::<NoArgs>("noop", "Nothing");
+        assert_eq!(none.input_schema["type"], "object");
+    }
+}

@@ -1,0 +1,317 @@
+//! The service loop: one task reads messages and dispatches them, one writes the outgoing queue.
+//!
+//! Requests run as tasks of their own so that a slow handler never stalls the connection; each
+//! can be cancelled by `notifications/cancelled`. Notifications are handled in arrival order on
+//! the reading task (handlers must be quick: the SDK's own push to channels). Answers complete
+//! the [`Peer`]'s pending requests, and progress notifications reach the request that asked.
+
+mod peer;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use mcpbus_proto::jsonrpc::{ErrorObject, Message, Notification, Request, RequestId};
+use mcpbus_proto::mcp::{ProgressNotificationParams, methods};
+use serde_json::{Map, Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::outbound::DEFAULT_OUTBOUND_CAPACITY;
+use crate::transport::{Transport, TransportReader, TransportWriter};
+
+pub use peer::{DEFAULT_REQUEST_TIMEOUT, Peer, ProgressCallback, RequestOptions};
+
+/// Answers the requests and notifications that arrive on a connection.
+pub trait Handler: Send + Sync + 'static {
+    /// Answers one request; the result or error is sent back unless the request was cancelled.
+    fn handle_request(&self, request: Request, ctx: RequestContext) -> BoxFuture<'static, Result<Value, ErrorObject>>;
+
+    /// Handles one notification. Runs on the reading task, in arrival order: keep it quick.
+    fn handle_notification(&self, notification: Notification, peer: &Peer);
+
+    /// Called once when the connection has ended.
+    fn on_close(&self) {}
+}
+
+/// What a request handler knows about the request it answers.
+#[derive(Clone, Debug)]
+pub struct RequestContext {
+    /// The request id.
+    pub id: RequestId,
+    /// The peer that sent the request (to send it notifications or requests of our own).
+    pub peer: Peer,
+    /// Cancelled when the peer cancels the request or the connection ends.
+    pub cancel: CancellationToken,
+    /// The `_meta.progressToken` of the request, if the peer asked for progress.
+    pub progress_token: Option<RequestId>,
+    /// The request's `_meta`, if any.
+    pub meta: Option<Map<String, Value>>,
+}
+
+impl RequestContext {
+    /// Sends `notifications/progress` for this request (nothing if no progress was asked for).
+    pub fn progress(&self, progress: f64, total: Option<f64>, message: Option<String>) {
+        let Some(token) = &self.progress_token else { return };
+        let params = ProgressNotificationParams {
+            progress_token: token.clone(),
+            progress,
+            total,
+            message,
+        };
+        if let Ok(p) = serde_json::to_value(params) {
+            let _ = self.peer.notify(methods::PROGRESS, Some(p));
+        }
+    }
+
+    /// Whether the request was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}
+
+/// Settings of a service loop.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// Undelivered events a peer may hold before the oldest are dropped.
+    pub outbound_capacity: usize,
+    /// Default time our requests wait for an answer.
+    pub request_timeout: Duration,
+    /// Requests of the peer that may run at once; more are refused with `-32603`.
+    pub max_in_flight: usize,
+    /// After end of input, how long running requests may take to finish and be answered.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            outbound_capacity: DEFAULT_OUTBOUND_CAPACITY,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_in_flight: 1024,
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A running service loop.
+#[derive(Debug)]
+pub struct ServiceHandle {
+    peer: Peer,
+    task: JoinHandle<()>,
+}
+
+impl ServiceHandle {
+    /// The handle to the peer.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    /// Waits until the connection has ended and the transport is closed.
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Starts a service loop over `transport`. `make_handler` receives the new connection's peer
+/// (so that the handler can keep it) and returns the handler that answers it.
+pub fn spawn_service<T, F>(transport: T, make_handler: F, config: ServiceConfig) -> ServiceHandle
+where
+    T: Transport,
+    F: FnOnce(&Peer) -> Arc<dyn Handler>,
+{
+    let peer = Peer::new(config.outbound_capacity, config.request_timeout);
+    let handler = make_handler(&peer);
+    let task = tokio::spawn(run(transport, handler, peer.clone(), config));
+    ServiceHandle { peer, task }
+}
+
+type InFlight = Arc<Mutex<HashMap<RequestId, CancellationToken>>>;
+
+fn lock(map: &InFlight) -> std::sync::MutexGuard<'_, HashMap<RequestId, CancellationToken>> {
+    map.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn run<T: Transport>(transport: T, handler: Arc<dyn Handler>, peer: Peer, config: ServiceConfig) {
+    let (mut reader, writer) = transport.split();
+    let writer_task = tokio::spawn(write_loop(writer, peer.clone()));
+    let tracker = TaskTracker::new();
+    let in_flight: InFlight = Arc::default();
+
+    let mut input_ended = false;
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = peer.closed() => break,
+            next = reader.recv() => next,
+        };
+        let Some(next) = next else {
+            input_ended = true;
+            break;
+        };
+        match next {
+            Err(invalid) => {
+                tracing::debug!(error = %invalid, "answering malformed input");
+                peer.send_message(&invalid.to_response());
+            }
+            Ok(Message::Request(request)) => {
+                dispatch_request(request, &handler, &peer, &tracker, &in_flight, &config);
+            }
+            Ok(Message::Notification(n)) => handle_notification(n, &handler, &peer, &in_flight),
+            Ok(Message::Response(r)) => peer.complete(&r.id, Ok(r.result)),
+            Ok(Message::Error(e)) => match e.id {
+                Some(id) => peer.complete(&id, Err(e.error)),
+                None => tracing::warn!(error = %e.error, "the peer reported an error without an id"),
+            },
+        }
+    }
+
+    // No more answers can arrive: fail our pending requests, let running handlers finish and
+    // answer (bounded), then flush the queue and close the transport.
+    peer.close_input();
+    tracker.close();
+    if input_ended && tokio::time::timeout(config.drain_timeout, tracker.wait()).await.is_err() {
+        tracing::warn!("requests still running after end of input; cancelling them");
+    }
+    for (_, token) in lock(&in_flight).drain() {
+        token.cancel();
+    }
+    handler.on_close();
+    peer.shared.queue.close();
+    let _ = writer_task.await;
+    peer.shared.closed.cancel();
+    if !input_ended {
+        // We closed first: give the other side a moment to end its output (a child process
+        // exits once its stdin is closed), so that it is reaped rather than killed.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while reader.recv().await.is_some() {}
+        })
+        .await;
+    }
+}
+
+fn dispatch_request(
+    request: Request,
+    handler: &Arc<dyn Handler>,
+    peer: &Peer,
+    tracker: &TaskTracker,
+    in_flight: &InFlight,
+    config: &ServiceConfig,
+) {
+    let token = CancellationToken::new();
+    {
+        let mut map = lock(in_flight);
+        if map.contains_key(&request.id) {
+            drop(map);
+            peer.send_message(&Message::error(
+                Some(request.id.clone()),
+                ErrorObject::invalid_request(format_args!("request id {} is already in flight", request.id)),
+            ));
+            return;
+        }
+        if map.len() >= config.max_in_flight {
+            drop(map);
+            peer.send_message(&Message::error(
+                Some(request.id.clone()),
+                ErrorObject::internal(format_args!("too many requests in flight (limit {})", config.max_in_flight)),
+            ));
+            return;
+        }
+        map.insert(request.id.clone(), token.clone());
+    }
+    let meta = request
+        .params
+        .as_ref()
+        .and_then(|p| p.get("_meta"))
+        .and_then(Value::as_object)
+        .cloned();
+    let progress_token = meta
+        .as_ref()
+        .and_then(|m| m.get("progressToken"))
+        .and_then(RequestId::from_value);
+    let ctx = RequestContext {
+        id: request.id.clone(),
+        peer: peer.clone(),
+        cancel: token.clone(),
+        progress_token,
+        meta,
+    };
+    let id = request.id.clone();
+    let fut = handler.handle_request(request, ctx);
+    let peer = peer.clone();
+    let in_flight = in_flight.clone();
+    tracker.spawn(async move {
+        let outcome = tokio::select! {
+            r = fut => Some(r),
+            _ = token.cancelled() => None,
+        };
+        lock(&in_flight).remove(&id);
+        match outcome {
+            Some(Ok(result)) => {
+                peer.send_message(&Message::response(id, result));
+            }
+            Some(Err(error)) => {
+                peer.send_message(&Message::error(Some(id), error));
+            }
+            None => tracing::debug!(%id, "request cancelled; no answer sent"),
+        }
+    });
+}
+
+fn handle_notification(n: Notification, handler: &Arc<dyn Handler>, peer: &Peer, in_flight: &InFlight) {
+    match n.method.as_str() {
+        methods::CANCELLED => {
+            let id = n
+                .params
+                .as_ref()
+                .and_then(|p| p.get("requestId"))
+                .and_then(RequestId::from_value);
+            if let Some(id) = id {
+                if let Some(token) = lock(in_flight).remove(&id) {
+                    tracing::debug!(%id, reason = ?n.params.as_ref().and_then(|p| p.get("reason")), "peer cancelled a request");
+                    token.cancel();
+                }
+            }
+        }
+        methods::PROGRESS => {
+            match n.params.map(serde_json::from_value::<ProgressNotificationParams>) {
+                Some(Ok(p)) => peer.progress(p),
+                _ => tracing::debug!("ignoring malformed progress notification"),
+            }
+        }
+        _ => handler.handle_notification(n, peer),
+    }
+}
+
+async fn write_loop<W: TransportWriter>(mut writer: W, peer: Peer) {
+    let mut batch = Vec::with_capacity(64);
+    while peer.shared.queue.pop_batch(&mut batch).await {
+        for frame in batch.drain(..) {
+            if let Err(e) = writer.send(&frame).await {
+                tracing::debug!(error = %e, "transport write failed; closing the connection");
+                peer.shared.queue.close();
+                peer.shared.closed.cancel();
+                return;
+            }
+        }
+        if let Err(e) = writer.flush().await {
+            tracing::debug!(error = %e, "transport flush failed; closing the connection");
+            peer.shared.queue.close();
+            peer.shared.closed.cancel();
+            return;
+        }
+    }
+    let _ = writer.close().await;
+}
+
+/// Parses typed params, mapping failures to `-32602`.
+pub(crate) fn parse_params<P: serde::de::DeserializeOwned>(params: Option<Value>) -> Result<P, ErrorObject> {
+    serde_json::from_value(params.unwrap_or_else(|| json!({}))).map_err(ErrorObject::invalid_params)
+}
+
+/// Serializes a typed result, mapping failures to `-32603`.
+pub(crate) fn to_result<R: serde::Serialize>(result: &R) -> Result<Value, ErrorObject> {
+    serde_json::to_value(result).map_err(ErrorObject::internal)
+}

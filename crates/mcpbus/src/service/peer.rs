@@ -1,0 +1,275 @@
+//! The clonable handle to the other side of a connection.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use mcpbus_proto::jsonrpc::{ErrorObject, Message, RequestId};
+use mcpbus_proto::mcp::{ProgressNotificationParams, methods};
+use serde_json::{Map, Value, json};
+use tokio::sync::{Notify, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::outbound::OutboundQueue;
+
+/// Called with every progress notification of a request made with
+/// [`RequestOptions::on_progress`].
+pub type ProgressCallback = Arc<dyn Fn(ProgressNotificationParams) + Send + Sync>;
+
+/// Default time a request waits for its answer.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Options of one outgoing request.
+#[derive(Clone, Default)]
+pub struct RequestOptions {
+    /// How long to wait for the answer (default: the peer's default timeout).
+    pub timeout: Option<Duration>,
+    /// Receives the peer's progress notifications; asks for them with a `progressToken`.
+    pub on_progress: Option<ProgressCallback>,
+    /// Restart the timeout whenever progress arrives (bounded by `max_total_timeout`).
+    pub reset_timeout_on_progress: bool,
+    /// Hard limit on the whole wait when progress resets the timeout.
+    pub max_total_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for RequestOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestOptions")
+            .field("timeout", &self.timeout)
+            .field("on_progress", &self.on_progress.is_some())
+            .field("reset_timeout_on_progress", &self.reset_timeout_on_progress)
+            .field("max_total_timeout", &self.max_total_timeout)
+            .finish()
+    }
+}
+
+pub(crate) struct Pending {
+    tx: oneshot::Sender<std::result::Result<Value, ErrorObject>>,
+    progress: Option<ProgressCallback>,
+    progress_seen: Option<Arc<Notify>>,
+}
+
+pub(crate) struct PeerShared {
+    pub(crate) queue: OutboundQueue,
+    pending: Mutex<HashMap<RequestId, Pending>>,
+    next_id: AtomicI64,
+    /// Cancelled when the connection must end (closed by us, or the transport failed).
+    pub(crate) closed: CancellationToken,
+    /// Set once no more input will arrive: requests can no longer be answered.
+    input_closed: AtomicBool,
+    default_timeout: Duration,
+}
+
+/// A clonable handle to the peer at the other end of a connection: send requests and
+/// notifications, and close the connection.
+#[derive(Clone)]
+pub struct Peer {
+    pub(crate) shared: Arc<PeerShared>,
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer")
+            .field("closed", &self.is_closed())
+            .field("queued", &self.shared.queue.len())
+            .finish()
+    }
+}
+
+impl Peer {
+    pub(crate) fn new(outbound_capacity: usize, default_timeout: Duration) -> Self {
+        Peer {
+            shared: Arc::new(PeerShared {
+                queue: OutboundQueue::new(outbound_capacity),
+                pending: Mutex::new(HashMap::new()),
+                next_id: AtomicI64::new(1),
+                closed: CancellationToken::new(),
+                input_closed: AtomicBool::new(false),
+                default_timeout,
+            }),
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<RequestId, Pending>> {
+        self.shared.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends a request and waits for its result, with the default timeout.
+    pub async fn request(&self, method: &str, params: Option<Value>) -> Result<Value> {
+        self.request_with(method, params, RequestOptions::default()).await
+    }
+
+    /// Sends a request and waits for its result. If the returned future is dropped before the
+    /// answer arrives, or the timeout passes, the peer is sent `notifications/cancelled`.
+    pub async fn request_with(&self, method: &str, params: Option<Value>, opts: RequestOptions) -> Result<Value> {
+        if self.is_closed() || self.shared.input_closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let id = RequestId::Number(self.shared.next_id.fetch_add(1, Ordering::Relaxed));
+        let mut params = params;
+        if opts.on_progress.is_some() {
+            let obj = match params.get_or_insert_with(|| Value::Object(Map::new())) {
+                Value::Object(o) => o,
+                _ => return Err(Error::Protocol("progress needs object params".into())),
+            };
+            let meta = obj.entry("_meta").or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(meta) = meta {
+                meta.insert("progressToken".into(), id.to_value());
+            }
+        }
+        let (tx, mut rx) = oneshot::channel();
+        let progress_seen = opts.reset_timeout_on_progress.then(|| Arc::new(Notify::new()));
+        self.pending().insert(
+            id.clone(),
+            Pending {
+                tx,
+                progress: opts.on_progress.clone(),
+                progress_seen: progress_seen.clone(),
+            },
+        );
+        let mut guard = PendingGuard {
+            peer: self,
+            id: id.clone(),
+            reason: "the request was abandoned",
+            armed: true,
+        };
+        self.send_message(&Message::request(id, method, params));
+
+        let timeout = opts.timeout.unwrap_or(self.shared.default_timeout);
+        let start = tokio::time::Instant::now();
+        let hard_deadline = opts.max_total_timeout.map(|m| start + m);
+        let mut deadline = start + timeout;
+        loop {
+            if let Some(hard) = hard_deadline {
+                deadline = deadline.min(hard);
+            }
+            let progressed = async {
+                match &progress_seen {
+                    Some(n) => n.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                answer = &mut rx => {
+                    guard.armed = false;
+                    return match answer {
+                        Ok(Ok(v)) => Ok(v),
+                        Ok(Err(e)) => Err(Error::Remote(e)),
+                        Err(_) => Err(Error::Closed),
+                    };
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    guard.reason = "timeout";
+                    return Err(Error::Timeout(start.elapsed()));
+                }
+                _ = progressed => {
+                    deadline = tokio::time::Instant::now() + timeout;
+                }
+                _ = self.shared.closed.cancelled() => {
+                    guard.armed = false;
+                    return Err(Error::Closed);
+                }
+            }
+        }
+    }
+
+    /// Sends a notification.
+    pub fn notify(&self, method: &str, params: Option<Value>) -> Result<()> {
+        if self.send_message(&Message::notification(method, params)) {
+            Ok(())
+        } else {
+            Err(Error::Closed)
+        }
+    }
+
+    /// Queues a message (never dropped). Returns `false` if the connection is closed.
+    pub(crate) fn send_message(&self, msg: &Message) -> bool {
+        self.shared.queue.push(Bytes::from(msg.to_vec()), false)
+    }
+
+    /// Queues an already serialized frame; `droppable` frames (events) may be dropped, oldest
+    /// first, when this peer falls behind. Returns `false` if the connection is closed.
+    pub fn send_frame(&self, frame: Bytes, droppable: bool) -> bool {
+        self.shared.queue.push(frame, droppable)
+    }
+
+    /// Events dropped because this peer was too slow to read them.
+    pub fn dropped_events(&self) -> u64 {
+        self.shared.queue.dropped()
+    }
+
+    /// Ends the connection: pending requests fail with [`Error::Closed`], queued messages are
+    /// still written, then the transport is closed.
+    pub fn close(&self) {
+        self.shared.closed.cancel();
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.is_cancelled()
+    }
+
+    /// Completes when the connection ends.
+    pub async fn closed(&self) {
+        self.shared.closed.cancelled().await
+    }
+
+    /// Delivers an answer to a pending request. Unknown ids are ignored (late or cancelled).
+    pub(crate) fn complete(&self, id: &RequestId, answer: std::result::Result<Value, ErrorObject>) {
+        let entry = self.pending().remove(id);
+        match entry {
+            Some(p) => {
+                let _ = p.tx.send(answer);
+            }
+            None => tracing::debug!(%id, "answer for an unknown or abandoned request"),
+        }
+    }
+
+    /// Routes a progress notification to the request that asked for it.
+    pub(crate) fn progress(&self, params: ProgressNotificationParams) {
+        let (callback, seen) = {
+            let pending = self.pending();
+            match pending.get(&params.progress_token) {
+                Some(p) => (p.progress.clone(), p.progress_seen.clone()),
+                None => return,
+            }
+        };
+        if let Some(seen) = seen {
+            seen.notify_one();
+        }
+        if let Some(cb) = callback {
+            cb(params);
+        }
+    }
+
+    /// No more input will arrive: fail every pending request now and refuse new ones.
+    pub(crate) fn close_input(&self) {
+        self.shared.input_closed.store(true, Ordering::Release);
+        self.pending().clear();
+    }
+}
+
+/// Cancels a request on the peer if the wait for it ends without an answer.
+struct PendingGuard<'a> {
+    peer: &'a Peer,
+    id: RequestId,
+    reason: &'static str,
+    armed: bool,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if self.peer.pending().remove(&self.id).is_some() && !self.peer.is_closed() {
+            let _ = self.peer.notify(
+                methods::CANCELLED,
+                Some(json!({"requestId": self.id.to_value(), "reason": self.reason})),
+            );
+        }
+    }
+}
