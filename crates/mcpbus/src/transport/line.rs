@@ -203,7 +203,8 @@ mod tests {
     async fn long_lines_are_refused_and_skipped() {
         let mut input = vec![b'x'; 100];
         input.extend_from_slice(b"\n{\"jsonrpc\":\"2.0\",\"method\":\"ok\"}\n");
-        let (mut r, _w) = LineTransport::new(&input[..], tokio::io::sink()).max_line_bytes(50).split();
+        let input: &'static [u8] = Box::leak(input.into_boxed_slice());
+        let (mut r, _w) = LineTransport::new(input, tokio::io::sink()).max_line_bytes(50).split();
         assert_eq!(r.recv().await.and_then(|m| m.err()).map(|e| e.error.code), Some(-32600));
         assert_eq!(r.recv().await, Some(Ok(Message::notification("ok", None))));
     }
