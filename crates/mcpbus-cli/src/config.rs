@@ -1,0 +1,229 @@
+//! The configuration of `mcpbus serve`: TOML, with an embedded default.
+
+use std::path::Path;
+
+use mcpbus::events::TopicSpec;
+use mcpbus_proto::events::{EventKind, EventTopicDescriptor, SuggestedHandle};
+use serde::Deserialize;
+
+/// The embedded default configuration.
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Who the server is.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// The declared topics.
+    #[serde(default)]
+    pub events: EventsSection,
+    /// The `publish` tool.
+    #[serde(default)]
+    pub publish: PublishSection,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// The name in `serverInfo`.
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// Instructions for the model.
+    pub instructions: Option<String>,
+}
+
+fn default_name() -> String {
+    "mcpbus".to_string()
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            name: default_name(),
+            instructions: None,
+        }
+    }
+}
+
+/// `[events]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsSection {
+    /// Instructions sent with the events capability.
+    pub instructions: Option<String>,
+    /// Undelivered events a session may hold before the oldest are dropped.
+    #[serde(default = "default_queue_capacity")]
+    pub queue_capacity: usize,
+    /// The declared topics.
+    #[serde(default)]
+    pub topics: Vec<TopicConfig>,
+}
+
+fn default_queue_capacity() -> usize {
+    mcpbus::outbound::DEFAULT_OUTBOUND_CAPACITY
+}
+
+impl Default for EventsSection {
+    fn default() -> Self {
+        EventsSection {
+            instructions: None,
+            queue_capacity: default_queue_capacity(),
+            topics: Vec::new(),
+        }
+    }
+}
+
+/// One `[[events.topics]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicConfig {
+    /// The topic pattern, possibly with `{name}` placeholders.
+    pub pattern: String,
+    /// `content` or `signal`.
+    pub kind: EventKind,
+    /// What the topic carries.
+    pub description: Option<String>,
+    /// Whether events are retained by default.
+    #[serde(default)]
+    pub retained: bool,
+    /// How clients should handle events.
+    pub suggested_handle: Option<SuggestedHandle>,
+    /// JSON Schema of the payload (written as TOML).
+    pub schema: Option<toml::Value>,
+}
+
+/// `[publish]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishSection {
+    /// Whether the `publish` tool is offered.
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML is invalid or has unknown keys.
+    #[error("invalid configuration{origin}: {message}")]
+    Parse {
+        /// " in FILE" or nothing for the default.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A schema could not be converted to JSON.
+    #[error("topic {pattern:?}: schema is not valid JSON: {message}")]
+    Schema {
+        /// The topic.
+        pattern: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Parses a configuration text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: Option<&Path>) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin
+                .map(|p| format!(" in {}", p.display()))
+                .unwrap_or_default(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Loads `path`, or the embedded default when `None`.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        match path {
+            None => Self::parse(DEFAULT_CONFIG, None),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.display().to_string(),
+                    source,
+                })?;
+                Self::parse(&text, Some(p))
+            }
+        }
+    }
+
+    /// The declared topics as server topic specs.
+    pub fn topic_specs(&self) -> Result<Vec<TopicSpec>, ConfigError> {
+        self.events
+            .topics
+            .iter()
+            .map(|t| {
+                let schema = t
+                    .schema
+                    .as_ref()
+                    .map(serde_json::to_value)
+                    .transpose()
+                    .map_err(|e| ConfigError::Schema {
+                        pattern: t.pattern.clone(),
+                        message: e.to_string(),
+                    })?;
+                Ok(TopicSpec::from_descriptor(EventTopicDescriptor {
+                    pattern: t.pattern.clone(),
+                    kind: t.kind,
+                    description: t.description.clone(),
+                    suggested_handle: t.suggested_handle,
+                    retained: t.retained,
+                    schema,
+                }))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_config_is_valid() {
+        let config = Config::load(None).unwrap();
+        assert!(!config.publish.enabled);
+        assert!(
+            config
+                .events
+                .topics
+                .iter()
+                .any(|t| t.pattern == "agents/{agent_id}/inbox")
+        );
+        assert_eq!(
+            config.topic_specs().unwrap().len(),
+            config.events.topics.len()
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = Config::parse("[server]\nnmae = \"x\"\n", None).unwrap_err();
+        assert!(err.to_string().contains("nmae"), "{err}");
+    }
+
+    #[test]
+    fn schemas_become_json() {
+        let config = Config::parse(
+            "[[events.topics]]\npattern = \"a\"\nkind = \"signal\"\nschema = { type = \"object\" }\n",
+            None,
+        )
+        .unwrap();
+        let specs = config.topic_specs().unwrap();
+        assert_eq!(
+            specs[0].descriptor().schema,
+            Some(serde_json::json!({"type": "object"}))
+        );
+    }
+}

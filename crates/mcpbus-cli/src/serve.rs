@@ -1,0 +1,140 @@
+//! `mcpbus serve`: the ready-to-run server built from a configuration.
+
+use mcpbus::events::Event;
+use mcpbus::server::{Context, NoArgs, Server, ToolError, tool_def};
+use mcpbus::service::ServiceConfig;
+use mcpbus_proto::events::EventPriority;
+use mcpbus_proto::mcp::{CallToolResult, ReadResourceResult, Resource, ResourceContents};
+use mcpbus_proto::topic::TopicPattern;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::config::{Config, ConfigError};
+
+/// Arguments of the `publish` tool.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PublishArgs {
+    /// The concrete topic to publish on, e.g. `agents/<agent id>/inbox`.
+    pub topic: String,
+    /// The event payload (any JSON value).
+    #[serde(default)]
+    pub payload: Value,
+    /// `urgent`, `high`, `normal` (default) or `low`.
+    pub priority: Option<String>,
+    /// Keep the event as the topic's retained value (default: the topic's setting).
+    pub retained: Option<bool>,
+    /// RFC 3339 time after which the event is neither delivered nor retained.
+    pub expires_at: Option<String>,
+}
+
+/// Builds the server a configuration describes.
+pub fn build_server(config: &Config) -> Result<Server, ConfigError> {
+    let mut builder = Server::builder(&config.server.name, env!("CARGO_PKG_VERSION"))
+        .service_config(ServiceConfig {
+            outbound_capacity: config.events.queue_capacity,
+            ..ServiceConfig::default()
+        });
+    if let Some(text) = &config.server.instructions {
+        builder = builder.instructions(text);
+    }
+    if let Some(text) = &config.events.instructions {
+        builder = builder.events_instructions(text);
+    }
+    for spec in config.topic_specs()? {
+        builder = builder.topic(spec);
+    }
+    builder = builder
+        .resource(
+            Resource::new("mcpbus://topics", "topics")
+                .with_description("The topics this server declares (the events capability)")
+                .with_mime_type("application/json"),
+            |uri, ctx: Context| async move {
+                json_resource(&uri, &json!({"topics": ctx.events().descriptors()}))
+            },
+        )
+        .resource(
+            Resource::new("mcpbus://retained", "retained")
+                .with_description("Every unexpired retained event, by topic")
+                .with_mime_type("application/json"),
+            |uri, ctx: Context| async move {
+                let all = TopicPattern::new("#").map_err(mcpbus_proto::ErrorObject::internal)?;
+                json_resource(
+                    &uri,
+                    &json!({"retained": ctx.events().retained_matching(&all)}),
+                )
+            },
+        );
+    if config.publish.enabled {
+        builder = builder
+            .tool(
+                tool_def::<PublishArgs>(
+                    "publish",
+                    "Publish an event on a declared topic to every subscribed session (e.g. a message to \
+                     another agent's agents/<agent id>/inbox). The event's source is your agent id.",
+                ),
+                publish,
+            )
+            .tool(
+                tool_def::<NoArgs>("whoami", "Your session id and agent id on this server"),
+                |_: NoArgs, ctx: Context| async move {
+                    let who = json!({"sessionId": ctx.session_id(), "agentId": &*ctx.agent_id()});
+                    Ok(CallToolResult::structured(who))
+                },
+            );
+    }
+    builder.build().map_err(|e| ConfigError::Parse {
+        origin: String::new(),
+        message: e.to_string(),
+    })
+}
+
+fn json_resource(
+    uri: &str,
+    value: &Value,
+) -> Result<ReadResourceResult, mcpbus_proto::ErrorObject> {
+    let text = serde_json::to_string_pretty(value).map_err(mcpbus_proto::ErrorObject::internal)?;
+    Ok(ReadResourceResult {
+        contents: vec![ResourceContents::text(
+            uri,
+            Some("application/json".into()),
+            text,
+        )],
+        meta: None,
+    })
+}
+
+async fn publish(args: PublishArgs, ctx: Context) -> Result<CallToolResult, ToolError> {
+    let mut event =
+        Event::new(args.topic, args.payload).source(format!("agent:{}", ctx.agent_id()));
+    if let Some(p) = args.priority {
+        let priority = match p.as_str() {
+            "urgent" => EventPriority::Urgent,
+            "high" => EventPriority::High,
+            "normal" => EventPriority::Normal,
+            "low" => EventPriority::Low,
+            other => {
+                return Err(ToolError::failed(format!(
+                    "invalid priority {other:?}: expected urgent, high, normal or low"
+                )));
+            }
+        };
+        event = event.priority(priority);
+    }
+    if let Some(r) = args.retained {
+        event = event.retained(r);
+    }
+    if let Some(at) = args.expires_at {
+        event = event.expires_at(at);
+    }
+    let report = ctx
+        .events()
+        .emit(event)
+        .map_err(|e| ToolError::failed(e.to_string()))?;
+    Ok(CallToolResult::structured(json!({
+        "eventId": report.event_id,
+        "delivered": report.delivered,
+        "retained": report.retained,
+    })))
+}
