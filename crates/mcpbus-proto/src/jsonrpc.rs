@@ -126,22 +126,34 @@ impl ErrorObject {
 
     /// `-32600`: valid JSON but not a valid JSON-RPC message.
     pub fn invalid_request(detail: impl fmt::Display) -> Self {
-        Self::new(error_codes::INVALID_REQUEST, format!("Invalid request: {detail}"))
+        Self::new(
+            error_codes::INVALID_REQUEST,
+            format!("Invalid request: {detail}"),
+        )
     }
 
     /// `-32601`: the method does not exist (or its capability was not negotiated).
     pub fn method_not_found(method: &str) -> Self {
-        Self::new(error_codes::METHOD_NOT_FOUND, format!("Method not found: {method}"))
+        Self::new(
+            error_codes::METHOD_NOT_FOUND,
+            format!("Method not found: {method}"),
+        )
     }
 
     /// `-32602`: the params of a request are invalid.
     pub fn invalid_params(detail: impl fmt::Display) -> Self {
-        Self::new(error_codes::INVALID_PARAMS, format!("Invalid params: {detail}"))
+        Self::new(
+            error_codes::INVALID_PARAMS,
+            format!("Invalid params: {detail}"),
+        )
     }
 
     /// `-32603`: the receiver failed internally.
     pub fn internal(detail: impl fmt::Display) -> Self {
-        Self::new(error_codes::INTERNAL_ERROR, format!("Internal error: {detail}"))
+        Self::new(
+            error_codes::INTERNAL_ERROR,
+            format!("Internal error: {detail}"),
+        )
     }
 }
 
@@ -206,7 +218,11 @@ pub enum Message {
 
 impl Message {
     /// A request message.
-    pub fn request(id: impl Into<RequestId>, method: impl Into<String>, params: Option<Value>) -> Self {
+    pub fn request(
+        id: impl Into<RequestId>,
+        method: impl Into<String>,
+        params: Option<Value>,
+    ) -> Self {
         Message::Request(Request {
             id: id.into(),
             method: method.into(),
@@ -332,8 +348,9 @@ impl std::error::Error for InvalidMessage {}
 /// anything else that is not exactly one valid message gives `-32600`, carrying the request id
 /// when it could be read.
 pub fn parse_message(bytes: &[u8]) -> Result<Message, InvalidMessage> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| InvalidMessage::parse(format_args!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        InvalidMessage::parse(format_args!("invalid UTF-8 at byte {}", e.valid_up_to()))
+    })?;
     parse_message_str(text)
 }
 
@@ -373,7 +390,10 @@ pub fn message_from_value(value: Value) -> Result<Message, InvalidMessage> {
             None => {
                 return Err(InvalidMessage::invalid(
                     None,
-                    format_args!("id must be a string or an integer that fits 64 bits, got {}", json_kind(v)),
+                    format_args!(
+                        "id must be a string or an integer that fits 64 bits, got {}",
+                        json_kind(v)
+                    ),
                 ));
             }
         },
@@ -394,7 +414,10 @@ pub fn message_from_value(value: Value) -> Result<Message, InvalidMessage> {
             return Err(InvalidMessage::invalid(id, "method must be a string"));
         };
         if result.is_some() || error.is_some() {
-            return Err(InvalidMessage::invalid(id, "a request cannot carry result or error"));
+            return Err(InvalidMessage::invalid(
+                id,
+                "a request cannot carry result or error",
+            ));
         }
         let params = match obj.remove("params") {
             None => None,
@@ -403,7 +426,10 @@ pub fn message_from_value(value: Value) -> Result<Message, InvalidMessage> {
             Some(other) => {
                 return Err(InvalidMessage::invalid(
                     id,
-                    format_args!("params must be an object or an array, got {}", json_kind(&other)),
+                    format_args!(
+                        "params must be an object or an array, got {}",
+                        json_kind(&other)
+                    ),
                 ));
             }
         };
@@ -414,13 +440,17 @@ pub fn message_from_value(value: Value) -> Result<Message, InvalidMessage> {
     }
 
     match (result, error) {
-        (Some(_), Some(_)) => Err(InvalidMessage::invalid(id, "a response cannot carry both result and error")),
+        (Some(_), Some(_)) => Err(InvalidMessage::invalid(
+            id,
+            "a response cannot carry both result and error",
+        )),
         (Some(result), None) => match id {
             Some(id) => Ok(Message::Response(Response { id, result })),
             None => Err(InvalidMessage::invalid(None, "a response must carry an id")),
         },
         (None, Some(error)) => {
-            let error = parse_error_object(error).map_err(|m| InvalidMessage::invalid(id.clone(), m))?;
+            let error =
+                parse_error_object(error).map_err(|m| InvalidMessage::invalid(id.clone(), m))?;
             Ok(Message::Error(ErrorResponse { id, error }))
         }
         (None, None) => Err(InvalidMessage::invalid(
@@ -480,19 +510,28 @@ mod tests {
     use serde_json::json;
 
     fn code_of(input: &[u8]) -> i64 {
-        parse_message(input).expect_err("should be invalid").error.code
+        parse_message(input)
+            .expect_err("should be invalid")
+            .error
+            .code
     }
 
     #[test]
     fn classifies_the_four_kinds() {
         let r = parse_message(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).unwrap();
         assert_eq!(r, Message::request(1, "ping", None));
-        let n = parse_message(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap();
+        let n =
+            parse_message(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap();
         assert_eq!(n, Message::notification("notifications/initialized", None));
         let ok = parse_message(br#"{"jsonrpc":"2.0","id":"a","result":{}}"#).unwrap();
         assert_eq!(ok, Message::response("a".into(), json!({})));
-        let err = parse_message(br#"{"jsonrpc":"2.0","id":2,"error":{"code":-32601,"message":"x"}}"#).unwrap();
-        assert_eq!(err, Message::error(Some(2.into()), ErrorObject::new(-32601, "x")));
+        let err =
+            parse_message(br#"{"jsonrpc":"2.0","id":2,"error":{"code":-32601,"message":"x"}}"#)
+                .unwrap();
+        assert_eq!(
+            err,
+            Message::error(Some(2.into()), ErrorObject::new(-32601, "x"))
+        );
     }
 
     #[test]
@@ -501,11 +540,26 @@ mod tests {
         assert_eq!(code_of(b"\xff\xfe"), error_codes::PARSE_ERROR);
         assert_eq!(code_of(b"[]"), error_codes::INVALID_REQUEST);
         assert_eq!(code_of(b"42"), error_codes::INVALID_REQUEST);
-        assert_eq!(code_of(br#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#), error_codes::INVALID_REQUEST);
-        assert_eq!(code_of(br#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#), error_codes::INVALID_REQUEST);
-        assert_eq!(code_of(br#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#), error_codes::INVALID_REQUEST);
-        assert_eq!(code_of(br#"{"jsonrpc":"2.0","id":1,"method":7}"#), error_codes::INVALID_REQUEST);
-        assert_eq!(code_of(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":3}"#), error_codes::INVALID_REQUEST);
+        assert_eq!(
+            code_of(br#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#),
+            error_codes::INVALID_REQUEST
+        );
+        assert_eq!(
+            code_of(br#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#),
+            error_codes::INVALID_REQUEST
+        );
+        assert_eq!(
+            code_of(br#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#),
+            error_codes::INVALID_REQUEST
+        );
+        assert_eq!(
+            code_of(br#"{"jsonrpc":"2.0","id":1,"method":7}"#),
+            error_codes::INVALID_REQUEST
+        );
+        assert_eq!(
+            code_of(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":3}"#),
+            error_codes::INVALID_REQUEST
+        );
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
         assert_eq!(code_of(deep.as_bytes()), error_codes::PARSE_ERROR);
     }
@@ -529,7 +583,8 @@ mod tests {
 
     #[test]
     fn unknown_members_are_ignored() {
-        let m = parse_message(br#"{"jsonrpc":"2.0","id":"x","method":"ping","extra":{"a":1}}"#).unwrap();
+        let m = parse_message(br#"{"jsonrpc":"2.0","id":"x","method":"ping","extra":{"a":1}}"#)
+            .unwrap();
         assert_eq!(m, Message::request("x", "ping", None));
     }
 

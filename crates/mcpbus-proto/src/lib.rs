@@ -7,7 +7,7 @@ pub mod mcp;
 pub mod topic;
 
 pub use jsonrpc::{
-    ErrorObject, ErrorResponse, InvalidMessage, Message, Notification, Request, RequestId, Response,
-    parse_message,
+    ErrorObject, ErrorResponse, InvalidMessage, Message, Notification, Request, RequestId,
+    Response, parse_message,
 };
 pub use topic::{Topic, TopicError, TopicPattern};

@@ -13,7 +13,9 @@ pub struct EventQueue {
 }
 
 fn rank(event: &EventParams) -> usize {
-    event.priority.map_or(EventPriority::Normal.rank(), |p| p.rank()) as usize
+    event
+        .priority
+        .map_or(EventPriority::Normal.rank(), |p| p.rank()) as usize
 }
 
 impl EventQueue {
@@ -78,7 +80,11 @@ pub struct ProvenanceEnvelope {
 
 impl ProvenanceEnvelope {
     /// The envelope of an event received from `server`, with the client's `trust` in it.
-    pub fn for_event(server: impl Into<String>, event: &EventParams, trust: impl Into<String>) -> Self {
+    pub fn for_event(
+        server: impl Into<String>,
+        event: &EventParams,
+        trust: impl Into<String>,
+    ) -> Self {
         ProvenanceEnvelope {
             server: server.into(),
             topic: event.topic.clone(),

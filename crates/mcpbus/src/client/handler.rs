@@ -43,7 +43,10 @@ impl ClientShared {
     }
 
     pub(super) fn track<'a>(&self, patterns: impl Iterator<Item = &'a str>) {
-        let mut subs = self.subscriptions.write().unwrap_or_else(|p| p.into_inner());
+        let mut subs = self
+            .subscriptions
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         for raw in patterns {
             if let Ok(p) = TopicPattern::new(raw) {
                 if !subs.contains(&p) {
@@ -54,7 +57,10 @@ impl ClientShared {
     }
 
     pub(super) fn untrack(&self, patterns: &[String]) {
-        let mut subs = self.subscriptions.write().unwrap_or_else(|p| p.into_inner());
+        let mut subs = self
+            .subscriptions
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         subs.retain(|p| !patterns.iter().any(|raw| raw == p.as_str()));
     }
 
@@ -90,7 +96,10 @@ impl ClientShared {
 
 /// Runs the event handler on its own task, in arrival order, so that a slow handler never
 /// stalls the connection.
-pub(super) async fn deliver_events(mut rx: mpsc::UnboundedReceiver<EventParams>, handler: EventHandler) {
+pub(super) async fn deliver_events(
+    mut rx: mpsc::UnboundedReceiver<EventParams>,
+    handler: EventHandler,
+) {
     while let Some(event) = rx.recv().await {
         handler(event);
     }
@@ -101,7 +110,11 @@ pub(super) struct ClientHandler {
 }
 
 impl Handler for ClientHandler {
-    fn handle_request(&self, request: Request, _ctx: RequestContext) -> BoxFuture<'static, Result<Value, ErrorObject>> {
+    fn handle_request(
+        &self,
+        request: Request,
+        _ctx: RequestContext,
+    ) -> BoxFuture<'static, Result<Value, ErrorObject>> {
         let shared = self.shared.clone();
         async move {
             let handlers = &shared.handlers;
@@ -132,20 +145,26 @@ impl Handler for ClientHandler {
         let handlers = &self.shared.handlers;
         match notification.method.as_str() {
             methods::EVENTS_EMIT => {
-                let Some(params) = notification.params else { return };
+                let Some(params) = notification.params else {
+                    return;
+                };
                 match serde_json::from_value::<EventParams>(params) {
                     Ok(event) if self.shared.accepts(&event) => {
                         if handlers.event.is_some() {
                             let _ = self.shared.events.send(event);
                         }
                     }
-                    Ok(event) => tracing::debug!(topic = %event.topic, "dropping event outside subscriptions or filter"),
+                    Ok(event) => {
+                        tracing::debug!(topic = %event.topic, "dropping event outside subscriptions or filter")
+                    }
                     Err(e) => tracing::debug!(error = %e, "ignoring malformed events/emit"),
                 }
             }
             methods::LOGGING_MESSAGE => {
                 if let (Some(log), Some(params)) = (&handlers.log, notification.params) {
-                    if let Ok(p) = serde_json::from_value::<LoggingMessageNotificationParams>(params) {
+                    if let Ok(p) =
+                        serde_json::from_value::<LoggingMessageNotificationParams>(params)
+                    {
                         log(p);
                     }
                 }

@@ -27,15 +27,17 @@ use std::sync::{Arc, RwLock};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use mcpbus_proto::events::{
-    EventListResult, EventParams, EventSubscribeResult, EventTopicDescriptor, EventUnsubscribeResult,
+    EventListResult, EventParams, EventSubscribeResult, EventTopicDescriptor,
+    EventUnsubscribeResult,
 };
 use mcpbus_proto::jsonrpc::{ErrorObject, Notification};
 use mcpbus_proto::mcp::{
-    CallToolResult, ClientCapabilities, CompleteRequestParams, CompleteResult, CreateMessageRequestParams,
-    CreateMessageResult, ElicitRequestParams, ElicitResult, ElicitationCapability, GetPromptResult, Implementation,
-    InitializeResult, LATEST_PROTOCOL_VERSION, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-    ListToolsResult, LoggingLevel, LoggingMessageNotificationParams, Prompt, ReadResourceResult, Resource,
-    ResourceTemplate, Root, RootsCapability, ServerCapabilities, Tool, methods,
+    CallToolResult, ClientCapabilities, CompleteRequestParams, CompleteResult,
+    CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult,
+    ElicitationCapability, GetPromptResult, Implementation, InitializeResult,
+    LATEST_PROTOCOL_VERSION, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    ListToolsResult, LoggingLevel, LoggingMessageNotificationParams, Prompt, ReadResourceResult,
+    Resource, ResourceTemplate, Root, RootsCapability, ServerCapabilities, Tool, methods,
 };
 use mcpbus_proto::topic::TopicPattern;
 use serde::de::DeserializeOwned;
@@ -51,11 +53,19 @@ pub use event_queue::{EventQueue, ProvenanceEnvelope};
 /// Receives the events that pass the client-side drop rules (PROTOCOL.md 2.4), in order.
 pub type EventHandler = Arc<dyn Fn(EventParams) + Send + Sync>;
 /// Answers `sampling/createMessage`.
-pub type SamplingHandler =
-    Arc<dyn Fn(CreateMessageRequestParams) -> BoxFuture<'static, Result<CreateMessageResult, ErrorObject>> + Send + Sync>;
+pub type SamplingHandler = Arc<
+    dyn Fn(
+            CreateMessageRequestParams,
+        ) -> BoxFuture<'static, Result<CreateMessageResult, ErrorObject>>
+        + Send
+        + Sync,
+>;
 /// Answers `elicitation/create`.
-pub type ElicitationHandler =
-    Arc<dyn Fn(ElicitRequestParams) -> BoxFuture<'static, Result<ElicitResult, ErrorObject>> + Send + Sync>;
+pub type ElicitationHandler = Arc<
+    dyn Fn(ElicitRequestParams) -> BoxFuture<'static, Result<ElicitResult, ErrorObject>>
+        + Send
+        + Sync,
+>;
 /// Receives `notifications/message`.
 pub type LogHandler = Arc<dyn Fn(LoggingMessageNotificationParams) + Send + Sync>;
 /// Receives every other notification from the server.
@@ -176,7 +186,11 @@ impl ClientBuilder {
         let handler_shared = shared.clone();
         let service = spawn_service(
             transport,
-            move |_peer| Arc::new(handler::ClientHandler { shared: handler_shared }),
+            move |_peer| {
+                Arc::new(handler::ClientHandler {
+                    shared: handler_shared,
+                })
+            },
             self.service,
         );
         let peer = service.peer().clone();
@@ -303,7 +317,12 @@ impl Client {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let page: ListToolsResult = typed(&self.inner.peer, methods::TOOLS_LIST, cursor_params(&cursor)).await?;
+            let page: ListToolsResult = typed(
+                &self.inner.peer,
+                methods::TOOLS_LIST,
+                cursor_params(&cursor),
+            )
+            .await?;
             all.extend(page.tools);
             match page.next_cursor {
                 Some(next) => cursor = Some(next),
@@ -314,11 +333,17 @@ impl Client {
 
     /// Calls a tool with JSON arguments (an object, or null for none).
     pub async fn call_tool(&self, name: &str, arguments: Value) -> Result<CallToolResult> {
-        self.call_tool_with(name, arguments, RequestOptions::default()).await
+        self.call_tool_with(name, arguments, RequestOptions::default())
+            .await
     }
 
     /// Calls a tool with request options (timeout, progress).
-    pub async fn call_tool_with(&self, name: &str, arguments: Value, opts: RequestOptions) -> Result<CallToolResult> {
+    pub async fn call_tool_with(
+        &self,
+        name: &str,
+        arguments: Value,
+        opts: RequestOptions,
+    ) -> Result<CallToolResult> {
         let mut params = json!({"name": name});
         if !arguments.is_null() {
             params["arguments"] = arguments;
@@ -331,8 +356,12 @@ impl Client {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let page: ListResourcesResult =
-                typed(&self.inner.peer, methods::RESOURCES_LIST, cursor_params(&cursor)).await?;
+            let page: ListResourcesResult = typed(
+                &self.inner.peer,
+                methods::RESOURCES_LIST,
+                cursor_params(&cursor),
+            )
+            .await?;
             all.extend(page.resources);
             match page.next_cursor {
                 Some(next) => cursor = Some(next),
@@ -346,8 +375,12 @@ impl Client {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let page: ListResourceTemplatesResult =
-                typed(&self.inner.peer, methods::RESOURCES_TEMPLATES_LIST, cursor_params(&cursor)).await?;
+            let page: ListResourceTemplatesResult = typed(
+                &self.inner.peer,
+                methods::RESOURCES_TEMPLATES_LIST,
+                cursor_params(&cursor),
+            )
+            .await?;
             all.extend(page.resource_templates);
             match page.next_cursor {
                 Some(next) => cursor = Some(next),
@@ -358,7 +391,12 @@ impl Client {
 
     /// Reads a resource.
     pub async fn read_resource(&self, uri: &str) -> Result<ReadResourceResult> {
-        typed(&self.inner.peer, methods::RESOURCES_READ, Some(json!({"uri": uri}))).await
+        typed(
+            &self.inner.peer,
+            methods::RESOURCES_READ,
+            Some(json!({"uri": uri})),
+        )
+        .await
     }
 
     /// Asks for `notifications/resources/updated` about `uri`.
@@ -380,7 +418,12 @@ impl Client {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let page: ListPromptsResult = typed(&self.inner.peer, methods::PROMPTS_LIST, cursor_params(&cursor)).await?;
+            let page: ListPromptsResult = typed(
+                &self.inner.peer,
+                methods::PROMPTS_LIST,
+                cursor_params(&cursor),
+            )
+            .await?;
             all.extend(page.prompts);
             match page.next_cursor {
                 Some(next) => cursor = Some(next),
@@ -390,7 +433,11 @@ impl Client {
     }
 
     /// Gets a prompt with its arguments.
-    pub async fn get_prompt(&self, name: &str, arguments: BTreeMap<String, String>) -> Result<GetPromptResult> {
+    pub async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: BTreeMap<String, String>,
+    ) -> Result<GetPromptResult> {
         typed(
             &self.inner.peer,
             methods::PROMPTS_GET,
@@ -430,9 +477,15 @@ impl Client {
         S: Into<String>,
     {
         let topics: Vec<String> = topics.into_iter().map(Into::into).collect();
-        let result: EventSubscribeResult =
-            typed(&self.inner.peer, methods::EVENTS_SUBSCRIBE, Some(json!({"topics": topics}))).await?;
-        self.inner.shared.track(result.subscribed.iter().map(|s| s.pattern.as_str()));
+        let result: EventSubscribeResult = typed(
+            &self.inner.peer,
+            methods::EVENTS_SUBSCRIBE,
+            Some(json!({"topics": topics})),
+        )
+        .await?;
+        self.inner
+            .shared
+            .track(result.subscribed.iter().map(|s| s.pattern.as_str()));
         Ok(result)
     }
 
@@ -443,8 +496,12 @@ impl Client {
         S: Into<String>,
     {
         let topics: Vec<String> = topics.into_iter().map(Into::into).collect();
-        let result: EventUnsubscribeResult =
-            typed(&self.inner.peer, methods::EVENTS_UNSUBSCRIBE, Some(json!({"topics": topics}))).await?;
+        let result: EventUnsubscribeResult = typed(
+            &self.inner.peer,
+            methods::EVENTS_UNSUBSCRIBE,
+            Some(json!({"topics": topics})),
+        )
+        .await?;
         self.inner.shared.untrack(&result.unsubscribed);
         Ok(result)
     }
@@ -463,7 +520,12 @@ impl Client {
     /// Closes the connection (a spawned server sees end of input and exits) and waits for it.
     pub async fn close(&self) {
         self.inner.peer.close();
-        let handle = self.inner.service.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let handle = self
+            .inner
+            .service
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if let Some(handle) = handle {
             handle.wait().await;
         }

@@ -8,8 +8,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::Utc;
 use mcpbus_proto::events::{
-    EventKind, EventParams, EventPriority, EventSubscribeResult, EventTopicDescriptor, EventUnsubscribeResult,
-    EventsCapability, RejectedTopic, RetainedEvent, SubscribedTopic, SuggestedHandle, reject_reason,
+    EventKind, EventParams, EventPriority, EventSubscribeResult, EventTopicDescriptor,
+    EventUnsubscribeResult, EventsCapability, RejectedTopic, RetainedEvent, SubscribedTopic,
+    SuggestedHandle, reject_reason,
 };
 use mcpbus_proto::jsonrpc::ErrorObject;
 use mcpbus_proto::mcp::methods;
@@ -42,8 +43,9 @@ pub struct AuthorizationRequest<'a> {
 }
 
 /// Decides whether a principal may subscribe. An `Err` denies (the check fails closed).
-pub type Authorizer =
-    Arc<dyn Fn(&Principal, &AuthorizationRequest<'_>) -> Result<bool, String> + Send + Sync + 'static>;
+pub type Authorizer = Arc<
+    dyn Fn(&Principal, &AuthorizationRequest<'_>) -> Result<bool, String> + Send + Sync + 'static,
+>;
 
 /// A topic a server declares (PROTOCOL.md 2.1), with an optional authorizer (2.5).
 #[derive(Clone)]
@@ -122,7 +124,10 @@ impl TopicSpec {
     /// Replaces the default `{session_id}`/`{agent_id}` check with a callback (fails closed).
     pub fn authorize<F>(mut self, f: F) -> Self
     where
-        F: Fn(&Principal, &AuthorizationRequest<'_>) -> Result<bool, String> + Send + Sync + 'static,
+        F: Fn(&Principal, &AuthorizationRequest<'_>) -> Result<bool, String>
+            + Send
+            + Sync
+            + 'static,
     {
         self.authorizer = Some(Arc::new(f));
         self
@@ -327,7 +332,10 @@ impl EventHub {
     }
 
     fn retained_store(&self) -> std::sync::MutexGuard<'_, RetainedStore> {
-        self.inner.retained.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .retained
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether any topic is declared (and so whether the events capability is advertised).
@@ -337,7 +345,11 @@ impl EventHub {
 
     /// The declared topics, as advertised.
     pub fn descriptors(&self) -> Vec<EventTopicDescriptor> {
-        self.inner.topics.iter().map(|t| t.spec.descriptor.clone()).collect()
+        self.inner
+            .topics
+            .iter()
+            .map(|t| t.spec.descriptor.clone())
+            .collect()
     }
 
     /// The `events` capability, present only when a topic is declared.
@@ -382,7 +394,9 @@ impl EventHub {
         let retained = event.retained.unwrap_or(declared.spec.descriptor.retained);
         let params = EventParams {
             topic: event.topic,
-            event_id: event.event_id.unwrap_or_else(|| ulid::Ulid::new().to_string()),
+            event_id: event
+                .event_id
+                .unwrap_or_else(|| ulid::Ulid::new().to_string()),
             payload: event.payload,
             priority: event.priority,
             retained,
@@ -403,7 +417,9 @@ impl EventHub {
         }
         let delivered = self.deliver(topic.as_str(), &frame);
         self.inner.emitted.fetch_add(1, Ordering::Relaxed);
-        self.inner.deliveries.fetch_add(delivered as u64, Ordering::Relaxed);
+        self.inner
+            .deliveries
+            .fetch_add(delivered as u64, Ordering::Relaxed);
         Ok(EmitReport {
             event_id,
             delivered,
@@ -467,7 +483,9 @@ impl EventHub {
         for raw in topics {
             match TopicPattern::new(&raw) {
                 Err(e @ TopicError::TooManySegments { .. }) => {
-                    return Err(ErrorObject::invalid_params(format_args!("pattern {raw:?}: {e}")));
+                    return Err(ErrorObject::invalid_params(format_args!(
+                        "pattern {raw:?}: {e}"
+                    )));
                 }
                 other => parsed.push((raw, other)),
             }
@@ -546,7 +564,9 @@ impl EventHub {
     fn check(&self, principal: &Principal, pattern: &TopicPattern) -> Result<(), &'static str> {
         let mut any = false;
         for declared in &self.inner.topics {
-            let Some(params) = declared.pattern.bind(pattern) else { continue };
+            let Some(params) = declared.pattern.bind(pattern) else {
+                continue;
+            };
             any = true;
             let request = AuthorizationRequest {
                 declared: declared.pattern.as_str(),
@@ -567,7 +587,11 @@ impl EventHub {
                 return Err(reject_reason::PERMISSION_DENIED);
             }
         }
-        if any { Ok(()) } else { Err(reject_reason::UNKNOWN_TOPIC) }
+        if any {
+            Ok(())
+        } else {
+            Err(reject_reason::UNKNOWN_TOPIC)
+        }
     }
 }
 

@@ -5,7 +5,8 @@ pub mod retained;
 pub mod trie;
 
 pub use hub::{
-    AuthorizationRequest, Authorizer, EmitError, EmitReport, Event, EventHub, HubStats, Principal, TopicSpec,
+    AuthorizationRequest, Authorizer, EmitError, EmitReport, Event, EventHub, HubStats, Principal,
+    TopicSpec,
 };
 pub use retained::RetainedStore;
 pub use trie::TopicTrie;

@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mcpbus_proto::mcp::{
-    ClientCapabilities, CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult,
-    Implementation, ListRootsResult, LoggingLevel, LoggingMessageNotificationParams, methods,
+    ClientCapabilities, CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams,
+    ElicitResult, Implementation, ListRootsResult, LoggingLevel, LoggingMessageNotificationParams,
+    methods,
 };
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -141,10 +142,17 @@ impl Context {
     }
 
     fn capabilities(&self) -> ClientCapabilities {
-        self.session.client().map(|c| c.capabilities).unwrap_or_default()
+        self.session
+            .client()
+            .map(|c| c.capabilities)
+            .unwrap_or_default()
     }
 
-    async fn typed_request<R: serde::de::DeserializeOwned>(&self, method: &str, params: Value) -> Result<R> {
+    async fn typed_request<R: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> Result<R> {
         let value = self
             .request
             .peer
@@ -154,33 +162,47 @@ impl Context {
     }
 
     /// Asks the client's model for a completion (`sampling/createMessage`).
-    pub async fn create_message(&self, params: CreateMessageRequestParams) -> Result<CreateMessageResult> {
+    pub async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+    ) -> Result<CreateMessageResult> {
         if self.capabilities().sampling.is_none() {
-            return Err(Error::Protocol("the client did not declare the sampling capability".into()));
+            return Err(Error::Protocol(
+                "the client did not declare the sampling capability".into(),
+            ));
         }
         let params = serde_json::to_value(params).map_err(|e| Error::Protocol(e.to_string()))?;
-        self.typed_request(methods::SAMPLING_CREATE_MESSAGE, params).await
+        self.typed_request(methods::SAMPLING_CREATE_MESSAGE, params)
+            .await
     }
 
     /// Asks the user for input through the client (`elicitation/create`, form or URL mode).
     pub async fn elicit(&self, params: ElicitRequestParams) -> Result<ElicitResult> {
         let caps = self.capabilities();
         let Some(elicitation) = caps.elicitation else {
-            return Err(Error::Protocol("the client did not declare the elicitation capability".into()));
+            return Err(Error::Protocol(
+                "the client did not declare the elicitation capability".into(),
+            ));
         };
         if params.mode() == "url" && !elicitation.supports_url() {
-            return Err(Error::Protocol("the client does not support URL-mode elicitation".into()));
+            return Err(Error::Protocol(
+                "the client does not support URL-mode elicitation".into(),
+            ));
         }
         let params = serde_json::to_value(params).map_err(|e| Error::Protocol(e.to_string()))?;
-        self.typed_request(methods::ELICITATION_CREATE, params).await
+        self.typed_request(methods::ELICITATION_CREATE, params)
+            .await
     }
 
     /// Asks the client for its roots (`roots/list`).
     pub async fn list_roots(&self) -> Result<ListRootsResult> {
         if self.capabilities().roots.is_none() {
-            return Err(Error::Protocol("the client did not declare the roots capability".into()));
+            return Err(Error::Protocol(
+                "the client did not declare the roots capability".into(),
+            ));
         }
-        self.typed_request(methods::ROOTS_LIST, serde_json::json!({})).await
+        self.typed_request(methods::ROOTS_LIST, serde_json::json!({}))
+            .await
     }
 }
 

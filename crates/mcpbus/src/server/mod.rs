@@ -40,9 +40,9 @@ use std::sync::{Arc, Mutex};
 use futures::FutureExt;
 use mcpbus_proto::jsonrpc::ErrorObject;
 use mcpbus_proto::mcp::{
-    CallToolResult, CompleteRequestParams, CompleteResult, GetPromptResult, Implementation, InitializeRequestParams,
-    Prompt, PromptsCapability, ReadResourceResult, Resource, ResourceTemplate, ResourcesCapability,
-    ServerCapabilities, Tool, ToolsCapability, methods,
+    CallToolResult, CompleteRequestParams, CompleteResult, GetPromptResult, Implementation,
+    InitializeRequestParams, Prompt, PromptsCapability, ReadResourceResult, Resource,
+    ResourceTemplate, ResourcesCapability, ServerCapabilities, Tool, ToolsCapability, methods,
 };
 use mcpbus_proto::topic::TopicError;
 use serde::de::DeserializeOwned;
@@ -56,7 +56,9 @@ pub use context::{ClientSession, Context};
 pub use router::{NoArgs, ToolError, tool_def};
 
 use context::{SessionState, lock};
-use router::{PromptEntry, Registry, ResourceEntry, TemplateEntry, ToolEntry, UriTemplate, typed_tool};
+use router::{
+    PromptEntry, Registry, ResourceEntry, TemplateEntry, ToolEntry, UriTemplate, typed_tool,
+};
 
 /// Maps a session to its agent id (PROTOCOL.md 2.5); by default the agent id is the session id.
 pub type AgentIdentity = Arc<dyn Fn(&str, &InitializeRequestParams) -> String + Send + Sync>;
@@ -226,7 +228,10 @@ impl Server {
             },
             self.inner.service.clone(),
         );
-        RunningSession { session_id: id, handle }
+        RunningSession {
+            session_id: id,
+            handle,
+        }
     }
 
     /// Removes a session from every map (called once when its connection ends).
@@ -245,7 +250,9 @@ impl Server {
         let mut sent = 0;
         for s in self.sessions() {
             if lock(&s.resource_subscriptions).contains(uri)
-                && s.peer.notify(methods::RESOURCES_UPDATED, Some(json!({"uri": uri}))).is_ok()
+                && s.peer
+                    .notify(methods::RESOURCES_UPDATED, Some(json!({"uri": uri})))
+                    .is_ok()
             {
                 sent += 1;
             }
@@ -292,7 +299,9 @@ pub struct ServerBuilder {
 
 impl std::fmt::Debug for ServerBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerBuilder").field("info", &self.info).finish()
+        f.debug_struct("ServerBuilder")
+            .field("info", &self.info)
+            .finish()
     }
 }
 
@@ -437,16 +446,20 @@ impl ServerBuilder {
             return Err(BuildError::Template(e));
         }
         for spec in &self.topics {
-            if let Err(source) = mcpbus_proto::topic::DeclaredPattern::new(&spec.descriptor().pattern) {
+            if let Err(source) =
+                mcpbus_proto::topic::DeclaredPattern::new(&spec.descriptor().pattern)
+            {
                 return Err(BuildError::Topic {
                     pattern: spec.descriptor().pattern.clone(),
                     source,
                 });
             }
         }
-        let hub = EventHub::new(self.topics, self.events_instructions).map_err(|source| BuildError::Topic {
-            pattern: String::new(),
-            source,
+        let hub = EventHub::new(self.topics, self.events_instructions).map_err(|source| {
+            BuildError::Topic {
+                pattern: String::new(),
+                source,
+            }
         })?;
         Ok(Server {
             inner: Arc::new(ServerInner {

@@ -8,8 +8,8 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use mcpbus_proto::jsonrpc::ErrorObject;
 use mcpbus_proto::mcp::{
-    CallToolResult, CompleteRequestParams, CompleteResult, GetPromptResult, Prompt, ReadResourceResult, Resource,
-    ResourceTemplate, Tool,
+    CallToolResult, CompleteRequestParams, CompleteResult, GetPromptResult, Prompt,
+    ReadResourceResult, Resource, ResourceTemplate, Tool,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -93,14 +93,41 @@ pub fn tool_def<A: JsonSchema>(name: impl Into<String>, description: impl Into<S
     tool
 }
 
-pub(crate) type ToolFn = Arc<dyn Fn(Map<String, Value>, Context) -> BoxFuture<'static, Result<CallToolResult, ToolError>> + Send + Sync>;
-pub(crate) type ResourceFn = Arc<dyn Fn(String, Context) -> BoxFuture<'static, Result<ReadResourceResult, ErrorObject>> + Send + Sync>;
-pub(crate) type TemplateFn =
-    Arc<dyn Fn(String, BTreeMap<String, String>, Context) -> BoxFuture<'static, Result<ReadResourceResult, ErrorObject>> + Send + Sync>;
-pub(crate) type PromptFn =
-    Arc<dyn Fn(BTreeMap<String, String>, Context) -> BoxFuture<'static, Result<GetPromptResult, ErrorObject>> + Send + Sync>;
-pub(crate) type CompletionFn =
-    Arc<dyn Fn(CompleteRequestParams, Context) -> BoxFuture<'static, Result<CompleteResult, ErrorObject>> + Send + Sync>;
+pub(crate) type ToolFn = Arc<
+    dyn Fn(Map<String, Value>, Context) -> BoxFuture<'static, Result<CallToolResult, ToolError>>
+        + Send
+        + Sync,
+>;
+pub(crate) type ResourceFn = Arc<
+    dyn Fn(String, Context) -> BoxFuture<'static, Result<ReadResourceResult, ErrorObject>>
+        + Send
+        + Sync,
+>;
+pub(crate) type TemplateFn = Arc<
+    dyn Fn(
+            String,
+            BTreeMap<String, String>,
+            Context,
+        ) -> BoxFuture<'static, Result<ReadResourceResult, ErrorObject>>
+        + Send
+        + Sync,
+>;
+pub(crate) type PromptFn = Arc<
+    dyn Fn(
+            BTreeMap<String, String>,
+            Context,
+        ) -> BoxFuture<'static, Result<GetPromptResult, ErrorObject>>
+        + Send
+        + Sync,
+>;
+pub(crate) type CompletionFn = Arc<
+    dyn Fn(
+            CompleteRequestParams,
+            Context,
+        ) -> BoxFuture<'static, Result<CompleteResult, ErrorObject>>
+        + Send
+        + Sync,
+>;
 
 /// Wraps a typed tool handler: arguments that do not fit `A` give an error result naming the
 /// problem (so the model can correct itself), never a crash.
@@ -162,7 +189,8 @@ impl Registry {
         match self.tool_index.get(&entry.tool.name) {
             Some(&i) => self.tools[i] = entry,
             None => {
-                self.tool_index.insert(entry.tool.name.clone(), self.tools.len());
+                self.tool_index
+                    .insert(entry.tool.name.clone(), self.tools.len());
                 self.tools.push(entry);
             }
         }
@@ -176,7 +204,8 @@ impl Registry {
         match self.resource_index.get(&entry.resource.uri) {
             Some(&i) => self.resources[i] = entry,
             None => {
-                self.resource_index.insert(entry.resource.uri.clone(), self.resources.len());
+                self.resource_index
+                    .insert(entry.resource.uri.clone(), self.resources.len());
                 self.resources.push(entry);
             }
         }
@@ -190,7 +219,8 @@ impl Registry {
         match self.prompt_index.get(&entry.prompt.name) {
             Some(&i) => self.prompts[i] = entry,
             None => {
-                self.prompt_index.insert(entry.prompt.name.clone(), self.prompts.len());
+                self.prompt_index
+                    .insert(entry.prompt.name.clone(), self.prompts.len());
                 self.prompts.push(entry);
             }
         }
@@ -201,7 +231,10 @@ impl Registry {
     }
 
     /// The first template matching `uri`, with the values of its variables.
-    pub(crate) fn template_for(&self, uri: &str) -> Option<(&TemplateEntry, BTreeMap<String, String>)> {
+    pub(crate) fn template_for(
+        &self,
+        uri: &str,
+    ) -> Option<(&TemplateEntry, BTreeMap<String, String>)> {
         self.templates
             .iter()
             .find_map(|t| t.matcher.matches(uri).map(|vars| (t, vars)))
@@ -234,7 +267,9 @@ impl UriTemplate {
                 .ok_or_else(|| format!("unclosed '{{' in URI template {template:?}"))?;
             let name = &rest[open + 1..open + close];
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!("unsupported expression {{{name}}} in URI template {template:?}"));
+                return Err(format!(
+                    "unsupported expression {{{name}}} in URI template {template:?}"
+                ));
             }
             if matches!(parts.last(), Some(Part::Var(_))) {
                 return Err(format!("adjacent variables in URI template {template:?}"));

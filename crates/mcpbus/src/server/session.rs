@@ -10,10 +10,11 @@ use mcpbus_proto::error_codes;
 use mcpbus_proto::events::{EventListResult, EventSubscribeParams, EventUnsubscribeParams};
 use mcpbus_proto::jsonrpc::{ErrorObject, Notification, Request};
 use mcpbus_proto::mcp::{
-    CallToolRequestParams, CallToolResult, CompleteRequestParams, EmptyResult, GetPromptRequestParams,
-    InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-    ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, SetLevelRequestParams, SubscribeRequestParams,
-    UnsubscribeRequestParams, is_supported_protocol_version, methods, LATEST_PROTOCOL_VERSION,
+    CallToolRequestParams, CallToolResult, CompleteRequestParams, EmptyResult,
+    GetPromptRequestParams, InitializeRequestParams, InitializeResult, LATEST_PROTOCOL_VERSION,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ReadResourceRequestParams, SetLevelRequestParams,
+    SubscribeRequestParams, UnsubscribeRequestParams, is_supported_protocol_version, methods,
 };
 use serde_json::{Value, json};
 
@@ -28,7 +29,11 @@ pub(crate) struct SessionHandler {
 }
 
 impl Handler for SessionHandler {
-    fn handle_request(&self, request: Request, ctx: RequestContext) -> BoxFuture<'static, Result<Value, ErrorObject>> {
+    fn handle_request(
+        &self,
+        request: Request,
+        ctx: RequestContext,
+    ) -> BoxFuture<'static, Result<Value, ErrorObject>> {
         let ctx = Context {
             request: ctx,
             session: self.session.clone(),
@@ -65,7 +70,9 @@ async fn dispatch(request: Request, ctx: Context) -> Result<Value, ErrorObject> 
     let method = request.method.as_str();
     let params = request.params;
     if method != methods::INITIALIZE && method != methods::PING && ctx.session.client().is_none() {
-        return Err(ErrorObject::invalid_request("the session is not initialized: send initialize first"));
+        return Err(ErrorObject::invalid_request(
+            "the session is not initialized: send initialize first",
+        ));
     }
     let server = ctx.server.clone();
     let inner = &server.inner;
@@ -75,7 +82,8 @@ async fn dispatch(request: Request, ctx: Context) -> Result<Value, ErrorObject> 
         methods::TOOLS_LIST => {
             require(!inner.registry.tools.is_empty(), method)?;
             let p: PaginatedRequestParams = parse_params(params)?;
-            let (tools, next_cursor) = page(&inner.registry.tools, p.cursor.as_deref(), inner.page_size)?;
+            let (tools, next_cursor) =
+                page(&inner.registry.tools, p.cursor.as_deref(), inner.page_size)?;
             to_result(&ListToolsResult {
                 tools: tools.iter().map(|t| t.tool.clone()).collect(),
                 next_cursor,
@@ -85,10 +93,9 @@ async fn dispatch(request: Request, ctx: Context) -> Result<Value, ErrorObject> 
         methods::TOOLS_CALL => {
             require(!inner.registry.tools.is_empty(), method)?;
             let p: CallToolRequestParams = parse_params(params)?;
-            let entry = inner
-                .registry
-                .tool(&p.name)
-                .ok_or_else(|| ErrorObject::invalid_params(format_args!("unknown tool {:?}", p.name)))?;
+            let entry = inner.registry.tool(&p.name).ok_or_else(|| {
+                ErrorObject::invalid_params(format_args!("unknown tool {:?}", p.name))
+            })?;
             let call = entry.call.clone();
             let result = match call(p.arguments.unwrap_or_default(), ctx).await {
                 Ok(result) => result,
@@ -100,7 +107,11 @@ async fn dispatch(request: Request, ctx: Context) -> Result<Value, ErrorObject> 
         methods::RESOURCES_LIST => {
             require(inner.offers_resources(), method)?;
             let p: PaginatedRequestParams = parse_params(params)?;
-            let (items, next_cursor) = page(&inner.registry.resources, p.cursor.as_deref(), inner.page_size)?;
+            let (items, next_cursor) = page(
+                &inner.registry.resources,
+                p.cursor.as_deref(),
+                inner.page_size,
+            )?;
             to_result(&ListResourcesResult {
                 resources: items.iter().map(|r| r.resource.clone()).collect(),
                 next_cursor,
@@ -110,7 +121,11 @@ async fn dispatch(request: Request, ctx: Context) -> Result<Value, ErrorObject> 
         methods::RESOURCES_TEMPLATES_LIST => {
             require(inner.offers_resources(), method)?;
             let p: PaginatedRequestParams = parse_params(params)?;
-            let (items, next_cursor) = page(&inner.registry.templates, p.cursor.as_deref(), inner.page_size)?;
+            let (items, next_cursor) = page(
+                &inner.registry.templates,
+                p.cursor.as_deref(),
+                inner.page_size,
+            )?;
             to_result(&ListResourceTemplatesResult {
                 resource_templates: items.iter().map(|t| t.template.clone()).collect(),
                 next_cursor,
@@ -128,7 +143,10 @@ async fn dispatch(request: Request, ctx: Context) -> Result<Value, ErrorObject> 
                 let read = entry.read.clone();
                 return to_result(&read(p.uri, vars, ctx).await?);
             }
-            Err(ErrorObject::new(error_codes::RESOURCE_NOT_FOUND, "Resource not found").with_data(json!({"uri": p.uri})))
+            Err(
+                ErrorObject::new(error_codes::RESOURCE_NOT_FOUND, "Resource not found")
+                    .with_data(json!({"uri": p.uri})),
+            )
         }
         methods::RESOURCES_SUBSCRIBE => {
             require(inner.offers_resources(), method)?;
@@ -145,7 +163,11 @@ async fn dispatch(request: Request, ctx: Context) -> Result<Value, ErrorObject> 
         methods::PROMPTS_LIST => {
             require(!inner.registry.prompts.is_empty(), method)?;
             let p: PaginatedRequestParams = parse_params(params)?;
-            let (items, next_cursor) = page(&inner.registry.prompts, p.cursor.as_deref(), inner.page_size)?;
+            let (items, next_cursor) = page(
+                &inner.registry.prompts,
+                p.cursor.as_deref(),
+                inner.page_size,
+            )?;
             to_result(&ListPromptsResult {
                 prompts: items.iter().map(|p| p.prompt.clone()).collect(),
                 next_cursor,
@@ -155,10 +177,9 @@ async fn dispatch(request: Request, ctx: Context) -> Result<Value, ErrorObject> 
         methods::PROMPTS_GET => {
             require(!inner.registry.prompts.is_empty(), method)?;
             let p: GetPromptRequestParams = parse_params(params)?;
-            let entry = inner
-                .registry
-                .prompt(&p.name)
-                .ok_or_else(|| ErrorObject::invalid_params(format_args!("unknown prompt {:?}", p.name)))?;
+            let entry = inner.registry.prompt(&p.name).ok_or_else(|| {
+                ErrorObject::invalid_params(format_args!("unknown prompt {:?}", p.name))
+            })?;
             let args: BTreeMap<String, String> = p.arguments.unwrap_or_default();
             for arg in entry.prompt.arguments.iter().flatten() {
                 if arg.required == Some(true) && !args.contains_key(&arg.name) {
@@ -223,7 +244,9 @@ fn initialize(params: InitializeRequestParams, ctx: &Context) -> Result<Value, E
     {
         let mut client = lock(&session.client);
         if client.is_some() {
-            return Err(ErrorObject::invalid_request("the session is already initialized"));
+            return Err(ErrorObject::invalid_request(
+                "the session is already initialized",
+            ));
         }
         *client = Some(ClientSession {
             protocol_version: version.clone(),
@@ -249,7 +272,11 @@ fn initialize(params: InitializeRequestParams, ctx: &Context) -> Result<Value, E
 }
 
 /// One page of a listing. Cursors are opaque to clients; here they are the offset in decimal.
-fn page<'a, T>(items: &'a [T], cursor: Option<&str>, size: usize) -> Result<(&'a [T], Option<String>), ErrorObject> {
+fn page<'a, T>(
+    items: &'a [T],
+    cursor: Option<&str>,
+    size: usize,
+) -> Result<(&'a [T], Option<String>), ErrorObject> {
     let start = match cursor {
         None => 0,
         Some(c) => c

@@ -27,7 +27,11 @@ pub use peer::{DEFAULT_REQUEST_TIMEOUT, Peer, ProgressCallback, RequestOptions};
 /// Answers the requests and notifications that arrive on a connection.
 pub trait Handler: Send + Sync + 'static {
     /// Answers one request; the result or error is sent back unless the request was cancelled.
-    fn handle_request(&self, request: Request, ctx: RequestContext) -> BoxFuture<'static, Result<Value, ErrorObject>>;
+    fn handle_request(
+        &self,
+        request: Request,
+        ctx: RequestContext,
+    ) -> BoxFuture<'static, Result<Value, ErrorObject>>;
 
     /// Handles one notification. Runs on the reading task, in arrival order: keep it quick.
     fn handle_notification(&self, notification: Notification, peer: &Peer);
@@ -54,7 +58,9 @@ pub struct RequestContext {
 impl RequestContext {
     /// Sends `notifications/progress` for this request (nothing if no progress was asked for).
     pub fn progress(&self, progress: f64, total: Option<f64>, message: Option<String>) {
-        let Some(token) = &self.progress_token else { return };
+        let Some(token) = &self.progress_token else {
+            return;
+        };
         let params = ProgressNotificationParams {
             progress_token: token.clone(),
             progress,
@@ -134,7 +140,12 @@ fn lock(map: &InFlight) -> std::sync::MutexGuard<'_, HashMap<RequestId, Cancella
     map.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-async fn run<T: Transport>(transport: T, handler: Arc<dyn Handler>, peer: Peer, config: ServiceConfig) {
+async fn run<T: Transport>(
+    transport: T,
+    handler: Arc<dyn Handler>,
+    peer: Peer,
+    config: ServiceConfig,
+) {
     let (mut reader, writer) = transport.split();
     let writer_task = tokio::spawn(write_loop(writer, peer.clone()));
     let tracker = TaskTracker::new();
@@ -163,7 +174,9 @@ async fn run<T: Transport>(transport: T, handler: Arc<dyn Handler>, peer: Peer, 
             Ok(Message::Response(r)) => peer.complete(&r.id, Ok(r.result)),
             Ok(Message::Error(e)) => match e.id {
                 Some(id) => peer.complete(&id, Err(e.error)),
-                None => tracing::warn!(error = %e.error, "the peer reported an error without an id"),
+                None => {
+                    tracing::warn!(error = %e.error, "the peer reported an error without an id")
+                }
             },
         }
     }
@@ -172,7 +185,11 @@ async fn run<T: Transport>(transport: T, handler: Arc<dyn Handler>, peer: Peer, 
     // answer (bounded), then flush the queue and close the transport.
     peer.close_input();
     tracker.close();
-    if input_ended && tokio::time::timeout(config.drain_timeout, tracker.wait()).await.is_err() {
+    if input_ended
+        && tokio::time::timeout(config.drain_timeout, tracker.wait())
+            .await
+            .is_err()
+    {
         tracing::warn!("requests still running after end of input; cancelling them");
     }
     for (_, token) in lock(&in_flight).drain() {
@@ -207,7 +224,10 @@ fn dispatch_request(
             drop(map);
             peer.send_message(&Message::error(
                 Some(request.id.clone()),
-                ErrorObject::invalid_request(format_args!("request id {} is already in flight", request.id)),
+                ErrorObject::invalid_request(format_args!(
+                    "request id {} is already in flight",
+                    request.id
+                )),
             ));
             return;
         }
@@ -215,7 +235,10 @@ fn dispatch_request(
             drop(map);
             peer.send_message(&Message::error(
                 Some(request.id.clone()),
-                ErrorObject::internal(format_args!("too many requests in flight (limit {})", config.max_in_flight)),
+                ErrorObject::internal(format_args!(
+                    "too many requests in flight (limit {})",
+                    config.max_in_flight
+                )),
             ));
             return;
         }
@@ -260,7 +283,12 @@ fn dispatch_request(
     });
 }
 
-fn handle_notification(n: Notification, handler: &Arc<dyn Handler>, peer: &Peer, in_flight: &InFlight) {
+fn handle_notification(
+    n: Notification,
+    handler: &Arc<dyn Handler>,
+    peer: &Peer,
+    in_flight: &InFlight,
+) {
     match n.method.as_str() {
         methods::CANCELLED => {
             let id = n
@@ -276,7 +304,10 @@ fn handle_notification(n: Notification, handler: &Arc<dyn Handler>, peer: &Peer,
             }
         }
         methods::PROGRESS => {
-            match n.params.map(serde_json::from_value::<ProgressNotificationParams>) {
+            match n
+                .params
+                .map(serde_json::from_value::<ProgressNotificationParams>)
+            {
                 Some(Ok(p)) => peer.progress(p),
                 _ => tracing::debug!("ignoring malformed progress notification"),
             }
@@ -307,7 +338,9 @@ async fn write_loop<W: TransportWriter>(mut writer: W, peer: Peer) {
 }
 
 /// Parses typed params, mapping failures to `-32602`.
-pub(crate) fn parse_params<P: serde::de::DeserializeOwned>(params: Option<Value>) -> Result<P, ErrorObject> {
+pub(crate) fn parse_params<P: serde::de::DeserializeOwned>(
+    params: Option<Value>,
+) -> Result<P, ErrorObject> {
     serde_json::from_value(params.unwrap_or_else(|| json!({}))).map_err(ErrorObject::invalid_params)
 }
 

@@ -94,17 +94,26 @@ impl Peer {
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<RequestId, Pending>> {
-        self.shared.pending.lock().unwrap_or_else(|p| p.into_inner())
+        self.shared
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Sends a request and waits for its result, with the default timeout.
     pub async fn request(&self, method: &str, params: Option<Value>) -> Result<Value> {
-        self.request_with(method, params, RequestOptions::default()).await
+        self.request_with(method, params, RequestOptions::default())
+            .await
     }
 
     /// Sends a request and waits for its result. If the returned future is dropped before the
     /// answer arrives, or the timeout passes, the peer is sent `notifications/cancelled`.
-    pub async fn request_with(&self, method: &str, params: Option<Value>, opts: RequestOptions) -> Result<Value> {
+    pub async fn request_with(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        opts: RequestOptions,
+    ) -> Result<Value> {
         if self.is_closed() || self.shared.input_closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
@@ -115,13 +124,17 @@ impl Peer {
                 Value::Object(o) => o,
                 _ => return Err(Error::Protocol("progress needs object params".into())),
             };
-            let meta = obj.entry("_meta").or_insert_with(|| Value::Object(Map::new()));
+            let meta = obj
+                .entry("_meta")
+                .or_insert_with(|| Value::Object(Map::new()));
             if let Value::Object(meta) = meta {
                 meta.insert("progressToken".into(), id.to_value());
             }
         }
         let (tx, mut rx) = oneshot::channel();
-        let progress_seen = opts.reset_timeout_on_progress.then(|| Arc::new(Notify::new()));
+        let progress_seen = opts
+            .reset_timeout_on_progress
+            .then(|| Arc::new(Notify::new()));
         self.pending().insert(
             id.clone(),
             Pending {

@@ -86,7 +86,11 @@ impl<R: AsyncRead + Unpin + Send + 'static> LineReader<R> {
             };
             if available.is_empty() {
                 self.eof = true;
-                return Ok(if self.buf.is_empty() && !too_long { None } else { Some(too_long) });
+                return Ok(if self.buf.is_empty() && !too_long {
+                    None
+                } else {
+                    Some(too_long)
+                });
             }
             let (chunk, found) = match available.iter().position(|&b| b == b'\n') {
                 Some(i) => (&available[..i], Some(i)),
@@ -175,8 +179,14 @@ pub fn stdio() -> LineTransport<tokio::io::Stdin, tokio::io::Stdout> {
 pub fn duplex(
     buffer: usize,
 ) -> (
-    LineTransport<tokio::io::ReadHalf<tokio::io::DuplexStream>, tokio::io::WriteHalf<tokio::io::DuplexStream>>,
-    LineTransport<tokio::io::ReadHalf<tokio::io::DuplexStream>, tokio::io::WriteHalf<tokio::io::DuplexStream>>,
+    LineTransport<
+        tokio::io::ReadHalf<tokio::io::DuplexStream>,
+        tokio::io::WriteHalf<tokio::io::DuplexStream>,
+    >,
+    LineTransport<
+        tokio::io::ReadHalf<tokio::io::DuplexStream>,
+        tokio::io::WriteHalf<tokio::io::DuplexStream>,
+    >,
 ) {
     let (a, b) = tokio::io::duplex(buffer);
     let (ar, aw) = tokio::io::split(a);
@@ -194,7 +204,10 @@ mod tests {
         let input: &[u8] = b"{\"jsonrpc\":\"2.0\",\"method\":\"a\"}\r\n\n   \nnot json\n{\"jsonrpc\":\"2.0\",\"method\":\"b\"}";
         let (mut r, _w) = LineTransport::new(input, tokio::io::sink()).split();
         assert_eq!(r.recv().await, Some(Ok(Message::notification("a", None))));
-        assert_eq!(r.recv().await.and_then(|m| m.err()).map(|e| e.error.code), Some(-32700));
+        assert_eq!(
+            r.recv().await.and_then(|m| m.err()).map(|e| e.error.code),
+            Some(-32700)
+        );
         assert_eq!(r.recv().await, Some(Ok(Message::notification("b", None))));
         assert_eq!(r.recv().await, None);
     }
@@ -204,8 +217,13 @@ mod tests {
         let mut input = vec![b'x'; 100];
         input.extend_from_slice(b"\n{\"jsonrpc\":\"2.0\",\"method\":\"ok\"}\n");
         let input: &'static [u8] = Box::leak(input.into_boxed_slice());
-        let (mut r, _w) = LineTransport::new(input, tokio::io::sink()).max_line_bytes(50).split();
-        assert_eq!(r.recv().await.and_then(|m| m.err()).map(|e| e.error.code), Some(-32600));
+        let (mut r, _w) = LineTransport::new(input, tokio::io::sink())
+            .max_line_bytes(50)
+            .split();
+        assert_eq!(
+            r.recv().await.and_then(|m| m.err()).map(|e| e.error.code),
+            Some(-32600)
+        );
         assert_eq!(r.recv().await, Some(Ok(Message::notification("ok", None))));
     }
 }
