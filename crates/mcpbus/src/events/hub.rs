@@ -251,6 +251,8 @@ pub struct HubStats {
     pub sessions: usize,
     /// (pattern, session) subscriptions right now.
     pub subscriptions: usize,
+    /// Events dropped by the sessions registered right now because they read too slowly.
+    pub dropped: u64,
 }
 
 struct SessionEntry {
@@ -368,6 +370,11 @@ impl EventHub {
             deliveries: self.inner.deliveries.load(Ordering::Relaxed),
             sessions: routes.sessions.len(),
             subscriptions: routes.trie.len(),
+            dropped: routes
+                .sessions
+                .values()
+                .map(|s| s.peer.dropped_events())
+                .sum(),
         }
     }
 
