@@ -1,0 +1,50 @@
+//! A CI status server over stdio: a `finish` tool publishes `build/<project>` events, retained
+//! so that an agent subscribing later still sees the last result.
+//!
+//! Run it under the subscriber: `cargo run -p mcpbus-examples --bin ci_subscriber`.
+
+use mcpbus::events::{Event, TopicSpec};
+use mcpbus::proto::mcp::CallToolResult;
+use mcpbus::server::{Context, Server, ToolError, tool_def};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::json;
+
+/// Arguments of the `finish` tool.
+#[derive(Deserialize, JsonSchema)]
+struct Finish {
+    /// The project whose build finished.
+    project: String,
+    /// Whether the build passed.
+    ok: bool,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let server = Server::builder("ci", "1.0.0")
+        .topic(
+            TopicSpec::content("build/+")
+                .description("Build status per project")
+                .retained(true),
+        )
+        .tool(
+            tool_def::<Finish>("finish", "Report a finished build"),
+            |args: Finish, ctx: Context| async move {
+                let state = if args.ok { "passed" } else { "failed" };
+                let report = ctx
+                    .events()
+                    .emit(Event::new(
+                        format!("build/{}", args.project),
+                        json!({"state": state}),
+                    ))
+                    .map_err(|e| ToolError::failed(e.to_string()))?;
+                Ok(CallToolResult::text(format!(
+                    "reported to {} subscriber(s)",
+                    report.delivered
+                )))
+            },
+        )
+        .build()?;
+    server.serve(mcpbus::transport::stdio()).await;
+    Ok(())
+}
