@@ -4,6 +4,8 @@
 //! subscribing with wildcards and scoped topics (2.3, 2.5), at-most-once delivery and retained
 //! values with expiry (2.4), and unsubscribing.
 
+#![allow(clippy::unwrap_used)] // tests unwrap to fail loudly
+
 use std::time::Duration;
 
 use mcpbus::Error;

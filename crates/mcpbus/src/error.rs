@@ -1,7 +1,7 @@
 //! SDK and transport errors.
 //!
 //! Two layers, as in the rest of the field: a handler answers a peer with an
-//! [`ErrorObject`](mcpbus_proto::ErrorObject) (code, message, data); the SDK reports its own
+//! [`mcpbus_proto::ErrorObject`] (code, message, data); the SDK reports its own
 //! failures, and a peer's error answers, with [`Error`].
 
 use std::io;

@@ -63,12 +63,12 @@ impl OutboundQueue {
                 return false;
             }
             if droppable {
-                if st.droppable >= self.capacity {
-                    if let Some(pos) = st.entries.iter().position(|e| e.droppable) {
-                        st.entries.remove(pos);
-                        st.droppable -= 1;
-                        self.dropped.fetch_add(1, Ordering::Relaxed);
-                    }
+                if st.droppable >= self.capacity
+                    && let Some(pos) = st.entries.iter().position(|e| e.droppable)
+                {
+                    st.entries.remove(pos);
+                    st.droppable -= 1;
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
                 }
                 st.droppable += 1;
             }

@@ -1,5 +1,7 @@
 //! The server and client SDKs against each other over in-memory pipes.
 
+#![allow(clippy::unwrap_used)] // tests unwrap to fail loudly
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -48,10 +48,10 @@ impl ClientShared {
             .write()
             .unwrap_or_else(|p| p.into_inner());
         for raw in patterns {
-            if let Ok(p) = TopicPattern::new(raw) {
-                if !subs.contains(&p) {
-                    subs.push(p);
-                }
+            if let Ok(p) = TopicPattern::new(raw)
+                && !subs.contains(&p)
+            {
+                subs.push(p);
             }
         }
     }
@@ -78,17 +78,16 @@ impl ClientShared {
                 return false;
             }
         }
-        if let Some(filter) = &self.handlers.event_filter {
-            if !filter.matches(&event.topic) {
-                return false;
-            }
+        if let Some(filter) = &self.handlers.event_filter
+            && !filter.matches(&event.topic)
+        {
+            return false;
         }
-        if let Some(at) = &event.expires_at {
-            if let Ok(at) = parse_expires_at(at) {
-                if at <= Utc::now() {
-                    return false;
-                }
-            }
+        if let Some(at) = &event.expires_at
+            && let Ok(at) = parse_expires_at(at)
+            && at <= Utc::now()
+        {
+            return false;
         }
         true
     }
@@ -161,12 +160,11 @@ impl Handler for ClientHandler {
                 }
             }
             methods::LOGGING_MESSAGE => {
-                if let (Some(log), Some(params)) = (&handlers.log, notification.params) {
-                    if let Ok(p) =
+                if let (Some(log), Some(params)) = (&handlers.log, notification.params)
+                    && let Ok(p) =
                         serde_json::from_value::<LoggingMessageNotificationParams>(params)
-                    {
-                        log(p);
-                    }
+                {
+                    log(p);
                 }
             }
             _ => {

@@ -441,10 +441,10 @@ impl EventHub {
         routes.trie.matches(topic, &mut keys);
         let mut delivered = 0;
         for key in keys {
-            if let Some(entry) = routes.sessions.get(&key) {
-                if entry.peer.send_frame(frame.clone(), true) {
-                    delivered += 1;
-                }
+            if let Some(entry) = routes.sessions.get(&key)
+                && entry.peer.send_frame(frame.clone(), true)
+            {
+                delivered += 1;
             }
         }
         delivered
@@ -553,10 +553,10 @@ impl EventHub {
         let routes = &mut *routes;
         if let Some(entry) = routes.sessions.get_mut(&key) {
             for raw in &topics {
-                if let Ok(pattern) = TopicPattern::new(raw) {
-                    if entry.patterns.remove(&pattern) {
-                        routes.trie.remove(&pattern, key);
-                    }
+                if let Ok(pattern) = TopicPattern::new(raw)
+                    && entry.patterns.remove(&pattern)
+                {
+                    routes.trie.remove(&pattern, key);
                 }
             }
         }

@@ -51,10 +51,10 @@ impl SessionState {
 
     /// Sends `notifications/message` if `level` passes the level the client set.
     pub(crate) fn log(&self, level: LoggingLevel, logger: Option<&str>, data: Value) {
-        if let Some(min) = *lock(&self.log_level) {
-            if level < min {
-                return;
-            }
+        if let Some(min) = *lock(&self.log_level)
+            && level < min
+        {
+            return;
         }
         let params = LoggingMessageNotificationParams {
             level,

@@ -296,11 +296,11 @@ fn handle_notification(
                 .as_ref()
                 .and_then(|p| p.get("requestId"))
                 .and_then(RequestId::from_value);
-            if let Some(id) = id {
-                if let Some(token) = lock(in_flight).remove(&id) {
-                    tracing::debug!(%id, reason = ?n.params.as_ref().and_then(|p| p.get("reason")), "peer cancelled a request");
-                    token.cancel();
-                }
+            if let Some(id) = id
+                && let Some(token) = lock(in_flight).remove(&id)
+            {
+                tracing::debug!(%id, reason = ?n.params.as_ref().and_then(|p| p.get("reason")), "peer cancelled a request");
+                token.cancel();
             }
         }
         methods::PROGRESS => {
