@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Runs the whole mcpbus test suite: `cargo test --workspace -j2` (unit, integration and doc tests),
+# after installing what the tests need when it is missing:
+#
+#   - .tools/py (gitignored): a Python venv made with `python3 -m venv`, holding the official MCP
+#     Python SDK `mcp==1.30.0` and its dependencies, pinned in tests/interop/requirements.txt.
+#     Used by crates/mcpbus-cli/tests/interop_python.rs. If `python3 -m venv` does not work
+#     (Debian without python3-venv), the Debian package python3-venv is installed with apt-get.
+#   - MCPBUS_PYTHON is exported as that venv's python, unless already set by the caller (then
+#     that interpreter is used as is and nothing is installed).
+#
+# Idempotent: once installed, nothing is downloaded again until requirements.txt changes.
+# Quiet when everything is present. Extra arguments go to `cargo test`, e.g.
+#   bash scripts/test.sh -p mcpbus-cli --test interop_python
+# Runnable from any directory.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.tools/py"
+REQUIREMENTS="$ROOT/tests/interop/requirements.txt"
+STAMP="$VENV/.mcpbus-requirements.sha256"
+PYTHON="${PYTHON:-python3}"
+
+log() { printf 'scripts/test.sh: %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        log "need root to run: $*"
+        return 1
+    fi
+}
+
+make_venv() {
+    rm -rf "$VENV"
+    mkdir -p "$(dirname "$VENV")"
+    if ! "$PYTHON" -m venv "$VENV" >/dev/null 2>&1; then
+        log "'$PYTHON -m venv' failed; installing Debian's python3-venv"
+        rm -rf "$VENV"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+        "$PYTHON" -m venv "$VENV"
+    fi
+}
+
+setup_python() {
+    local want have=""
+    want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
+    [ -f "$STAMP" ] && have="$(cat "$STAMP")"
+    if [ -x "$VENV/bin/python" ] && [ "$want" = "$have" ] &&
+        "$VENV/bin/python" -c 'import mcp.client.stdio' >/dev/null 2>&1; then
+        return 0
+    fi
+    if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+        log "creating the Python venv $VENV"
+        make_venv
+    fi
+    log "installing the interop test's Python packages (mcp, pinned) into $VENV"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --require-virtualenv -r "$REQUIREMENTS"
+    "$VENV/bin/python" -c 'import mcp.client.stdio'
+    printf '%s\n' "$want" >"$STAMP"
+}
+
+if [ -z "${MCPBUS_PYTHON:-}" ]; then
+    setup_python
+    export MCPBUS_PYTHON="$VENV/bin/python"
+fi
+
+cd "$ROOT"
+exec cargo test --workspace -j2 "$@"
