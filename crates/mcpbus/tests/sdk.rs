@@ -406,3 +406,72 @@ async fn a_slow_session_drops_its_oldest_events_without_blocking_the_publisher()
     );
     client.close().await;
 }
+
+/// PROTOCOL.md 2.4, client side, against a scripted server that misbehaves on purpose: events
+/// outside the accepted subscriptions, outside the handler filter, or expired never reach the
+/// handler; an event that passes all three does.
+#[tokio::test]
+async fn client_drop_rules_hold_against_a_server_that_oversends() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let script = tokio::spawn(async move {
+        let (r, mut w) = tokio::io::split(server_io);
+        let mut lines = BufReader::new(r).lines();
+        let mut next_request = async || loop {
+            let line = lines.next_line().await.unwrap().unwrap();
+            let msg: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if msg.get("id").is_some() {
+                return msg;
+            }
+        };
+        let init = next_request().await;
+        let reply = json!({"jsonrpc": "2.0", "id": init["id"], "result": {
+            "protocolVersion": "2025-11-25", "capabilities": {"events": {"topics": []}},
+            "serverInfo": {"name": "scripted", "version": "0"}, "_meta": {"session_id": "s1"}}});
+        w.write_all(format!("{reply}\n").as_bytes()).await.unwrap();
+        let sub = next_request().await;
+        let reply = json!({"jsonrpc": "2.0", "id": sub["id"], "result": {
+            "subscribed": [{"pattern": "a/+"}], "rejected": [{"pattern": "b/#", "reason": "permission_denied"}],
+            "retained": []}});
+        w.write_all(format!("{reply}\n").as_bytes()).await.unwrap();
+        for (topic, id, expires) in [
+            ("b/x", "outside-subscriptions", None),
+            ("a/skip", "outside-filter", None),
+            ("a/keep", "expired", Some("2001-01-01T00:00:00Z")),
+            ("a/keep", "delivered", Some("2999-01-01T00:00:00Z")),
+        ] {
+            let mut params =
+                json!({"topic": topic, "eventId": id, "payload": null, "retained": false});
+            if let Some(at) = expires {
+                params["expiresAt"] = json!(at);
+            }
+            let note = json!({"jsonrpc": "2.0", "method": "events/emit", "params": params});
+            w.write_all(format!("{note}\n").as_bytes()).await.unwrap();
+        }
+        w.flush().await.unwrap();
+        // Keep the connection open until the client is done.
+        let _ = lines.next_line().await;
+    });
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (r, w) = tokio::io::split(client_io);
+    let client = Client::builder("c", "1")
+        .event_filter("a/keep")
+        .on_event(move |e| {
+            let _ = tx.send(e.event_id);
+        })
+        .connect(mcpbus::transport::LineTransport::new(r, w))
+        .await
+        .unwrap();
+    assert_eq!(client.session_id(), Some("s1"));
+    let result = client.subscribe(["a/+", "b/#"]).await.unwrap();
+    assert_eq!(result.rejected.len(), 1);
+    assert_eq!(client.subscriptions(), ["a/+"]);
+    let first = tokio::time::timeout(Duration::from_secs(2), rx.recv())
+        .await
+        .unwrap();
+    assert_eq!(first.as_deref(), Some("delivered"));
+    client.close().await;
+    script.abort();
+}
