@@ -74,3 +74,34 @@ fn sub_reports_rejected_patterns_and_fails_when_none_is_accepted() {
     );
     assert!(err.contains("no pattern was accepted"), "{err}");
 }
+
+#[test]
+fn requests_pipelined_behind_initialize_see_its_effects() {
+    use std::io::Write;
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let list = r#"{"jsonrpc":"2.0","id":2,"method":"events/list"}"#;
+    // Without sequential handling of initialize this races on the multi-threaded runtime, so
+    // repeat it to make a regression visible.
+    for _ in 0..10 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mcpbus"))
+            .args(["serve", "--stdio"])
+            .env("MCPBUS_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(format!("{init}\n{list}\n").as_bytes())
+            .unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let answers: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(answers.len(), 2, "{text}");
+        assert!(answers.iter().all(|a| a.get("result").is_some()), "{text}");
+    }
+}

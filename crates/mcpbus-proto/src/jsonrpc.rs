@@ -484,8 +484,14 @@ pub fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_f64() => "a non-integer number",
-        Value::Number(_) => "a number",
+        Value::Number(n) => match n.as_f64() {
+            _ if n.is_i64() => "an integer",
+            _ if n.is_u64() => "an integer beyond the 64-bit signed range",
+            Some(f) if f.fract() == 0.0 && f.is_finite() => {
+                "an integer beyond the 64-bit signed range"
+            }
+            _ => "a non-integer number",
+        },
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",

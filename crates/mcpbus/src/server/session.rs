@@ -55,6 +55,11 @@ impl Handler for SessionHandler {
     fn on_close(&self) {
         self.server.end_session(&self.session);
     }
+
+    fn is_sequential(&self, method: &str) -> bool {
+        // A client may pipeline requests right behind `initialize`; they must see its effects.
+        method == methods::INITIALIZE
+    }
 }
 
 /// Refuses requests of a capability the server does not offer, as MCP asks (`-32601`).

@@ -38,6 +38,12 @@ pub trait Handler: Send + Sync + 'static {
 
     /// Called once when the connection has ended.
     fn on_close(&self) {}
+
+    /// Whether a request must be answered before the next message is read (e.g. `initialize`,
+    /// whose effects every later request depends on). Other requests run concurrently.
+    fn is_sequential(&self, _method: &str) -> bool {
+        false
+    }
 }
 
 /// What a request handler knows about the request it answers.
@@ -168,7 +174,7 @@ async fn run<T: Transport>(
                 peer.send_message(&invalid.to_response());
             }
             Ok(Message::Request(request)) => {
-                dispatch_request(request, &handler, &peer, &tracker, &in_flight, &config);
+                dispatch_request(request, &handler, &peer, &tracker, &in_flight, &config).await;
             }
             Ok(Message::Notification(n)) => handle_notification(n, &handler, &peer, &in_flight),
             Ok(Message::Response(r)) => peer.complete(&r.id, Ok(r.result)),
@@ -209,7 +215,7 @@ async fn run<T: Transport>(
     }
 }
 
-fn dispatch_request(
+async fn dispatch_request(
     request: Request,
     handler: &Arc<dyn Handler>,
     peer: &Peer,
@@ -262,10 +268,11 @@ fn dispatch_request(
         meta,
     };
     let id = request.id.clone();
+    let sequential = handler.is_sequential(&request.method);
     let fut = handler.handle_request(request, ctx);
     let peer = peer.clone();
     let in_flight = in_flight.clone();
-    tracker.spawn(async move {
+    let task = async move {
         let outcome = tokio::select! {
             r = fut => Some(r),
             _ = token.cancelled() => None,
@@ -280,7 +287,12 @@ fn dispatch_request(
             }
             None => tracing::debug!(%id, "request cancelled; no answer sent"),
         }
-    });
+    };
+    if sequential {
+        task.await;
+    } else {
+        tracker.spawn(task);
+    }
 }
 
 fn handle_notification(
