@@ -307,6 +307,28 @@ impl Client {
         self.inner.peer.request(method, params).await
     }
 
+    /// Follows a paginated listing to its end.
+    async fn list_all<P, T>(
+        &self,
+        method: &str,
+        split: impl Fn(P) -> (Vec<T>, Option<String>),
+    ) -> Result<Vec<T>>
+    where
+        P: DeserializeOwned,
+    {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let params = cursor.as_ref().map(|c| json!({"cursor": c}));
+            let (items, next) = split(typed(&self.inner.peer, method, params).await?);
+            all.extend(items);
+            match next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
     /// Checks that the server is alive.
     pub async fn ping(&self) -> Result<()> {
         self.request(methods::PING, None).await.map(|_| ())
@@ -314,21 +336,10 @@ impl Client {
 
     /// Lists every tool (following pagination).
     pub async fn list_tools(&self) -> Result<Vec<Tool>> {
-        let mut all = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page: ListToolsResult = typed(
-                &self.inner.peer,
-                methods::TOOLS_LIST,
-                cursor_params(&cursor),
-            )
-            .await?;
-            all.extend(page.tools);
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(all),
-            }
-        }
+        self.list_all(methods::TOOLS_LIST, |p: ListToolsResult| {
+            (p.tools, p.next_cursor)
+        })
+        .await
     }
 
     /// Calls a tool with JSON arguments (an object, or null for none).
@@ -353,40 +364,19 @@ impl Client {
 
     /// Lists every resource (following pagination).
     pub async fn list_resources(&self) -> Result<Vec<Resource>> {
-        let mut all = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page: ListResourcesResult = typed(
-                &self.inner.peer,
-                methods::RESOURCES_LIST,
-                cursor_params(&cursor),
-            )
-            .await?;
-            all.extend(page.resources);
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(all),
-            }
-        }
+        self.list_all(methods::RESOURCES_LIST, |p: ListResourcesResult| {
+            (p.resources, p.next_cursor)
+        })
+        .await
     }
 
     /// Lists every resource template (following pagination).
     pub async fn list_resource_templates(&self) -> Result<Vec<ResourceTemplate>> {
-        let mut all = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page: ListResourceTemplatesResult = typed(
-                &self.inner.peer,
-                methods::RESOURCES_TEMPLATES_LIST,
-                cursor_params(&cursor),
-            )
-            .await?;
-            all.extend(page.resource_templates);
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(all),
-            }
-        }
+        self.list_all(
+            methods::RESOURCES_TEMPLATES_LIST,
+            |p: ListResourceTemplatesResult| (p.resource_templates, p.next_cursor),
+        )
+        .await
     }
 
     /// Reads a resource.
@@ -415,21 +405,10 @@ impl Client {
 
     /// Lists every prompt (following pagination).
     pub async fn list_prompts(&self) -> Result<Vec<Prompt>> {
-        let mut all = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page: ListPromptsResult = typed(
-                &self.inner.peer,
-                methods::PROMPTS_LIST,
-                cursor_params(&cursor),
-            )
-            .await?;
-            all.extend(page.prompts);
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(all),
-            }
-        }
+        self.list_all(methods::PROMPTS_LIST, |p: ListPromptsResult| {
+            (p.prompts, p.next_cursor)
+        })
+        .await
     }
 
     /// Gets a prompt with its arguments.
@@ -535,8 +514,4 @@ impl Client {
     pub async fn closed(&self) {
         self.inner.peer.closed().await
     }
-}
-
-fn cursor_params(cursor: &Option<String>) -> Option<Value> {
-    cursor.as_ref().map(|c| json!({"cursor": c}))
 }

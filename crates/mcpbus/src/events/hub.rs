@@ -76,17 +76,7 @@ impl TopicSpec {
 
     /// A topic of the given kind.
     pub fn new(pattern: impl Into<String>, kind: EventKind) -> Self {
-        TopicSpec {
-            descriptor: EventTopicDescriptor {
-                pattern: pattern.into(),
-                kind,
-                description: None,
-                suggested_handle: None,
-                retained: false,
-                schema: None,
-            },
-            authorizer: None,
-        }
+        Self::from_descriptor(EventTopicDescriptor::new(pattern, kind))
     }
 
     /// A topic from a full descriptor.
@@ -99,25 +89,25 @@ impl TopicSpec {
 
     /// Sets the description.
     pub fn description(mut self, text: impl Into<String>) -> Self {
-        self.descriptor.description = Some(text.into());
+        self.descriptor = self.descriptor.with_description(text);
         self
     }
 
     /// Whether events on this topic are retained by default.
     pub fn retained(mut self, retained: bool) -> Self {
-        self.descriptor.retained = retained;
+        self.descriptor = self.descriptor.retained(retained);
         self
     }
 
     /// The handling the server suggests to clients.
     pub fn suggested_handle(mut self, handle: SuggestedHandle) -> Self {
-        self.descriptor.suggested_handle = Some(handle);
+        self.descriptor = self.descriptor.with_suggested_handle(handle);
         self
     }
 
     /// The JSON Schema of the payload.
     pub fn schema(mut self, schema: Value) -> Self {
-        self.descriptor.schema = Some(schema);
+        self.descriptor = self.descriptor.with_schema(schema);
         self
     }
 
