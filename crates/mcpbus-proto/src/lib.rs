@@ -4,6 +4,7 @@ pub mod error_codes;
 pub mod events;
 pub mod jsonrpc;
 pub mod mcp;
+pub mod sse;
 pub mod topic;
 
 pub use jsonrpc::{
