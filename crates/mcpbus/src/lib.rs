@@ -6,6 +6,7 @@ pub mod events;
 pub mod outbound;
 pub mod server;
 pub mod service;
+pub mod store;
 pub mod transport;
 
 pub use error::{Error, Result};

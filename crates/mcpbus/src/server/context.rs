@@ -38,6 +38,8 @@ pub(crate) struct SessionState {
     pub(crate) initialized: AtomicBool,
     pub(crate) log_level: Mutex<Option<LoggingLevel>>,
     pub(crate) resource_subscriptions: Mutex<HashSet<String>>,
+    /// Why the session ends, for the log line; set by whoever ends it.
+    pub(crate) end_reason: Mutex<&'static str>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -134,6 +136,13 @@ impl Context {
     /// Whether the client cancelled this request.
     pub fn is_cancelled(&self) -> bool {
         self.request.is_cancelled()
+    }
+
+    /// Closes the connection carrying this request's SSE stream without ending the request
+    /// (SEP-1699 polling): the client resumes with `Last-Event-ID` and gets the rest, including
+    /// the answer. Does nothing on transports without such streams (stdio).
+    pub fn close_sse_stream(&self) {
+        self.request.peer.close_related_stream();
     }
 
     /// The raw peer, to send any request or notification to the client.

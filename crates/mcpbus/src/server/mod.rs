@@ -49,7 +49,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use crate::events::{EventHub, Principal, TopicSpec};
-use crate::service::{ServiceConfig, ServiceHandle, spawn_service};
+use crate::service::{RelatedSink, ServiceConfig, ServiceHandle, spawn_routed_service};
 use crate::transport::Transport;
 
 pub use context::{ClientSession, Context};
@@ -201,8 +201,19 @@ impl Server {
 
     /// Starts serving one client over `transport`; the session runs in the background.
     pub fn start<T: Transport>(&self, transport: T) -> RunningSession {
+        self.start_with(transport, None, None)
+    }
+
+    /// Starts a session with a router for request-related messages and, for stateless use,
+    /// a client that counts as already initialized.
+    pub(crate) fn start_with<T: Transport>(
+        &self,
+        transport: T,
+        router: Option<Arc<dyn RelatedSink>>,
+        preinitialized: Option<ClientSession>,
+    ) -> RunningSession {
         let id: Arc<str> = new_session_id().into();
-        let handle = spawn_service(
+        let handle = spawn_routed_service(
             transport,
             |peer| {
                 let hub_key = self.inner.hub.register(peer.clone());
@@ -214,10 +225,11 @@ impl Server {
                         session_id: id.clone(),
                         agent_id: id.clone(),
                     }),
-                    client: Mutex::new(None),
-                    initialized: AtomicBool::new(false),
+                    initialized: AtomicBool::new(preinitialized.is_some()),
+                    client: Mutex::new(preinitialized),
                     log_level: Mutex::new(None),
                     resource_subscriptions: Mutex::new(HashSet::new()),
+                    end_reason: Mutex::new("connection closed"),
                 });
                 lock(&self.inner.sessions).insert(id.clone(), session.clone());
                 tracing::debug!(session = %id, "session started");
@@ -227,6 +239,7 @@ impl Server {
                 })
             },
             self.inner.service.clone(),
+            router,
         );
         RunningSession {
             session_id: id,
@@ -234,11 +247,25 @@ impl Server {
         }
     }
 
+    /// Records why a session is about to end (for its log line).
+    pub(crate) fn set_end_reason(&self, session_id: &str, reason: &'static str) {
+        if let Some(s) = lock(&self.inner.sessions).get(session_id) {
+            *lock(&s.end_reason) = reason;
+        }
+    }
+
+    /// The protocol revision a session negotiated, once initialized.
+    pub(crate) fn session_protocol_version(&self, session_id: &str) -> Option<String> {
+        let session = lock(&self.inner.sessions).get(session_id).cloned()?;
+        session.client().map(|c| c.protocol_version)
+    }
+
     /// Removes a session from every map (called once when its connection ends).
     pub(crate) fn end_session(&self, session: &SessionState) {
         self.inner.hub.unregister(session.hub_key);
         lock(&self.inner.sessions).remove(&session.id);
-        tracing::info!(session = %session.id, reason = "connection closed", "session ended");
+        let reason = *lock(&session.end_reason);
+        tracing::info!(session = %session.id, reason, "session ended");
     }
 
     fn sessions(&self) -> Vec<Arc<SessionState>> {

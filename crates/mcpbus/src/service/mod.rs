@@ -22,7 +22,9 @@ use tokio_util::task::TaskTracker;
 use crate::outbound::DEFAULT_OUTBOUND_CAPACITY;
 use crate::transport::{Transport, TransportReader, TransportWriter};
 
-pub use peer::{DEFAULT_REQUEST_TIMEOUT, Peer, ProgressCallback, RequestOptions};
+pub use peer::{
+    DEFAULT_REQUEST_TIMEOUT, FrameKind, Peer, ProgressCallback, RelatedSink, RequestOptions,
+};
 
 /// Answers the requests and notifications that arrive on a connection.
 pub trait Handler: Send + Sync + 'static {
@@ -134,7 +136,22 @@ where
     T: Transport,
     F: FnOnce(&Peer) -> Arc<dyn Handler>,
 {
-    let peer = Peer::new(config.outbound_capacity, config.request_timeout);
+    spawn_routed_service(transport, make_handler, config, None)
+}
+
+/// Like [`spawn_service`], with a router for the messages related to each incoming request
+/// (used by transports such as HTTP that answer each request where it came from).
+pub fn spawn_routed_service<T, F>(
+    transport: T,
+    make_handler: F,
+    config: ServiceConfig,
+    router: Option<Arc<dyn RelatedSink>>,
+) -> ServiceHandle
+where
+    T: Transport,
+    F: FnOnce(&Peer) -> Arc<dyn Handler>,
+{
+    let peer = Peer::new(config.outbound_capacity, config.request_timeout, router);
     let handler = make_handler(&peer);
     let task = tokio::spawn(run(transport, handler, peer.clone(), config));
     ServiceHandle { peer, task }
@@ -224,6 +241,8 @@ async fn dispatch_request(
     config: &ServiceConfig,
 ) {
     let token = CancellationToken::new();
+    // Everything about this request, its refusal included, travels with it.
+    let peer = peer.scoped(request.id.clone());
     {
         let mut map = lock(in_flight);
         if map.contains_key(&request.id) {
@@ -270,7 +289,6 @@ async fn dispatch_request(
     let id = request.id.clone();
     let sequential = handler.is_sequential(&request.method);
     let fut = handler.handle_request(request, ctx);
-    let peer = peer.clone();
     let in_flight = in_flight.clone();
     let task = async move {
         let outcome = tokio::select! {
@@ -285,7 +303,10 @@ async fn dispatch_request(
             Some(Err(error)) => {
                 peer.send_message(&Message::error(Some(id), error));
             }
-            None => tracing::debug!(%id, "request cancelled; no answer sent"),
+            None => {
+                tracing::debug!(%id, "request cancelled; no answer sent");
+                peer.abandon_related();
+            }
         }
     };
     if sequential {

@@ -52,6 +52,31 @@ pub(crate) struct Pending {
     progress_seen: Option<Arc<Notify>>,
 }
 
+/// What kind of message a routed frame is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    /// A notification (progress, log, …).
+    Notification,
+    /// A request of ours (sampling, elicitation, …).
+    Request,
+    /// The final answer to the request the frame relates to.
+    Response,
+}
+
+/// Routes the messages that relate to one incoming request (its progress, its server-to-client
+/// requests, its answer) to where that request came from, e.g. the HTTP POST that carried it.
+pub trait RelatedSink: Send + Sync + 'static {
+    /// Offers a frame related to request `id`; gives it back to fall back to the main queue.
+    fn route(&self, id: &RequestId, frame: Bytes, kind: FrameKind) -> Result<(), Bytes>;
+
+    /// Asks the transport to close the connection carrying `id`'s stream (the stream itself
+    /// goes on and can be resumed). Does nothing by default.
+    fn close_stream(&self, _id: &RequestId) {}
+
+    /// Request `id` ended without an answer (it was cancelled): release its stream.
+    fn abandon(&self, _id: &RequestId) {}
+}
+
 pub(crate) struct PeerShared {
     pub(crate) queue: OutboundQueue,
     pending: Mutex<HashMap<RequestId, Pending>>,
@@ -61,6 +86,7 @@ pub(crate) struct PeerShared {
     /// Set once no more input will arrive: requests can no longer be answered.
     input_closed: AtomicBool,
     default_timeout: Duration,
+    router: Option<Arc<dyn RelatedSink>>,
 }
 
 /// A clonable handle to the peer at the other end of a connection: send requests and
@@ -68,6 +94,8 @@ pub(crate) struct PeerShared {
 #[derive(Clone)]
 pub struct Peer {
     pub(crate) shared: Arc<PeerShared>,
+    /// The incoming request this handle acts for, if any: its messages are routed with it.
+    related: Option<RequestId>,
 }
 
 impl std::fmt::Debug for Peer {
@@ -80,8 +108,13 @@ impl std::fmt::Debug for Peer {
 }
 
 impl Peer {
-    pub(crate) fn new(outbound_capacity: usize, default_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        outbound_capacity: usize,
+        default_timeout: Duration,
+        router: Option<Arc<dyn RelatedSink>>,
+    ) -> Self {
         Peer {
+            related: None,
             shared: Arc::new(PeerShared {
                 queue: OutboundQueue::new(outbound_capacity),
                 pending: Mutex::new(HashMap::new()),
@@ -89,7 +122,39 @@ impl Peer {
                 closed: CancellationToken::new(),
                 input_closed: AtomicBool::new(false),
                 default_timeout,
+                router,
             }),
+        }
+    }
+
+    /// A handle whose messages relate to the incoming request `id` (routed with it).
+    pub(crate) fn scoped(&self, id: RequestId) -> Peer {
+        Peer {
+            shared: self.shared.clone(),
+            related: Some(id),
+        }
+    }
+
+    /// The handle for messages unrelated to any request.
+    pub fn unscoped(&self) -> Peer {
+        Peer {
+            shared: self.shared.clone(),
+            related: None,
+        }
+    }
+
+    /// Tells the router that this request ends without an answer.
+    pub(crate) fn abandon_related(&self) {
+        if let (Some(id), Some(router)) = (&self.related, &self.shared.router) {
+            router.abandon(id);
+        }
+    }
+
+    /// Closes the connection that carries this request's stream, if the transport has one
+    /// (HTTP with SSE); the client resumes the stream later. Does nothing otherwise.
+    pub fn close_related_stream(&self) {
+        if let (Some(id), Some(router)) = (&self.related, &self.shared.router) {
+            router.close_stream(id);
         }
     }
 
@@ -198,9 +263,25 @@ impl Peer {
         }
     }
 
-    /// Queues a message (never dropped). Returns `false` if the connection is closed.
+    /// Queues a message (never dropped), routed with the related request if there is one.
+    /// Returns `false` if the connection is closed.
     pub(crate) fn send_message(&self, msg: &Message) -> bool {
-        self.shared.queue.push(Bytes::from(msg.to_vec()), false)
+        let frame = Bytes::from(msg.to_vec());
+        let frame = match (&self.related, &self.shared.router) {
+            (Some(id), Some(router)) => {
+                let kind = match msg {
+                    Message::Request(_) => FrameKind::Request,
+                    Message::Notification(_) => FrameKind::Notification,
+                    Message::Response(_) | Message::Error(_) => FrameKind::Response,
+                };
+                match router.route(id, frame, kind) {
+                    Ok(()) => return true,
+                    Err(frame) => frame,
+                }
+            }
+            _ => frame,
+        };
+        self.shared.queue.push(frame, false)
     }
 
     /// Queues an already serialized frame; `droppable` frames (events) may be dropped, oldest
