@@ -51,8 +51,8 @@ impl SessionState {
         lock(&self.client).clone()
     }
 
-    /// Sends `notifications/message` if `level` passes the level the client set.
-    pub(crate) fn log(&self, level: LoggingLevel, logger: Option<&str>, data: Value) {
+    /// Sends `notifications/message` through `peer` if `level` passes the level the client set.
+    pub(crate) fn log(&self, peer: &Peer, level: LoggingLevel, logger: Option<&str>, data: Value) {
         if let Some(min) = *lock(&self.log_level)
             && level < min
         {
@@ -64,7 +64,7 @@ impl SessionState {
             data,
         };
         if let Ok(p) = serde_json::to_value(params) {
-            let _ = self.peer.notify(methods::LOGGING_MESSAGE, Some(p));
+            let _ = peer.notify(methods::LOGGING_MESSAGE, Some(p));
         }
     }
 }
@@ -125,7 +125,8 @@ impl Context {
 
     /// Sends a log message to the client (subject to the level it set with `logging/setLevel`).
     pub fn log(&self, level: LoggingLevel, logger: Option<&str>, data: Value) {
-        self.session.log(level, logger, data);
+        // Through the request's own peer: on HTTP the message rides the request's stream.
+        self.session.log(&self.request.peer, level, logger, data);
     }
 
     /// Cancelled when the client cancels this request or disconnects.

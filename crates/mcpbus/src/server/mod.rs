@@ -141,6 +141,11 @@ pub struct RunningSession {
 }
 
 impl RunningSession {
+    /// The handle to the client of this session.
+    pub fn peer(&self) -> &crate::service::Peer {
+        self.handle.peer()
+    }
+
     /// Ends the session: queued messages are flushed, then the transport is closed.
     pub fn close(&self) {
         self.handle.peer().close();
@@ -201,18 +206,18 @@ impl Server {
 
     /// Starts serving one client over `transport`; the session runs in the background.
     pub fn start<T: Transport>(&self, transport: T) -> RunningSession {
-        self.start_with(transport, None, None)
+        self.start_with(transport, None, None, new_session_id().into())
     }
 
-    /// Starts a session with a router for request-related messages and, for stateless use,
-    /// a client that counts as already initialized.
+    /// Starts a session with the given id, a router for request-related messages and, for
+    /// stateless use, a client that counts as already initialized.
     pub(crate) fn start_with<T: Transport>(
         &self,
         transport: T,
         router: Option<Arc<dyn RelatedSink>>,
         preinitialized: Option<ClientSession>,
+        id: Arc<str>,
     ) -> RunningSession {
-        let id: Arc<str> = new_session_id().into();
         let handle = spawn_routed_service(
             transport,
             |peer| {

@@ -53,3 +53,5 @@ pub trait Transport: Send + 'static {
 
 /// A serialized frame queued for sending.
 pub type Frame = Bytes;
+
+pub mod http;

@@ -1,0 +1,356 @@
+//! The Streamable HTTP server transport (MCP 2025-03-26 to 2025-11-25) as a tower `Service`.
+//!
+//! One endpoint takes `POST` (a message), `GET` (the session's standalone SSE stream, or the
+//! resumption of any stream with `Last-Event-ID`) and `DELETE` (end the session). Requests are
+//! answered as one JSON body, or as an SSE stream when the handler sends something before its
+//! answer (progress, logs, requests to the client). Every SSE message carries an id and is kept
+//! in the [`EventStore`], so a client that reconnects gets what it missed. `events/emit`
+//! notifications travel on the standalone stream.
+//!
+//! Mount it in axum with [`StreamableHttpService::into_router`] or as a service, or run it with
+//! [`serve_http`].
+
+mod handlers;
+mod session;
+mod stream;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::server::{ClientSession, Server, new_session_id};
+use crate::service::RelatedSink;
+use crate::store::{EventStore, MemoryEventStore, MemoryEventStoreConfig};
+
+use session::{HttpSession, HttpTransport, RequestRouter, lock};
+
+/// How a request's answer is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponseMode {
+    /// JSON when the answer is the first thing the handler sends, SSE otherwise.
+    #[default]
+    Auto,
+    /// Always one JSON body; what the handler sends before its answer goes to the GET stream.
+    Json,
+    /// Always an SSE stream.
+    Sse,
+}
+
+/// Settings of the Streamable HTTP server.
+#[derive(Clone)]
+pub struct HttpConfig {
+    /// How answers are sent (default: [`ResponseMode::Auto`]).
+    pub response_mode: ResponseMode,
+    /// No sessions: every POST is served on its own; GET and DELETE answer 405.
+    pub stateless: bool,
+    /// A session without requests or open streams for this long ends (default 30 minutes;
+    /// must be positive; not allowed in stateless mode).
+    pub session_idle_timeout: Option<Duration>,
+    /// The largest accepted POST body (default 4 MiB; larger: 413).
+    pub max_body_bytes: usize,
+    /// The most sessions at once (default 10,000; more: 503).
+    pub max_sessions: usize,
+    /// Check `Host` (421) and `Origin` (403) against the allow-lists (default on).
+    pub dns_rebinding_protection: bool,
+    /// Allowed `Host` names, with or without a port (default: localhost, 127.0.0.1, [::1]).
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Allowed `Origin`s (e.g. `http://localhost:5173`), besides those on allowed hosts.
+    pub allowed_origins: Vec<String>,
+    /// The event store of resumable streams. When set, SSE streams open with a priming event
+    /// for clients of 2025-11-25 or later. When not set, a small internal store still gives
+    /// every message an id and lets a client resume after brief disconnects.
+    pub event_store: Option<Arc<dyn EventStore>>,
+    /// The `retry` advised in priming events (default 1 s).
+    pub sse_retry: Duration,
+    /// A comment is sent on idle SSE streams this often (default 15 s).
+    pub sse_keep_alive: Option<Duration>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            response_mode: ResponseMode::Auto,
+            stateless: false,
+            session_idle_timeout: Some(Duration::from_secs(30 * 60)),
+            max_body_bytes: 4 * 1024 * 1024,
+            max_sessions: 10_000,
+            dns_rebinding_protection: true,
+            allowed_hosts: None,
+            allowed_origins: Vec::new(),
+            event_store: None,
+            sse_retry: Duration::from_secs(1),
+            sse_keep_alive: Some(Duration::from_secs(15)),
+        }
+    }
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("response_mode", &self.response_mode)
+            .field("stateless", &self.stateless)
+            .field("session_idle_timeout", &self.session_idle_timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_sessions", &self.max_sessions)
+            .field("dns_rebinding_protection", &self.dns_rebinding_protection)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("event_store", &self.event_store.is_some())
+            .finish()
+    }
+}
+
+/// A configuration the server refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpConfigError {
+    /// `session_idle_timeout` must be positive.
+    #[error("session_idle_timeout must be a positive duration")]
+    IdleTimeoutNotPositive,
+    /// Stateless mode has no sessions to time out.
+    #[error("session_idle_timeout is not supported in stateless mode")]
+    IdleTimeoutInStatelessMode,
+}
+
+pub(crate) struct HttpInner {
+    pub(crate) server: Server,
+    pub(crate) config: HttpConfig,
+    pub(crate) store: Arc<dyn EventStore>,
+    /// Whether the user configured the store (priming events are sent only then).
+    pub(crate) resumable: bool,
+    pub(crate) sessions: Mutex<HashMap<Arc<str>, Arc<HttpSession>>>,
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// The Streamable HTTP endpoint as a tower `Service` (clonable; clones share sessions).
+#[derive(Clone)]
+pub struct StreamableHttpService {
+    inner: Arc<HttpInner>,
+}
+
+impl std::fmt::Debug for StreamableHttpService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamableHttpService")
+            .field("config", &self.inner.config)
+            .field("sessions", &self.session_count())
+            .finish()
+    }
+}
+
+impl StreamableHttpService {
+    /// A service for `server`. Must be called within a tokio runtime (it starts the idle
+    /// reaper).
+    pub fn new(server: Server, config: HttpConfig) -> Result<Self, HttpConfigError> {
+        if let Some(t) = config.session_idle_timeout {
+            if config.stateless {
+                return Err(HttpConfigError::IdleTimeoutInStatelessMode);
+            }
+            if t.is_zero() {
+                return Err(HttpConfigError::IdleTimeoutNotPositive);
+            }
+        }
+        let (store, resumable) = match &config.event_store {
+            Some(store) => (store.clone(), true),
+            None => {
+                let internal: Arc<dyn EventStore> =
+                    Arc::new(MemoryEventStore::new(MemoryEventStoreConfig {
+                        max_events_per_stream: 1024,
+                        ttl: config
+                            .session_idle_timeout
+                            .unwrap_or(Duration::from_secs(1800))
+                            * 2,
+                    }));
+                (internal, false)
+            }
+        };
+        let inner = Arc::new(HttpInner {
+            server,
+            config,
+            store,
+            resumable,
+            sessions: Mutex::new(HashMap::new()),
+            shutdown: CancellationToken::new(),
+        });
+        if let Some(timeout) = inner.config.session_idle_timeout {
+            tokio::spawn(reap_idle(
+                Arc::downgrade(&inner),
+                timeout,
+                inner.shutdown.clone(),
+            ));
+        }
+        Ok(StreamableHttpService { inner })
+    }
+
+    /// Sessions open right now.
+    pub fn session_count(&self) -> usize {
+        lock(&self.inner.sessions).len()
+    }
+
+    /// Ends every session and closes every stream; later requests get 503.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+        let sessions: Vec<_> = lock(&self.inner.sessions).values().cloned().collect();
+        for s in sessions {
+            self.inner.end_session(&s, "server shutdown");
+        }
+    }
+
+    /// An axum router serving the endpoint at `path` (e.g. `/mcp`).
+    pub fn into_router(self, path: &str) -> axum::Router {
+        axum::Router::new().route_service(path, self)
+    }
+
+    /// Handles one HTTP request.
+    pub async fn handle(&self, request: http::Request<Body>) -> http::Response<Body> {
+        self.inner.clone().handle(request).await
+    }
+}
+
+impl<B> tower::Service<http::Request<B>> for StreamableHttpService
+where
+    B: axum::body::HttpBody<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let inner = self.inner.clone();
+        Box::pin(async move { Ok(inner.handle(request.map(Body::new)).await) })
+    }
+}
+
+impl HttpInner {
+    /// Starts a session; for stateless use, one that counts as initialized.
+    pub(crate) async fn create_session(
+        self: &Arc<Self>,
+        preinitialized: Option<ClientSession>,
+    ) -> Arc<HttpSession> {
+        let (tx, rx) = mpsc::channel(64);
+        let router = Arc::new(RequestRouter::default());
+        let sink: Arc<dyn RelatedSink> = router.clone();
+        let id: Arc<str> = new_session_id().into();
+        let transport = HttpTransport {
+            inbound: rx,
+            session_id: id.clone(),
+            store: self.store.clone(),
+        };
+        let running = self
+            .server
+            .start_with(transport, Some(sink), preinitialized, id.clone());
+        let session = Arc::new(HttpSession::new(
+            id.clone(),
+            tx,
+            router,
+            running.peer().clone(),
+        ));
+        if !self.config.stateless {
+            // Anchor the standalone stream: a first GET reads everything after this point,
+            // including events emitted before it connected.
+            match self
+                .store
+                .append(&id, session::STANDALONE_STREAM, None)
+                .await
+            {
+                Ok(anchor) => *lock(&session.standalone_cursor) = Some(anchor),
+                Err(e) => {
+                    tracing::warn!(session = %id, error = %e, "could not anchor the standalone stream")
+                }
+            }
+        }
+        if !self.config.stateless {
+            lock(&self.sessions).insert(id.clone(), session.clone());
+        }
+        let this = Arc::downgrade(self);
+        let watched = session.clone();
+        tokio::spawn(async move {
+            running.wait().await;
+            if let Some(this) = this.upgrade() {
+                this.forget(&watched).await;
+            }
+        });
+        session
+    }
+
+    /// Ends a session: its service loop stops, and [`forget`](Self::forget) removes it.
+    pub(crate) fn end_session(&self, session: &HttpSession, reason: &'static str) {
+        // Gone for new requests at once; waiting requests and open streams see `ended`.
+        lock(&self.sessions).remove(&session.id);
+        self.server.set_end_reason(&session.id, reason);
+        session.ended.cancel();
+        session.peer.close();
+    }
+
+    /// Removes an ended session from every map, closes its streams, drops its stored events.
+    async fn forget(&self, session: &HttpSession) {
+        lock(&self.sessions).remove(&session.id);
+        session.ended.cancel();
+        // Let open streams write what is already stored before it goes.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.store.remove_session(&session.id).await;
+    }
+}
+
+async fn reap_idle(
+    inner: std::sync::Weak<HttpInner>,
+    timeout: Duration,
+    shutdown: CancellationToken,
+) {
+    let period = (timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(30));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        let now = Instant::now();
+        let idle: Vec<_> = lock(&inner.sessions)
+            .values()
+            .filter(|s| s.idle_for(now) >= timeout)
+            .cloned()
+            .collect();
+        for s in idle {
+            inner.end_session(&s, "idle timeout");
+        }
+    }
+}
+
+/// Serves `server` at `path` on `listener` until `shutdown` completes, then ends every session
+/// and closes every stream. DNS-rebinding protection stays on only when the listener is bound
+/// to a loopback address or allowed hosts are configured.
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    path: &str,
+    server: Server,
+    mut config: HttpConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    if config.dns_rebinding_protection && config.allowed_hosts.is_none() && !addr.ip().is_loopback()
+    {
+        tracing::warn!(%addr, "not bound to loopback: Host checking is off; set allowed hosts to turn it on");
+        config.dns_rebinding_protection = false;
+    }
+    let service = StreamableHttpService::new(server, config).map_err(std::io::Error::other)?;
+    let app = service.clone().into_router(path);
+    let stopper = service.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stopper.shutdown();
+        })
+        .await
+}

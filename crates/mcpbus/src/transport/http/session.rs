@@ -1,0 +1,232 @@
+//! One Streamable HTTP session: its inbound queue, its request router, its activity.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use bytes::Bytes;
+use mcpbus_proto::jsonrpc::RequestId;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::service::{FrameKind, Peer, RelatedSink};
+use crate::store::EventStore;
+use crate::transport::{Inbound, Transport, TransportReader, TransportWriter};
+
+/// The name of every session's standalone (GET) stream in the event store.
+pub(crate) const STANDALONE_STREAM: &str = "get";
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What the router hands to the POST that carried a request.
+#[derive(Debug)]
+pub(crate) enum Routed {
+    /// A message related to the request; `Response` is the last one.
+    Frame(Bytes, FrameKind),
+    /// The handler asked to close the connection (the stream goes on; SEP-1699).
+    CloseConnection,
+    /// The request ended without an answer (cancelled).
+    Abandoned,
+}
+
+/// Delivers each request's messages to the POST that carried it.
+#[derive(Default)]
+pub(crate) struct RequestRouter {
+    routes: Mutex<HashMap<RequestId, mpsc::UnboundedSender<Routed>>>,
+}
+
+impl RequestRouter {
+    /// Registers the POST of request `id`; `false` if that id is already in flight.
+    pub(crate) fn register(&self, id: RequestId) -> Option<mpsc::UnboundedReceiver<Routed>> {
+        let mut routes = lock(&self.routes);
+        if routes.contains_key(&id) {
+            return None;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        routes.insert(id, tx);
+        Some(rx)
+    }
+
+    pub(crate) fn unregister(&self, id: &RequestId) {
+        lock(&self.routes).remove(id);
+    }
+}
+
+impl RelatedSink for RequestRouter {
+    fn route(&self, id: &RequestId, frame: Bytes, kind: FrameKind) -> Result<(), Bytes> {
+        let mut routes = lock(&self.routes);
+        let Some(tx) = routes.get(id) else {
+            return Err(frame);
+        };
+        if let Err(mpsc::error::SendError(Routed::Frame(frame, _))) =
+            tx.send(Routed::Frame(frame, kind))
+        {
+            routes.remove(id);
+            return Err(frame);
+        }
+        if kind == FrameKind::Response {
+            routes.remove(id);
+        }
+        Ok(())
+    }
+
+    fn close_stream(&self, id: &RequestId) {
+        if let Some(tx) = lock(&self.routes).get(id) {
+            let _ = tx.send(Routed::CloseConnection);
+        }
+    }
+
+    fn abandon(&self, id: &RequestId) {
+        if let Some(tx) = lock(&self.routes).remove(id) {
+            let _ = tx.send(Routed::Abandoned);
+        }
+    }
+}
+
+/// A live HTTP session.
+pub(crate) struct HttpSession {
+    pub(crate) id: Arc<str>,
+    pub(crate) inbound: mpsc::Sender<Inbound>,
+    pub(crate) router: Arc<RequestRouter>,
+    pub(crate) peer: Peer,
+    /// Whether a standalone GET stream is attached (at most one: 409 otherwise).
+    pub(crate) standalone_open: AtomicBool,
+    /// The last standalone event written to a connection: a fresh GET continues after it.
+    pub(crate) standalone_cursor: Mutex<Option<String>>,
+    /// POSTs in flight and streams open: a session with any is not idle.
+    active: AtomicUsize,
+    last_activity: Mutex<Instant>,
+    /// Cancelled when the session has ended: its streams close.
+    pub(crate) ended: CancellationToken,
+    stream_seq: AtomicU64,
+}
+
+impl HttpSession {
+    pub(crate) fn new(
+        id: Arc<str>,
+        inbound: mpsc::Sender<Inbound>,
+        router: Arc<RequestRouter>,
+        peer: Peer,
+    ) -> Self {
+        HttpSession {
+            id,
+            inbound,
+            router,
+            peer,
+            standalone_open: AtomicBool::new(false),
+            standalone_cursor: Mutex::new(None),
+            active: AtomicUsize::new(0),
+            last_activity: Mutex::new(Instant::now()),
+            ended: CancellationToken::new(),
+            stream_seq: AtomicU64::new(1),
+        }
+    }
+
+    /// Marks the session busy until the guard is dropped.
+    pub(crate) fn activity(self: &Arc<Self>) -> ActivityGuard {
+        self.active.fetch_add(1, Ordering::AcqRel);
+        *lock(&self.last_activity) = Instant::now();
+        ActivityGuard {
+            session: self.clone(),
+        }
+    }
+
+    /// How long the session has been idle (zero while anything is in flight or open).
+    pub(crate) fn idle_for(&self, now: Instant) -> std::time::Duration {
+        if self.active.load(Ordering::Acquire) > 0 {
+            return std::time::Duration::ZERO;
+        }
+        now.saturating_duration_since(*lock(&self.last_activity))
+    }
+
+    /// A fresh name for the stream of one POST.
+    pub(crate) fn next_post_stream(&self) -> String {
+        format!("post-{}", self.stream_seq.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// Keeps a session from counting as idle.
+pub(crate) struct ActivityGuard {
+    session: Arc<HttpSession>,
+}
+
+impl Drop for ActivityGuard {
+    fn drop(&mut self) {
+        *lock(&self.session.last_activity) = Instant::now();
+        self.session.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Frees the standalone slot when the GET stream ends.
+pub(crate) struct StandaloneGuard {
+    pub(crate) session: Arc<HttpSession>,
+}
+
+impl Drop for StandaloneGuard {
+    fn drop(&mut self) {
+        self.session.standalone_open.store(false, Ordering::Release);
+    }
+}
+
+/// The transport a session's service loop runs over: messages come from POST bodies; messages
+/// unrelated to a request are appended to the standalone stream of the event store.
+pub(crate) struct HttpTransport {
+    pub(crate) inbound: mpsc::Receiver<Inbound>,
+    pub(crate) session_id: Arc<str>,
+    pub(crate) store: Arc<dyn EventStore>,
+}
+
+pub(crate) struct HttpReader(mpsc::Receiver<Inbound>);
+
+pub(crate) struct HttpWriter {
+    session_id: Arc<str>,
+    store: Arc<dyn EventStore>,
+}
+
+impl Transport for HttpTransport {
+    type Reader = HttpReader;
+    type Writer = HttpWriter;
+
+    fn split(self) -> (HttpReader, HttpWriter) {
+        (
+            HttpReader(self.inbound),
+            HttpWriter {
+                session_id: self.session_id,
+                store: self.store,
+            },
+        )
+    }
+}
+
+impl TransportReader for HttpReader {
+    async fn recv(&mut self) -> Option<Inbound> {
+        self.0.recv().await
+    }
+}
+
+impl TransportWriter for HttpWriter {
+    async fn send(&mut self, frame: &[u8]) -> io::Result<()> {
+        let frame = Bytes::copy_from_slice(frame);
+        if let Err(e) = self
+            .store
+            .append(&self.session_id, STANDALONE_STREAM, Some(frame))
+            .await
+        {
+            // Losing one unsolicited message beats ending the session; the error is visible.
+            tracing::warn!(session = %self.session_id, error = %e, "could not store a standalone message; dropped");
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    async fn close(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,509 @@
+//! The Streamable HTTP server against raw HTTP: every row of the PROTOCOL.md section 5 table,
+//! resumption (section 4) and session lifetimes.
+
+#![allow(clippy::unwrap_used)] // tests unwrap to fail loudly
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{ACCEPT_BOTH, Raw, SseReader, TestServer, initialize_request};
+use http::{Method, StatusCode};
+use mcpbus::events::{Event, TopicSpec};
+use mcpbus::proto::mcp::CallToolResult;
+use mcpbus::server::{Context, NoArgs, Server, tool_def};
+use mcpbus::store::{MemoryEventStore, MemoryEventStoreConfig};
+use mcpbus::transport::http::{HttpConfig, ResponseMode};
+use serde_json::json;
+
+const T: Duration = Duration::from_secs(5);
+
+fn server() -> Server {
+    Server::builder("http-test", "1")
+        .topic(TopicSpec::content("news/+"))
+        .tool(
+            tool_def::<NoArgs>("echo", "Answers at once"),
+            |_: NoArgs, _ctx| async move { Ok(CallToolResult::text("ok")) },
+        )
+        .tool(
+            tool_def::<NoArgs>("chatty", "Progress, then the answer"),
+            |_: NoArgs, ctx: Context| async move {
+                ctx.progress(1.0, Some(2.0), None);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                ctx.progress(2.0, Some(2.0), None);
+                Ok(CallToolResult::text("done"))
+            },
+        )
+        .tool(
+            tool_def::<NoArgs>("reconnect", "Closes its stream, then answers"),
+            |_: NoArgs, ctx: Context| async move {
+                ctx.progress(1.0, None, None);
+                ctx.close_sse_stream();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Ok(CallToolResult::text("after reconnect"))
+            },
+        )
+        .build()
+        .unwrap()
+}
+
+fn resumable() -> HttpConfig {
+    HttpConfig {
+        event_store: Some(Arc::new(MemoryEventStore::default())),
+        ..HttpConfig::default()
+    }
+}
+
+async fn start(config: HttpConfig) -> (TestServer, Raw, Server) {
+    let s = server();
+    let ts = TestServer::start(s.clone(), config).await;
+    let raw = Raw::new(ts.url());
+    (ts, raw, s)
+}
+
+fn call(id: i64, tool: &str) -> serde_json::Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": {}}})
+}
+
+#[tokio::test]
+async fn table_row_406_415_400_413_on_post() {
+    let (_ts, raw, _) = start(HttpConfig::default()).await;
+    let body = initialize_request(1).to_string();
+    // 406: Accept must list both types.
+    let a = raw
+        .call(
+            Method::POST,
+            &[
+                ("content-type", "application/json"),
+                ("accept", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NOT_ACCEPTABLE);
+    // 415: the body must be JSON.
+    let a = raw
+        .call(
+            Method::POST,
+            &[("content-type", "text/plain"), ("accept", ACCEPT_BOTH)],
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // 400 with an id-less JSON-RPC error: not JSON, not one message.
+    let h = [
+        ("content-type", "application/json"),
+        ("accept", ACCEPT_BOTH),
+    ];
+    let a = raw.call(Method::POST, &h, b"{oops").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(a.json()["error"]["code"], -32700);
+    assert!(a.json().get("id").is_none());
+    let a = raw
+        .call(
+            Method::POST,
+            &h,
+            br#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(a.json()["error"]["code"], -32600);
+    // 413: over the 4 MiB default.
+    let big = vec![b' '; 4 * 1024 * 1024 + 1];
+    let a = raw.call(Method::POST, &h, &big).await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+    // And the server still serves.
+    raw.initialize().await;
+}
+
+#[tokio::test]
+async fn table_rows_on_sessions_versions_and_acceptance() {
+    let (_ts, raw, _) = start(HttpConfig::default()).await;
+    let sid = raw.initialize().await;
+    assert!(sid.len() >= 32 && sid.bytes().all(|b| (0x21..=0x7e).contains(&b)));
+    // 400: no session id on a request other than initialize.
+    let a = raw
+        .post(None, &json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}))
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    // 404: an unknown session id.
+    let a = raw
+        .post(
+            Some("nope"),
+            &json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    // 400: a bad MCP-Protocol-Version.
+    let h = [
+        ("content-type", "application/json"),
+        ("accept", ACCEPT_BOTH),
+        ("mcp-session-id", sid.as_str()),
+        ("mcp-protocol-version", "1999-01-01"),
+    ];
+    let a = raw
+        .call(
+            Method::POST,
+            &h,
+            br#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    // 202, no body: a notification, and a response.
+    let a = raw.post(Some(&sid), &json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 99}})).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED);
+    assert!(a.body.is_empty());
+    let a = raw
+        .post(
+            Some(&sid),
+            &json!({"jsonrpc": "2.0", "id": 77, "result": {}}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED);
+    // A plain call answers with one JSON body.
+    let a = raw.post(Some(&sid), &call(4, "echo")).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.header("content-type"), Some("application/json"));
+    assert_eq!(a.json()["result"]["content"][0]["text"], "ok");
+    // Unsupported methods: 405 with Allow.
+    let a = raw.call(Method::PUT, &[], b"").await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(a.header("allow"), Some("GET, POST, DELETE"));
+}
+
+#[tokio::test]
+async fn table_rows_on_origin_and_host() {
+    let (ts, raw, _) = start(HttpConfig::default()).await;
+    let body = initialize_request(1).to_string();
+    let base = [
+        ("content-type", "application/json"),
+        ("accept", ACCEPT_BOTH),
+    ];
+    let with = |extra: &[(&'static str, String)]| {
+        let mut h: Vec<(&str, String)> = base.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        h.extend(extra.iter().cloned());
+        h
+    };
+    let send = |h: Vec<(&'static str, String)>| {
+        let raw = raw.clone();
+        let body = body.clone();
+        async move {
+            let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            raw.call(Method::POST, &h, body.as_bytes()).await.status
+        }
+    };
+    assert_eq!(
+        send(with(&[("origin", "http://evil.example".into())])).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(with(&[("host", "evil.example".into())])).await,
+        StatusCode::MISDIRECTED_REQUEST
+    );
+    let own = format!("http://127.0.0.1:{}", ts.addr.port());
+    assert_eq!(send(with(&[("origin", own)])).await, StatusCode::OK);
+    assert_eq!(
+        send(with(&[("host", format!("localhost:{}", ts.addr.port()))])).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn table_rows_delete_and_second_get_stream() {
+    let (_ts, raw, server) = start(HttpConfig::default()).await;
+    let sid = raw.initialize().await;
+    let first = raw.get_stream(&sid, None).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let mut events = SseReader::new(first);
+    // 409: a second standalone stream while the first is open.
+    let second = raw.get_stream(&sid, None).await;
+    assert_eq!(second.status(), StatusCode::CONFLICT);
+    // GET needs Accept: text/event-stream (406), a session (400) that exists (404).
+    let a = raw
+        .call(
+            Method::GET,
+            &[
+                ("accept", "application/json"),
+                ("mcp-session-id", sid.as_str()),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NOT_ACCEPTABLE);
+    let a = raw
+        .call(Method::GET, &[("accept", "text/event-stream")], b"")
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    // DELETE: 200, the session ends, its stream closes, its id is then unknown.
+    let a = raw
+        .call(Method::DELETE, &[("mcp-session-id", sid.as_str())], b"")
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(events.next(T).await.is_none(), "the GET stream should end");
+    let a = raw
+        .post(
+            Some(&sid),
+            &json!({"jsonrpc": "2.0", "id": 5, "method": "ping"}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    let a = raw
+        .call(Method::DELETE, &[("mcp-session-id", sid.as_str())], b"")
+        .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(server.session_count(), 0);
+    assert_eq!(server.events().stats().sessions, 0);
+}
+
+#[tokio::test]
+async fn events_travel_on_the_get_stream_with_ids() {
+    let (_ts, raw, server) = start(resumable()).await;
+    let sid = raw.initialize().await;
+    let sub = raw
+        .post(Some(&sid), &json!({"jsonrpc": "2.0", "id": 2, "method": "events/subscribe", "params": {"topics": ["news/+"]}}))
+        .await;
+    assert_eq!(sub.json()["result"]["subscribed"][0]["pattern"], "news/+");
+    // Emitted before the GET stream opens: still delivered (the stream is anchored at start).
+    server
+        .events()
+        .emit(Event::new("news/early", json!(0)))
+        .unwrap();
+    let mut events = SseReader::new(raw.get_stream(&sid, None).await);
+    let priming = events.next(T).await.unwrap();
+    assert!(priming.id.is_some() && priming.data.is_empty() && priming.retry.is_some());
+    server
+        .events()
+        .emit(Event::new("news/late", json!(1)))
+        .unwrap();
+    let (id0, m0) = events.next_message(T).await.unwrap();
+    let (id1, m1) = events.next_message(T).await.unwrap();
+    assert_eq!(m0["params"]["topic"], "news/early");
+    assert_eq!(m1["params"]["topic"], "news/late");
+    assert!(id0.is_some() && id1.is_some() && id0 != id1);
+}
+
+#[tokio::test]
+async fn a_request_with_progress_is_answered_as_sse_with_priming() {
+    let (_ts, raw, _) = start(resumable()).await;
+    let sid = raw.initialize().await;
+    let mut msg = call(7, "chatty");
+    msg["params"]["_meta"] = json!({"progressToken": "p1"});
+    let h = [
+        ("content-type", "application/json"),
+        ("accept", ACCEPT_BOTH),
+        ("mcp-session-id", sid.as_str()),
+        ("mcp-protocol-version", "2025-11-25"),
+    ];
+    let response = raw.send(Method::POST, &h, msg.to_string().as_bytes()).await;
+    let mut sse = SseReader::new(response);
+    let priming = sse.next(T).await.unwrap();
+    assert!(priming.id.is_some() && priming.data.is_empty());
+    let (_, p1) = sse.next_message(T).await.unwrap();
+    assert_eq!(p1["method"], "notifications/progress");
+    assert_eq!(p1["params"]["progressToken"], "p1");
+    let (_, p2) = sse.next_message(T).await.unwrap();
+    assert_eq!(p2["params"]["progress"], 2);
+    let (_, answer) = sse.next_message(T).await.unwrap();
+    assert_eq!(answer["id"], 7);
+    assert_eq!(answer["result"]["content"][0]["text"], "done");
+    assert!(
+        sse.next(T).await.is_none(),
+        "the stream ends after the answer"
+    );
+}
+
+#[tokio::test]
+async fn a_closed_post_stream_is_resumed_with_last_event_id() {
+    let (_ts, raw, _) = start(resumable()).await;
+    let sid = raw.initialize().await;
+    // The standalone stream is open too: resuming a POST stream must not be a 409.
+    let _standalone = SseReader::new(raw.get_stream(&sid, None).await);
+    let h = [
+        ("content-type", "application/json"),
+        ("accept", ACCEPT_BOTH),
+        ("mcp-session-id", sid.as_str()),
+        ("mcp-protocol-version", "2025-11-25"),
+    ];
+    let response = raw
+        .send(
+            Method::POST,
+            &h,
+            call(9, "reconnect").to_string().as_bytes(),
+        )
+        .await;
+    let mut sse = SseReader::new(response);
+    let mut last = None;
+    while let Some(e) = sse.next(T).await {
+        last = e.id.clone().or(last);
+        assert!(
+            !e.data.contains("after reconnect"),
+            "the answer came before the close"
+        );
+    }
+    let resumed = raw.get_stream(&sid, last.as_deref()).await;
+    assert_eq!(resumed.status(), StatusCode::OK);
+    let mut sse = SseReader::new(resumed);
+    let (_, answer) = sse.next_message(T).await.unwrap();
+    assert_eq!(answer["id"], 9);
+    assert_eq!(answer["result"]["content"][0]["text"], "after reconnect");
+}
+
+#[tokio::test]
+async fn resumes_that_cannot_be_served_are_http_errors() {
+    let store = Arc::new(MemoryEventStore::new(MemoryEventStoreConfig {
+        max_events_per_stream: 4,
+        ..Default::default()
+    }));
+    let config = HttpConfig {
+        event_store: Some(store),
+        ..HttpConfig::default()
+    };
+    let (_ts, raw, server) = start(config).await;
+    let a = raw.initialize().await;
+    let b = raw.initialize().await;
+    for sid in [&a, &b] {
+        raw.post(Some(sid), &json!({"jsonrpc": "2.0", "id": 2, "method": "events/subscribe", "params": {"topics": ["news/+"]}}))
+            .await;
+    }
+    let mut stream_b = SseReader::new(raw.get_stream(&b, None).await);
+    server
+        .events()
+        .emit(Event::new("news/x", json!(1)))
+        .unwrap();
+    let (b_id, _) = stream_b.next_message(T).await.unwrap();
+    drop(stream_b);
+    // Unknown and malformed ids: 400, never an empty stream.
+    assert_eq!(
+        raw.get_stream(&a, Some("garbage")).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    // Another session's id: 400.
+    assert_eq!(
+        raw.get_stream(&a, b_id.as_deref()).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    // An id whose successors were trimmed: 410 Gone.
+    for i in 0..10 {
+        server
+            .events()
+            .emit(Event::new("news/x", json!(i)))
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        raw.get_stream(&b, b_id.as_deref()).await.status(),
+        StatusCode::GONE
+    );
+}
+
+#[tokio::test]
+async fn idle_sessions_end_and_leave_every_map() {
+    let config = HttpConfig {
+        session_idle_timeout: Some(Duration::from_millis(200)),
+        ..HttpConfig::default()
+    };
+    let (_ts, raw, server) = start(config).await;
+    let sid = raw.initialize().await;
+    raw.post(Some(&sid), &json!({"jsonrpc": "2.0", "id": 2, "method": "events/subscribe", "params": {"topics": ["news/+"]}}))
+        .await;
+    assert_eq!(server.events().stats().subscriptions, 1);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(server.session_count(), 0);
+    let stats = server.events().stats();
+    assert_eq!((stats.sessions, stats.subscriptions), (0, 0));
+    let a = raw
+        .post(
+            Some(&sid),
+            &json!({"jsonrpc": "2.0", "id": 3, "method": "ping"}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_open_get_stream_keeps_a_session_alive() {
+    let config = HttpConfig {
+        session_idle_timeout: Some(Duration::from_millis(200)),
+        ..HttpConfig::default()
+    };
+    let (_ts, raw, server) = start(config).await;
+    let sid = raw.initialize().await;
+    let _stream = SseReader::new(raw.get_stream(&sid, None).await);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(server.session_count(), 1);
+}
+
+#[tokio::test]
+async fn idle_timeout_must_be_positive_and_not_stateless() {
+    use mcpbus::transport::http::{HttpConfigError, StreamableHttpService};
+    let zero = HttpConfig {
+        session_idle_timeout: Some(Duration::ZERO),
+        ..HttpConfig::default()
+    };
+    assert_eq!(
+        StreamableHttpService::new(server(), zero).unwrap_err(),
+        HttpConfigError::IdleTimeoutNotPositive
+    );
+    let stateless = HttpConfig {
+        stateless: true,
+        ..HttpConfig::default()
+    };
+    assert_eq!(
+        StreamableHttpService::new(server(), stateless).unwrap_err(),
+        HttpConfigError::IdleTimeoutInStatelessMode
+    );
+}
+
+#[tokio::test]
+async fn stateless_mode_serves_each_post_alone() {
+    let config = HttpConfig {
+        stateless: true,
+        session_idle_timeout: None,
+        ..HttpConfig::default()
+    };
+    let (_ts, raw, server) = start(config).await;
+    let a = raw.post(None, &call(1, "echo")).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.header("mcp-session-id").is_none());
+    assert_eq!(a.json()["result"]["content"][0]["text"], "ok");
+    let a = raw
+        .call(Method::GET, &[("accept", "text/event-stream")], b"")
+        .await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(server.session_count(), 0);
+}
+
+#[tokio::test]
+async fn sse_response_mode_streams_even_plain_answers() {
+    let config = HttpConfig {
+        response_mode: ResponseMode::Sse,
+        ..HttpConfig::default()
+    };
+    let (_ts, raw, _) = start(config).await;
+    let sid = raw.initialize_sse().await;
+    let h = [
+        ("content-type", "application/json"),
+        ("accept", ACCEPT_BOTH),
+        ("mcp-session-id", sid.as_str()),
+        ("mcp-protocol-version", "2025-11-25"),
+    ];
+    let mut sse = SseReader::new(
+        raw.send(Method::POST, &h, call(3, "echo").to_string().as_bytes())
+            .await,
+    );
+    let (id, answer) = sse.next_message(T).await.unwrap();
+    assert!(id.is_some());
+    assert_eq!(answer["result"]["content"][0]["text"], "ok");
+}
+
+#[tokio::test]
+async fn shutdown_closes_streams() {
+    let (ts, raw, _) = start(HttpConfig::default()).await;
+    let sid = raw.initialize().await;
+    let mut events = SseReader::new(raw.get_stream(&sid, None).await);
+    ts.stop().await;
+    assert!(events.next(T).await.is_none());
+}
