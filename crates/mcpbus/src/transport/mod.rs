@@ -8,6 +8,7 @@
 //! ([`stdio`]), a child process ([`ChildProcess`]), or an in-memory pipe ([`duplex`]) for tests.
 
 mod child;
+mod http_client;
 mod line;
 
 use std::future::Future;
@@ -17,6 +18,7 @@ use bytes::Bytes;
 use mcpbus_proto::{InvalidMessage, Message};
 
 pub use child::ChildProcess;
+pub use http_client::{HttpClientConfig, HttpClientTransport};
 pub use line::{DEFAULT_MAX_LINE_BYTES, LineReader, LineTransport, LineWriter, duplex, stdio};
 
 /// What a reader yields: a message, or input that is not one (to be answered with an error).

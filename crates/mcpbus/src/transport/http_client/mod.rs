@@ -1,0 +1,717 @@
+//! MCP Streamable HTTP, client side (revisions 2025-03-26 to 2025-11-25).
+//!
+//! See [`HttpClientTransport`].
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use mcpbus_proto::jsonrpc::{Message, RequestId, parse_message};
+use mcpbus_proto::mcp::methods;
+use mcpbus_proto::sse::SseDecoder;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+mod streams;
+
+use streams::{RequestExchange, run_get_stream};
+
+use super::{DEFAULT_MAX_LINE_BYTES, Inbound, Transport, TransportReader, TransportWriter};
+
+const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
+const VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+const ACCEPT_BOTH: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");
+const ACCEPT_SSE: HeaderValue = HeaderValue::from_static("text/event-stream");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+/// The largest JSON body or single SSE event accepted from the server.
+const MAX_MESSAGE_BYTES: usize = DEFAULT_MAX_LINE_BYTES;
+/// How much of an error body is quoted in the error reported to the caller.
+const ERROR_BODY_BYTES: usize = 1024;
+/// Messages read from the server and not yet taken by the service loop.
+const INBOUND_CAPACITY: usize = 256;
+
+/// Settings of an [`HttpClientTransport`].
+#[derive(Clone, Debug)]
+pub struct HttpClientConfig {
+    /// Open the standalone `GET` stream after `notifications/initialized` (default `true`); the
+    /// server sends its own requests and notifications (events) there.
+    pub open_get_stream: bool,
+    /// Extra headers sent on every HTTP request, e.g. `("Authorization", "Bearer …")`. The
+    /// protocol's own headers (`Accept`, `Content-Type`, `Mcp-Session-Id`,
+    /// `MCP-Protocol-Version`, `Last-Event-ID`) take precedence over these.
+    pub headers: Vec<(String, String)>,
+    /// How long to wait for the head of an HTTP answer, and for a whole `application/json`
+    /// body (default 60 s). SSE bodies are not bounded: they last as long as the server keeps
+    /// them open.
+    pub request_timeout: Duration,
+    /// How many resumptions in a row of a request's SSE stream may bring nothing new (no
+    /// message, no new event id) before the request fails (default 10).
+    pub max_resume_attempts: u32,
+    /// The delay before reconnecting a stream until the server sends `retry` (default 1 s).
+    pub initial_retry: Duration,
+    /// The cap of the exponential backoff of the standalone stream after failures (default 10 s).
+    pub max_backoff: Duration,
+}
+
+impl Default for HttpClientConfig {
+    fn default() -> Self {
+        HttpClientConfig {
+            open_get_stream: true,
+            headers: Vec::new(),
+            request_timeout: Duration::from_secs(60),
+            max_resume_attempts: 10,
+            initial_retry: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The client side of the MCP Streamable HTTP transport (revisions 2025-03-26 to 2025-11-25).
+///
+/// Every outgoing message is one `POST` to the endpoint. A request's answer comes back either as
+/// one `application/json` body or as a `text/event-stream` that is read by a task of its own; a
+/// stream that ends before the response is resumed with `GET` and `Last-Event-ID` after the
+/// server's `retry` delay (SEP-1699 polling). After `notifications/initialized`, a standalone
+/// `GET` stream carries the server's own requests and notifications (events); it is reconnected
+/// with `Last-Event-ID` whenever it ends. Closing sends `DELETE` to end the session.
+///
+/// The session id is read from the `Mcp-Session-Id` header of the answer to `initialize`. The
+/// negotiated protocol version is read from that answer's body: the writer remembers the id of
+/// the `initialize` request it sends, and the task reading that request's answer records
+/// `result.protocolVersion`. Both are then sent as headers on every later HTTP request.
+///
+/// A `404` for a request that carried a session id means the server ended the session: the
+/// transport re-initializes transparently (replays the remembered `initialize`, swallows its
+/// answer, sends `notifications/initialized`) and retries the failed `POST` once. Server-side
+/// state of the old session (subscriptions) is gone; [`crate::client::Client`] still reports the
+/// first `initialize` result.
+///
+/// Requests are posted concurrently (a slow answer never stalls the connection), while
+/// notifications and responses are posted in order, each awaited until accepted; so a
+/// notification may reach the server before a request queued just before it. An HTTP failure of
+/// a request's `POST` (4xx/5xx, unreachable server, unexpected content type, stream lost) is
+/// turned into a JSON-RPC error answer (`-32603`, quoting the status and body) so that the caller
+/// fails at once. Sending `notifications/cancelled` stops the work on that request's stream.
+///
+/// Only `http://` is supported: there is no TLS dependency.
+///
+/// ```no_run
+/// # async fn run() -> mcpbus::Result<()> {
+/// use mcpbus::client::Client;
+/// use mcpbus::transport::HttpClientTransport;
+///
+/// let transport = HttpClientTransport::new("http://127.0.0.1:8080/mcp", Default::default())?;
+/// let client = Client::builder("my-agent", "0.1.0").connect(transport).await?;
+/// # Ok(()) }
+/// ```
+pub struct HttpClientTransport {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for HttpClientTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClientTransport")
+            .field("url", &self.shared.uri)
+            .finish()
+    }
+}
+
+impl HttpClientTransport {
+    /// A transport to the MCP endpoint at `url` (e.g. `http://127.0.0.1:8080/mcp`). Nothing is
+    /// sent before the first message. Fails for a URL that is not absolute `http://`, and for
+    /// an invalid extra header.
+    pub fn new(url: &str, config: HttpClientConfig) -> crate::Result<Self> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| invalid_input(format!("invalid URL {url:?}: {e}")))?;
+        match uri.scheme_str() {
+            Some("http") if uri.authority().is_some() => {}
+            Some("https") => {
+                return Err(invalid_input(
+                    "TLS is not supported by this transport; put a TLS-terminating proxy in \
+                     front or use http://",
+                ));
+            }
+            _ => {
+                return Err(invalid_input(format!(
+                    "expected an absolute http:// URL, got {url:?}"
+                )));
+            }
+        }
+        let mut headers = Vec::with_capacity(config.headers.len());
+        for (name, value) in &config.headers {
+            let name = HeaderName::try_from(name.as_str())
+                .map_err(|e| invalid_input(format!("invalid header name {name:?}: {e}")))?;
+            let value = HeaderValue::try_from(value.as_str())
+                .map_err(|e| invalid_input(format!("invalid value for header {name}: {e}")))?;
+            headers.push((name, value));
+        }
+        let http = HyperClient::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build_http();
+        Ok(HttpClientTransport {
+            shared: Arc::new(Shared {
+                http,
+                uri,
+                config,
+                headers,
+                state: Mutex::default(),
+                reinit: tokio::sync::Mutex::new(()),
+                shutdown: CancellationToken::new(),
+                in_flight: Mutex::default(),
+            }),
+        })
+    }
+}
+
+fn invalid_input(msg: impl Into<String>) -> crate::Error {
+    crate::Error::Transport(io::Error::new(io::ErrorKind::InvalidInput, msg.into()))
+}
+
+impl Transport for HttpClientTransport {
+    type Reader = HttpClientReader;
+    type Writer = HttpClientWriter;
+
+    fn split(self) -> (HttpClientReader, HttpClientWriter) {
+        let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
+        (
+            HttpClientReader { rx },
+            HttpClientWriter {
+                shared: self.shared,
+                tx: Some(tx),
+                get_started: false,
+            },
+        )
+    }
+}
+
+/// The receiving half of an [`HttpClientTransport`]: messages from every HTTP stream, merged.
+/// Ends once the writer is closed and every stream task has stopped.
+pub struct HttpClientReader {
+    rx: mpsc::Receiver<Inbound>,
+}
+
+impl TransportReader for HttpClientReader {
+    async fn recv(&mut self) -> Option<Inbound> {
+        self.rx.recv().await
+    }
+}
+
+/// The sending half of an [`HttpClientTransport`]: one `POST` per message.
+///
+/// Requests are posted by tasks of their own, so a long answer never stalls the connection;
+/// notifications and responses are posted in order, each awaited until the server accepts it.
+pub struct HttpClientWriter {
+    shared: Arc<Shared>,
+    /// Dropped on close so that the reader ends once the stream tasks have stopped too.
+    tx: Option<Tx>,
+    get_started: bool,
+}
+
+impl TransportWriter for HttpClientWriter {
+    async fn send(&mut self, frame: &[u8]) -> io::Result<()> {
+        let Some(tx) = &self.tx else {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the HTTP transport is closed",
+            ));
+        };
+        let body = Bytes::copy_from_slice(frame);
+        let message = parse_message(frame).ok();
+        if let Some(Message::Request(request)) = message {
+            let initialize = request.method == methods::INITIALIZE;
+            if initialize {
+                self.shared.state().init = Some((request.id.clone(), body.clone()));
+            }
+            let cancel = self.shared.shutdown.child_token();
+            lock(&self.shared.in_flight).insert(request.id.clone(), cancel.clone());
+            let exchange = RequestExchange {
+                shared: self.shared.clone(),
+                id: request.id,
+                initialize,
+                tx: tx.clone(),
+            };
+            tokio::spawn(exchange.run(body, cancel));
+            return Ok(());
+        }
+
+        let shared = &self.shared;
+        let method = message.as_ref().and_then(Message::method);
+        let initialized = method == Some(methods::INITIALIZED);
+        let outcome = tokio::select! {
+            r = shared.post_other(body, initialized) => r,
+            _ = shared.shutdown.cancelled() => Err("the transport is closing".into()),
+        };
+        match outcome {
+            Ok(()) => {
+                if initialized && shared.config.open_get_stream && !self.get_started {
+                    self.get_started = true;
+                    tokio::spawn(run_get_stream(shared.clone(), tx.clone()));
+                }
+            }
+            Err(e) => tracing::warn!(method, error = %e, "POST of a message failed"),
+        }
+        if let Some(Message::Notification(n)) = &message
+            && n.method == methods::CANCELLED
+            && let Some(id) = n
+                .params
+                .as_ref()
+                .and_then(|p| p.get("requestId"))
+                .and_then(RequestId::from_value)
+            && let Some(token) = lock(&shared.in_flight).remove(&id)
+        {
+            // The caller gave up on the request: stop reading or resuming its stream.
+            token.cancel();
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    async fn close(&mut self) -> io::Result<()> {
+        if self.tx.take().is_none() {
+            return Ok(());
+        }
+        self.shared.shutdown.cancel();
+        let session = self.shared.state().session_id.clone();
+        if session.is_none() {
+            return Ok(());
+        }
+        match self.shared.build(Method::DELETE, None, None) {
+            Ok((request, _)) => match self.shared.execute(request).await {
+                Ok(resp) if resp.status().is_success() => {
+                    tracing::debug!("session ended with DELETE")
+                }
+                Ok(resp) if resp.status() == StatusCode::METHOD_NOT_ALLOWED => {
+                    tracing::debug!("the server does not let clients end sessions (405)")
+                }
+                Ok(resp) => {
+                    tracing::debug!(status = %resp.status(), "DELETE of the session refused")
+                }
+                Err(e) => tracing::debug!(error = %e, "DELETE of the session failed"),
+            },
+            Err(e) => tracing::debug!(error = %e, "cannot build the DELETE request"),
+        }
+        Ok(())
+    }
+}
+
+impl Drop for HttpClientWriter {
+    fn drop(&mut self) {
+        // Dropped without close: stop the stream tasks so that the reader ends.
+        if self.tx.is_some() {
+            self.shared.shutdown.cancel();
+        }
+    }
+}
+
+type Tx = mpsc::Sender<Inbound>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What the transport learned about the session.
+#[derive(Default)]
+struct State {
+    session_id: Option<HeaderValue>,
+    protocol_version: Option<HeaderValue>,
+    /// The `initialize` request sent, replayed to re-initialize after a `404`.
+    init: Option<(RequestId, Bytes)>,
+}
+
+/// State shared by the writer and the stream tasks.
+struct Shared {
+    http: HyperClient<HttpConnector, Full<Bytes>>,
+    uri: Uri,
+    config: HttpClientConfig,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    state: Mutex<State>,
+    /// Held while re-initializing, so that concurrent `404`s re-initialize once.
+    reinit: tokio::sync::Mutex<()>,
+    /// Cancelled on close: every task stops.
+    shutdown: CancellationToken,
+    /// Requests whose answer is awaited, to stop their task when the caller cancels them.
+    in_flight: Mutex<HashMap<RequestId, CancellationToken>>,
+}
+
+/// How the body of a successful answer is framed.
+enum BodyKind {
+    Json,
+    Sse,
+    Other(String),
+}
+
+fn body_kind(headers: &HeaderMap) -> BodyKind {
+    let ct = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if mime.eq_ignore_ascii_case("application/json") {
+        BodyKind::Json
+    } else if mime.eq_ignore_ascii_case("text/event-stream") {
+        BodyKind::Sse
+    } else {
+        BodyKind::Other(ct.to_owned())
+    }
+}
+
+/// An error with its chain of causes (hyper's own messages are terse).
+fn describe(e: &(dyn StdError + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Whether `inbound` answers the request `id`.
+fn answers(inbound: &Inbound, id: &RequestId) -> bool {
+    match inbound {
+        Ok(Message::Response(r)) => r.id == *id,
+        Ok(Message::Error(e)) => e.id.as_ref() == Some(id),
+        _ => false,
+    }
+}
+
+/// Where the messages of a stream go: to the reader, or nowhere (a replayed `initialize`).
+#[derive(Clone, Copy)]
+enum Sink<'a> {
+    Reader(&'a Tx),
+    Discard,
+}
+
+/// What a stream reader remembers across resumptions.
+#[derive(Default)]
+struct StreamProgress {
+    /// The last event id seen; what `Last-Event-ID` carries on a resume.
+    last_id: Option<String>,
+    /// The server's last `retry`.
+    retry: Option<Duration>,
+    /// Messages and new ids seen, to tell a resumption that brought something.
+    seen: u64,
+}
+
+/// How reading an SSE body ended.
+enum SseEnd {
+    /// The answer to the awaited request arrived.
+    Answered,
+    /// The server ended the body (or the connection broke; the reason is logged).
+    Ended,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// Builds a request with the protocol headers. Returns the session id it carries.
+    fn build(
+        &self,
+        method: Method,
+        body: Option<Bytes>,
+        last_event_id: Option<&str>,
+    ) -> Result<(Request<Full<Bytes>>, Option<HeaderValue>), String> {
+        let mut request = Request::new(Full::new(body.clone().unwrap_or_default()));
+        *request.method_mut() = method.clone();
+        *request.uri_mut() = self.uri.clone();
+        let headers = request.headers_mut();
+        for (name, value) in &self.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        if method == Method::POST {
+            headers.insert(ACCEPT, ACCEPT_BOTH);
+            headers.insert(CONTENT_TYPE, JSON);
+        } else if method == Method::GET {
+            headers.insert(ACCEPT, ACCEPT_SSE);
+        }
+        let (session, version) = {
+            let state = self.state();
+            (state.session_id.clone(), state.protocol_version.clone())
+        };
+        if let Some(s) = &session {
+            headers.insert(SESSION_HEADER, s.clone());
+        }
+        if let Some(v) = version {
+            headers.insert(VERSION_HEADER, v);
+        }
+        if let Some(id) = last_event_id {
+            let value = HeaderValue::try_from(id)
+                .map_err(|_| format!("event id {id:?} cannot be sent as Last-Event-ID"))?;
+            headers.insert(LAST_EVENT_ID, value);
+        }
+        Ok((request, session))
+    }
+
+    /// Sends a request and waits (bounded) for the head of its answer.
+    async fn execute(&self, request: Request<Full<Bytes>>) -> Result<Response<Incoming>, String> {
+        let method = request.method().clone();
+        match tokio::time::timeout(self.config.request_timeout, self.http.request(request)).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => Err(format!("{method} {} failed: {}", self.uri, describe(&e))),
+            Err(_) => Err(format!(
+                "{method} {}: no answer within {:?}",
+                self.uri, self.config.request_timeout
+            )),
+        }
+    }
+
+    /// POSTs `body`; after a `404` for our session, re-initializes and POSTs once more.
+    async fn post(&self, body: &Bytes) -> Result<Response<Incoming>, String> {
+        let (request, session) = self.build(Method::POST, Some(body.clone()), None)?;
+        let resp = self.execute(request).await?;
+        if resp.status() == StatusCode::NOT_FOUND
+            && let Some(session) = session
+        {
+            self.reinitialize(&session).await?;
+            let (request, _) = self.build(Method::POST, Some(body.clone()), None)?;
+            return self.execute(request).await;
+        }
+        Ok(resp)
+    }
+
+    /// POSTs a notification or a response: the server accepts it with `202` (or any 2xx).
+    /// A `notifications/initialized` that finds the session ended is not retried: the
+    /// re-initialization sends its own.
+    async fn post_other(&self, body: Bytes, initialized: bool) -> Result<(), String> {
+        let resp = if initialized {
+            let (request, session) = self.build(Method::POST, Some(body), None)?;
+            let resp = self.execute(request).await?;
+            if resp.status() == StatusCode::NOT_FOUND
+                && let Some(session) = session
+            {
+                return self.reinitialize(&session).await;
+            }
+            resp
+        } else {
+            self.post(&body).await?
+        };
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(self.http_error(resp).await)
+        }
+    }
+
+    /// Describes a failed answer: its status and the start of its body.
+    async fn http_error(&self, resp: Response<Incoming>) -> String {
+        let status = resp.status();
+        let mut body = resp.into_body();
+        let mut text = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while text.len() < ERROR_BODY_BYTES
+                && let Some(Ok(frame)) = body.frame().await
+            {
+                if let Ok(data) = frame.into_data() {
+                    text.extend_from_slice(&data);
+                }
+            }
+        })
+        .await;
+        text.truncate(ERROR_BODY_BYTES);
+        let text = String::from_utf8_lossy(&text);
+        let text = text.trim();
+        if text.is_empty() {
+            format!("HTTP {status} from {}", self.uri)
+        } else {
+            format!("HTTP {status} from {}: {text}", self.uri)
+        }
+    }
+
+    /// Reads a whole `application/json` body as one message.
+    async fn read_json(&self, resp: Response<Incoming>) -> Result<Inbound, String> {
+        let body = Limited::new(resp.into_body(), MAX_MESSAGE_BYTES);
+        match tokio::time::timeout(self.config.request_timeout, body.collect()).await {
+            Ok(Ok(collected)) => Ok(parse_message(&collected.to_bytes())),
+            Ok(Err(e)) => Err(format!("reading the JSON answer failed: {}", describe(&*e))),
+            Err(_) => Err("the JSON answer did not arrive in time".into()),
+        }
+    }
+
+    /// Records the session id of the answer to `initialize`.
+    fn record_session(&self, headers: &HeaderMap) {
+        let session = headers.get(SESSION_HEADER).filter(|v| {
+            let ok = !v.is_empty() && v.as_bytes().iter().all(|b| (0x21..=0x7E).contains(b));
+            if !ok {
+                tracing::warn!("ignoring a session id with characters outside visible ASCII");
+            }
+            ok
+        });
+        self.state().session_id = session.cloned();
+    }
+
+    /// Records the negotiated protocol version from the answer to `initialize`.
+    fn record_version(&self, inbound: &Inbound, init_id: &RequestId) {
+        if let Ok(Message::Response(r)) = inbound
+            && r.id == *init_id
+            && let Some(version) = r.result.get("protocolVersion").and_then(|v| v.as_str())
+        {
+            match HeaderValue::try_from(version) {
+                Ok(v) => self.state().protocol_version = Some(v),
+                Err(_) => tracing::warn!(version, "the negotiated version is not a header value"),
+            }
+        }
+    }
+
+    /// Reads an SSE body, delivering its messages to `sink`, until it ends or the answer to
+    /// `target` arrives (the rest of that chunk is still delivered).
+    async fn read_sse(
+        &self,
+        body: Incoming,
+        progress: &mut StreamProgress,
+        target: Option<(&RequestId, bool)>,
+        sink: Sink<'_>,
+    ) -> SseEnd {
+        let mut body = body;
+        let mut decoder = SseDecoder::new();
+        loop {
+            let data = match body.frame().await {
+                None => return SseEnd::Ended,
+                Some(Err(e)) => {
+                    tracing::debug!(error = %describe(&e), "SSE stream broke");
+                    return SseEnd::Ended;
+                }
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => data,
+                    Err(_) => continue, // trailers
+                },
+            };
+            let mut answered = false;
+            for mut event in decoder.push(&data) {
+                if let Some(id) = event.id.take().filter(|id| !id.is_empty()) {
+                    if progress.last_id.as_ref() != Some(&id) {
+                        progress.seen += 1;
+                    }
+                    progress.last_id = Some(id);
+                }
+                if let Some(ms) = event.retry {
+                    progress.retry = Some(Duration::from_millis(ms));
+                }
+                if !event.is_message() || event.data.trim().is_empty() {
+                    continue; // priming event, or a type MCP does not use
+                }
+                progress.seen += 1;
+                let inbound = parse_message(event.data.as_bytes());
+                if let Some((id, initialize)) = target
+                    && answers(&inbound, id)
+                {
+                    answered = true;
+                    if initialize {
+                        self.record_version(&inbound, id);
+                    }
+                }
+                if let Sink::Reader(tx) = sink
+                    && tx.send(inbound).await.is_err()
+                {
+                    return SseEnd::Ended; // nobody reads any more
+                }
+            }
+            if answered {
+                return SseEnd::Answered;
+            }
+            if decoder.pending_bytes() > MAX_MESSAGE_BYTES {
+                tracing::warn!(
+                    "an SSE event exceeds {MAX_MESSAGE_BYTES} bytes; dropping the stream"
+                );
+                return SseEnd::Ended;
+            }
+        }
+    }
+
+    /// The server ended the session `stale`: replays `initialize` without a session id, swallows
+    /// its answer, and sends `notifications/initialized`. Does nothing if another task already
+    /// replaced `stale`.
+    async fn reinitialize(&self, stale: &HeaderValue) -> Result<(), String> {
+        let _guard = self.reinit.lock().await;
+        let init = {
+            let mut state = self.state();
+            if state.session_id.as_ref() != Some(stale) {
+                return Ok(());
+            }
+            let Some(init) = state.init.clone() else {
+                return Err(
+                    "the server ended the session and no initialize can be replayed".into(),
+                );
+            };
+            state.session_id = None;
+            (init, state.protocol_version.take())
+        };
+        let ((init_id, frame), old_version) = init;
+        tracing::warn!(
+            session = ?stale,
+            "the server no longer knows the session (404): re-initializing; state held by the \
+             server for the old session (subscriptions) is lost"
+        );
+        let outcome = self.replay_initialize(init_id, frame).await;
+        if outcome.is_err() {
+            // Keep the stale session so that the next 404 tries again.
+            let mut state = self.state();
+            if state.session_id.is_none() {
+                state.session_id = Some(stale.clone());
+                state.protocol_version = old_version;
+            }
+        }
+        outcome
+    }
+
+    async fn replay_initialize(&self, init_id: RequestId, frame: Bytes) -> Result<(), String> {
+        let (request, _) = self.build(Method::POST, Some(frame), None)?;
+        let resp = self.execute(request).await?;
+        if !resp.status().is_success() {
+            return Err(format!("re-initialize: {}", self.http_error(resp).await));
+        }
+        self.record_session(resp.headers());
+        let answered = match body_kind(resp.headers()) {
+            BodyKind::Json => {
+                let inbound = self.read_json(resp).await?;
+                self.record_version(&inbound, &init_id);
+                answers(&inbound, &init_id)
+            }
+            BodyKind::Sse => {
+                let mut progress = StreamProgress::default();
+                let target = Some((&init_id, true));
+                let end = self.read_sse(resp.into_body(), &mut progress, target, Sink::Discard);
+                matches!(end.await, SseEnd::Answered)
+            }
+            BodyKind::Other(ct) => return Err(format!("re-initialize: unexpected {ct:?} answer")),
+        };
+        if !answered {
+            return Err("re-initialize: the server did not answer initialize".into());
+        }
+        let note = Message::notification(methods::INITIALIZED, None).to_vec();
+        let (request, _) = self.build(Method::POST, Some(Bytes::from(note)), None)?;
+        let resp = self.execute(request).await?;
+        if !resp.status().is_success() {
+            return Err(format!("re-initialize: {}", self.http_error(resp).await));
+        }
+        tracing::info!("re-initialized with a new session");
+        Ok(())
+    }
+
+    /// Opens a `GET` stream, resuming after `last_event_id` if given.
+    async fn get(
+        &self,
+        last_event_id: Option<&str>,
+    ) -> Result<(Response<Incoming>, Option<HeaderValue>), String> {
+        let (request, session) = self.build(Method::GET, None, last_event_id)?;
+        Ok((self.execute(request).await?, session))
+    }
+}
