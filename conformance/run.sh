@@ -7,7 +7,8 @@
 #   conformance/run.sh --verbose         extra arguments go to `conformance server`
 #
 # Environment: REQUIREMENTS (spec revision, default 2025-11-25), CONFORMANCE_OUT (results
-# directory, default a new temporary one; each scenario writes its checks.json there),
+# directory; by default a temporary one, kept with the server log only when the run fails;
+# each scenario writes its checks.json there),
 # CARGO_TARGET_DIR (honoured). Needs npm (any version) and cargo; Node 22 itself comes from the
 # npm registry as the binary package node-linux-<arch> and lives in conformance/.node.
 set -euo pipefail
@@ -86,10 +87,14 @@ out="${CONFORMANCE_OUT:-$work/results}"
 mkdir -p "$out"
 server_log="$work/server.log"
 server_pid=""
+keep_work=1
 cleanup() {
     if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
         kill "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
+    fi
+    if [[ $keep_work -eq 0 ]]; then
+        rm -rf "$work"
     fi
 }
 trap cleanup EXIT
@@ -117,10 +122,14 @@ conformance server --url "$url" --requirements "$REQUIREMENTS" -o "$out" "$@" \
 echo
 summary="$(grep -E '^Total: ' "$work/suite.log" | tail -n 1 || true)"
 say "summary (requirements $REQUIREMENTS): ${summary:-no summary line; see above}"
-say "results: $out   server log: $server_log"
 if [[ $status -ne 0 ]]; then
+    say "results: $out   server log: $server_log"
     say "FAILED (suite exit code $status)"
     exit "$status"
 fi
 [[ -n "$summary" ]] || die "the suite printed no summary"
+if [[ -n "${CONFORMANCE_OUT:-}" ]]; then
+    say "results: $out"
+fi
+keep_work=0
 say "passed"
