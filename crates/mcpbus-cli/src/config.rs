@@ -19,9 +19,72 @@ pub struct Config {
     /// The declared topics.
     #[serde(default)]
     pub events: EventsSection,
-    /// The `publish` tool.
+    /// Publishing: the `publish` tool and `POST /publish`.
     #[serde(default)]
     pub publish: PublishSection,
+    /// The Streamable HTTP endpoint.
+    #[serde(default)]
+    pub http: HttpSection,
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Path of the MCP endpoint.
+    #[serde(default = "default_path")]
+    pub path: String,
+    /// Seconds without requests or open streams after which a session ends.
+    #[serde(default = "default_idle")]
+    pub session_idle_timeout_secs: u64,
+    /// `auto` (JSON unless the handler streams), `json` or `sse`.
+    #[serde(default = "default_response_mode")]
+    pub response_mode: String,
+    /// Allowed `Host` names (default: the loopback names when bound to loopback).
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Allowed browser `Origin`s.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Events kept per stream for clients that reconnect with `Last-Event-ID`.
+    #[serde(default = "default_replay")]
+    pub replay_events_per_stream: usize,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_string()
+}
+
+fn default_path() -> String {
+    "/mcp".to_string()
+}
+
+fn default_idle() -> u64 {
+    1800
+}
+
+fn default_response_mode() -> String {
+    "auto".to_string()
+}
+
+fn default_replay() -> usize {
+    4096
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection {
+            listen: default_listen(),
+            path: default_path(),
+            session_idle_timeout_secs: default_idle(),
+            response_mode: default_response_mode(),
+            allowed_hosts: None,
+            allowed_origins: Vec::new(),
+            replay_events_per_stream: default_replay(),
+        }
+    }
 }
 
 /// `[server]`
@@ -102,6 +165,9 @@ pub struct PublishSection {
     /// Whether the `publish` tool is offered.
     #[serde(default)]
     pub enabled: bool,
+    /// Bearer token of `POST /publish` (also `MCPBUS_PUBLISH_TOKEN`); without one, the
+    /// endpoint refuses every request.
+    pub token: Option<String>,
 }
 
 /// A configuration that cannot be used.

@@ -1,6 +1,8 @@
 //! `mcpbus`: an MCP server with topic events, and clients to subscribe to one.
 
 mod config;
+mod http;
+mod publish;
 mod serve;
 
 use std::path::PathBuf;
@@ -8,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use mcpbus::client::Client;
-use mcpbus::transport::ChildProcess;
+use mcpbus::transport::{ChildProcess, HttpClientConfig, HttpClientTransport};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, DEFAULT_CONFIG};
@@ -23,23 +25,53 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the server (topics from --config, or the embedded default).
+    /// Run the server: Streamable HTTP on 127.0.0.1:8080/mcp by default, or stdio.
     Serve {
-        /// Serve one client over stdin/stdout (newline-delimited JSON).
-        #[arg(long)]
+        /// Serve one client over stdin/stdout (newline-delimited JSON) instead of HTTP.
+        #[arg(long, conflicts_with = "listen")]
         stdio: bool,
+        /// Address to listen on (default: [http] listen of the config, 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
         /// A TOML configuration file (see `mcpbus config` for the default).
         #[arg(long, env = "MCPBUS_CONFIG")]
         config: Option<PathBuf>,
     },
-    /// Spawn a stdio server, subscribe to patterns, and print events as JSON lines.
+    /// Subscribe to topic patterns and print events as JSON lines: over HTTP
+    /// (`mcpbus sub URL PATTERN...`, resuming across disconnects) or by spawning a stdio
+    /// server (`mcpbus sub PATTERN... -- COMMAND...`).
     Sub {
-        /// Topic patterns (`+` one segment, `#` the rest).
+        /// The server URL (http://…/mcp), then topic patterns (`+` one segment, `#` the rest).
         #[arg(required = true)]
-        patterns: Vec<String>,
-        /// The server command and its arguments, after `--`.
-        #[arg(last = true, required = true)]
+        args: Vec<String>,
+        /// A stdio server command and its arguments, after `--`.
+        #[arg(last = true)]
         command: Vec<String>,
+    },
+    /// Publish an event through a running server's `POST /publish`.
+    Pub {
+        /// The concrete topic.
+        topic: String,
+        /// The payload, as JSON (a bare word is sent as a string).
+        payload: String,
+        /// The server's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The bearer token of /publish.
+        #[arg(long, env = "MCPBUS_PUBLISH_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Keep the event as the topic's retained value.
+        #[arg(long)]
+        retained: bool,
+        /// urgent, high, normal or low.
+        #[arg(long)]
+        priority: Option<String>,
+        /// Seconds until the event expires.
+        #[arg(long)]
+        expires_in: Option<u64>,
+        /// The event's source.
+        #[arg(long)]
+        source: Option<String>,
     },
     /// Print the embedded default configuration.
     Config,
@@ -60,8 +92,40 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let outcome = match cli.command {
-        Command::Serve { stdio, config } => run_serve(stdio, config).await,
-        Command::Sub { patterns, command } => run_sub(patterns, command).await,
+        Command::Serve {
+            stdio,
+            listen,
+            config,
+        } => run_serve(stdio, listen, config).await,
+        Command::Sub { args, command } => {
+            if command.is_empty() {
+                run_sub_http(args).await
+            } else {
+                run_sub(args, command).await
+            }
+        }
+        Command::Pub {
+            topic,
+            payload,
+            url,
+            token,
+            retained,
+            priority,
+            expires_in,
+            source,
+        } => {
+            publish::run(publish::PubArgs {
+                topic,
+                payload,
+                url,
+                token,
+                retained,
+                priority,
+                expires_in,
+                source,
+            })
+            .await
+        }
         Command::Config => {
             print!("{DEFAULT_CONFIG}");
             Ok(())
@@ -76,42 +140,36 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run_serve(stdio: bool, config: Option<PathBuf>) -> Result<(), String> {
+async fn run_serve(
+    stdio: bool,
+    listen: Option<String>,
+    config: Option<PathBuf>,
+) -> Result<(), String> {
     let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
     let server = serve::build_server(&config).map_err(|e| e.to_string())?;
-    if !stdio {
-        return Err(
-            "only --stdio serving is available in this build; run `mcpbus serve --stdio`".into(),
-        );
-    }
     tracing::info!(
         name = %config.server.name,
         topics = config.events.topics.len(),
-        publish = config.publish.enabled,
-        "serving over stdio"
+        publish_tool = config.publish.enabled,
+        transport = if stdio { "stdio" } else { "http" },
+        "starting"
     );
-    server.serve(mcpbus::transport::stdio()).await;
-    tracing::info!("end of input; exiting");
-    Ok(())
+    if stdio {
+        server.serve(mcpbus::transport::stdio()).await;
+        tracing::info!("end of input; exiting");
+        return Ok(());
+    }
+    http::serve(&config, server, listen).await
 }
 
-async fn run_sub(patterns: Vec<String>, command: Vec<String>) -> Result<(), String> {
-    let Some((program, args)) = command.split_first() else {
-        return Err("missing server command after --".into());
-    };
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args);
-    let transport =
-        ChildProcess::spawn(cmd).map_err(|e| format!("cannot start {program:?}: {e}"))?;
-    let client = Client::builder("mcpbus-sub", env!("CARGO_PKG_VERSION"))
-        .on_event(|event| {
-            if let Ok(line) = serde_json::to_string(&event) {
-                println!("{line}");
-            }
-        })
-        .connect(transport)
-        .await
-        .map_err(|e| format!("cannot initialize with {program:?}: {e}"))?;
+/// Prints every event, and the retained values a subscribe returns, as JSON lines.
+fn print_json<T: serde::Serialize>(value: &T) {
+    if let Ok(line) = serde_json::to_string(value) {
+        println!("{line}");
+    }
+}
+
+async fn subscribe_and_print(client: &Client, patterns: Vec<String>) -> Result<(), String> {
     let result = client
         .subscribe(patterns)
         .await
@@ -127,13 +185,57 @@ async fn run_sub(patterns: Vec<String>, command: Vec<String>) -> Result<(), Stri
         return Err("no pattern was accepted".into());
     }
     for retained in &result.retained {
-        if let Ok(line) = serde_json::to_string(retained) {
-            println!("{line}");
+        print_json(retained);
+    }
+    Ok(())
+}
+
+async fn run_sub_http(args: Vec<String>) -> Result<(), String> {
+    let Some((url, patterns)) = args.split_first() else {
+        return Err("usage: mcpbus sub URL PATTERN... (or PATTERN... -- COMMAND...)".into());
+    };
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        return Err(format!(
+            "{url:?} is not a URL: use `mcpbus sub URL PATTERN...`, or `mcpbus sub PATTERN... -- COMMAND...` for a stdio server"
+        ));
+    }
+    if patterns.is_empty() {
+        return Err("no topic pattern given".into());
+    }
+    let transport =
+        HttpClientTransport::new(url, HttpClientConfig::default()).map_err(|e| e.to_string())?;
+    let client = Client::builder("mcpbus-sub", env!("CARGO_PKG_VERSION"))
+        .on_event(|event| print_json(&event))
+        .connect(transport)
+        .await
+        .map_err(|e| format!("cannot initialize with {url}: {e}"))?;
+    subscribe_and_print(&client, patterns.to_vec()).await?;
+    tokio::select! {
+        _ = client.closed() => Err("the connection to the server ended".into()),
+        _ = http::shutdown_signal() => {
+            client.close().await;
+            Ok(())
         }
     }
+}
+
+async fn run_sub(patterns: Vec<String>, command: Vec<String>) -> Result<(), String> {
+    let Some((program, args)) = command.split_first() else {
+        return Err("missing server command after --".into());
+    };
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args);
+    let transport =
+        ChildProcess::spawn(cmd).map_err(|e| format!("cannot start {program:?}: {e}"))?;
+    let client = Client::builder("mcpbus-sub", env!("CARGO_PKG_VERSION"))
+        .on_event(|event| print_json(&event))
+        .connect(transport)
+        .await
+        .map_err(|e| format!("cannot initialize with {program:?}: {e}"))?;
+    subscribe_and_print(&client, patterns).await?;
     tokio::select! {
         _ = client.closed() => Err("the server closed the connection".into()),
-        _ = tokio::signal::ctrl_c() => {
+        _ = http::shutdown_signal() => {
             client.close().await;
             Ok(())
         }

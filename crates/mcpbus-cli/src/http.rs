@@ -1,0 +1,240 @@
+//! `mcpbus serve` over HTTP: the MCP endpoint, `POST /publish` and `GET /healthz`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::{HeaderMap, StatusCode, header};
+use mcpbus::events::{EmitError, Event};
+use mcpbus::server::Server;
+use mcpbus::store::{MemoryEventStore, MemoryEventStoreConfig};
+use mcpbus::transport::http::{HttpConfig, ResponseMode, StreamableHttpService};
+use mcpbus_proto::events::EventPriority;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::config::Config;
+
+/// The body of `POST /publish`: the fields of `events/emit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PublishBody {
+    /// The concrete topic.
+    pub topic: String,
+    /// The payload (any JSON; null when absent).
+    #[serde(default)]
+    pub payload: Value,
+    /// `urgent`, `high`, `normal` or `low`.
+    pub priority: Option<EventPriority>,
+    /// Keep as the topic's retained value (default: the topic's setting).
+    pub retained: Option<bool>,
+    /// Who produced the event.
+    pub source: Option<String>,
+    /// RFC 3339 expiry.
+    pub expires_at: Option<String>,
+    /// The event id (default: a new ULID).
+    pub event_id: Option<String>,
+}
+
+#[derive(Clone)]
+struct AppState {
+    server: Server,
+    token: Option<Arc<str>>,
+    mcp: StreamableHttpService,
+}
+
+/// Builds the HTTP configuration of the MCP endpoint from the file's `[http]` section.
+pub fn http_config(config: &Config) -> Result<HttpConfig, String> {
+    let h = &config.http;
+    let response_mode = match h.response_mode.as_str() {
+        "auto" => ResponseMode::Auto,
+        "json" => ResponseMode::Json,
+        "sse" => ResponseMode::Sse,
+        other => {
+            return Err(format!(
+                "[http] response_mode {other:?}: expected auto, json or sse"
+            ));
+        }
+    };
+    if h.session_idle_timeout_secs == 0 {
+        return Err("[http] session_idle_timeout_secs must be positive".into());
+    }
+    let store = MemoryEventStore::new(MemoryEventStoreConfig {
+        max_events_per_stream: h.replay_events_per_stream.max(1),
+        ttl: Duration::from_secs(h.session_idle_timeout_secs.saturating_mul(2)),
+    });
+    Ok(HttpConfig {
+        response_mode,
+        session_idle_timeout: Some(Duration::from_secs(h.session_idle_timeout_secs)),
+        allowed_hosts: h.allowed_hosts.clone(),
+        allowed_origins: h.allowed_origins.clone(),
+        event_store: Some(Arc::new(store)),
+        ..HttpConfig::default()
+    })
+}
+
+/// Serves until SIGINT or SIGTERM, then closes every stream and session.
+pub async fn serve(config: &Config, server: Server, listen: Option<String>) -> Result<(), String> {
+    let addr = listen.unwrap_or_else(|| config.http.listen.clone());
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut http = http_config(config)?;
+    if http.allowed_hosts.is_none() && !local.ip().is_loopback() {
+        tracing::warn!(%local, "not bound to loopback and no [http] allowed_hosts: Host checking is off");
+        http.dns_rebinding_protection = false;
+    }
+    let mcp = StreamableHttpService::new(server.clone(), http).map_err(|e| e.to_string())?;
+    let token = config
+        .publish
+        .token
+        .clone()
+        .or_else(|| std::env::var("MCPBUS_PUBLISH_TOKEN").ok())
+        .filter(|t| !t.is_empty())
+        .map(Arc::from);
+    if token.is_none() {
+        tracing::info!("no publish token configured: POST /publish refuses every request");
+    }
+    let state = AppState {
+        server,
+        token,
+        mcp: mcp.clone(),
+    };
+    let app = axum::Router::new()
+        .route("/publish", post(publish))
+        .route("/healthz", get(healthz))
+        .with_state(state)
+        .route_service(&config.http.path, mcp.clone());
+    // The line scripts and tests wait for: the address actually bound.
+    tracing::info!(url = %format!("http://{local}{}", config.http.path), "listening");
+    eprintln!("mcpbus: listening on http://{local}{}", config.http.path);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: closing streams and sessions");
+            mcp.shutdown();
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
+pub(crate) async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn problem(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+/// Compares without an early exit, so that timing does not reveal how much of a guess matched.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(token) = &state.token else {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "publishing over HTTP is disabled: set [publish] token or MCPBUS_PUBLISH_TOKEN",
+        );
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if !presented.is_some_and(|p| same_secret(p.as_bytes(), token.as_bytes())) {
+        let mut r = problem(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Bearer"),
+        );
+        return r;
+    }
+    let json_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+    if !json_type {
+        return problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json",
+        );
+    }
+    let body: PublishBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, format!("invalid body: {e}")),
+    };
+    let mut event = Event::new(body.topic, body.payload);
+    if let Some(p) = body.priority {
+        event = event.priority(p);
+    }
+    if let Some(r) = body.retained {
+        event = event.retained(r);
+    }
+    if let Some(s) = body.source {
+        event = event.source(s);
+    }
+    if let Some(at) = body.expires_at {
+        event = event.expires_at(at);
+    }
+    if let Some(id) = body.event_id {
+        event = event.event_id(id);
+    }
+    match state.server.events().emit(event) {
+        Ok(report) => Json(json!({
+            "eventId": report.event_id,
+            "delivered": report.delivered,
+            "retained": report.retained,
+        }))
+        .into_response(),
+        Err(
+            e @ (EmitError::InvalidTopic(_)
+            | EmitError::InvalidExpiresAt(_)
+            | EmitError::AlreadyExpired(_)),
+        ) => problem(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e @ EmitError::UndeclaredTopic(_)) => {
+            problem(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+        }
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    let stats = state.server.events().stats();
+    Json(json!({
+        "status": "ok",
+        "sessions": state.mcp.session_count(),
+        "subscriptions": stats.subscriptions,
+        "eventsEmitted": stats.emitted,
+        "deliveries": stats.deliveries,
+        "dropped": stats.dropped,
+    }))
+    .into_response()
+}

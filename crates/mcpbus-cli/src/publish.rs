@@ -1,0 +1,88 @@
+//! `mcpbus pub`: publish one event through a running server's `POST /publish`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+
+/// What `mcpbus pub` was asked to do.
+#[derive(Debug)]
+pub struct PubArgs {
+    /// The topic.
+    pub topic: String,
+    /// The payload text: JSON, or a bare word sent as a string.
+    pub payload: String,
+    /// The server's base URL.
+    pub url: String,
+    /// The bearer token.
+    pub token: Option<String>,
+    /// Retain the event.
+    pub retained: bool,
+    /// The priority name.
+    pub priority: Option<String>,
+    /// Seconds until expiry.
+    pub expires_in: Option<u64>,
+    /// The source.
+    pub source: Option<String>,
+}
+
+/// The JSON body of `POST /publish` for these arguments.
+pub fn body(args: &PubArgs) -> Result<Value, String> {
+    let payload = serde_json::from_str::<Value>(&args.payload)
+        .unwrap_or_else(|_| Value::String(args.payload.clone()));
+    let mut body = json!({"topic": args.topic, "payload": payload});
+    if args.retained {
+        body["retained"] = json!(true);
+    }
+    if let Some(p) = &args.priority {
+        if !matches!(p.as_str(), "urgent" | "high" | "normal" | "low") {
+            return Err(format!(
+                "invalid priority {p:?}: expected urgent, high, normal or low"
+            ));
+        }
+        body["priority"] = json!(p);
+    }
+    if let Some(secs) = args.expires_in {
+        let at = chrono::Utc::now()
+            + chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000));
+        body["expiresAt"] = json!(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    }
+    if let Some(s) = &args.source {
+        body["source"] = json!(s);
+    }
+    Ok(body)
+}
+
+/// Publishes and prints the server's report.
+pub async fn run(args: PubArgs) -> Result<(), String> {
+    let body = body(&args)?;
+    let url = format!("{}/publish", args.url.trim_end_matches('/'));
+    let mut request = http::Request::post(&url).header("content-type", "application/json");
+    if let Some(t) = &args.token {
+        request = request.header("authorization", format!("Bearer {t}"));
+    }
+    let request = request
+        .body(Full::new(Bytes::from(body.to_string())))
+        .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let response = tokio::time::timeout(Duration::from_secs(30), client.request(request))
+        .await
+        .map_err(|_| format!("no answer from {url} within 30 s"))?
+        .map_err(|e| format!("cannot reach {url}: {e}"))?;
+    let status = response.status();
+    let text = response
+        .into_body()
+        .collect()
+        .await
+        .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+        .unwrap_or_default();
+    if status.is_success() {
+        println!("{text}");
+        Ok(())
+    } else {
+        Err(format!("{url} answered {status}: {text}"))
+    }
+}
