@@ -4,7 +4,6 @@
 #![allow(clippy::result_large_err)]
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -18,7 +17,7 @@ use mcpbus_proto::mcp::{
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::session::{HttpSession, Routed, STANDALONE_STREAM, StandaloneGuard, lock};
+use super::session::{HttpSession, Routed, STANDALONE_STREAM, lock};
 use super::stream::Tail;
 use super::{HttpInner, ResponseMode};
 use crate::server::ClientSession;
@@ -533,20 +532,16 @@ impl HttpInner {
         };
         let standalone = stream == STANDALONE_STREAM;
         let guard = if standalone {
-            if session
-                .standalone_open
-                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-            {
-                return error(
-                    StatusCode::CONFLICT,
-                    error_codes::INVALID_REQUEST,
-                    "this session already has a standalone SSE stream open",
-                );
+            match session.attach_standalone(resumed) {
+                Some(g) => Some(g),
+                None => {
+                    return error(
+                        StatusCode::CONFLICT,
+                        error_codes::INVALID_REQUEST,
+                        "this session already has a standalone SSE stream open",
+                    );
+                }
             }
-            Some(StandaloneGuard {
-                session: session.clone(),
-            })
         } else {
             None
         };

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -93,8 +93,8 @@ pub(crate) struct HttpSession {
     pub(crate) inbound: mpsc::Sender<Inbound>,
     pub(crate) router: Arc<RequestRouter>,
     pub(crate) peer: Peer,
-    /// Whether a standalone GET stream is attached (at most one: 409 otherwise).
-    pub(crate) standalone_open: AtomicBool,
+    /// The standalone GET stream attached now, if any (at most one).
+    standalone: Mutex<StandaloneSlot>,
     /// The last standalone event written to a connection: a fresh GET continues after it.
     pub(crate) standalone_cursor: Mutex<Option<String>>,
     /// POSTs in flight and streams open: a session with any is not idle.
@@ -117,7 +117,7 @@ impl HttpSession {
             inbound,
             router,
             peer,
-            standalone_open: AtomicBool::new(false),
+            standalone: Mutex::new(StandaloneSlot::default()),
             standalone_cursor: Mutex::new(None),
             active: AtomicUsize::new(0),
             last_activity: Mutex::new(Instant::now()),
@@ -143,6 +143,27 @@ impl HttpSession {
         now.saturating_duration_since(*lock(&self.last_activity))
     }
 
+    /// Attaches a standalone stream. A second one is refused (`None`: 409) unless `take_over`
+    /// (a resume: the client lost the old connection, which the server may not know yet), in
+    /// which case the old connection is closed.
+    pub(crate) fn attach_standalone(self: &Arc<Self>, take_over: bool) -> Option<StandaloneGuard> {
+        let mut slot = lock(&self.standalone);
+        if slot.abort.is_some() && !take_over {
+            return None;
+        }
+        if let Some(old) = slot.abort.take() {
+            old.cancel();
+        }
+        slot.generation += 1;
+        let abort = CancellationToken::new();
+        slot.abort = Some(abort.clone());
+        Some(StandaloneGuard {
+            session: self.clone(),
+            generation: slot.generation,
+            abort,
+        })
+    }
+
     /// A fresh name for the stream of one POST.
     pub(crate) fn next_post_stream(&self) -> String {
         format!("post-{}", self.stream_seq.fetch_add(1, Ordering::Relaxed))
@@ -161,14 +182,36 @@ impl Drop for ActivityGuard {
     }
 }
 
-/// Frees the standalone slot when the GET stream ends.
+#[derive(Default)]
+struct StandaloneSlot {
+    generation: u64,
+    abort: Option<CancellationToken>,
+}
+
+/// Holds the standalone slot while a GET stream is attached; frees it when dropped.
 pub(crate) struct StandaloneGuard {
-    pub(crate) session: Arc<HttpSession>,
+    session: Arc<HttpSession>,
+    generation: u64,
+    /// Cancelled when another connection takes the stream over.
+    pub(crate) abort: CancellationToken,
+}
+
+impl StandaloneGuard {
+    /// Records what this connection delivered, unless another one has taken over.
+    pub(crate) fn delivered(&self, cursor: Option<String>) {
+        let slot = lock(&self.session.standalone);
+        if slot.generation == self.generation {
+            *lock(&self.session.standalone_cursor) = cursor;
+        }
+    }
 }
 
 impl Drop for StandaloneGuard {
     fn drop(&mut self) {
-        self.session.standalone_open.store(false, Ordering::Release);
+        let mut slot = lock(&self.session.standalone);
+        if slot.generation == self.generation {
+            slot.abort = None;
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use mcpbus_proto::sse;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::session::{ActivityGuard, HttpSession, StandaloneGuard, lock};
+use super::session::{ActivityGuard, HttpSession, StandaloneGuard};
 use crate::store::{EventStore, StoreError, StoredEvent};
 
 /// How many stored events one read takes.
@@ -53,22 +53,27 @@ impl Tail {
         Body::from_stream(stream)
     }
 
+    /// Sends a chunk; `false` when the client is gone or another connection took over.
+    async fn send(&self, tx: &mpsc::Sender<Bytes>, buf: &mut Vec<u8>) -> bool {
+        let chunk = Bytes::from(std::mem::take(buf));
+        tokio::select! {
+            sent = tx.send(chunk) => sent.is_ok(),
+            _ = aborted(&self.standalone) => false,
+        }
+    }
+
     async fn run(mut self, tx: mpsc::Sender<Bytes>) {
         let mut buf = Vec::with_capacity(4096);
         if let Some((id, retry)) = self.priming.take() {
             sse::encode_priming(&mut buf, &id, retry);
-            if tx
-                .send(Bytes::from(std::mem::take(&mut buf)))
-                .await
-                .is_err()
-            {
+            if !self.send(&tx, &mut buf).await {
                 return;
             }
         }
         let mut batch = std::mem::take(&mut self.first_batch);
         loop {
             if batch.is_empty() {
-                batch = match self
+                let read = self
                     .store
                     .read_after(
                         &self.session.id,
@@ -76,8 +81,8 @@ impl Tail {
                         self.cursor.as_deref(),
                         READ_BATCH,
                     )
-                    .await
-                {
+                    .await;
+                batch = match read {
                     Ok(b) => b,
                     Err(StoreError::Expired(_)) if self.standalone.is_some() => {
                         // This reader fell behind the store's bound: skip to what is still kept.
@@ -104,15 +109,11 @@ impl Tail {
                 }
             }
             if !buf.is_empty() {
-                if tx
-                    .send(Bytes::from(std::mem::take(&mut buf)))
-                    .await
-                    .is_err()
-                {
+                if !self.send(&tx, &mut buf).await {
                     return;
                 }
-                if self.standalone.is_some() {
-                    *lock(&self.session.standalone_cursor) = self.cursor.clone();
+                if let Some(guard) = &self.standalone {
+                    guard.delivered(self.cursor.clone());
                 }
             }
             if done {
@@ -141,9 +142,10 @@ impl Tail {
                     if !self.drained().await { return; }
                 }
                 _ = self.shutdown.cancelled() => return,
+                _ = aborted(&self.standalone) => return,
                 _ = keep_alive => {
                     sse::encode_comment(&mut buf, "keep-alive");
-                    if tx.send(Bytes::from(std::mem::take(&mut buf))).await.is_err() {
+                    if !self.send(&tx, &mut buf).await {
                         return;
                     }
                 }
@@ -160,6 +162,14 @@ impl Tail {
                 .await,
             Ok(b) if !b.is_empty()
         )
+    }
+}
+
+/// Completes when another connection took the standalone stream over (never for POST streams).
+async fn aborted(standalone: &Option<StandaloneGuard>) {
+    match standalone {
+        Some(guard) => guard.abort.cancelled().await,
+        None => std::future::pending().await,
     }
 }
 
