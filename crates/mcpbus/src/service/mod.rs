@@ -353,7 +353,7 @@ async fn write_loop<W: TransportWriter>(mut writer: W, peer: Peer) {
     let mut batch = Vec::with_capacity(64);
     while peer.shared.queue.pop_batch(&mut batch).await {
         for frame in batch.drain(..) {
-            if let Err(e) = writer.send(&frame).await {
+            if let Err(e) = writer.send(frame).await {
                 tracing::debug!(error = %e, "transport write failed; closing the connection");
                 peer.shared.queue.close();
                 peer.shared.closed.cancel();

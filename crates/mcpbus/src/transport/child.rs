@@ -84,7 +84,7 @@ pub struct ChildWriter {
 }
 
 impl TransportWriter for ChildWriter {
-    async fn send(&mut self, frame: &[u8]) -> io::Result<()> {
+    async fn send(&mut self, frame: bytes::Bytes) -> io::Result<()> {
         self.writer.send(frame).await
     }
 

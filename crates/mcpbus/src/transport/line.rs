@@ -154,8 +154,8 @@ pub struct LineWriter<W> {
 }
 
 impl<W: AsyncWrite + Unpin + Send + 'static> TransportWriter for LineWriter<W> {
-    async fn send(&mut self, frame: &[u8]) -> io::Result<()> {
-        self.writer.write_all(frame).await?;
+    async fn send(&mut self, frame: bytes::Bytes) -> io::Result<()> {
+        self.writer.write_all(&frame).await?;
         self.writer.write_all(b"\n").await
     }
 

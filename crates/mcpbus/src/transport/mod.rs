@@ -32,8 +32,9 @@ pub trait TransportReader: Send + 'static {
 
 /// The sending half of a transport.
 pub trait TransportWriter: Send + 'static {
-    /// Writes one serialized JSON-RPC message (without framing).
-    fn send(&mut self, frame: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
+    /// Writes one serialized JSON-RPC message (without framing). Frames are shared buffers:
+    /// one serialized event goes to many sessions without a copy.
+    fn send(&mut self, frame: Bytes) -> impl Future<Output = io::Result<()>> + Send;
 
     /// Flushes what was written; called after each batch of frames.
     fn flush(&mut self) -> impl Future<Output = io::Result<()>> + Send;

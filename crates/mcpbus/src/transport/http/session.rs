@@ -252,8 +252,7 @@ impl TransportReader for HttpReader {
 }
 
 impl TransportWriter for HttpWriter {
-    async fn send(&mut self, frame: &[u8]) -> io::Result<()> {
-        let frame = Bytes::copy_from_slice(frame);
+    async fn send(&mut self, frame: Bytes) -> io::Result<()> {
         if let Err(e) = self
             .store
             .append(&self.session_id, STANDALONE_STREAM, Some(frame))

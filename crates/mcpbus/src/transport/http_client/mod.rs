@@ -221,15 +221,15 @@ pub struct HttpClientWriter {
 }
 
 impl TransportWriter for HttpClientWriter {
-    async fn send(&mut self, frame: &[u8]) -> io::Result<()> {
+    async fn send(&mut self, frame: Bytes) -> io::Result<()> {
         let Some(tx) = &self.tx else {
             return Err(io::Error::new(
                 io::ErrorKind::BrokenPipe,
                 "the HTTP transport is closed",
             ));
         };
-        let body = Bytes::copy_from_slice(frame);
-        let message = parse_message(frame).ok();
+        let message = parse_message(&frame).ok();
+        let body = frame;
         if let Some(Message::Request(request)) = message {
             let initialize = request.method == methods::INITIALIZE;
             if initialize {
