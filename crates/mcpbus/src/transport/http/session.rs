@@ -65,8 +65,15 @@ impl RelatedSink for RequestRouter {
         if let Err(mpsc::error::SendError(Routed::Frame(frame, _))) =
             tx.send(Routed::Frame(frame, kind))
         {
+            // The POST is gone (its client disconnected before a stream existed). Its answer
+            // has nowhere to go: the standalone stream must not carry responses. Requests and
+            // notifications still reach the client there.
             routes.remove(id);
-            return Err(frame);
+            return if kind == FrameKind::Response {
+                Ok(())
+            } else {
+                Err(frame)
+            };
         }
         if kind == FrameKind::Response {
             routes.remove(id);
