@@ -10,13 +10,13 @@
 # directory; by default a temporary one, kept with the server log only when the run fails;
 # each scenario writes its checks.json there),
 # CARGO_TARGET_DIR (honoured). Needs npm (any version) and cargo; Node 22 itself comes from the
-# npm registry as the binary package node-linux-<arch> and lives in conformance/.node.
+# npm registry as the binary package node-linux-<arch> and lives in conformance/.node
+# (scripts/install-node.sh, shared with scripts/test.sh, pins its version).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 
-NODE_VERSION=22.23.3
 SUITE_VERSION=0.2.0-alpha.12
 REQUIREMENTS="${REQUIREMENTS:-2025-11-25}"
 
@@ -28,27 +28,9 @@ say() { printf 'run.sh: %s\n' "$*" >&2; }
 die() { say "$*"; exit 2; }
 
 install_node() {
-    if [[ -x "$node" ]] && [[ "$("$node" --version 2>/dev/null)" == "v$NODE_VERSION" ]]; then
-        return
-    fi
-    command -v npm >/dev/null || die "npm is needed to fetch Node $NODE_VERSION"
-    local arch
-    case "$(uname -m)" in
-        x86_64 | amd64) arch=x64 ;;
-        aarch64 | arm64) arch=arm64 ;;
-        *) die "no Node package for $(uname -m)" ;;
-    esac
-    say "installing Node $NODE_VERSION (node-linux-$arch) into conformance/.node"
-    local tmp
-    tmp="$(mktemp -d)"
-    (cd "$tmp" && npm pack --silent "node-linux-$arch@$NODE_VERSION" >/dev/null)
-    rm -rf "$node_dir"
-    mkdir -p "$node_dir"
-    tar xzf "$tmp/node-linux-$arch-$NODE_VERSION.tgz" -C "$node_dir" --strip-components=1
-    rm -rf "$tmp"
-    local got
-    got="$("$node" --version)" || die "the installed Node does not run"
-    [[ "$got" == "v$NODE_VERSION" ]] || die "installed Node reports $got, expected v$NODE_VERSION"
+    # Shared with scripts/test.sh: the pinned Node 22 in conformance/.node.
+    node="$("$root/scripts/install-node.sh")" || die "could not install Node"
+    node_dir="$(dirname "$(dirname "$node")")"
 }
 
 suite_version() {
