@@ -8,8 +8,14 @@
 #     (Debian without python3-venv), the Debian package python3-venv is installed with apt-get.
 #   - MCPBUS_PYTHON is exported as that venv's python, unless already set by the caller (then
 #     that interpreter is used as is and nothing is installed).
+#   - Node 22 in conformance/.node (gitignored; scripts/install-node.sh, shared with
+#     conformance/run.sh, fetches the pinned binary from the npm registry), exported as
+#     MCPBUS_NODE unless the caller set it; and tests/interop/ts/node_modules (gitignored): the
+#     official MCP TypeScript SDK, `npm ci` from tests/interop/ts/package-lock.json, for
+#     crates/mcpbus-cli/tests/interop_ts.rs. Needs npm on PATH only when something is missing.
 #
-# Idempotent: once installed, nothing is downloaded again until requirements.txt changes.
+# Idempotent: once installed, nothing is downloaded again until requirements.txt (or
+# tests/interop/ts/package-lock.json) changes.
 # Quiet when everything is present. Extra arguments go to `cargo test`, e.g.
 #   bash scripts/test.sh -p mcpbus-cli --test interop_python
 # Runnable from any directory.
@@ -20,6 +26,8 @@ VENV="$ROOT/.tools/py"
 REQUIREMENTS="$ROOT/tests/interop/requirements.txt"
 STAMP="$VENV/.mcpbus-requirements.sha256"
 PYTHON="${PYTHON:-python3}"
+TS_DIR="$ROOT/tests/interop/ts"
+TS_STAMP="$TS_DIR/node_modules/.mcpbus-lock.sha256"
 
 log() { printf 'scripts/test.sh: %s\n' "$*" >&2; }
 
@@ -65,10 +73,35 @@ setup_python() {
     printf '%s\n' "$want" >"$STAMP"
 }
 
+setup_ts() {
+    local want have=""
+    want="$(sha256sum "$TS_DIR/package-lock.json" | cut -d' ' -f1)"
+    [ -f "$TS_STAMP" ] && have="$(cat "$TS_STAMP")"
+    if [ "$want" = "$have" ] && [ -f "$TS_DIR/node_modules/@modelcontextprotocol/sdk/package.json" ]; then
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        log "npm is needed to install tests/interop/ts (npm ci)"
+        return 1
+    fi
+    log "installing the TypeScript interop test's packages (npm ci in tests/interop/ts)"
+    local path="$PATH"
+    # npm runs under the pinned Node (first on PATH) when MCPBUS_NODE is a path.
+    case "$MCPBUS_NODE" in */*) path="$(dirname "$MCPBUS_NODE"):$PATH" ;; esac
+    (cd "$TS_DIR" && PATH="$path" npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    printf '%s\n' "$want" >"$TS_STAMP"
+}
+
 if [ -z "${MCPBUS_PYTHON:-}" ]; then
     setup_python
     export MCPBUS_PYTHON="$VENV/bin/python"
 fi
+
+if [ -z "${MCPBUS_NODE:-}" ]; then
+    MCPBUS_NODE="$("$ROOT/scripts/install-node.sh")"
+    export MCPBUS_NODE
+fi
+setup_ts
 
 cd "$ROOT"
 exec cargo test --workspace -j2 "$@"
