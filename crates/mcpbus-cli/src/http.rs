@@ -28,8 +28,10 @@ pub struct PublishBody {
     /// The payload (any JSON; null when absent).
     #[serde(default)]
     pub payload: Value,
-    /// `urgent`, `high`, `normal` or `low`.
-    pub priority: Option<EventPriority>,
+    /// `urgent`, `high`, `normal` or `low`. A name, not [`EventPriority`] directly: that type
+    /// reads unknown names as normal (right for receivers), which would silently downgrade a
+    /// publisher's typo.
+    pub priority: Option<String>,
     /// Keep as the topic's retained value (default: the topic's setting).
     pub retained: Option<bool>,
     /// Who produced the event.
@@ -167,7 +169,10 @@ async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| v.split_once(' '))
+        // The auth scheme is case-insensitive (RFC 9110 11.1): `bearer` is `Bearer`.
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token);
     if !presented.is_some_and(|p| same_secret(p.as_bytes(), token.as_bytes())) {
         let mut r = problem(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
         r.headers_mut().insert(
@@ -193,7 +198,19 @@ async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     };
     let mut event = Event::new(body.topic, body.payload);
     if let Some(p) = body.priority {
-        event = event.priority(p);
+        let priority = match p.as_str() {
+            "urgent" => EventPriority::Urgent,
+            "high" => EventPriority::High,
+            "normal" => EventPriority::Normal,
+            "low" => EventPriority::Low,
+            other => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid priority {other:?}: expected urgent, high, normal or low"),
+                );
+            }
+        };
+        event = event.priority(priority);
     }
     if let Some(r) = body.retained {
         event = event.retained(r);
