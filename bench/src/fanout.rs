@@ -1,0 +1,514 @@
+//! `fanout`: publish → deliver latency to many subscribed sessions.
+//!
+//! N sessions each subscribe to one topic and hold their GET stream open (one connection each).
+//! The generator then publishes events at a fixed rate through `POST /publish`, each carrying
+//! its sequence number and its send time in nanoseconds since the run started. Publisher and
+//! subscribers live in this one process, so they share one clock: a delivery's latency is its
+//! arrival time (taken when the bytes arrive, before decoding) minus the send time.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use mcpbus_proto::sse::SseDecoder;
+use serde_json::{Value, json};
+use tokio::sync::{Notify, watch};
+
+use crate::conn::{Conn, Endpoint};
+use crate::mcp;
+use crate::stats::{self, Latency, ProcSample, fmt_us, round};
+
+/// Settings of the `fanout` scenario.
+#[derive(Debug, Clone)]
+pub struct FanoutConfig {
+    /// The MCP endpoint.
+    pub url: String,
+    /// The publish endpoint (`POST` with a bearer token).
+    pub publish_url: String,
+    /// The bearer token of the publish endpoint.
+    pub token: String,
+    /// Subscribed sessions.
+    pub sessions: usize,
+    /// Events published.
+    pub events: usize,
+    /// Events per second.
+    pub rate: f64,
+    /// The topic subscribed to and published on.
+    pub topic: String,
+    /// Sessions set up at once.
+    pub setup_concurrency: usize,
+    /// How long to wait for outstanding deliveries after the last publish.
+    pub drain_timeout: Duration,
+    /// The server process, to sample its CPU time and memory.
+    pub server_pid: Option<u32>,
+}
+
+/// The outcome of a `fanout` run.
+#[derive(Debug, Clone, Default)]
+pub struct FanoutReport {
+    /// Seconds to set up every session (initialize, subscribe, open the stream).
+    pub setup_secs: f64,
+    /// Events published successfully.
+    pub published: usize,
+    /// Failed publishes.
+    pub publish_errors: usize,
+    /// The first error seen, if any.
+    pub first_error: Option<String>,
+    /// The smallest `delivered` count a publish answer reported (sessions matched).
+    pub min_matched: Option<u64>,
+    /// Deliveries received.
+    pub deliveries: u64,
+    /// Deliveries expected: sessions × published events.
+    pub expected: u64,
+    /// Events received twice by one session.
+    pub duplicates: u64,
+    /// Streams that ended before the run did.
+    pub streams_ended: usize,
+    /// Deliveries per second, from the first publish to the last delivery.
+    pub deliveries_per_sec: f64,
+    /// Latency of each delivery.
+    pub per_delivery: Latency,
+    /// Per event: publish → delivery to the last session that received it.
+    pub to_last: Latency,
+    /// Round trip of the `POST /publish` requests.
+    pub publish_rtt: Latency,
+    /// The server after setup, before publishing.
+    pub server_idle: Option<ProcSample>,
+    /// The server at the end.
+    pub server_end: Option<ProcSample>,
+    /// Server CPU seconds from the first publish to the end.
+    pub server_cpu_secs: Option<f64>,
+    /// This generator's CPU seconds over the same span.
+    pub generator_cpu_secs: Option<f64>,
+    /// The server's own count of events dropped from full session queues (`/healthz`).
+    pub server_dropped: Option<u64>,
+}
+
+impl FanoutReport {
+    /// Deliveries received over deliveries expected.
+    pub fn fraction_delivered(&self) -> f64 {
+        if self.expected == 0 {
+            0.0
+        } else {
+            self.deliveries as f64 / self.expected as f64
+        }
+    }
+}
+
+/// What one subscriber saw: arrival time (ns since start, 0 = never) per sequence number.
+struct StreamResult {
+    arrivals: Vec<u64>,
+    duplicates: u64,
+    ended: bool,
+}
+
+/// Counts sessions that received every event, and wakes the waiter when all have.
+struct Completion {
+    complete: AtomicUsize,
+    notify: Notify,
+}
+
+/// Runs the scenario.
+pub async fn run(config: &FanoutConfig) -> Result<FanoutReport, String> {
+    if config.sessions == 0 || config.events == 0 {
+        return Err("--sessions and --events must be at least 1".into());
+    }
+    check_open_files(config.sessions + config.setup_concurrency)?;
+    let endpoint = Endpoint::parse(&config.url)?;
+    let publish = Endpoint::parse(&config.publish_url)?;
+    let start = Instant::now();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let completion = Arc::new(Completion {
+        complete: AtomicUsize::new(0),
+        notify: Notify::new(),
+    });
+
+    // Set up every session: a few setup connections carry the POSTs, each stream has its own.
+    let workers = config.setup_concurrency.clamp(1, config.sessions);
+    let mut setup = Vec::with_capacity(workers);
+    for w in 0..workers {
+        let count = config.sessions / workers + usize::from(w < config.sessions % workers);
+        let endpoint = endpoint.clone();
+        let topic = config.topic.clone();
+        let stop_rx = stop_rx.clone();
+        let completion = completion.clone();
+        let events = config.events;
+        setup.push(tokio::spawn(async move {
+            let mut conn = Conn::connect(&endpoint).await?;
+            let mut readers = Vec::with_capacity(count);
+            for _ in 0..count {
+                let session = mcp::initialize(&mut conn, &endpoint).await?;
+                mcp::subscribe(&mut conn, &endpoint, &session, &topic).await?;
+                let mut stream_conn = Conn::connect(&endpoint).await?;
+                let response = stream_conn
+                    .send(mcp::get_stream(&endpoint, &session))
+                    .await?;
+                let is_sse = response
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|t| t.starts_with("text/event-stream"));
+                if response.status() != StatusCode::OK || !is_sse {
+                    return Err(format!(
+                        "GET stream of session {session}: HTTP {}, not an SSE stream",
+                        response.status()
+                    ));
+                }
+                readers.push(tokio::spawn(read_stream(
+                    stream_conn,
+                    response.into_body(),
+                    events,
+                    start,
+                    stop_rx.clone(),
+                    completion.clone(),
+                )));
+            }
+            Ok::<_, String>(readers)
+        }));
+    }
+    let mut readers = Vec::with_capacity(config.sessions);
+    let mut setup_error = None;
+    for task in setup {
+        match task.await.map_err(|e| e.to_string()).and_then(|r| r) {
+            Ok(r) => readers.extend(r),
+            Err(e) => {
+                setup_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = setup_error {
+        let _ = stop_tx.send(true);
+        return Err(format!("session setup failed: {e}"));
+    }
+    let mut report = FanoutReport {
+        setup_secs: start.elapsed().as_secs_f64(),
+        ..FanoutReport::default()
+    };
+    // Let the last streams settle before the clock that matters starts.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    report.server_idle = config.server_pid.and_then(|p| ProcSample::read(Some(p)));
+    let me_before = ProcSample::read(None);
+
+    // Publish at a fixed rate on one keep-alive connection.
+    let mut conn = Conn::connect(&publish).await?;
+    let mut sent_at = vec![0u64; config.events];
+    let mut ok = vec![false; config.events];
+    let mut rtt = stats::latency_histogram();
+    let first_publish = Instant::now();
+    let interval = Duration::from_secs_f64(1.0 / config.rate);
+    for seq in 0..config.events {
+        tokio::time::sleep_until((first_publish + interval.mul_f64(seq as f64)).into()).await;
+        let sent = Instant::now();
+        let t = sent.duration_since(start).as_nanos() as u64;
+        let body = json!({"topic": config.topic, "payload": {"seq": seq, "t": t}});
+        let request = publish
+            .request(Method::POST)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {}", config.token))
+            .body(Full::new(Bytes::from(body.to_string())))
+            .map_err(|e| format!("publish request: {e}"))?;
+        sent_at[seq] = t;
+        let outcome = conn.exchange(request).await.and_then(|a| {
+            let value: Value = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
+            if a.status == StatusCode::OK {
+                Ok(value.get("delivered").and_then(Value::as_u64))
+            } else {
+                Err(format!("publish: HTTP {}: {value}", a.status))
+            }
+        });
+        stats::record(&mut rtt, sent.elapsed().as_nanos() as u64);
+        match outcome {
+            Ok(matched) => {
+                ok[seq] = true;
+                report.published += 1;
+                if let Some(m) = matched {
+                    report.min_matched = Some(report.min_matched.map_or(m, |x| x.min(m)));
+                }
+            }
+            Err(e) => {
+                report.publish_errors += 1;
+                report.first_error.get_or_insert(e);
+                if let Ok(c) = Conn::connect(&publish).await {
+                    conn = c;
+                }
+            }
+        }
+    }
+
+    // Wait until every session has everything, or the drain timeout.
+    let everything = config.sessions;
+    let drain = tokio::time::sleep(config.drain_timeout);
+    tokio::pin!(drain);
+    loop {
+        let notified = completion.notify.notified();
+        if completion.complete.load(Ordering::Acquire) >= everything {
+            break;
+        }
+        tokio::select! {
+            _ = notified => {}
+            _ = &mut drain => break,
+        }
+    }
+    let _ = stop_tx.send(true);
+    let me_after = ProcSample::read(None);
+    report.server_end = config.server_pid.and_then(|p| ProcSample::read(Some(p)));
+    if let (Some(b), Some(a)) = (report.server_idle, report.server_end) {
+        report.server_cpu_secs = Some(a.cpu_secs - b.cpu_secs);
+    }
+    if let (Some(b), Some(a)) = (me_before, me_after) {
+        report.generator_cpu_secs = Some(a.cpu_secs - b.cpu_secs);
+    }
+    report.server_dropped = server_dropped(&publish).await;
+
+    // Merge what every subscriber saw.
+    let mut per_delivery = stats::latency_histogram();
+    let mut last_arrival = vec![0u64; config.events];
+    let mut latest = 0u64;
+    for reader in readers {
+        let r = reader.await.map_err(|e| e.to_string())?;
+        report.duplicates += r.duplicates;
+        report.streams_ended += usize::from(r.ended);
+        for (seq, &arrived) in r.arrivals.iter().enumerate() {
+            if arrived == 0 || !ok[seq] {
+                continue;
+            }
+            report.deliveries += 1;
+            stats::record(&mut per_delivery, arrived.saturating_sub(sent_at[seq]));
+            last_arrival[seq] = last_arrival[seq].max(arrived);
+            latest = latest.max(arrived);
+        }
+    }
+    let mut to_last = stats::latency_histogram();
+    for seq in 0..config.events {
+        if ok[seq] && last_arrival[seq] > 0 {
+            stats::record(&mut to_last, last_arrival[seq] - sent_at[seq]);
+        }
+    }
+    report.expected = (report.published * config.sessions) as u64;
+    let first_ns = first_publish.duration_since(start).as_nanos() as u64;
+    if latest > first_ns {
+        report.deliveries_per_sec = report.deliveries as f64 / ((latest - first_ns) as f64 / 1e9);
+    }
+    report.per_delivery = Latency::of(&per_delivery);
+    report.to_last = Latency::of(&to_last);
+    report.publish_rtt = Latency::of(&rtt);
+    Ok(report)
+}
+
+/// Reads one session's GET stream until told to stop; records when each event arrived.
+async fn read_stream(
+    conn: Conn,
+    mut body: Incoming,
+    events: usize,
+    start: Instant,
+    mut stop: watch::Receiver<bool>,
+    completion: Arc<Completion>,
+) -> StreamResult {
+    // The connection stays open as long as its sender lives.
+    let _conn = conn;
+    let mut decoder = SseDecoder::new();
+    let mut r = StreamResult {
+        arrivals: vec![0; events],
+        duplicates: 0,
+        ended: false,
+    };
+    let mut received = 0usize;
+    loop {
+        let frame = tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            frame = body.frame() => frame,
+        };
+        let now = (start.elapsed().as_nanos() as u64).max(1);
+        let Some(Ok(frame)) = frame else {
+            r.ended = !*stop.borrow();
+            break;
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        for event in decoder.push(&data) {
+            let Some(seq) = event_seq(&event.data) else {
+                continue;
+            };
+            match r.arrivals.get_mut(seq) {
+                Some(slot) if *slot == 0 => {
+                    *slot = now;
+                    received += 1;
+                    if received == events {
+                        completion.complete.fetch_add(1, Ordering::AcqRel);
+                        completion.notify.notify_one();
+                    }
+                }
+                Some(_) => r.duplicates += 1,
+                None => {}
+            }
+        }
+    }
+    r
+}
+
+/// The sequence number of an `events/emit` message, if `data` is one from this bench.
+fn event_seq(data: &str) -> Option<usize> {
+    if data.is_empty() {
+        return None;
+    }
+    let message: Value = serde_json::from_str(data).ok()?;
+    if message.get("method").and_then(Value::as_str) != Some("events/emit") {
+        return None;
+    }
+    let seq = message.pointer("/params/payload/seq")?.as_u64()?;
+    usize::try_from(seq).ok()
+}
+
+/// Fails clearly when the open-files limit is too low for one connection per session.
+fn check_open_files(connections: usize) -> Result<(), String> {
+    let needed = connections as u64 + 64;
+    match stats::open_files_limit() {
+        Some(limit) if limit < needed => Err(format!(
+            "the open-files limit (RLIMIT_NOFILE) is {limit}, but {connections} connections need \
+             about {needed}: raise it with `ulimit -n {}` (the server needs as many)",
+            needed.checked_next_power_of_two().unwrap_or(needed)
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The `dropped` count of the server's `/healthz`, if it has one.
+async fn server_dropped(publish: &Endpoint) -> Option<u64> {
+    let health = publish.with_path("/healthz");
+    let mut conn = Conn::connect(&health).await.ok()?;
+    let request = health
+        .request(Method::GET)
+        .body(Full::new(Bytes::new()))
+        .ok()?;
+    let answer = conn.exchange(request).await.ok()?;
+    let value: Value = serde_json::from_slice(&answer.body).ok()?;
+    value.get("dropped")?.as_u64()
+}
+
+impl FanoutReport {
+    /// The JSON line of this run.
+    pub fn to_json(&self, label: &str, config: &FanoutConfig) -> Value {
+        let sample =
+            |s: &Option<ProcSample>| s.map(|s| json!({"rss_kib": s.rss_kib, "hwm_kib": s.hwm_kib}));
+        json!({
+            "scenario": "fanout",
+            "label": label,
+            "url": config.url,
+            "sessions": config.sessions,
+            "events": config.events,
+            "rate_per_s": config.rate,
+            "topic": config.topic,
+            "setup_s": round(self.setup_secs * 100.0) / 100.0,
+            "published": self.published,
+            "publish_errors": self.publish_errors,
+            "first_error": self.first_error,
+            "min_matched": self.min_matched,
+            "deliveries": self.deliveries,
+            "expected": self.expected,
+            "fraction_delivered": self.fraction_delivered(),
+            "duplicates": self.duplicates,
+            "streams_ended": self.streams_ended,
+            "deliveries_per_s": round(self.deliveries_per_sec),
+            "per_delivery": self.per_delivery.to_json(),
+            "publish_to_last": self.to_last.to_json(),
+            "publish_rtt": self.publish_rtt.to_json(),
+            "server_idle": sample(&self.server_idle),
+            "server_end": sample(&self.server_end),
+            "server_cpu_s": self.server_cpu_secs.map(|s| round(s * 100.0) / 100.0),
+            "generator_cpu_s": self.generator_cpu_secs.map(|s| round(s * 100.0) / 100.0),
+            "server_dropped": self.server_dropped,
+        })
+    }
+
+    /// A human-readable summary.
+    pub fn to_table(&self, label: &str, config: &FanoutConfig) -> String {
+        let (d, l, p) = (&self.per_delivery, &self.to_last, &self.publish_rtt);
+        let mut out = format!(
+            "fanout: {label}, {} sessions on {:?}, {} events at {}/s\n",
+            config.sessions, config.topic, config.events, config.rate
+        );
+        out += &format!("  setup                {:.2} s\n", self.setup_secs);
+        out += &format!(
+            "  published / errors   {} / {}\n",
+            self.published, self.publish_errors
+        );
+        out += &format!(
+            "  delivered            {} of {} ({:.4}), {} duplicate(s), {} stream(s) ended early\n",
+            self.deliveries,
+            self.expected,
+            self.fraction_delivered(),
+            self.duplicates,
+            self.streams_ended
+        );
+        out += &format!("  deliveries/s         {:.0}\n", self.deliveries_per_sec);
+        out += &format!(
+            "  per delivery         p50 {}  p90 {}  p99 {}  max {}\n",
+            fmt_us(d.p50_us),
+            fmt_us(d.p90_us),
+            fmt_us(d.p99_us),
+            fmt_us(d.max_us)
+        );
+        out += &format!(
+            "  publish→last         p50 {}  p90 {}  p99 {}  max {}\n",
+            fmt_us(l.p50_us),
+            fmt_us(l.p90_us),
+            fmt_us(l.p99_us),
+            fmt_us(l.max_us)
+        );
+        out += &format!(
+            "  POST /publish RTT    p50 {}  p99 {}\n",
+            fmt_us(p.p50_us),
+            fmt_us(p.p99_us)
+        );
+        if let (Some(idle), Some(end)) = (self.server_idle, self.server_end) {
+            out += &format!(
+                "  server RSS           {:.1} MiB with sessions idle, {:.1} MiB at end (peak {:.1} MiB)\n",
+                idle.rss_kib as f64 / 1024.0,
+                end.rss_kib as f64 / 1024.0,
+                end.hwm_kib as f64 / 1024.0
+            );
+        }
+        if let Some(cpu) = self.server_cpu_secs {
+            out += &format!("  server CPU           {cpu:.2} s while publishing\n");
+        }
+        if let Some(cpu) = self.generator_cpu_secs {
+            out += &format!("  bench CPU            {cpu:.2} s while publishing\n");
+        }
+        if let Some(dropped) = self.server_dropped {
+            out += &format!("  server dropped       {dropped}\n");
+        }
+        if let Some(e) = &self.first_error {
+            out += &format!("  first error          {e}\n");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_bench_events_have_a_sequence_number() {
+        let emit = r#"{"jsonrpc":"2.0","method":"events/emit","params":{"topic":"build/status","eventId":"x","payload":{"seq":7,"t":123}}}"#;
+        assert_eq!(event_seq(emit), Some(7));
+        assert_eq!(event_seq(""), None);
+        assert_eq!(
+            event_seq(r#"{"jsonrpc":"2.0","method":"ping","id":1}"#),
+            None
+        );
+        assert_eq!(event_seq("not json"), None);
+    }
+
+    #[test]
+    fn a_low_open_files_limit_is_reported() {
+        let err = check_open_files(1 << 40).unwrap_err();
+        assert!(err.contains("ulimit -n"), "{err}");
+    }
+}

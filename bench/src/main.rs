@@ -1,0 +1,228 @@
+//! `mcpbus-bench`: the load generator of the mcpbus benchmarks (see `docs/BENCHMARKS.md`).
+//!
+//! Each scenario is a subcommand that talks raw Streamable HTTP to an MCP server on loopback
+//! and prints a human summary, or with `--json` one JSON line on stdout (the summary then goes
+//! to stderr); `report` renders collected JSON lines as Markdown tables. `bench/run.sh` starts
+//! the server and runs the scenarios.
+
+mod conn;
+mod fanout;
+mod mcp;
+mod report;
+mod rps;
+mod stats;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+
+/// Load generator for MCP servers over Streamable HTTP (loopback only).
+#[derive(Debug, Parser)]
+#[command(name = "mcpbus-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every scenario has.
+#[derive(Debug, Args)]
+struct Common {
+    /// The server's MCP endpoint, e.g. http://127.0.0.1:8080/mcp.
+    #[arg(long)]
+    url: String,
+    /// Print one JSON line on stdout (the human summary goes to stderr).
+    #[arg(long)]
+    json: bool,
+    /// Name of the server under test, in the output.
+    #[arg(long, default_value = "mcpbus")]
+    label: String,
+    /// The server's process id: its CPU time and memory are read from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Exit with status 1 if any request failed or any event was not delivered.
+    #[arg(long)]
+    strict: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// tools/call requests per second: each client has its own session and connection and
+    /// keeps one request in flight.
+    Rps {
+        #[command(flatten)]
+        common: Common,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 50)]
+        clients: usize,
+        /// How long to measure (e.g. 10s, 500ms).
+        #[arg(long, default_value = "10s", value_parser = stats::parse_duration)]
+        duration: std::time::Duration,
+        /// How long to run before measuring.
+        #[arg(long, default_value = "2s", value_parser = stats::parse_duration)]
+        warmup: std::time::Duration,
+        /// The tool to call.
+        #[arg(long, default_value = "whoami")]
+        tool: String,
+        /// The tool's arguments, as JSON.
+        #[arg(long, default_value = "{}")]
+        arguments: String,
+    },
+    /// publish → deliver latency: N sessions subscribe and hold their GET stream open while
+    /// events are published at a fixed rate through the server's POST /publish.
+    Fanout {
+        #[command(flatten)]
+        common: Common,
+        /// The publish endpoint, e.g. http://127.0.0.1:8080/publish.
+        #[arg(long)]
+        publish_url: String,
+        /// Its bearer token.
+        #[arg(long, env = "MCPBUS_PUBLISH_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Subscribed sessions (one stream connection each).
+        #[arg(long, default_value_t = 1000)]
+        sessions: usize,
+        /// Events to publish.
+        #[arg(long, default_value_t = 200)]
+        events: usize,
+        /// Publish rate, e.g. 50/s.
+        #[arg(long, default_value = "50/s", value_parser = stats::parse_rate)]
+        rate: f64,
+        /// The topic subscribed to and published on.
+        #[arg(long, default_value = "build/status")]
+        topic: String,
+        /// Sessions set up at once.
+        #[arg(long, default_value_t = 32)]
+        setup_concurrency: usize,
+        /// How long to wait for outstanding deliveries after the last publish.
+        #[arg(long, default_value = "10s", value_parser = stats::parse_duration)]
+        drain_timeout: std::time::Duration,
+    },
+    /// Render JSON lines of earlier runs (files, or stdin) as Markdown tables.
+    Report {
+        /// Files of JSON lines; stdin when none.
+        files: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mcpbus-bench: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("mcpbus-bench: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a run's summary and JSON line; decides the exit status.
+fn emit(common: &Common, table: String, line: Value, clean: bool) -> ExitCode {
+    if common.json {
+        eprint!("{table}");
+        println!("{line}");
+    } else {
+        print!("{table}");
+    }
+    if common.strict && !clean {
+        eprintln!("mcpbus-bench: --strict: the run had failures");
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+async fn run(command: Command) -> Result<ExitCode, String> {
+    match command {
+        Command::Rps {
+            common,
+            clients,
+            duration,
+            warmup,
+            tool,
+            arguments,
+        } => {
+            let arguments: Value = serde_json::from_str(&arguments)
+                .map_err(|e| format!("--arguments is not JSON: {e}"))?;
+            let config = rps::RpsConfig {
+                url: common.url.clone(),
+                clients,
+                duration,
+                warmup,
+                tool,
+                arguments,
+                server_pid: common.server_pid,
+            };
+            let r = rps::run(&config).await?;
+            let clean = r.errors == 0 && r.ok > 0;
+            Ok(emit(
+                &common,
+                r.to_table(&common.label, &config),
+                r.to_json(&common.label, &config),
+                clean,
+            ))
+        }
+        Command::Fanout {
+            common,
+            publish_url,
+            token,
+            sessions,
+            events,
+            rate,
+            topic,
+            setup_concurrency,
+            drain_timeout,
+        } => {
+            let config = fanout::FanoutConfig {
+                url: common.url.clone(),
+                publish_url,
+                token,
+                sessions,
+                events,
+                rate,
+                topic,
+                setup_concurrency,
+                drain_timeout,
+                server_pid: common.server_pid,
+            };
+            let r = fanout::run(&config).await?;
+            let clean = r.publish_errors == 0
+                && r.published == events
+                && r.deliveries == r.expected
+                && r.duplicates == 0;
+            Ok(emit(
+                &common,
+                r.to_table(&common.label, &config),
+                r.to_json(&common.label, &config),
+                clean,
+            ))
+        }
+        Command::Report { files } => {
+            let mut text = String::new();
+            if files.is_empty() {
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .map_err(|e| format!("reading stdin: {e}"))?;
+            }
+            for f in &files {
+                text += &std::fs::read_to_string(f)
+                    .map_err(|e| format!("reading {}: {e}", f.display()))?;
+                text.push('\n');
+            }
+            print!("{}", report::render(&text));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

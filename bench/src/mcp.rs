@@ -1,0 +1,207 @@
+//! The few MCP messages the scenarios send, as raw Streamable HTTP requests: initialize a
+//! session, call a tool, subscribe to a topic, open the session's GET stream.
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode, header};
+use http_body_util::Full;
+use mcpbus_proto::sse::SseDecoder;
+use serde_json::{Value, json};
+
+use crate::conn::{Answer, Conn, Endpoint};
+
+/// The protocol version the generator speaks.
+pub const PROTOCOL_VERSION: &str = "2025-11-25";
+
+/// What a POST accepts: servers may answer with JSON or with an SSE stream.
+const ACCEPT_BOTH: &str = "application/json, text/event-stream";
+
+/// A POST of one JSON-RPC message, with the session's headers once there is a session.
+pub fn post(endpoint: &Endpoint, session: Option<&str>, body: Bytes) -> Request<Full<Bytes>> {
+    let mut builder = endpoint
+        .request(Method::POST)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, ACCEPT_BOTH);
+    if let Some(id) = session {
+        builder = builder
+            .header("mcp-session-id", id)
+            .header("mcp-protocol-version", PROTOCOL_VERSION);
+    }
+    // Only fails on an invalid header value, and the session id came from a header.
+    builder
+        .body(Full::new(body))
+        .unwrap_or_else(|_| Request::new(Full::new(Bytes::new())))
+}
+
+/// The GET that opens a session's standalone SSE stream (where `events/emit` travels).
+pub fn get_stream(endpoint: &Endpoint, session: &str) -> Request<Full<Bytes>> {
+    endpoint
+        .request(Method::GET)
+        .header(header::ACCEPT, "text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", PROTOCOL_VERSION)
+        .body(Full::new(Bytes::new()))
+        .unwrap_or_else(|_| Request::new(Full::new(Bytes::new())))
+}
+
+/// The JSON-RPC message of an answer, whether it came as JSON or as an SSE stream (the first
+/// event that carries data).
+pub fn answer_message(answer: &Answer) -> Result<Value, String> {
+    if answer.status != StatusCode::OK {
+        return Err(format!(
+            "HTTP {}: {}",
+            answer.status,
+            String::from_utf8_lossy(&answer.body[..answer.body.len().min(200)])
+        ));
+    }
+    let is_sse = answer
+        .header(header::CONTENT_TYPE)
+        .is_some_and(|t| t.starts_with("text/event-stream"));
+    let data = if is_sse {
+        let mut decoder = SseDecoder::new();
+        let mut events = decoder.push(&answer.body);
+        events.extend(decoder.finish());
+        let event = events
+            .into_iter()
+            .find(|e| !e.data.is_empty())
+            .ok_or("an SSE answer without a message")?;
+        Bytes::from(event.data)
+    } else {
+        answer.body.clone()
+    };
+    serde_json::from_slice(&data).map_err(|e| format!("answer is not JSON: {e}"))
+}
+
+/// The `result` of an answer, or the JSON-RPC error as text.
+pub fn answer_result(answer: &Answer) -> Result<Value, String> {
+    let mut message = answer_message(answer)?;
+    if let Some(error) = message.get("error") {
+        return Err(format!("JSON-RPC error: {error}"));
+    }
+    message
+        .get_mut("result")
+        .map(Value::take)
+        .ok_or_else(|| "an answer without result".to_string())
+}
+
+/// Initializes a session on `conn` (initialize, then `notifications/initialized`); returns the
+/// session id.
+pub async fn initialize(conn: &mut Conn, endpoint: &Endpoint) -> Result<String, String> {
+    let request = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": PROTOCOL_VERSION, "capabilities": {},
+        "clientInfo": {"name": "mcpbus-bench", "version": env!("CARGO_PKG_VERSION")}}});
+    let answer = conn
+        .exchange(post(endpoint, None, Bytes::from(request.to_string())))
+        .await?;
+    answer_result(&answer).map_err(|e| format!("initialize: {e}"))?;
+    let session = answer
+        .header("mcp-session-id")
+        .ok_or("initialize: no Mcp-Session-Id header")?
+        .to_string();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let answer = conn
+        .exchange(post(
+            endpoint,
+            Some(&session),
+            Bytes::from(initialized.to_string()),
+        ))
+        .await?;
+    if !answer.status.is_success() {
+        return Err(format!("notifications/initialized: HTTP {}", answer.status));
+    }
+    Ok(session)
+}
+
+/// The body of a `tools/call` request.
+pub fn tool_call_body(id: u64, tool: &str, arguments: &Value) -> Bytes {
+    Bytes::from(
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments}})
+        .to_string(),
+    )
+}
+
+/// Whether a `tools/call` answer is a success, or what went wrong.
+pub fn check_tool_answer(answer: &Answer) -> Result<(), String> {
+    let result = answer_result(answer)?;
+    if result.get("isError").and_then(Value::as_bool) == Some(true) {
+        return Err(format!("tool error: {result}"));
+    }
+    Ok(())
+}
+
+/// Subscribes the session to `topic` with `events/subscribe`; fails if it was not accepted.
+pub async fn subscribe(
+    conn: &mut Conn,
+    endpoint: &Endpoint,
+    session: &str,
+    topic: &str,
+) -> Result<(), String> {
+    let request = json!({"jsonrpc": "2.0", "id": 2, "method": "events/subscribe",
+        "params": {"topics": [topic]}});
+    let answer = conn
+        .exchange(post(
+            endpoint,
+            Some(session),
+            Bytes::from(request.to_string()),
+        ))
+        .await?;
+    let result = answer_result(&answer).map_err(|e| format!("events/subscribe: {e}"))?;
+    let accepted = result
+        .get("subscribed")
+        .and_then(Value::as_array)
+        .is_some_and(|s| !s.is_empty());
+    if accepted {
+        Ok(())
+    } else {
+        Err(format!(
+            "events/subscribe of {topic:?} not accepted: {result}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(content_type: &str, body: &str) -> Answer {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, content_type.parse().unwrap());
+        Answer {
+            status: StatusCode::OK,
+            headers,
+            body: Bytes::from(body.to_string()),
+        }
+    }
+
+    #[test]
+    fn json_and_sse_answers_give_the_same_result() {
+        let json = answer(
+            "application/json",
+            r#"{"jsonrpc":"2.0","id":3,"result":{"content":[]}}"#,
+        );
+        let sse = answer(
+            "text/event-stream",
+            "id: p\nretry: 1000\ndata: \n\nevent: message\nid: 1\ndata: {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"content\":[]}}\n\n",
+        );
+        assert_eq!(answer_result(&json).unwrap(), json!({"content": []}));
+        assert_eq!(answer_result(&sse).unwrap(), json!({"content": []}));
+        assert!(check_tool_answer(&json).is_ok());
+    }
+
+    #[test]
+    fn errors_are_reported() {
+        let rpc = answer(
+            "application/json",
+            r#"{"jsonrpc":"2.0","id":3,"error":{"code":-32602,"message":"no such tool"}}"#,
+        );
+        assert!(answer_result(&rpc).unwrap_err().contains("no such tool"));
+        let tool = answer(
+            "application/json",
+            r#"{"jsonrpc":"2.0","id":3,"result":{"content":[],"isError":true}}"#,
+        );
+        assert!(check_tool_answer(&tool).is_err());
+        let mut status = answer("application/json", "{}");
+        status.status = StatusCode::NOT_FOUND;
+        assert!(answer_result(&status).unwrap_err().contains("404"));
+    }
+}
