@@ -40,6 +40,9 @@ const MAX_MESSAGE_BYTES: usize = DEFAULT_MAX_LINE_BYTES;
 const ERROR_BODY_BYTES: usize = 1024;
 /// Messages read from the server and not yet taken by the service loop.
 const INBOUND_CAPACITY: usize = 256;
+/// How long the messages after `notifications/initialized` wait for the server to answer the
+/// standalone stream's `GET`.
+const STANDALONE_OPEN_WAIT: Duration = Duration::from_secs(2);
 
 /// Settings of an [`HttpClientTransport`].
 #[derive(Clone, Debug)]
@@ -84,7 +87,10 @@ impl Default for HttpClientConfig {
 /// stream that ends before the response is resumed with `GET` and `Last-Event-ID` after the
 /// server's `retry` delay (SEP-1699 polling). After `notifications/initialized`, a standalone
 /// `GET` stream carries the server's own requests and notifications (events); it is reconnected
-/// with `Last-Event-ID` whenever it ends. Closing sends `DELETE` to end the session.
+/// with `Last-Event-ID` whenever it ends. Messages after `notifications/initialized` are posted
+/// once the server has answered that first `GET` (or after 2 s), so the stream is open before
+/// anything the client asks for can make the server send on it. Closing sends `DELETE` to end
+/// the session.
 ///
 /// The session id is read from the `Mcp-Session-Id` header of the answer to `initialize`. The
 /// negotiated protocol version is read from that answer's body: the writer remembers the id of
@@ -258,7 +264,13 @@ impl TransportWriter for HttpClientWriter {
             Ok(()) => {
                 if initialized && shared.config.open_get_stream && !self.get_started {
                     self.get_started = true;
-                    tokio::spawn(run_get_stream(shared.clone(), tx.clone()));
+                    // Hold the next messages until the server has answered the GET (bounded):
+                    // servers that send their own requests only on an open standalone stream
+                    // (the TypeScript SDK's drops them otherwise) would lose those triggered by
+                    // the client's first requests.
+                    let (opened, answered) = tokio::sync::oneshot::channel();
+                    tokio::spawn(run_get_stream(shared.clone(), tx.clone(), opened));
+                    let _ = tokio::time::timeout(STANDALONE_OPEN_WAIT, answered).await;
                 }
             }
             Err(e) => tracing::warn!(method, error = %e, "POST of a message failed"),

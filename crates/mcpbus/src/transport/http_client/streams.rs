@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 use mcpbus_proto::jsonrpc::{ErrorObject, Message, RequestId};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::{BodyKind, Shared, Sink, SseEnd, StreamProgress, Tx, answers, body_kind, lock};
@@ -138,15 +139,16 @@ impl RequestExchange {
 }
 
 /// The standalone `GET` stream: reconnected until the transport closes or the server says it
-/// offers none (`405`).
-pub(super) async fn run_get_stream(shared: Arc<Shared>, tx: Tx) {
+/// offers none (`405`). `opened` fires once the first `GET` has an answer (or failed).
+pub(super) async fn run_get_stream(shared: Arc<Shared>, tx: Tx, opened: oneshot::Sender<()>) {
     tokio::select! {
-        _ = get_stream_loop(&shared, &tx) => {}
+        _ = get_stream_loop(&shared, &tx, opened) => {}
         _ = shared.shutdown.cancelled() => {}
     }
 }
 
-async fn get_stream_loop(shared: &Shared, tx: &Tx) {
+async fn get_stream_loop(shared: &Shared, tx: &Tx, opened: oneshot::Sender<()>) {
+    let mut opened = Some(opened);
     let config = &shared.config;
     let mut progress = StreamProgress::default();
     // The session the last event id belongs to: ids mean nothing in another session.
@@ -162,7 +164,11 @@ async fn get_stream_loop(shared: &Shared, tx: &Tx) {
             let factor = 1u32 << failures.saturating_sub(1).min(16);
             retry.saturating_mul(factor).min(config.max_backoff)
         };
-        let wait = match shared.get(resume.as_deref()).await {
+        let answer = shared.get(resume.as_deref()).await;
+        if let Some(opened) = opened.take() {
+            let _ = opened.send(());
+        }
+        let wait = match answer {
             Err(e) => {
                 failures += 1;
                 tracing::debug!(error = %e, "opening the standalone SSE stream failed");
