@@ -61,7 +61,11 @@ fn official_typescript_sdk_client_receives_published_events_over_http() {
     let node = node();
     let mut probe = Command::new(&node);
     probe.arg("--version");
-    let probe = run_bounded(probe, Duration::from_secs(30), "node --version");
+    let probe = run_bounded(
+        probe,
+        Duration::from_secs(30),
+        "node --version (set MCPBUS_NODE, or run `bash scripts/test.sh` to install Node 22)",
+    );
     assert!(
         probe.status.success(),
         "{node:?} --version failed: set MCPBUS_NODE or run `bash scripts/test.sh` (installs Node \
