@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole mcpbus test suite: `cargo test --workspace -j2` (unit, integration and doc tests),
+# Runs the whole mcpbus test suite: `cargo test --workspace -j2` (unit, integration and doc tests)
+# and the official MCP conformance suite in server and client modes (conformance/run.sh,
+# conformance/run-client.sh),
 # after installing what the tests need when it is missing:
 #
 #   - .tools/py (gitignored): a Python venv made with `python3 -m venv`, holding the official MCP
@@ -104,4 +106,13 @@ fi
 setup_ts
 
 cd "$ROOT"
-exec cargo test --workspace -j2 "$@"
+cargo test --workspace -j2 "$@"
+
+# The official conformance suite, server and client modes (skipped when cargo test was given
+# extra arguments, i.e. a partial run, or with MCPBUS_SKIP_CONFORMANCE=1).
+if [ "$#" -eq 0 ] && [ -z "${MCPBUS_SKIP_CONFORMANCE:-}" ]; then
+    log "conformance suite, server mode (--requirements 2025-11-25)"
+    bash "$ROOT/conformance/run.sh"
+    log "conformance suite, client mode (the scenarios mcpbus's HTTP client supports)"
+    bash "$ROOT/conformance/run-client.sh"
+fi
