@@ -60,7 +60,7 @@ pub struct HttpConfig {
     pub max_sessions: usize,
     /// Check `Host` (421) and `Origin` (403) against the allow-lists (default on).
     pub dns_rebinding_protection: bool,
-    /// Allowed `Host` names, with or without a port (default: localhost, 127.0.0.1, [::1]).
+    /// Allowed `Host` names, with or without a port (default: `localhost`, `127.0.0.1`, `[::1]`).
     pub allowed_hosts: Option<Vec<String>>,
     /// Allowed `Origin`s (e.g. `http://localhost:5173`), besides those on allowed hosts.
     pub allowed_origins: Vec<String>,
