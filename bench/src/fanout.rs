@@ -20,7 +20,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::conn::{Conn, Endpoint};
 use crate::mcp;
-use crate::stats::{self, Latency, ProcSample, fmt_us, round};
+use crate::stats::{self, Latency, ProcSample, fmt_us, round, round2};
 
 /// Settings of the `fanout` scenario.
 #[derive(Debug, Clone)]
@@ -404,7 +404,7 @@ impl FanoutReport {
             "events": config.events,
             "rate_per_s": config.rate,
             "topic": config.topic,
-            "setup_s": round(self.setup_secs * 100.0) / 100.0,
+            "setup_s": round2(self.setup_secs),
             "published": self.published,
             "publish_errors": self.publish_errors,
             "first_error": self.first_error,
@@ -420,8 +420,8 @@ impl FanoutReport {
             "publish_rtt": self.publish_rtt.to_json(),
             "server_idle": sample(&self.server_idle),
             "server_end": sample(&self.server_end),
-            "server_cpu_s": self.server_cpu_secs.map(|s| round(s * 100.0) / 100.0),
-            "generator_cpu_s": self.generator_cpu_secs.map(|s| round(s * 100.0) / 100.0),
+            "server_cpu_s": self.server_cpu_secs.map(round2),
+            "generator_cpu_s": self.generator_cpu_secs.map(round2),
             "server_dropped": self.server_dropped,
         })
     }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::conn::{Conn, Endpoint};
 use crate::mcp;
-use crate::stats::{self, Latency, ProcSample, fmt_us, round};
+use crate::stats::{self, Latency, ProcSample, fmt_us, round, round2};
 
 /// Settings of the `rps` scenario.
 #[derive(Debug, Clone)]
@@ -224,11 +224,11 @@ impl RpsReport {
             "errors": self.errors,
             "reconnects": self.reconnects,
             "first_error": self.first_error,
-            "window_s": round(self.window_secs * 100.0) / 100.0,
+            "window_s": round2(self.window_secs),
             "latency": self.latency.to_json(),
-            "server_cpu_s": self.server_cpu_secs.map(|s| round(s * 100.0) / 100.0),
+            "server_cpu_s": self.server_cpu_secs.map(round2),
             "server_rss_kib": self.server_rss_kib,
-            "generator_cpu_s": self.generator_cpu_secs.map(|s| round(s * 100.0) / 100.0),
+            "generator_cpu_s": self.generator_cpu_secs.map(round2),
         })
     }
 

@@ -73,6 +73,11 @@ pub fn round(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
+/// Rounds to two decimals (seconds in JSON).
+pub fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
 /// Formats microseconds for a table: `850 µs`, `1.25 ms`, `2.10 s`.
 pub fn fmt_us(us: f64) -> String {
     if us < 1_000.0 {
