@@ -484,10 +484,10 @@ impl HttpInner {
             close,
             shutdown: self.shutdown.clone(),
             keep_alive: self.config.sse_keep_alive,
-            activity,
+            _activity: activity,
             standalone: None,
         };
-        sse_response(tail.spawn(), header_id.as_deref())
+        sse_response(tail.into_body(), header_id.as_deref())
     }
 
     /// Priming events go to clients of 2025-11-25 or later, only with a configured store.
@@ -583,10 +583,10 @@ impl HttpInner {
             close: CancellationToken::new(),
             shutdown: self.shutdown.clone(),
             keep_alive: self.config.sse_keep_alive,
-            activity,
+            _activity: activity,
             standalone: guard,
         };
-        sse_response(tail.spawn(), None)
+        sse_response(tail.into_body(), None)
     }
 
     fn delete(self: Arc<Self>, request: Request<Body>) -> Response<Body> {

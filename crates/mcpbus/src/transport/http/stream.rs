@@ -9,7 +9,6 @@ use axum::body::Body;
 use bytes::Bytes;
 use mcpbus_proto::jsonrpc::{Message, parse_message};
 use mcpbus_proto::sse;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::session::{ActivityGuard, HttpSession, StandaloneGuard};
@@ -35,133 +34,121 @@ pub(crate) struct Tail {
     pub(crate) close: CancellationToken,
     pub(crate) shutdown: CancellationToken,
     pub(crate) keep_alive: Option<Duration>,
-    pub(crate) activity: ActivityGuard,
+    /// Held while the stream is open: the session is not idle.
+    pub(crate) _activity: ActivityGuard,
     /// Set for the standalone stream: frees its slot and tracks the delivered cursor.
     pub(crate) standalone: Option<StandaloneGuard>,
 }
 
 impl Tail {
-    /// Starts writing the stream; returns the response body.
-    pub(crate) fn spawn(self) -> Body {
-        let (tx, rx) = mpsc::channel::<Bytes>(16);
-        tokio::spawn(self.run(tx));
-        let stream = futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv()
+    /// The response body: the connection itself polls the stream (no task in between), so a
+    /// delivery costs one wake-up of the connection.
+    pub(crate) fn into_body(self) -> Body {
+        let stream = futures::stream::unfold(TailState::new(self), |mut state| async move {
+            state
+                .next_chunk()
                 .await
-                .map(|chunk| (Ok::<_, Infallible>(chunk), rx))
+                .map(|chunk| (Ok::<_, Infallible>(chunk), state))
         });
         Body::from_stream(stream)
     }
+}
 
-    /// Sends a chunk; `false` when the client is gone or another connection took over.
-    async fn send(&self, tx: &mpsc::Sender<Bytes>, buf: &mut Vec<u8>) -> bool {
-        let chunk = Bytes::from(std::mem::take(buf));
-        tokio::select! {
-            sent = tx.send(chunk) => sent.is_ok(),
-            _ = aborted(&self.standalone) => false,
+struct TailState {
+    tail: Tail,
+    /// Closing: write what is stored, then end.
+    closing: bool,
+    finished: bool,
+}
+
+impl TailState {
+    fn new(tail: Tail) -> Self {
+        TailState {
+            tail,
+            closing: false,
+            finished: false,
         }
     }
 
-    async fn run(mut self, tx: mpsc::Sender<Bytes>) {
-        let mut buf = Vec::with_capacity(4096);
-        if let Some((id, retry)) = self.priming.take() {
-            sse::encode_priming(&mut buf, &id, retry);
-            if !self.send(&tx, &mut buf).await {
-                return;
-            }
+    /// The next chunk to write: the priming event, a batch of stored events, or a keep-alive
+    /// comment; `None` when the stream is over.
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        if self.finished {
+            return None;
         }
-        let mut batch = std::mem::take(&mut self.first_batch);
+        let t = &mut self.tail;
+        if let Some((id, retry)) = t.priming.take() {
+            let mut buf = Vec::with_capacity(64);
+            sse::encode_priming(&mut buf, &id, retry);
+            return Some(Bytes::from(buf));
+        }
         loop {
-            if batch.is_empty() {
-                let read = self
+            let batch = if t.first_batch.is_empty() {
+                let read = t
                     .store
-                    .read_after(
-                        &self.session.id,
-                        &self.stream,
-                        self.cursor.as_deref(),
-                        READ_BATCH,
-                    )
+                    .read_after(&t.session.id, &t.stream, t.cursor.as_deref(), READ_BATCH)
                     .await;
-                batch = match read {
+                match read {
                     Ok(b) => b,
-                    Err(StoreError::Expired(_)) if self.standalone.is_some() => {
+                    Err(StoreError::Expired(_)) if t.standalone.is_some() => {
                         // This reader fell behind the store's bound: skip to what is still kept.
-                        tracing::warn!(session = %self.session.id, "standalone stream fell behind; oldest events dropped");
-                        self.cursor = None;
+                        tracing::warn!(session = %t.session.id, "standalone stream fell behind; oldest events dropped");
+                        t.cursor = None;
                         continue;
                     }
                     Err(e) => {
-                        tracing::debug!(session = %self.session.id, stream = %self.stream, error = %e, "stream read failed; closing");
-                        return;
+                        tracing::debug!(session = %t.session.id, stream = %t.stream, error = %e, "stream read failed; closing");
+                        return None;
                     }
-                };
-            }
-            let mut done = false;
-            for event in batch.drain(..) {
-                self.cursor = Some(event.id.clone());
+                }
+            } else {
+                std::mem::take(&mut t.first_batch)
+            };
+            let mut buf = Vec::new();
+            for event in batch {
+                t.cursor = Some(event.id.clone());
                 let Some(message) = event.message else {
                     continue;
                 };
                 sse::encode_event(&mut buf, Some(&event.id), Some("message"), &message);
-                if self.end_on_response && is_response(&message) {
-                    done = true;
+                if t.end_on_response && is_response(&message) {
+                    self.finished = true;
                     break;
                 }
             }
             if !buf.is_empty() {
-                if !self.send(&tx, &mut buf).await {
-                    return;
+                if let Some(guard) = &t.standalone {
+                    guard.delivered(t.cursor.clone());
                 }
-                if let Some(guard) = &self.standalone {
-                    guard.delivered(self.cursor.clone());
-                }
+                return Some(Bytes::from(buf));
             }
-            if done {
-                return;
+            if self.closing {
+                return None;
             }
-            if self.close.is_cancelled() {
-                // Write everything stored up to now, then close the connection.
-                match self.drained().await {
-                    true => continue,
-                    false => return,
-                }
-            }
-            let wait = self
+            let wait = t
                 .store
-                .wait_for(&self.session.id, &self.stream, self.cursor.as_deref());
+                .wait_for(&t.session.id, &t.stream, t.cursor.as_deref());
             let keep_alive = async {
-                match self.keep_alive {
+                match t.keep_alive {
                     Some(d) => tokio::time::sleep(d).await,
                     None => std::future::pending().await,
                 }
             };
             tokio::select! {
                 _ = wait => {}
-                _ = self.close.cancelled() => {}
-                _ = self.session.ended.cancelled() => {
-                    if !self.drained().await { return; }
-                }
-                _ = self.shutdown.cancelled() => return,
-                _ = aborted(&self.standalone) => return,
+                // Closing (by the handler, or because the session ended): write what is
+                // stored, then end.
+                _ = t.close.cancelled(), if !self.closing => self.closing = true,
+                _ = t.session.ended.cancelled(), if !self.closing => self.closing = true,
+                _ = t.shutdown.cancelled() => return None,
+                _ = aborted(&t.standalone) => return None,
                 _ = keep_alive => {
+                    let mut buf = Vec::with_capacity(16);
                     sse::encode_comment(&mut buf, "keep-alive");
-                    if !self.send(&tx, &mut buf).await {
-                        return;
-                    }
+                    return Some(Bytes::from(buf));
                 }
             }
-            let _ = &self.activity;
         }
-    }
-
-    /// Whether there is still something stored to write before closing.
-    async fn drained(&self) -> bool {
-        matches!(
-            self.store
-                .read_after(&self.session.id, &self.stream, self.cursor.as_deref(), 1)
-                .await,
-            Ok(b) if !b.is_empty()
-        )
     }
 }
 
