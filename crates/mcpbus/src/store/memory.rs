@@ -31,7 +31,9 @@ impl Default for MemoryEventStoreConfig {
 
 struct StreamLog {
     name: String,
+    /// Sequence numbers are per stream and contiguous: the position of an id is computed.
     events: VecDeque<(u64, Option<Bytes>)>,
+    next_seq: u64,
     /// The highest sequence number dropped from the front, if any.
     trimmed_through: Option<u64>,
     notify: Arc<Notify>,
@@ -40,7 +42,6 @@ struct StreamLog {
 struct SessionLog {
     /// Random per session: ids of another session (or of a forgotten one) never match.
     epoch: u32,
-    next_seq: u64,
     streams: Vec<StreamLog>,
     by_name: HashMap<String, usize>,
     last_used: Instant,
@@ -55,6 +56,7 @@ impl SessionLog {
             name: name.to_string(),
             events: VecDeque::new(),
             trimmed_through: None,
+            next_seq: 1,
             notify: Arc::new(Notify::new()),
         });
         self.by_name
@@ -176,17 +178,16 @@ impl MemoryEventStore {
             .entry(session.to_string())
             .or_insert_with(|| SessionLog {
                 epoch: random_epoch(),
-                next_seq: 1,
                 streams: Vec::new(),
                 by_name: HashMap::new(),
                 last_used: now,
             });
         log.last_used = now;
         let index = log.stream_index(stream);
-        let seq = log.next_seq;
-        log.next_seq += 1;
         let epoch = log.epoch;
         let s = &mut log.streams[index];
+        let seq = s.next_seq;
+        s.next_seq += 1;
         s.events.push_back((seq, message));
         while s.events.len() > self.config.max_events_per_stream.max(1) {
             if let Some((dropped, _)) = s.events.pop_front() {
@@ -202,10 +203,13 @@ impl MemoryEventStore {
         let inner = self.lock();
         let unknown = || StoreError::Unknown(event_id.to_string());
         let log = inner.sessions.get(session).ok_or_else(unknown)?;
-        if log.epoch != parsed.epoch || parsed.seq >= log.next_seq {
+        if log.epoch != parsed.epoch {
             return Err(unknown());
         }
         let stream = log.streams.get(parsed.stream).ok_or_else(unknown)?;
+        if parsed.seq >= stream.next_seq {
+            return Err(unknown());
+        }
         Ok(StreamPosition {
             stream: stream.name.clone(),
             event_id: event_id.to_string(),
@@ -238,7 +242,7 @@ impl MemoryEventStore {
         let s = &log.streams[index];
         let after_seq = match (&parsed, after) {
             (Some(p), Some(id)) => {
-                if p.epoch != epoch || p.stream != index || p.seq >= log.next_seq {
+                if p.epoch != epoch || p.stream != index || p.seq >= s.next_seq {
                     return Err(StoreError::Unknown(id.to_string()));
                 }
                 if s.trimmed_through.is_some_and(|t| t > p.seq) {
@@ -248,8 +252,9 @@ impl MemoryEventStore {
             }
             _ => 0,
         };
-        // Sequence numbers increase along the deque: find the first one after the cursor.
-        let start = s.events.partition_point(|(seq, _)| *seq <= after_seq);
+        // Sequence numbers are contiguous along the deque: the start is computed.
+        let first = s.events.front().map_or(s.next_seq, |(seq, _)| *seq);
+        let start = usize::try_from((after_seq + 1).saturating_sub(first)).unwrap_or(usize::MAX);
         Ok(s.events
             .iter()
             .skip(start)
@@ -279,7 +284,6 @@ impl MemoryEventStore {
             .entry(session.to_string())
             .or_insert_with(|| SessionLog {
                 epoch: random_epoch(),
-                next_seq: 1,
                 streams: Vec::new(),
                 by_name: HashMap::new(),
                 last_used: now,
