@@ -49,7 +49,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use crate::events::{EventHub, Principal, TopicSpec};
-use crate::service::{RelatedSink, ServiceConfig, ServiceHandle, spawn_routed_service};
+use crate::service::{Routing, ServiceConfig, ServiceHandle, spawn_routed_service};
 use crate::transport::Transport;
 
 pub use context::{ClientSession, Context};
@@ -206,15 +206,15 @@ impl Server {
 
     /// Starts serving one client over `transport`; the session runs in the background.
     pub fn start<T: Transport>(&self, transport: T) -> RunningSession {
-        self.start_with(transport, None, None, new_session_id().into())
+        self.start_with(transport, Routing::default(), None, new_session_id().into())
     }
 
-    /// Starts a session with the given id, a router for request-related messages and, for
-    /// stateless use, a client that counts as already initialized.
+    /// Starts a session with the given id, the transport's [`Routing`] and, for stateless use,
+    /// a client that counts as already initialized.
     pub(crate) fn start_with<T: Transport>(
         &self,
         transport: T,
-        router: Option<Arc<dyn RelatedSink>>,
+        routing: Routing,
         preinitialized: Option<ClientSession>,
         id: Arc<str>,
     ) -> RunningSession {
@@ -244,7 +244,7 @@ impl Server {
                 })
             },
             self.inner.service.clone(),
-            router,
+            routing,
         );
         RunningSession {
             session_id: id,

@@ -24,6 +24,7 @@ use crate::transport::{Transport, TransportReader, TransportWriter};
 
 pub use peer::{
     DEFAULT_REQUEST_TIMEOUT, FrameKind, Peer, ProgressCallback, RelatedSink, RequestOptions,
+    UnsolicitedSink,
 };
 
 /// Answers the requests and notifications that arrive on a connection.
@@ -136,22 +137,41 @@ where
     T: Transport,
     F: FnOnce(&Peer) -> Arc<dyn Handler>,
 {
-    spawn_routed_service(transport, make_handler, config, None)
+    spawn_routed_service(transport, make_handler, config, Routing::default())
 }
 
-/// Like [`spawn_service`], with a router for the messages related to each incoming request
-/// (used by transports such as HTTP that answer each request where it came from).
+/// Where a transport wants messages delivered other than through its writer.
+#[derive(Clone, Default)]
+pub struct Routing {
+    /// Receives the messages related to each incoming request (HTTP answers each request on
+    /// the POST that carried it).
+    pub related: Option<Arc<dyn RelatedSink>>,
+    /// Takes unsolicited messages (events) directly, without the outgoing queue and the
+    /// writer task, when it can (HTTP with an in-memory event store).
+    pub unsolicited: Option<Arc<dyn UnsolicitedSink>>,
+}
+
+impl std::fmt::Debug for Routing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routing")
+            .field("related", &self.related.is_some())
+            .field("unsolicited", &self.unsolicited.is_some())
+            .finish()
+    }
+}
+
+/// Like [`spawn_service`], with [`Routing`] for the messages the writer does not carry.
 pub fn spawn_routed_service<T, F>(
     transport: T,
     make_handler: F,
     config: ServiceConfig,
-    router: Option<Arc<dyn RelatedSink>>,
+    routing: Routing,
 ) -> ServiceHandle
 where
     T: Transport,
     F: FnOnce(&Peer) -> Arc<dyn Handler>,
 {
-    let peer = Peer::new(config.outbound_capacity, config.request_timeout, router);
+    let peer = Peer::new(config.outbound_capacity, config.request_timeout, routing);
     let handler = make_handler(&peer);
     let task = tokio::spawn(run(transport, handler, peer.clone(), config));
     ServiceHandle { peer, task }

@@ -77,6 +77,13 @@ pub trait RelatedSink: Send + Sync + 'static {
     fn abandon(&self, _id: &RequestId) {}
 }
 
+/// Takes unsolicited messages (not related to a request) without going through the outgoing
+/// queue, when it can; gives them back otherwise.
+pub trait UnsolicitedSink: Send + Sync + 'static {
+    /// Delivers a frame now, or gives it back to go through the queue.
+    fn push(&self, frame: Bytes) -> Result<(), Bytes>;
+}
+
 pub(crate) struct PeerShared {
     pub(crate) queue: OutboundQueue,
     pending: Mutex<HashMap<RequestId, Pending>>,
@@ -87,6 +94,7 @@ pub(crate) struct PeerShared {
     input_closed: AtomicBool,
     default_timeout: Duration,
     router: Option<Arc<dyn RelatedSink>>,
+    unsolicited: Option<Arc<dyn UnsolicitedSink>>,
 }
 
 /// A clonable handle to the peer at the other end of a connection: send requests and
@@ -111,7 +119,7 @@ impl Peer {
     pub(crate) fn new(
         outbound_capacity: usize,
         default_timeout: Duration,
-        router: Option<Arc<dyn RelatedSink>>,
+        routing: super::Routing,
     ) -> Self {
         Peer {
             related: None,
@@ -122,7 +130,8 @@ impl Peer {
                 closed: CancellationToken::new(),
                 input_closed: AtomicBool::new(false),
                 default_timeout,
-                router,
+                router: routing.related,
+                unsolicited: routing.unsolicited,
             }),
         }
     }
@@ -281,13 +290,25 @@ impl Peer {
             }
             _ => frame,
         };
-        self.shared.queue.push(frame, false)
+        self.push_unsolicited(frame, false)
+    }
+
+    /// An unsolicited frame: straight to the transport's sink if it takes it, else queued.
+    fn push_unsolicited(&self, frame: Bytes, droppable: bool) -> bool {
+        let frame = match &self.shared.unsolicited {
+            Some(sink) if !self.shared.queue.is_closed() => match sink.push(frame) {
+                Ok(()) => return true,
+                Err(frame) => frame,
+            },
+            _ => frame,
+        };
+        self.shared.queue.push(frame, droppable)
     }
 
     /// Queues an already serialized frame; `droppable` frames (events) may be dropped, oldest
     /// first, when this peer falls behind. Returns `false` if the connection is closed.
     pub fn send_frame(&self, frame: Bytes, droppable: bool) -> bool {
-        self.shared.queue.push(frame, droppable)
+        self.push_unsolicited(frame, droppable)
     }
 
     /// Events dropped because this peer was too slow to read them.

@@ -169,7 +169,7 @@ impl MemoryEventStore {
         self.lock().sessions.len()
     }
 
-    fn append_now(&self, session: &str, stream: &str, message: Option<Bytes>) -> String {
+    fn append_sync(&self, session: &str, stream: &str, message: Option<Bytes>) -> String {
         let now = Instant::now();
         let mut inner = self.lock();
         self.sweep(&mut inner, now);
@@ -302,8 +302,17 @@ impl EventStore for MemoryEventStore {
         stream: &'a str,
         message: Option<Bytes>,
     ) -> BoxFuture<'a, Result<String, StoreError>> {
-        let id = self.append_now(session, stream, message);
+        let id = self.append_sync(session, stream, message);
         async move { Ok(id) }.boxed()
+    }
+
+    fn append_now(
+        &self,
+        session: &str,
+        stream: &str,
+        message: Option<Bytes>,
+    ) -> Option<Result<String, StoreError>> {
+        Some(Ok(self.append_sync(session, stream, message)))
     }
 
     fn locate<'a>(

@@ -64,6 +64,17 @@ pub trait EventStore: Send + Sync + 'static {
         message: Option<Bytes>,
     ) -> BoxFuture<'a, Result<String, StoreError>>;
 
+    /// Appends without waiting, when the store can (in memory); `None` when it cannot, and
+    /// the caller then uses [`append`](Self::append). Lets live events skip a task hop.
+    fn append_now(
+        &self,
+        _session: &str,
+        _stream: &str,
+        _message: Option<Bytes>,
+    ) -> Option<Result<String, StoreError>> {
+        None
+    }
+
     /// Finds the stream of `session` that `event_id` belongs to.
     fn locate<'a>(
         &'a self,

@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::server::{ClientSession, Server, new_session_id};
-use crate::service::RelatedSink;
+use crate::service::{RelatedSink, Routing};
 use crate::store::{EventStore, MemoryEventStore, MemoryEventStoreConfig};
 
 use session::{HttpSession, HttpTransport, RequestRouter, lock};
@@ -248,9 +248,16 @@ impl HttpInner {
             session_id: id.clone(),
             store: self.store.clone(),
         };
+        let routing = Routing {
+            related: Some(sink),
+            unsolicited: Some(Arc::new(session::StandaloneSink {
+                session_id: id.clone(),
+                store: self.store.clone(),
+            })),
+        };
         let running = self
             .server
-            .start_with(transport, Some(sink), preinitialized, id.clone());
+            .start_with(transport, routing, preinitialized, id.clone());
         let session = Arc::new(HttpSession::new(
             id.clone(),
             tx,

@@ -11,7 +11,7 @@ use mcpbus_proto::jsonrpc::RequestId;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::service::{FrameKind, Peer, RelatedSink};
+use crate::service::{FrameKind, Peer, RelatedSink, UnsolicitedSink};
 use crate::store::EventStore;
 use crate::transport::{Inbound, Transport, TransportReader, TransportWriter};
 
@@ -218,6 +218,29 @@ impl Drop for StandaloneGuard {
         let mut slot = lock(&self.session.standalone);
         if slot.generation == self.generation {
             slot.abort = None;
+        }
+    }
+}
+
+/// Appends a session's unsolicited messages straight to its standalone stream when the store
+/// can append without waiting.
+pub(crate) struct StandaloneSink {
+    pub(crate) session_id: Arc<str>,
+    pub(crate) store: Arc<dyn EventStore>,
+}
+
+impl UnsolicitedSink for StandaloneSink {
+    fn push(&self, frame: Bytes) -> Result<(), Bytes> {
+        match self
+            .store
+            .append_now(&self.session_id, STANDALONE_STREAM, Some(frame.clone()))
+        {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => {
+                tracing::warn!(session = %self.session_id, error = %e, "could not store a standalone message; dropped");
+                Ok(())
+            }
+            None => Err(frame),
         }
     }
 }
