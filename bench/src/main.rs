@@ -8,7 +8,7 @@
 mod conn;
 mod fanout;
 mod mcp;
-mod mqtt;
+mod memory;
 mod report;
 mod rps;
 mod stats;
@@ -100,49 +100,40 @@ enum Command {
         /// How long to wait for outstanding deliveries after the last publish.
         #[arg(long, default_value = "10s", value_parser = stats::parse_duration)]
         drain_timeout: std::time::Duration,
+        /// How sessions subscribe: mcpbus topic events, or MCP resource subscriptions (to
+        /// `bench://topic/<topic>`, for the rmcp peer).
+        #[arg(long, value_enum, default_value = "events")]
+        subscribe_method: mcp::SubscribeMethod,
     },
-    /// The `fanout` scenario against an MQTT broker (the Mosquitto peer): N subscriber clients
-    /// (one connection each) subscribe at QoS 0, one client publishes at a fixed rate, each
-    /// payload being the `events/emit` notification mcpbus would send.
-    FanoutMqtt {
-        /// The broker, e.g. 127.0.0.1:1883.
-        #[arg(long)]
-        broker: String,
-        /// Print one JSON line on stdout (the human summary goes to stderr).
-        #[arg(long)]
-        json: bool,
-        /// Name of the broker under test, in the output.
-        #[arg(long, default_value = "mosquitto")]
-        label: String,
-        /// The broker's process id: its CPU time and memory are read from /proc.
-        #[arg(long)]
-        broker_pid: Option<u32>,
-        /// Exit with status 1 if any event was not delivered.
-        #[arg(long)]
-        strict: bool,
-        /// Subscriber clients (one connection each).
-        #[arg(long, default_value_t = 1000)]
-        subscribers: usize,
-        /// Events to publish.
-        #[arg(long, default_value_t = 200)]
-        events: usize,
-        /// Publish rate, e.g. 50/s.
-        #[arg(long, default_value = "50/s", value_parser = stats::parse_rate)]
-        rate: f64,
-        /// The topic subscribed to and published on.
+    /// Server memory with many idle sessions: N sessions each subscribe to one topic and hold
+    /// their GET stream open; the server's RSS is read before and after.
+    Memory {
+        #[command(flatten)]
+        common: Common,
+        /// Idle sessions (one stream connection each).
+        #[arg(long, default_value_t = 10_000)]
+        sessions: usize,
+        /// The topic each session subscribes to.
         #[arg(long, default_value = "build/status")]
         topic: String,
-        /// Clients set up at once.
+        /// How sessions subscribe (see `fanout --subscribe-method`).
+        #[arg(long, value_enum, default_value = "events")]
+        subscribe_method: mcp::SubscribeMethod,
+        /// Sessions set up at once.
         #[arg(long, default_value_t = 32)]
         setup_concurrency: usize,
-        /// How long to wait for outstanding deliveries after the last publish.
-        #[arg(long, default_value = "10s", value_parser = stats::parse_duration)]
-        drain_timeout: std::time::Duration,
+        /// How long to wait after setup before reading the server's RSS.
+        #[arg(long, default_value = "2s", value_parser = stats::parse_duration)]
+        settle: std::time::Duration,
     },
     /// Render JSON lines of earlier runs (files, or stdin) as Markdown tables.
     Report {
         /// Files of JSON lines; stdin when none.
         files: Vec<PathBuf>,
+        /// Also compare two servers by label, e.g. `mcpbus/rmcp`: one table of A, B and A / B
+        /// per scenario, with the runs matched by their parameters.
+        #[arg(long)]
+        ratio: Option<String>,
     },
 }
 
@@ -223,6 +214,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             topic,
             setup_concurrency,
             drain_timeout,
+            subscribe_method,
         } => {
             let config = fanout::FanoutConfig {
                 url: common.url.clone(),
@@ -231,7 +223,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 sessions,
                 events,
                 rate,
-                topic,
+                topic: subscribe_method.topic(&topic),
                 setup_concurrency,
                 drain_timeout,
                 server_pid: common.server_pid,
@@ -248,49 +240,35 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 clean,
             ))
         }
-        Command::FanoutMqtt {
-            broker,
-            json,
-            label,
-            broker_pid,
-            strict,
-            subscribers,
-            events,
-            rate,
+        Command::Memory {
+            common,
+            sessions,
             topic,
+            subscribe_method,
             setup_concurrency,
-            drain_timeout,
+            settle,
         } => {
-            let config = mqtt::MqttFanoutConfig {
-                broker: broker.clone(),
-                subscribers,
-                events,
-                rate,
+            let config = memory::MemoryConfig {
+                url: common.url.clone(),
+                sessions,
                 topic,
+                subscribe: subscribe_method,
                 setup_concurrency,
-                drain_timeout,
-                broker_pid,
+                settle,
+                server_pid: common
+                    .server_pid
+                    .ok_or("memory needs --server-pid: the server's RSS is what it measures")?,
             };
-            let r = mqtt::run(&config).await?;
-            let clean = r.publish_errors == 0
-                && r.published == events
-                && r.deliveries == r.expected
-                && r.duplicates == 0;
-            let common = Common {
-                url: format!("mqtt://{broker}"),
-                json,
-                label,
-                server_pid: broker_pid,
-                strict,
-            };
+            let r = memory::run(&config).await?;
+            let clean = r.streams_ended == 0;
             Ok(emit(
                 &common,
-                mqtt::to_table(&r, &common.label, &config),
-                mqtt::to_json(&r, &common.label, &config),
+                r.to_table(&common.label, &config),
+                r.to_json(&common.label, &config),
                 clean,
             ))
         }
-        Command::Report { files } => {
+        Command::Report { files, ratio } => {
             let mut text = String::new();
             if files.is_empty() {
                 std::io::stdin()
@@ -303,6 +281,12 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 text.push('\n');
             }
             print!("{}", report::render(&text));
+            if let Some(ratio) = ratio {
+                let (a, b) = ratio
+                    .split_once('/')
+                    .ok_or("--ratio expects two labels as A/B, e.g. mcpbus/rmcp")?;
+                print!("{}", report::render_ratio(&text, a, b));
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -86,6 +86,18 @@ pub fn answer_result(answer: &Answer) -> Result<Value, String> {
 /// Initializes a session on `conn` (initialize, then `notifications/initialized`); returns the
 /// session id.
 pub async fn initialize(conn: &mut Conn, endpoint: &Endpoint) -> Result<String, String> {
+    initialize_any(conn, endpoint)
+        .await?
+        .ok_or_else(|| "initialize: no Mcp-Session-Id header".to_string())
+}
+
+/// Like [`initialize`], but also accepts a stateless server (one that answers `initialize`
+/// without an `Mcp-Session-Id`, like rmcp in its JSON response mode): then `None`, and later
+/// requests go with [`post_stateless`].
+pub async fn initialize_any(
+    conn: &mut Conn,
+    endpoint: &Endpoint,
+) -> Result<Option<String>, String> {
     let request = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": PROTOCOL_VERSION, "capabilities": {},
         "clientInfo": {"name": "mcpbus-bench", "version": env!("CARGO_PKG_VERSION")}}});
@@ -93,22 +105,29 @@ pub async fn initialize(conn: &mut Conn, endpoint: &Endpoint) -> Result<String, 
         .exchange(post(endpoint, None, Bytes::from(request.to_string())))
         .await?;
     answer_result(&answer).map_err(|e| format!("initialize: {e}"))?;
-    let session = answer
-        .header("mcp-session-id")
-        .ok_or("initialize: no Mcp-Session-Id header")?
-        .to_string();
+    let session = answer.header("mcp-session-id").map(str::to_string);
     let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    let answer = conn
-        .exchange(post(
-            endpoint,
-            Some(&session),
-            Bytes::from(initialized.to_string()),
-        ))
-        .await?;
+    let body = Bytes::from(initialized.to_string());
+    let request = match &session {
+        Some(id) => post(endpoint, Some(id), body),
+        None => post_stateless(endpoint, body),
+    };
+    let answer = conn.exchange(request).await?;
     if !answer.status.is_success() {
         return Err(format!("notifications/initialized: HTTP {}", answer.status));
     }
     Ok(session)
+}
+
+/// A POST after `initialize` to a stateless server: no session header, but the negotiated
+/// protocol version.
+pub fn post_stateless(endpoint: &Endpoint, body: Bytes) -> Request<Full<Bytes>> {
+    let mut request = post(endpoint, None, body);
+    request.headers_mut().insert(
+        "mcp-protocol-version",
+        http::HeaderValue::from_static(PROTOCOL_VERSION),
+    );
+    request
 }
 
 /// The body of a `tools/call` request.
@@ -129,15 +148,50 @@ pub fn check_tool_answer(answer: &Answer) -> Result<(), String> {
     Ok(())
 }
 
-/// Subscribes the session to `topic` with `events/subscribe`; fails if it was not accepted.
+/// The prefix of a "topic" that is a resource URI: `bench://topic/build/status`.
+pub const RESOURCE_TOPIC_PREFIX: &str = "bench://topic/";
+
+/// How a session subscribes to a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SubscribeMethod {
+    /// mcpbus topic events: `events/subscribe` to the topic, `events/emit` on the GET stream.
+    Events,
+    /// MCP resource subscriptions, for servers without topic events (the rmcp peer):
+    /// `resources/subscribe` to `bench://topic/<topic>`, `notifications/resources/updated` (the
+    /// payload in `_meta.payload`) on the GET stream.
+    Resources,
+}
+
+impl SubscribeMethod {
+    /// The topic as this method subscribes to it: the topic itself, or its resource URI.
+    pub fn topic(self, topic: &str) -> String {
+        match self {
+            SubscribeMethod::Events => topic.to_string(),
+            SubscribeMethod::Resources if topic.starts_with(RESOURCE_TOPIC_PREFIX) => {
+                topic.to_string()
+            }
+            SubscribeMethod::Resources => format!("{RESOURCE_TOPIC_PREFIX}{topic}"),
+        }
+    }
+}
+
+/// Subscribes the session to `topic` with `events/subscribe`, or, when `topic` is a resource
+/// URI (`bench://topic/…`, see [`SubscribeMethod::Resources`]), with `resources/subscribe`;
+/// fails if it was not accepted.
 pub async fn subscribe(
     conn: &mut Conn,
     endpoint: &Endpoint,
     session: &str,
     topic: &str,
 ) -> Result<(), String> {
-    let request = json!({"jsonrpc": "2.0", "id": 2, "method": "events/subscribe",
-        "params": {"topics": [topic]}});
+    let resource = topic.starts_with(RESOURCE_TOPIC_PREFIX);
+    let request = if resource {
+        json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe",
+            "params": {"uri": topic}})
+    } else {
+        json!({"jsonrpc": "2.0", "id": 2, "method": "events/subscribe",
+            "params": {"topics": [topic]}})
+    };
     let answer = conn
         .exchange(post(
             endpoint,
@@ -145,6 +199,11 @@ pub async fn subscribe(
             Bytes::from(request.to_string()),
         ))
         .await?;
+    if resource {
+        // An empty result is the acceptance.
+        answer_result(&answer).map_err(|e| format!("resources/subscribe: {e}"))?;
+        return Ok(());
+    }
     let result = answer_result(&answer).map_err(|e| format!("events/subscribe: {e}"))?;
     let accepted = result
         .get("subscribed")
@@ -156,6 +215,17 @@ pub async fn subscribe(
         Err(format!(
             "events/subscribe of {topic:?} not accepted: {result}"
         ))
+    }
+}
+
+/// The payload of a bench event in an SSE `data` field: of an `events/emit` (mcpbus, at
+/// `params.payload`) or of a `notifications/resources/updated` (the rmcp peer, at
+/// `params._meta.payload`); `None` for anything else.
+pub fn event_payload(message: &Value) -> Option<&Value> {
+    match message.get("method").and_then(Value::as_str)? {
+        "events/emit" => message.pointer("/params/payload"),
+        "notifications/resources/updated" => message.pointer("/params/_meta/payload"),
+        _ => None,
     }
 }
 
@@ -203,5 +273,23 @@ mod tests {
         let mut status = answer("application/json", "{}");
         status.status = StatusCode::NOT_FOUND;
         assert!(answer_result(&status).unwrap_err().contains("404"));
+    }
+
+    #[test]
+    fn both_event_kinds_carry_a_payload() {
+        let emit = json!({"jsonrpc": "2.0", "method": "events/emit",
+            "params": {"topic": "build/status", "payload": {"seq": 1}}});
+        let updated = json!({"jsonrpc": "2.0", "method": "notifications/resources/updated",
+            "params": {"uri": "bench://topic/build/status", "_meta": {"payload": {"seq": 2}}}});
+        let ping = json!({"jsonrpc": "2.0", "method": "ping", "id": 1});
+        assert_eq!(event_payload(&emit), Some(&json!({"seq": 1})));
+        assert_eq!(event_payload(&updated), Some(&json!({"seq": 2})));
+        assert_eq!(event_payload(&ping), None);
+        assert_eq!(SubscribeMethod::Events.topic("a/b"), "a/b");
+        assert_eq!(SubscribeMethod::Resources.topic("a/b"), "bench://topic/a/b");
+        assert_eq!(
+            SubscribeMethod::Resources.topic("bench://topic/a/b"),
+            "bench://topic/a/b"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! `report`: turns the JSON lines of several runs into Markdown tables, one per scenario, with
-//! one row per run (so runs against other servers, told apart by their label, sit side by side).
+//! one row per run (so runs against other servers, told apart by their label, sit side by side),
+//! and, with `--ratio A/B`, tables that put two servers' figures and their ratio on one row.
 
 use serde_json::Value;
 
@@ -16,14 +17,15 @@ pub fn render(lines: &str) -> String {
     let rps: Vec<&Value> = runs.iter().filter(|r| r["scenario"] == "rps").collect();
     if !rps.is_empty() {
         out += "tools/call over HTTP (one request in flight per client)\n\n";
-        out += "| server | clients | req/s | p50 | p90 | p99 | max | errors | server CPU |\n";
-        out += "|---|--:|--:|--:|--:|--:|--:|--:|--:|\n";
+        out += "| server | clients | answers | req/s | p50 | p90 | p99 | max | errors | server CPU |\n";
+        out += "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|\n";
         for r in rps {
             let l = &r["latency"];
             out += &format!(
-                "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |\n",
                 text(&r["label"]),
                 r["clients"],
+                r["answer_mode"].as_str().unwrap_or("–"),
                 num(&r["rps"]),
                 us(&l["p50_us"]),
                 us(&l["p90_us"]),
@@ -62,9 +64,184 @@ pub fn render(lines: &str) -> String {
         }
         out += "\n";
     }
+    let memory: Vec<&Value> = runs.iter().filter(|r| r["scenario"] == "memory").collect();
+    if !memory.is_empty() {
+        out += "idle sessions (one subscription and one GET stream each)\n\n";
+        out += "| server | sessions | RSS before | RSS idle | per session | RSS after closing streams | setup |\n";
+        out += "|---|--:|--:|--:|--:|--:|--:|\n";
+        for r in memory {
+            out += &format!(
+                "| {} | {} | {} | {} | {:.1} KiB | {} | {} |\n",
+                text(&r["label"]),
+                r["sessions"],
+                mib(&r["server_before"]["rss_kib"]),
+                mib(&r["server_idle"]["rss_kib"]),
+                num(&r["rss_kib_per_session"]),
+                mib(&r["server_after_close"]["rss_kib"]),
+                secs(&r["setup_s"]),
+            );
+        }
+        out += "\n";
+    }
     if out.is_empty() {
         out += "no results\n";
     }
+    out
+}
+
+/// One compared figure: its name, where it is in a run's JSON line, and how it is shown.
+struct Figure {
+    name: &'static str,
+    pointer: &'static str,
+    show: fn(&Value) -> String,
+}
+
+/// Renders, per scenario, one row per set of parameters that runs labelled `a` and `b` share,
+/// with each figure of both and `a / b` (the last run wins when a label repeats).
+pub fn render_ratio(lines: &str, a: &str, b: &str) -> String {
+    let runs: Vec<Value> = lines
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
+        .filter(|v| v.get("scenario").is_some())
+        .collect();
+    let rps = [
+        Figure {
+            name: "req/s",
+            pointer: "/rps",
+            show: |v| format!("{:.0}", num(v)),
+        },
+        Figure {
+            name: "p50",
+            pointer: "/latency/p50_us",
+            show: us,
+        },
+        Figure {
+            name: "p99",
+            pointer: "/latency/p99_us",
+            show: us,
+        },
+        Figure {
+            name: "CPU s / 1k req",
+            pointer: "/server_cpu_ms_per_1k",
+            show: |v| format!("{:.3}", num(v) / 1000.0),
+        },
+        Figure {
+            name: "peak RSS",
+            pointer: "/server_hwm_kib",
+            show: mib,
+        },
+    ];
+    let fanout = [
+        Figure {
+            name: "deliveries/s",
+            pointer: "/deliveries_per_s",
+            show: |v| format!("{:.0}", num(v)),
+        },
+        Figure {
+            name: "delivery p50",
+            pointer: "/per_delivery/p50_us",
+            show: us,
+        },
+        Figure {
+            name: "delivery p99",
+            pointer: "/per_delivery/p99_us",
+            show: us,
+        },
+        Figure {
+            name: "to last p99",
+            pointer: "/publish_to_last/p99_us",
+            show: us,
+        },
+        Figure {
+            name: "delivered",
+            pointer: "/fraction_delivered",
+            show: |v| format!("{:.4}", num(v)),
+        },
+        Figure {
+            name: "CPU µs / delivery",
+            pointer: "/server_cpu_us_per_delivery",
+            show: |v| format!("{:.2}", num(v)),
+        },
+        Figure {
+            name: "RSS idle",
+            pointer: "/server_idle/rss_kib",
+            show: mib,
+        },
+    ];
+    let memory = [
+        Figure {
+            name: "RSS idle",
+            pointer: "/server_idle/rss_kib",
+            show: mib,
+        },
+        Figure {
+            name: "per session",
+            pointer: "/rss_kib_per_session",
+            show: |v| format!("{:.1} KiB", num(v)),
+        },
+    ];
+    let mut out = format!("{a} / {b}: each figure of both, then {a} / {b}\n\n");
+    out += &ratio_table(&runs, a, b, "rps", &["clients", "answer_mode"], &rps);
+    out += &ratio_table(&runs, a, b, "fanout", &["sessions", "events"], &fanout);
+    out += &ratio_table(&runs, a, b, "memory", &["sessions"], &memory);
+    out
+}
+
+fn ratio_table(
+    runs: &[Value],
+    a: &str,
+    b: &str,
+    scenario: &str,
+    keys: &[&str],
+    figures: &[Figure],
+) -> String {
+    let of = |label: &str| -> Vec<&Value> {
+        runs.iter()
+            .filter(|r| r["scenario"] == scenario && r["label"] == label)
+            .collect()
+    };
+    let (runs_a, runs_b) = (of(a), of(b));
+    let key = |r: &Value| -> Vec<String> { keys.iter().map(|k| r[*k].to_string()).collect() };
+    let mut rows: Vec<(Vec<String>, &Value, &Value)> = Vec::new();
+    for ra in &runs_a {
+        let k = key(ra);
+        if let Some(rb) = runs_b.iter().rev().find(|rb| key(rb) == k) {
+            rows.retain(|(existing, _, _)| *existing != k);
+            rows.push((k, ra, rb));
+        }
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("{scenario}\n\n|");
+    for k in keys {
+        out += &format!(" {k} |");
+    }
+    for f in figures {
+        out += &format!(" {a} {n} | {b} {n} | ratio |", n = f.name);
+    }
+    out += "\n|";
+    out += &"--:|".repeat(keys.len() + 3 * figures.len());
+    out += "\n";
+    for (k, ra, rb) in rows {
+        out += "|";
+        for v in &k {
+            out += &format!(" {} |", v.trim_matches('"'));
+        }
+        for f in figures {
+            let (va, vb) = (
+                ra.pointer(f.pointer).unwrap_or(&Value::Null),
+                rb.pointer(f.pointer).unwrap_or(&Value::Null),
+            );
+            let ratio = match (va.as_f64(), vb.as_f64()) {
+                (Some(x), Some(y)) if y != 0.0 => format!("{:.2}×", x / y),
+                _ => "–".into(),
+            };
+            out += &format!(" {} | {} | {ratio} |", (f.show)(va), (f.show)(vb));
+        }
+        out += "\n";
+    }
+    out += "\n";
     out
 }
 
@@ -99,17 +276,39 @@ mod tests {
     #[test]
     fn runs_become_rows_of_their_scenario() {
         let lines = r#"noise
-{"scenario":"rps","label":"mcpbus","clients":50,"rps":12345.6,"errors":0,"latency":{"p50_us":900.0,"p90_us":1500.0,"p99_us":2500.0,"max_us":9000.0},"server_cpu_s":9.5}
+{"scenario":"rps","label":"mcpbus","clients":50,"answer_mode":"json","rps":12345.6,"errors":0,"latency":{"p50_us":900.0,"p90_us":1500.0,"p99_us":2500.0,"max_us":9000.0},"server_cpu_s":9.5}
 {"scenario":"fanout","label":"mcpbus","sessions":1000,"events":200,"published":200,"rate_per_s":50.0,"deliveries_per_s":50000.0,"per_delivery":{"p50_us":2000.0,"p99_us":8000.0},"publish_to_last":{"p50_us":4000.0,"p99_us":9000.0},"fraction_delivered":1.0,"server_idle":{"rss_kib":40960},"server_end":{"rss_kib":51200},"server_cpu_s":null}
 "#;
         let out = render(lines);
         assert!(
             out.contains(
-                "| mcpbus | 50 | 12346 | 900 µs | 1.50 ms | 2.50 ms | 9.00 ms | 0 | 9.50 s |"
+                "| mcpbus | 50 | json | 12346 | 900 µs | 1.50 ms | 2.50 ms | 9.00 ms | 0 | 9.50 s |"
             ),
             "{out}"
         );
         assert!(out.contains("| mcpbus | 1000 | 200 at 50.0/s | 50000 | 2.00 ms | 8.00 ms | 4.00 ms | 9.00 ms | 1.0000 | 40.0 MiB / 50.0 MiB | – |"), "{out}");
         assert_eq!(render(""), "no results\n");
+    }
+
+    #[test]
+    fn two_servers_are_compared_run_by_run() {
+        let lines = r#"{"scenario":"rps","label":"mcpbus","clients":50,"answer_mode":"json","rps":3000.0,"latency":{"p50_us":900.0,"p99_us":2000.0},"server_cpu_ms_per_1k":50.0,"server_hwm_kib":20480}
+{"scenario":"rps","label":"rmcp","clients":50,"answer_mode":"json","rps":1000.0,"latency":{"p50_us":1800.0,"p99_us":4000.0},"server_cpu_ms_per_1k":100.0,"server_hwm_kib":40960}
+{"scenario":"rps","label":"rmcp","clients":10,"answer_mode":"json","rps":1000.0}
+{"scenario":"memory","label":"mcpbus","sessions":10000,"server_idle":{"rss_kib":102400},"rss_kib_per_session":8.0}
+{"scenario":"memory","label":"rmcp","sessions":10000,"server_idle":{"rss_kib":204800},"rss_kib_per_session":16.0}
+"#;
+        let out = render_ratio(lines, "mcpbus", "rmcp");
+        assert!(
+            out.contains("| 50 | json | 3000 | 1000 | 3.00× | 900 µs | 1.80 ms | 0.50× |"),
+            "{out}"
+        );
+        assert!(!out.contains("| 10 | json |"), "{out}");
+        assert!(
+            out.contains("| 10000 | 100.0 MiB | 200.0 MiB | 0.50× | 8.0 KiB | 16.0 KiB | 0.50× |"),
+            "{out}"
+        );
+        assert!(!out.contains("fanout"), "{out}");
+        assert!(render(lines).contains("| rmcp | 10000 | – | 200.0 MiB | 16.0 KiB |"));
     }
 }

@@ -1,5 +1,5 @@
-//! `rps`: closed-loop `tools/call` throughput. Each client has its own session and its own
-//! keep-alive connection, and keeps exactly one request in flight.
+//! `rps`: closed-loop `tools/call` throughput. Each client has its own session (none with a
+//! stateless server) and its own keep-alive connection, and keeps exactly one request in flight.
 
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,8 @@ struct ClientResult {
     errors: u64,
     reconnects: u64,
     first_error: Option<String>,
+    /// Successful answers that came as an SSE stream (the others were JSON bodies).
+    sse_answers: u64,
     /// When the last measured request completed.
     last_done: Option<Instant>,
 }
@@ -61,8 +63,32 @@ pub struct RpsReport {
     pub server_cpu_secs: Option<f64>,
     /// Server resident memory at the end, KiB.
     pub server_rss_kib: Option<u64>,
+    /// Server peak resident memory (`VmHWM`) at the end, KiB.
+    pub server_hwm_kib: Option<u64>,
     /// This generator's CPU seconds in the measured window.
     pub generator_cpu_secs: Option<f64>,
+    /// Successful answers that came as an SSE stream (the others were JSON bodies).
+    pub sse_answers: u64,
+    /// Whether the server gave each client a session (`false`: a stateless server).
+    pub sessions: bool,
+}
+
+impl RpsReport {
+    /// How the server answered: `json`, `sse`, `mixed`, or `none` without a success.
+    pub fn answer_mode(&self) -> &'static str {
+        match self.sse_answers {
+            _ if self.ok == 0 => "none",
+            0 => "json",
+            n if n == self.ok => "sse",
+            _ => "mixed",
+        }
+    }
+
+    /// Server CPU milliseconds per 1,000 successful requests (= µs per request).
+    pub fn server_cpu_ms_per_1k(&self) -> Option<f64> {
+        let cpu = self.server_cpu_secs?;
+        (self.ok > 0).then(|| cpu * 1e6 / self.ok as f64)
+    }
 }
 
 /// Runs the scenario: sets up every client, then warms up and measures.
@@ -77,7 +103,7 @@ pub async fn run(config: &RpsConfig) -> Result<RpsReport, String> {
         let endpoint = endpoint.clone();
         setups.push(tokio::spawn(async move {
             let mut conn = Conn::connect(&endpoint).await?;
-            let session = mcp::initialize(&mut conn, &endpoint).await?;
+            let session = mcp::initialize_any(&mut conn, &endpoint).await?;
             Ok::<_, String>((conn, session))
         }));
     }
@@ -85,6 +111,7 @@ pub async fn run(config: &RpsConfig) -> Result<RpsReport, String> {
     for setup in setups {
         clients.push(setup.await.map_err(|e| e.to_string())??);
     }
+    let sessions = clients.iter().all(|(_, session)| session.is_some());
     // Phase 2: load, with one schedule shared by every client.
     let start = Instant::now();
     let measure_from = start + config.warmup;
@@ -115,7 +142,10 @@ pub async fn run(config: &RpsConfig) -> Result<RpsReport, String> {
         window_secs: 0.0,
         server_cpu_secs: None,
         server_rss_kib: server_after.map(|s| s.rss_kib),
+        server_hwm_kib: server_after.map(|s| s.hwm_kib),
         generator_cpu_secs: None,
+        sse_answers: 0,
+        sessions,
     };
     let mut last_done = measure_from;
     for task in tasks {
@@ -126,6 +156,7 @@ pub async fn run(config: &RpsConfig) -> Result<RpsReport, String> {
         report.ok += r.ok;
         report.errors += r.errors;
         report.reconnects += r.reconnects;
+        report.sse_answers += r.sse_answers;
         if report.first_error.is_none() {
             report.first_error = r.first_error;
         }
@@ -149,7 +180,7 @@ pub async fn run(config: &RpsConfig) -> Result<RpsReport, String> {
 async fn client_loop(
     mut conn: Conn,
     endpoint: Endpoint,
-    session: String,
+    session: Option<String>,
     tool: String,
     arguments: Value,
     measure_from: Instant,
@@ -161,6 +192,7 @@ async fn client_loop(
         errors: 0,
         reconnects: 0,
         first_error: None,
+        sse_answers: 0,
         last_done: None,
     };
     let mut id: u64 = 10;
@@ -170,13 +202,19 @@ async fn client_loop(
             break;
         }
         id += 1;
-        let request = mcp::post(
-            &endpoint,
-            Some(&session),
-            mcp::tool_call_body(id, &tool, &arguments),
-        );
+        let body = mcp::tool_call_body(id, &tool, &arguments);
+        let request = match &session {
+            Some(session) => mcp::post(&endpoint, Some(session), body),
+            None => mcp::post_stateless(&endpoint, body),
+        };
+        let mut sse = false;
         let outcome = match conn.exchange(request).await {
-            Ok(answer) => mcp::check_tool_answer(&answer),
+            Ok(answer) => {
+                sse = answer
+                    .header(http::header::CONTENT_TYPE)
+                    .is_some_and(|t| t.starts_with("text/event-stream"));
+                mcp::check_tool_answer(&answer)
+            }
             Err(e) => {
                 // A transport failure: the connection may be unusable, so open a new one.
                 match Conn::connect(&endpoint).await {
@@ -197,6 +235,7 @@ async fn client_loop(
         match outcome {
             Ok(()) => {
                 r.ok += 1;
+                r.sse_answers += u64::from(sse);
                 stats::record(&mut r.histogram, (done - sent).as_nanos() as u64);
             }
             Err(e) => {
@@ -227,7 +266,11 @@ impl RpsReport {
             "window_s": round2(self.window_secs),
             "latency": self.latency.to_json(),
             "server_cpu_s": self.server_cpu_secs.map(round2),
+            "server_cpu_ms_per_1k": self.server_cpu_ms_per_1k().map(round2),
             "server_rss_kib": self.server_rss_kib,
+            "server_hwm_kib": self.server_hwm_kib,
+            "answer_mode": self.answer_mode(),
+            "sessions": self.sessions,
             "generator_cpu_s": self.generator_cpu_secs.map(round2),
         })
     }
@@ -243,6 +286,15 @@ impl RpsReport {
             config.warmup.as_secs_f64()
         );
         out += &format!("  requests/s   {:>12.0}\n", self.rps);
+        out += &format!(
+            "  answers      {:>12} ({})\n",
+            self.answer_mode(),
+            if self.sessions {
+                "a session per client"
+            } else {
+                "stateless server"
+            }
+        );
         out += &format!("  ok / errors  {:>12} / {}\n", self.ok, self.errors);
         out += &format!(
             "  latency      p50 {}  p90 {}  p99 {}  max {}\n",
@@ -254,8 +306,15 @@ impl RpsReport {
         if let Some(cpu) = self.server_cpu_secs {
             out += &format!("  server CPU   {cpu:>12.2} s\n");
         }
+        if let Some(per) = self.server_cpu_ms_per_1k() {
+            out += &format!("  CPU / 1k req {per:>12.1} ms\n");
+        }
         if let Some(rss) = self.server_rss_kib {
-            out += &format!("  server RSS   {:>12.1} MiB\n", rss as f64 / 1024.0);
+            out += &format!("  server RSS   {:>12.1} MiB", rss as f64 / 1024.0);
+            if let Some(hwm) = self.server_hwm_kib {
+                out += &format!(" (peak {:.1} MiB)", hwm as f64 / 1024.0);
+            }
+            out.push('\n');
         }
         if let Some(cpu) = self.generator_cpu_secs {
             out += &format!("  bench CPU    {cpu:>12.2} s\n");

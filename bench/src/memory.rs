@@ -1,0 +1,219 @@
+//! `memory`: the server's resident memory with many idle sessions.
+//!
+//! N sessions are initialized, each subscribes to one topic (`events/subscribe`, or
+//! `resources/subscribe` to the topic's resource URI for a server without topic events) and
+//! opens its GET stream (one connection each, read and discarded, so keep-alive comments do not
+//! back up). The server's RSS (`VmRSS` of `/proc/<pid>/status`) is sampled before the first
+//! session, once every session is set up and a settle time has passed, and again after the
+//! generator closed every stream (the sessions themselves stay until the server expires them).
+
+use std::time::{Duration, Instant};
+
+use http::{StatusCode, header};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::conn::{Conn, Endpoint};
+use crate::fanout;
+use crate::mcp::{self, SubscribeMethod};
+use crate::stats::{ProcSample, round2};
+
+/// Settings of the `memory` scenario.
+#[derive(Debug, Clone)]
+pub struct MemoryConfig {
+    /// The MCP endpoint.
+    pub url: String,
+    /// Idle sessions to hold.
+    pub sessions: usize,
+    /// The topic each session subscribes to.
+    pub topic: String,
+    /// How sessions subscribe.
+    pub subscribe: SubscribeMethod,
+    /// Sessions set up at once.
+    pub setup_concurrency: usize,
+    /// How long to wait after setup before sampling.
+    pub settle: Duration,
+    /// The server process (required: its memory is what is measured).
+    pub server_pid: u32,
+}
+
+/// The outcome of a `memory` run.
+#[derive(Debug, Clone)]
+pub struct MemoryReport {
+    /// Seconds to set up every session.
+    pub setup_secs: f64,
+    /// The server before the first session.
+    pub before: ProcSample,
+    /// The server with every session idle.
+    pub idle: ProcSample,
+    /// The server after the generator closed every stream.
+    pub after_close: Option<ProcSample>,
+    /// Streams the server ended while they should have stayed open.
+    pub streams_ended: usize,
+    /// This generator with every session idle.
+    pub generator: Option<ProcSample>,
+}
+
+impl MemoryReport {
+    /// RSS growth per idle session, KiB.
+    pub fn kib_per_session(&self, sessions: usize) -> f64 {
+        (self.idle.rss_kib as f64 - self.before.rss_kib as f64) / sessions.max(1) as f64
+    }
+}
+
+/// Runs the scenario.
+pub async fn run(config: &MemoryConfig) -> Result<MemoryReport, String> {
+    if config.sessions == 0 {
+        return Err("--sessions must be at least 1".into());
+    }
+    fanout::check_open_files(config.sessions + config.setup_concurrency)?;
+    let endpoint = Endpoint::parse(&config.url)?;
+    let topic = config.subscribe.topic(&config.topic);
+    let before = ProcSample::read(Some(config.server_pid))
+        .ok_or_else(|| format!("cannot read /proc/{}", config.server_pid))?;
+    let start = Instant::now();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let workers = config.setup_concurrency.clamp(1, config.sessions);
+    let mut setup = Vec::with_capacity(workers);
+    for w in 0..workers {
+        let count = config.sessions / workers + usize::from(w < config.sessions % workers);
+        let endpoint = endpoint.clone();
+        let topic = topic.clone();
+        let stop_rx = stop_rx.clone();
+        setup.push(tokio::spawn(async move {
+            let mut conn = Conn::connect(&endpoint).await?;
+            let mut readers = Vec::with_capacity(count);
+            for _ in 0..count {
+                let session = mcp::initialize(&mut conn, &endpoint).await?;
+                mcp::subscribe(&mut conn, &endpoint, &session, &topic).await?;
+                let mut stream_conn = Conn::connect(&endpoint).await?;
+                let response = stream_conn
+                    .send(mcp::get_stream(&endpoint, &session))
+                    .await?;
+                let is_sse = response
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|t| t.starts_with("text/event-stream"));
+                if response.status() != StatusCode::OK || !is_sse {
+                    return Err(format!(
+                        "GET stream of session {session}: HTTP {}, not an SSE stream",
+                        response.status()
+                    ));
+                }
+                readers.push(tokio::spawn(drain_stream(
+                    stream_conn,
+                    response.into_body(),
+                    stop_rx.clone(),
+                )));
+            }
+            Ok::<_, String>(readers)
+        }));
+    }
+    let mut readers = Vec::with_capacity(config.sessions);
+    let mut setup_error = None;
+    for task in setup {
+        match task.await.map_err(|e| e.to_string()).and_then(|r| r) {
+            Ok(r) => readers.extend(r),
+            Err(e) => {
+                setup_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = setup_error {
+        let _ = stop_tx.send(true);
+        return Err(format!(
+            "session setup failed after {} streams: {e}",
+            readers.len()
+        ));
+    }
+    let setup_secs = start.elapsed().as_secs_f64();
+    tokio::time::sleep(config.settle).await;
+    let idle = ProcSample::read(Some(config.server_pid))
+        .ok_or_else(|| format!("the server (pid {}) is gone", config.server_pid))?;
+    let generator = ProcSample::read(None);
+    let _ = stop_tx.send(true);
+    let mut streams_ended = 0;
+    for reader in readers {
+        streams_ended += usize::from(reader.await.map_err(|e| e.to_string())?);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after_close = ProcSample::read(Some(config.server_pid));
+    Ok(MemoryReport {
+        setup_secs,
+        before,
+        idle,
+        after_close,
+        streams_ended,
+        generator,
+    })
+}
+
+/// Holds one GET stream open, discarding what comes, until told to stop; `true` if the server
+/// ended it first.
+async fn drain_stream(conn: Conn, mut body: Incoming, mut stop: watch::Receiver<bool>) -> bool {
+    let _conn = conn;
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => return false,
+            frame = body.frame() => {
+                if !matches!(frame, Some(Ok(_))) {
+                    return !*stop.borrow();
+                }
+            }
+        }
+    }
+}
+
+impl MemoryReport {
+    /// The JSON line of this run.
+    pub fn to_json(&self, label: &str, config: &MemoryConfig) -> Value {
+        let sample = |s: &ProcSample| json!({"rss_kib": s.rss_kib, "hwm_kib": s.hwm_kib});
+        json!({
+            "scenario": "memory",
+            "label": label,
+            "url": config.url,
+            "sessions": config.sessions,
+            "topic": config.subscribe.topic(&config.topic),
+            "setup_s": round2(self.setup_secs),
+            "server_before": sample(&self.before),
+            "server_idle": sample(&self.idle),
+            "server_after_close": self.after_close.as_ref().map(sample),
+            "rss_kib_per_session": round2(self.kib_per_session(config.sessions)),
+            "streams_ended": self.streams_ended,
+            "generator_rss_kib": self.generator.map(|g| g.rss_kib),
+        })
+    }
+
+    /// A human-readable summary.
+    pub fn to_table(&self, label: &str, config: &MemoryConfig) -> String {
+        let mib = |k: u64| k as f64 / 1024.0;
+        let mut out = format!(
+            "memory: {label}, {} idle sessions, one subscription ({:?}) and one GET stream each\n",
+            config.sessions,
+            config.subscribe.topic(&config.topic)
+        );
+        out += &format!("  setup                {:.2} s\n", self.setup_secs);
+        out += &format!(
+            "  server RSS           {:.1} MiB before, {:.1} MiB with the sessions idle (peak {:.1} MiB)\n",
+            mib(self.before.rss_kib),
+            mib(self.idle.rss_kib),
+            mib(self.idle.hwm_kib)
+        );
+        out += &format!(
+            "  per session          {:.1} KiB\n",
+            self.kib_per_session(config.sessions)
+        );
+        if let Some(after) = self.after_close {
+            out += &format!(
+                "  after closing        {:.1} MiB (streams closed, sessions not deleted)\n",
+                mib(after.rss_kib)
+            );
+        }
+        out += &format!("  streams ended early  {}\n", self.streams_ended);
+        out
+    }
+}
