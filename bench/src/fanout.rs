@@ -76,6 +76,8 @@ pub struct FanoutReport {
     pub to_last: Latency,
     /// Round trip of the `POST /publish` requests.
     pub publish_rtt: Latency,
+    /// The server before any session was set up.
+    pub server_base: Option<ProcSample>,
     /// The server after setup, before publishing.
     pub server_idle: Option<ProcSample>,
     /// The server at the end.
@@ -97,19 +99,70 @@ impl FanoutReport {
             self.deliveries as f64 / self.expected as f64
         }
     }
+
+    /// Server CPU microseconds per delivery while publishing.
+    pub fn server_cpu_us_per_delivery(&self) -> Option<f64> {
+        let cpu = self.server_cpu_secs?;
+        (self.deliveries > 0).then(|| cpu * 1e6 / self.deliveries as f64)
+    }
+
+    /// Growth of the server's RSS from before setup to all sessions idle, per session (KiB).
+    pub fn server_rss_kib_per_idle_session(&self, sessions: usize) -> Option<f64> {
+        let (base, idle) = (self.server_base?, self.server_idle?);
+        (sessions > 0).then(|| (idle.rss_kib as f64 - base.rss_kib as f64) / sessions as f64)
+    }
 }
 
 /// What one subscriber saw: arrival time (ns since start, 0 = never) per sequence number.
-struct StreamResult {
-    arrivals: Vec<u64>,
-    duplicates: u64,
-    ended: bool,
+pub(crate) struct StreamResult {
+    /// Arrival time per sequence number.
+    pub arrivals: Vec<u64>,
+    /// Events received more than once.
+    pub duplicates: u64,
+    /// Whether the stream ended before the run did.
+    pub ended: bool,
+}
+
+impl StreamResult {
+    /// Nothing received yet, out of `events`.
+    pub fn new(events: usize) -> Self {
+        StreamResult {
+            arrivals: vec![0; events],
+            duplicates: 0,
+            ended: false,
+        }
+    }
 }
 
 /// Counts sessions that received every event, and wakes the waiter when all have.
-struct Completion {
+#[derive(Default)]
+pub(crate) struct Completion {
     complete: AtomicUsize,
     notify: Notify,
+}
+
+impl Completion {
+    /// Records that one more subscriber has received every event.
+    pub fn one_done(&self) {
+        self.complete.fetch_add(1, Ordering::AcqRel);
+        self.notify.notify_one();
+    }
+
+    /// Waits until `everyone` subscribers have received every event, or `timeout`.
+    pub async fn wait(&self, everyone: usize, timeout: Duration) {
+        let drain = tokio::time::sleep(timeout);
+        tokio::pin!(drain);
+        loop {
+            let notified = self.notify.notified();
+            if self.complete.load(Ordering::Acquire) >= everyone {
+                break;
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = &mut drain => break,
+            }
+        }
+    }
 }
 
 /// Runs the scenario.
@@ -120,12 +173,10 @@ pub async fn run(config: &FanoutConfig) -> Result<FanoutReport, String> {
     check_open_files(config.sessions + config.setup_concurrency)?;
     let endpoint = Endpoint::parse(&config.url)?;
     let publish = Endpoint::parse(&config.publish_url)?;
+    let server_base = config.server_pid.and_then(|p| ProcSample::read(Some(p)));
     let start = Instant::now();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let completion = Arc::new(Completion {
-        complete: AtomicUsize::new(0),
-        notify: Notify::new(),
-    });
+    let completion = Arc::new(Completion::default());
 
     // Set up every session: a few setup connections carry the POSTs, each stream has its own.
     let workers = config.setup_concurrency.clamp(1, config.sessions);
@@ -186,6 +237,7 @@ pub async fn run(config: &FanoutConfig) -> Result<FanoutReport, String> {
     }
     let mut report = FanoutReport {
         setup_secs: start.elapsed().as_secs_f64(),
+        server_base,
         ..FanoutReport::default()
     };
     // Let the last streams settle before the clock that matters starts.
@@ -240,19 +292,7 @@ pub async fn run(config: &FanoutConfig) -> Result<FanoutReport, String> {
     }
 
     // Wait until every session has everything, or the drain timeout.
-    let everything = config.sessions;
-    let drain = tokio::time::sleep(config.drain_timeout);
-    tokio::pin!(drain);
-    loop {
-        let notified = completion.notify.notified();
-        if completion.complete.load(Ordering::Acquire) >= everything {
-            break;
-        }
-        tokio::select! {
-            _ = notified => {}
-            _ = &mut drain => break,
-        }
-    }
+    completion.wait(config.sessions, config.drain_timeout).await;
     let _ = stop_tx.send(true);
     let me_after = ProcSample::read(None);
     report.server_end = config.server_pid.and_then(|p| ProcSample::read(Some(p)));
@@ -264,12 +304,39 @@ pub async fn run(config: &FanoutConfig) -> Result<FanoutReport, String> {
     }
     report.server_dropped = server_dropped(&publish).await;
 
-    // Merge what every subscriber saw.
-    let mut per_delivery = stats::latency_histogram();
-    let mut last_arrival = vec![0u64; config.events];
-    let mut latest = 0u64;
+    let mut results = Vec::with_capacity(readers.len());
     for reader in readers {
-        let r = reader.await.map_err(|e| e.to_string())?;
+        results.push(reader.await.map_err(|e| e.to_string())?);
+    }
+    let first_ns = first_publish.duration_since(start).as_nanos() as u64;
+    merge(
+        &mut report,
+        results,
+        &sent_at,
+        &ok,
+        config.sessions,
+        first_ns,
+    );
+    report.publish_rtt = Latency::of(&rtt);
+    Ok(report)
+}
+
+/// Merges what every subscriber saw into `report`: deliveries, duplicates, latencies and the
+/// delivery rate. `sent_at` and `ok` are per sequence number (send time in ns since the start,
+/// whether the publish succeeded); `first_ns` is when the first publish was sent.
+pub(crate) fn merge(
+    report: &mut FanoutReport,
+    results: Vec<StreamResult>,
+    sent_at: &[u64],
+    ok: &[bool],
+    sessions: usize,
+    first_ns: u64,
+) {
+    let events = sent_at.len();
+    let mut per_delivery = stats::latency_histogram();
+    let mut last_arrival = vec![0u64; events];
+    let mut latest = 0u64;
+    for r in results {
         report.duplicates += r.duplicates;
         report.streams_ended += usize::from(r.ended);
         for (seq, &arrived) in r.arrivals.iter().enumerate() {
@@ -283,20 +350,17 @@ pub async fn run(config: &FanoutConfig) -> Result<FanoutReport, String> {
         }
     }
     let mut to_last = stats::latency_histogram();
-    for seq in 0..config.events {
+    for seq in 0..events {
         if ok[seq] && last_arrival[seq] > 0 {
             stats::record(&mut to_last, last_arrival[seq] - sent_at[seq]);
         }
     }
-    report.expected = (report.published * config.sessions) as u64;
-    let first_ns = first_publish.duration_since(start).as_nanos() as u64;
+    report.expected = (report.published * sessions) as u64;
     if latest > first_ns {
         report.deliveries_per_sec = report.deliveries as f64 / ((latest - first_ns) as f64 / 1e9);
     }
     report.per_delivery = Latency::of(&per_delivery);
     report.to_last = Latency::of(&to_last);
-    report.publish_rtt = Latency::of(&rtt);
-    Ok(report)
 }
 
 /// Reads one session's GET stream until told to stop; records when each event arrived.
@@ -311,11 +375,7 @@ async fn read_stream(
     // The connection stays open as long as its sender lives.
     let _conn = conn;
     let mut decoder = SseDecoder::new();
-    let mut r = StreamResult {
-        arrivals: vec![0; events],
-        duplicates: 0,
-        ended: false,
-    };
+    let mut r = StreamResult::new(events);
     let mut received = 0usize;
     loop {
         let frame = tokio::select! {
@@ -340,8 +400,7 @@ async fn read_stream(
                     *slot = now;
                     received += 1;
                     if received == events {
-                        completion.complete.fetch_add(1, Ordering::AcqRel);
-                        completion.notify.notify_one();
+                        completion.one_done();
                     }
                 }
                 Some(_) => r.duplicates += 1,
@@ -355,7 +414,7 @@ async fn read_stream(
 /// The sequence number of an `events/emit` message (or of the rmcp peer's
 /// `notifications/resources/updated`, see [`mcp::event_payload`]), if `data` is one from this
 /// bench.
-fn event_seq(data: &str) -> Option<usize> {
+pub(crate) fn event_seq(data: &str) -> Option<usize> {
     if data.is_empty() {
         return None;
     }
@@ -416,10 +475,16 @@ impl FanoutReport {
             "deliveries_per_s": round(self.deliveries_per_sec),
             "per_delivery": self.per_delivery.to_json(),
             "publish_to_last": self.to_last.to_json(),
-            "publish_rtt": self.publish_rtt.to_json(),
+            // MQTT publishes at QoS 0 have no answer, so no round trip.
+            "publish_rtt": (self.publish_rtt.count > 0).then(|| self.publish_rtt.to_json()),
+            "server_base": sample(&self.server_base),
             "server_idle": sample(&self.server_idle),
             "server_end": sample(&self.server_end),
             "server_cpu_s": self.server_cpu_secs.map(round2),
+            "server_cpu_us_per_delivery": self.server_cpu_us_per_delivery().map(round2),
+            "server_rss_kib_per_idle_session": self
+                .server_rss_kib_per_idle_session(config.sessions)
+                .map(round2),
             "generator_cpu_s": self.generator_cpu_secs.map(round2),
             "server_dropped": self.server_dropped,
         })
@@ -460,11 +525,13 @@ impl FanoutReport {
             fmt_us(l.p99_us),
             fmt_us(l.max_us)
         );
-        out += &format!(
-            "  POST /publish RTT    p50 {}  p99 {}\n",
-            fmt_us(p.p50_us),
-            fmt_us(p.p99_us)
-        );
+        if p.count > 0 {
+            out += &format!(
+                "  POST /publish RTT    p50 {}  p99 {}\n",
+                fmt_us(p.p50_us),
+                fmt_us(p.p99_us)
+            );
+        }
         if let (Some(idle), Some(end)) = (self.server_idle, self.server_end) {
             out += &format!(
                 "  server RSS           {:.1} MiB with sessions idle, {:.1} MiB at end (peak {:.1} MiB)\n",
@@ -473,8 +540,15 @@ impl FanoutReport {
                 end.hwm_kib as f64 / 1024.0
             );
         }
+        if let Some(per) = self.server_rss_kib_per_idle_session(config.sessions) {
+            out +=
+                &format!("  server RSS / session {per:.1} KiB (idle, over the RSS before setup)\n");
+        }
         if let Some(cpu) = self.server_cpu_secs {
             out += &format!("  server CPU           {cpu:.2} s while publishing\n");
+        }
+        if let Some(per) = self.server_cpu_us_per_delivery() {
+            out += &format!("  server CPU/delivery  {per:.2} µs\n");
         }
         if let Some(cpu) = self.generator_cpu_secs {
             out += &format!("  bench CPU            {cpu:.2} s while publishing\n");

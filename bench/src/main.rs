@@ -9,6 +9,7 @@ mod conn;
 mod fanout;
 mod mcp;
 mod memory;
+mod mqtt;
 mod report;
 mod rps;
 mod stats;
@@ -126,6 +127,44 @@ enum Command {
         #[arg(long, default_value = "2s", value_parser = stats::parse_duration)]
         settle: std::time::Duration,
     },
+    /// The `fanout` scenario against an MQTT broker (the Mosquitto peer): N subscriber clients
+    /// (one connection each) subscribe at QoS 0, one client publishes at a fixed rate, each
+    /// payload being the `events/emit` notification mcpbus would send.
+    FanoutMqtt {
+        /// The broker, e.g. 127.0.0.1:1883.
+        #[arg(long)]
+        broker: String,
+        /// Print one JSON line on stdout (the human summary goes to stderr).
+        #[arg(long)]
+        json: bool,
+        /// Name of the broker under test, in the output.
+        #[arg(long, default_value = "mosquitto")]
+        label: String,
+        /// The broker's process id: its CPU time and memory are read from /proc.
+        #[arg(long)]
+        broker_pid: Option<u32>,
+        /// Exit with status 1 if any event was not delivered.
+        #[arg(long)]
+        strict: bool,
+        /// Subscriber clients (one connection each).
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        /// Events to publish.
+        #[arg(long, default_value_t = 200)]
+        events: usize,
+        /// Publish rate, e.g. 50/s.
+        #[arg(long, default_value = "50/s", value_parser = stats::parse_rate)]
+        rate: f64,
+        /// The topic subscribed to and published on.
+        #[arg(long, default_value = "build/status")]
+        topic: String,
+        /// Clients set up at once.
+        #[arg(long, default_value_t = 32)]
+        setup_concurrency: usize,
+        /// How long to wait for outstanding deliveries after the last publish.
+        #[arg(long, default_value = "10s", value_parser = stats::parse_duration)]
+        drain_timeout: std::time::Duration,
+    },
     /// Render JSON lines of earlier runs (files, or stdin) as Markdown tables.
     Report {
         /// Files of JSON lines; stdin when none.
@@ -237,6 +276,48 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 &common,
                 r.to_table(&common.label, &config),
                 r.to_json(&common.label, &config),
+                clean,
+            ))
+        }
+        Command::FanoutMqtt {
+            broker,
+            json,
+            label,
+            broker_pid,
+            strict,
+            subscribers,
+            events,
+            rate,
+            topic,
+            setup_concurrency,
+            drain_timeout,
+        } => {
+            let config = mqtt::MqttFanoutConfig {
+                broker: broker.clone(),
+                subscribers,
+                events,
+                rate,
+                topic,
+                setup_concurrency,
+                drain_timeout,
+                broker_pid,
+            };
+            let r = mqtt::run(&config).await?;
+            let clean = r.publish_errors == 0
+                && r.published == events
+                && r.deliveries == r.expected
+                && r.duplicates == 0;
+            let common = Common {
+                url: format!("mqtt://{broker}"),
+                json,
+                label,
+                server_pid: broker_pid,
+                strict,
+            };
+            Ok(emit(
+                &common,
+                mqtt::to_table(&r, &common.label, &config),
+                mqtt::to_json(&r, &common.label, &config),
                 clean,
             ))
         }
