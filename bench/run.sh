@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Benchmarks `mcpbus serve` over Streamable HTTP with the mcpbus-bench load generator.
 #
-#   bench/run.sh            full run (about 1 minute after the build): rps with 1, 10 and 50
-#                           clients, fan-out to 1,000 sessions
+#   bench/run.sh            full run (about 2 minutes after the build): rps with 1, 10 and 50
+#                           clients; fan-out to 100, 1,000 and 10,000 subscribers on mcpbus and
+#                           on the Mosquitto MQTT broker, back to back, with their ratios
 #   bench/run.sh --smoke    tiny run (about 10 s after the build); exits non-zero on any error
 #                           or undelivered event (for CI)
+#
+# Mosquitto (the Debian package) is installed with apt-get when `mosquitto` is missing.
 #
 # Builds `mcpbus` and `mcpbus-bench` in release once, starts the server on a free loopback port,
 # runs each scenario with a time bound, stops the server and prints the results as Markdown
@@ -17,7 +20,7 @@ mode=full
 case "${1:-}" in
   "") ;;
   --smoke) mode=smoke ;;
-  -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
   *) echo "usage: $0 [--smoke]" >&2; exit 2 ;;
 esac
 
@@ -82,36 +85,57 @@ else
 fi
 
 server_pid=
+mosquitto_pid=
 failed=0
-cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
+# stop_pid PID: TERM, then KILL after 5 s.
+stop_pid() {
+  local pid=$1
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
   fi
+}
+cleanup() {
+  stop_pid "$server_pid"
+  stop_pid "$mosquitto_pid"
   if [ -z "$keep_out" ]; then
     if [ "$failed" = 0 ]; then rm -rf "$out"; else echo "kept results and server log in $out" >&2; fi
   fi
 }
 trap cleanup EXIT
 
-MCPBUS_LOG=warn "${pin_server[@]}" "$server_bin" serve --listen 127.0.0.1:0 --config "$out/bench.toml" \
-  2>"$out/server.log" &
-server_pid=$!
-url=
-for _ in $(seq 100); do
-  url=$(sed -n 's/^mcpbus: listening on \(http:[^ ]*\)$/\1/p' "$out/server.log")
-  [ -n "$url" ] && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$url" ]; then
-  failed=1
-  echo "the server did not start:" >&2
-  cat "$out/server.log" >&2
-  exit 1
-fi
-base=${url%/mcp}
+# start_mcpbus: starts `mcpbus serve` (pinned); sets server_pid, url and base.
+start_mcpbus() {
+  local log="$out/server.start.log"
+  MCPBUS_LOG=warn "${pin_server[@]}" "$server_bin" serve --listen 127.0.0.1:0 \
+    --config "$out/bench.toml" 2>"$log" &
+  server_pid=$!
+  url=
+  for _ in $(seq 100); do
+    url=$(sed -n 's/^mcpbus: listening on \(http:[^ ]*\)$/\1/p' "$log")
+    [ -n "$url" ] && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$url" ]; then
+    failed=1
+    echo "the server did not start:" >&2
+    cat "$log" >&2
+    exit 1
+  fi
+  base=${url%/mcp}
+}
+
+# stop_mcpbus: stops the server started last; appends its log to $out/server.log.
+stop_mcpbus() {
+  stop_pid "$server_pid"
+  server_pid=
+  cat "$out/server.start.log" >>"$out/server.log" 2>/dev/null || true
+}
+
+start_mcpbus
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== mode $mode; $pinning; load average $load_before" >&2
@@ -130,15 +154,105 @@ run() {
 
 if [ "$mode" = smoke ]; then
   run 20 rps --clients 2 --duration 2s --warmup 500ms --strict
-  run 20 fanout --publish-url "$base/publish" --token "$token" --sessions 20 --events 20 \
-    --rate 50/s --drain-timeout 3s --strict
 else
   for clients in 1 10 50; do
     run 30 rps --clients "$clients" --duration 10s --warmup 2s
   done
-  run 90 fanout --publish-url "$base/publish" --token "$token" --sessions 1000 --events 200 \
-    --rate 50/s --drain-timeout 10s
 fi
+
+# ---- Fan-out: mcpbus and the Mosquitto peer ------------------------------------------------
+# The same subscribers, events, rate and payload size on both, back to back. Each size runs
+# against a freshly started mcpbus server and a freshly started broker, so that subscribers of
+# an earlier size (mcpbus keeps a session until it is deleted or idles out) take no deliveries
+# and the RSS before setup is a clean baseline. The broker is pinned like the server (core 0),
+# the generator runs on core 1.
+
+# mosquitto_install: installs the Debian package when `mosquitto` is missing.
+mosquitto_install() {
+  PATH=$PATH:/usr/sbin:/sbin
+  command -v mosquitto >/dev/null && return 0
+  echo "== installing mosquitto (apt-get)" >&2
+  local sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  if ! DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q mosquitto >&2; then
+    "${sudo[@]}" apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q mosquitto >&2
+  fi
+  command -v mosquitto >/dev/null
+}
+
+# mosquitto_start: starts a broker on a free loopback port with a minimal config (pinned, with
+# the raised open-files limit); sets mosquitto_pid and broker.
+mosquitto_start() {
+  local conf="$out/mosquitto.conf" log="$out/mosquitto.log" port
+  for _ in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 40000))
+    # Taken if something answers on it.
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi
+    printf '%s\n' "listener $port 127.0.0.1" "allow_anonymous true" "max_connections -1" \
+      "persistence false" "log_dest stderr" "log_type error" "log_type warning" >"$conf"
+    (
+      ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+      exec "${pin_server[@]}" mosquitto -c "$conf"
+    ) 2>>"$log" &
+    mosquitto_pid=$!
+    for _ in $(seq 50); do
+      kill -0 "$mosquitto_pid" 2>/dev/null || break
+      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        broker=127.0.0.1:$port
+        return 0
+      fi
+      sleep 0.1
+    done
+    stop_pid "$mosquitto_pid"
+    mosquitto_pid=
+  done
+  echo "mosquitto did not start:" >&2
+  cat "$log" >&2
+  return 1
+}
+
+# mosquitto_stop: stops the broker started last.
+mosquitto_stop() {
+  stop_pid "$mosquitto_pid"
+  mosquitto_pid=
+}
+
+# fanout_pair SECONDS SUBSCRIBERS EVENTS RATE DRAIN [--strict]: the fan-out on a fresh mcpbus
+# server, then on a fresh broker, with the same parameters.
+fanout_pair() {
+  local limit=$1 n=$2 events=$3 rate=$4 drain=$5
+  shift 5
+  stop_mcpbus
+  start_mcpbus
+  run "$limit" fanout --publish-url "$base/publish" --token "$token" --sessions "$n" \
+    --events "$events" --rate "$rate" --drain-timeout "$drain" "$@"
+  if ! mosquitto_start; then
+    failed=1
+    return
+  fi
+  if ! timeout --kill-after=5 "$limit" "${pin_bench[@]}" "$bench_bin" fanout-mqtt \
+      --broker "$broker" --broker-pid "$mosquitto_pid" --subscribers "$n" --events "$events" \
+      --rate "$rate" --drain-timeout "$drain" --json "$@" >>"$results"; then
+    echo "FAILED: mcpbus-bench fanout-mqtt --subscribers $n" >&2
+    failed=1
+  fi
+  mosquitto_stop
+}
+
+if ! mosquitto_install; then
+  echo "FAILED: cannot install mosquitto" >&2
+  failed=1
+elif [ "$mode" = smoke ]; then
+  # 20 subscribers, 20 events on each.
+  fanout_pair 20 20 20 50/s 3s --strict
+else
+  fanout_pair 60 100 200 50/s 10s
+  fanout_pair 90 1000 200 50/s 10s
+  # 10,000 subscribers: fewer events, further apart (the same on both).
+  fanout_pair 120 10000 20 2/s 30s
+fi
+# ---- end of the fan-out section --------------------------------------------------------------
 
 if ! kill -0 "$server_pid" 2>/dev/null; then
   echo "FAILED: the server exited during the run" >&2
@@ -150,6 +264,9 @@ echo "mcpbus-bench ($mode), $pinning"
 echo "load average (1, 5, 15 min) before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 "$bench_bin" report "$results"
+if [ "$mode" = full ]; then
+  "$bench_bin" report --ratio mcpbus/mosquitto "$results"
+fi
 if [ "$failed" != 0 ]; then
   echo "some scenario failed (see above)" >&2
   exit 1
