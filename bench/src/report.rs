@@ -167,6 +167,11 @@ pub fn render_ratio(lines: &str, a: &str, b: &str) -> String {
             pointer: "/server_idle/rss_kib",
             show: mib,
         },
+        Figure {
+            name: "RSS / idle subscriber",
+            pointer: "/server_rss_kib_per_idle_session",
+            show: |v| format!("{:.1} KiB", num(v)),
+        },
     ];
     let memory = [
         Figure {
