@@ -8,6 +8,9 @@
 #                           or undelivered event (for CI)
 #
 # Mosquitto (the Debian package) is installed with apt-get when `mosquitto` is missing.
+# Then mcpbus vs rmcp (bench/rmcp.sh, about 5 more minutes; 15 s in --smoke): rps in JSON and
+# SSE response modes, fan-out and 10,000 idle sessions against fresh mcpbus and rmcp-peer
+# servers (bench/peers/rmcp-server, built here too), with their ratios.
 #
 # Builds `mcpbus` and `mcpbus-bench` in release once, starts the server on a free loopback port,
 # runs each scenario with a time bound, stops the server and prints the results as Markdown
@@ -20,7 +23,7 @@ mode=full
 case "${1:-}" in
   "") ;;
   --smoke) mode=smoke ;;
-  -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
   *) echo "usage: $0 [--smoke]" >&2; exit 2 ;;
 esac
 
@@ -32,6 +35,10 @@ cargo build --release -j2 -p mcpbus-cli -p mcpbus-bench >&2
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 server_bin="$target_dir/release/mcpbus"
 bench_bin="$target_dir/release/mcpbus-bench"
+# mcpbus vs rmcp: its functions, and the rmcp peer built now rather than between scenarios.
+# shellcheck source=bench/rmcp.sh
+. "$root/bench/rmcp.sh"
+rmcp_build
 
 # One connection per subscribed session on each side: raise the open-files limit.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -98,6 +105,7 @@ stop_pid() {
   fi
 }
 cleanup() {
+  rmcp_stop
   stop_pid "$server_pid"
   stop_pid "$mosquitto_pid"
   if [ -z "$keep_out" ]; then
@@ -267,6 +275,8 @@ echo
 if [ "$mode" = full ]; then
   "$bench_bin" report --ratio mcpbus/mosquitto "$results"
 fi
+
+rmcp_compare
 if [ "$failed" != 0 ]; then
   echo "some scenario failed (see above)" >&2
   exit 1
