@@ -21,7 +21,11 @@
 //! rmcp's `json_response`, which rmcp 3.x applies only with `legacy_session_mode` off (its
 //! stateless mode: no `Mcp-Session-Id`, no GET stream), so `--json` serves statelessly.
 //!
-//! Usage: `rmcp-peer [--listen ADDR] [--json] [--token TOKEN]`; the address also comes from
+//! `--nodelay` sets `TCP_NODELAY` on accepted connections. It is off by default, as in rmcp's
+//! examples and in `mcpbus serve`: an SSE answer goes out in several writes, and without it the
+//! later ones wait for the client's delayed ACK (about 40 ms on Linux).
+//!
+//! Usage: `rmcp-peer [--listen ADDR] [--json] [--nodelay] [--token TOKEN]`; the address also comes from
 //! `RMCP_PEER_LISTEN` (default `127.0.0.1:0`), the token from `RMCP_PEER_TOKEN` or
 //! `MCPBUS_PUBLISH_TOKEN`. Prints `rmcp-peer: listening on http://ADDR/mcp` on stderr.
 
@@ -35,6 +39,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use rmcp::handler::server::common::Extension;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
@@ -263,6 +268,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
 struct Options {
     listen: String,
     json: bool,
+    nodelay: bool,
     token: Option<String>,
 }
 
@@ -270,6 +276,7 @@ fn parse_options() -> Result<Options, String> {
     let mut options = Options {
         listen: std::env::var("RMCP_PEER_LISTEN").unwrap_or_else(|_| "127.0.0.1:0".into()),
         json: false,
+        nodelay: false,
         token: std::env::var("RMCP_PEER_TOKEN")
             .or_else(|_| std::env::var("MCPBUS_PUBLISH_TOKEN"))
             .ok(),
@@ -280,8 +287,11 @@ fn parse_options() -> Result<Options, String> {
             "--listen" => options.listen = args.next().ok_or("--listen needs ADDR")?,
             "--token" => options.token = Some(args.next().ok_or("--token needs TOKEN")?),
             "--json" => options.json = true,
+            "--nodelay" => options.nodelay = true,
             "-h" | "--help" => {
-                return Err("usage: rmcp-peer [--listen ADDR] [--json] [--token TOKEN]".into());
+                return Err(
+                    "usage: rmcp-peer [--listen ADDR] [--json] [--nodelay] [--token TOKEN]".into(),
+                );
             }
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
@@ -350,13 +360,23 @@ async fn run() -> Result<(), String> {
     };
     eprintln!("rmcp-peer: rmcp {RMCP_VERSION}, {mode} mode");
     eprintln!("rmcp-peer: listening on http://{local}/mcp");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            cancel.cancel();
-        })
-        .await
-        .map_err(|e| e.to_string())
+    let shutdown = async move {
+        shutdown_signal().await;
+        cancel.cancel();
+    };
+    if options.nodelay {
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    } else {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+    .map_err(|e| e.to_string())
 }
 
 async fn shutdown_signal() {
