@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -35,6 +35,8 @@ pub struct OutboundQueue {
     capacity: usize,
     dropped: AtomicU64,
     enqueued: AtomicU64,
+    /// Mirrors `State::closed` for a check without the lock (on every delivery).
+    closed: AtomicBool,
 }
 
 impl OutboundQueue {
@@ -46,6 +48,7 @@ impl OutboundQueue {
             capacity: capacity.max(1),
             dropped: AtomicU64::new(0),
             enqueued: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -100,12 +103,13 @@ impl OutboundQueue {
     /// Closes the queue: later pushes are refused; queued frames are still delivered.
     pub fn close(&self) {
         self.lock().closed = true;
+        self.closed.store(true, Ordering::Release);
         self.notify.notify_one();
     }
 
     /// Whether [`close`](Self::close) was called.
     pub fn is_closed(&self) -> bool {
-        self.lock().closed
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Events dropped so far because the session was too slow.

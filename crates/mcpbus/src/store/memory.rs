@@ -1,6 +1,7 @@
 //! The in-memory event store: bounded per stream, idle sessions expire.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -36,7 +37,15 @@ struct StreamLog {
     next_seq: u64,
     /// The highest sequence number dropped from the front, if any.
     trimmed_through: Option<u64>,
-    notify: Arc<Notify>,
+    /// What waiters need without taking the store's lock.
+    shared: Arc<StreamShared>,
+}
+
+#[derive(Default)]
+struct StreamShared {
+    notify: Notify,
+    /// The newest sequence number appended (0: none).
+    last_seq: AtomicU64,
 }
 
 struct SessionLog {
@@ -45,6 +54,27 @@ struct SessionLog {
     streams: Vec<StreamLog>,
     by_name: HashMap<String, usize>,
     last_used: Instant,
+}
+
+impl Inner {
+    /// The log of `session`, created if missing (allocating its key only then).
+    fn session_log(&mut self, session: &str, now: Instant) -> &mut SessionLog {
+        if !self.sessions.contains_key(session) {
+            self.sessions.insert(
+                session.to_string(),
+                SessionLog {
+                    epoch: random_epoch(),
+                    streams: Vec::new(),
+                    by_name: HashMap::new(),
+                    last_used: now,
+                },
+            );
+        }
+        match self.sessions.get_mut(session) {
+            Some(log) => log,
+            None => unreachable!("inserted above"),
+        }
+    }
 }
 
 impl SessionLog {
@@ -57,7 +87,7 @@ impl SessionLog {
             events: VecDeque::new(),
             trimmed_through: None,
             next_seq: 1,
-            notify: Arc::new(Notify::new()),
+            shared: Arc::default(),
         });
         self.by_name
             .insert(name.to_string(), self.streams.len() - 1);
@@ -173,15 +203,7 @@ impl MemoryEventStore {
         let now = Instant::now();
         let mut inner = self.lock();
         self.sweep(&mut inner, now);
-        let log = inner
-            .sessions
-            .entry(session.to_string())
-            .or_insert_with(|| SessionLog {
-                epoch: random_epoch(),
-                streams: Vec::new(),
-                by_name: HashMap::new(),
-                last_used: now,
-            });
+        let log = inner.session_log(session, now);
         log.last_used = now;
         let index = log.stream_index(stream);
         let epoch = log.epoch;
@@ -194,7 +216,8 @@ impl MemoryEventStore {
                 s.trimmed_through = Some(dropped);
             }
         }
-        s.notify.notify_waiters();
+        s.shared.last_seq.store(seq, Ordering::Release);
+        s.shared.notify.notify_waiters();
         format_id(epoch, index, seq)
     }
 
@@ -274,24 +297,12 @@ impl MemoryEventStore {
         Some(format_id(log.epoch, index, *seq))
     }
 
-    /// The stream's notifier and whether it already has events after `after`.
-    fn watch(&self, session: &str, stream: &str, after: Option<&str>) -> (Arc<Notify>, bool) {
-        let after_seq = after.and_then(|a| parse_id(a).ok()).map_or(0, |p| p.seq);
-        let now = Instant::now();
+    /// What a waiter on `stream` needs (created if missing).
+    fn watch(&self, session: &str, stream: &str) -> Arc<StreamShared> {
         let mut inner = self.lock();
-        let log = inner
-            .sessions
-            .entry(session.to_string())
-            .or_insert_with(|| SessionLog {
-                epoch: random_epoch(),
-                streams: Vec::new(),
-                by_name: HashMap::new(),
-                last_used: now,
-            });
+        let log = inner.session_log(session, Instant::now());
         let index = log.stream_index(stream);
-        let s = &log.streams[index];
-        let newer = s.events.back().is_some_and(|(seq, _)| *seq > after_seq);
-        (s.notify.clone(), newer)
+        log.streams[index].shared.clone()
     }
 }
 
@@ -351,13 +362,13 @@ impl EventStore for MemoryEventStore {
         after: Option<&'a str>,
     ) -> BoxFuture<'a, ()> {
         async move {
-            let (notify, _) = self.watch(session, stream, after);
-            let notified = notify.notified();
+            let after_seq = after.and_then(|a| parse_id(a).ok()).map_or(0, |p| p.seq);
+            let shared = self.watch(session, stream);
+            let notified = shared.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             // Check after registering, so that an append in between is not missed.
-            let (_, newer) = self.watch(session, stream, after);
-            if !newer {
+            if shared.last_seq.load(Ordering::Acquire) <= after_seq {
                 notified.await;
             }
         }
@@ -367,7 +378,7 @@ impl EventStore for MemoryEventStore {
     fn remove_session<'a>(&'a self, session: &'a str) -> BoxFuture<'a, ()> {
         if let Some(log) = self.lock().sessions.remove(session) {
             for s in log.streams {
-                s.notify.notify_waiters();
+                s.shared.notify.notify_waiters();
             }
         }
         async {}.boxed()

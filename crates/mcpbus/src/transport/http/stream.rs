@@ -59,6 +59,18 @@ struct TailState {
     /// Closing: write what is stored, then end.
     closing: bool,
     finished: bool,
+    /// The last read took everything stored: wait before reading again.
+    caught_up: bool,
+}
+
+/// What a wait ended with.
+enum Woken {
+    /// Something may have been appended, or the stream is closing: read.
+    Read,
+    /// Write this chunk (a keep-alive comment).
+    Write(Bytes),
+    /// The stream is over.
+    End,
 }
 
 impl TailState {
@@ -67,6 +79,7 @@ impl TailState {
             tail,
             closing: false,
             finished: false,
+            caught_up: false,
         }
     }
 
@@ -76,13 +89,22 @@ impl TailState {
         if self.finished {
             return None;
         }
-        let t = &mut self.tail;
-        if let Some((id, retry)) = t.priming.take() {
+        if let Some((id, retry)) = self.tail.priming.take() {
             let mut buf = Vec::with_capacity(64);
             sse::encode_priming(&mut buf, &id, retry);
             return Some(Bytes::from(buf));
         }
         loop {
+            if self.caught_up && self.tail.first_batch.is_empty() && !self.closing {
+                // Everything stored was written: wait first (the wait returns at once if
+                // something was appended meanwhile) instead of a read that finds nothing.
+                match self.wait().await {
+                    Woken::Read => {}
+                    Woken::Write(chunk) => return Some(chunk),
+                    Woken::End => return None,
+                }
+            }
+            let t = &mut self.tail;
             let batch = if t.first_batch.is_empty() {
                 let read = t
                     .store
@@ -104,6 +126,7 @@ impl TailState {
             } else {
                 std::mem::take(&mut t.first_batch)
             };
+            self.caught_up = batch.len() < READ_BATCH;
             let mut buf = Vec::new();
             for event in batch {
                 t.cursor = Some(event.id.clone());
@@ -125,30 +148,50 @@ impl TailState {
             if self.closing {
                 return None;
             }
-            let wait = t
-                .store
-                .wait_for(&t.session.id, &t.stream, t.cursor.as_deref());
-            let keep_alive = async {
-                match t.keep_alive {
-                    Some(d) => tokio::time::sleep(d).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = wait => {}
-                // Closing (by the handler, or because the session ended): write what is
-                // stored, then end.
-                _ = t.close.cancelled(), if !self.closing => self.closing = true,
-                _ = t.session.ended.cancelled(), if !self.closing => self.closing = true,
-                _ = t.shutdown.cancelled() => return None,
-                _ = aborted(&t.standalone) => return None,
-                _ = keep_alive => {
-                    let mut buf = Vec::with_capacity(16);
-                    sse::encode_comment(&mut buf, "keep-alive");
-                    return Some(Bytes::from(buf));
-                }
+            match self.wait().await {
+                Woken::Read => {}
+                Woken::Write(chunk) => return Some(chunk),
+                Woken::End => return None,
             }
         }
+    }
+
+    /// Waits until something may be stored after the cursor, the stream closes, or a
+    /// keep-alive is due.
+    async fn wait(&mut self) -> Woken {
+        let t = &self.tail;
+        let wait = t
+            .store
+            .wait_for(&t.session.id, &t.stream, t.cursor.as_deref());
+        let keep_alive = async {
+            match t.keep_alive {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let closing = self.closing;
+        let woken = tokio::select! {
+            _ = wait => Woken::Read,
+            // Closing (by the handler, or because the session ended): write what is stored,
+            // then end.
+            _ = t.close.cancelled(), if !closing => {
+                self.closing = true;
+                Woken::Read
+            }
+            _ = t.session.ended.cancelled(), if !closing => {
+                self.closing = true;
+                Woken::Read
+            }
+            _ = t.shutdown.cancelled() => Woken::End,
+            _ = aborted(&t.standalone) => Woken::End,
+            _ = keep_alive => {
+                let mut buf = Vec::with_capacity(16);
+                sse::encode_comment(&mut buf, "keep-alive");
+                Woken::Write(Bytes::from(buf))
+            }
+        };
+        self.caught_up = false;
+        woken
     }
 }
 
