@@ -271,9 +271,11 @@ echo
 echo "mcpbus-bench ($mode), $pinning"
 echo "load average (1, 5, 15 min) before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-"$bench_bin" report "$results"
 if [ "$mode" = full ]; then
+  # The tables, then the fan-out figures of mcpbus and Mosquitto side by side with their ratios.
   "$bench_bin" report --ratio mcpbus/mosquitto "$results"
+else
+  "$bench_bin" report "$results"
 fi
 
 rmcp_compare
