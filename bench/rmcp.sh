@@ -19,12 +19,15 @@
 #   fanout   100 and 1,000 sessions × 200 events at 50/s, 10,000 sessions × 20 events at 2/s
 #            (mcpbus: events/subscribe; rmcp: resources/subscribe, notifications/resources/updated)
 #   memory   10,000 idle sessions, one subscription and one GET stream each
+#            (fanout and memory: mcpbus in JSON response mode, rmcp in SSE mode, its only one
+#            with sessions)
 #
 # --smoke runs each kind once, small (about 15 s).
 
 rmcp_pid=
 rmcp_url=
 rmcp_results=
+rmcp_starts=0
 
 rmcp_build() {
   echo "== building the rmcp peer (release)" >&2
@@ -46,8 +49,12 @@ rmcp_stop() {
 # rmcp_start SERVER MODE: a fresh `mcpbus serve` or rmcp peer (SERVER = mcpbus | rmcp) in
 # MODE json or sse; sets rmcp_pid and rmcp_url.
 rmcp_start() {
-  local server=$1 resp_mode=$2 log="$out/$1-$2.log"
+  local server=$1 resp_mode=$2 log
   rmcp_stop
+  # A log per start, created before the server starts, so the line read below is this server's.
+  rmcp_starts=$((rmcp_starts + 1))
+  log="$out/compare-$rmcp_starts-$server-$resp_mode.log"
+  : >"$log"
   if [ "$server" = mcpbus ]; then
     sed "s/^response_mode = .*/response_mode = \"$resp_mode\"/" "$out/bench.toml" \
       >"$out/bench-$resp_mode.toml"
@@ -90,6 +97,11 @@ rmcp_subscribe_method() {
   if [ "$1" = mcpbus ]; then echo events; else echo resources; fi
 }
 
+# The response mode of each server in fanout and memory: one with sessions.
+rmcp_session_mode() {
+  if [ "$1" = mcpbus ]; then echo json; else echo sse; fi
+}
+
 rmcp_compare() {
   # run.sh's own server has done its part: free its core for the fresh servers.
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
@@ -112,8 +124,9 @@ rmcp_compare() {
       fi
     done
   done
-  # Fan-out needs sessions and GET streams: SSE mode for rmcp (its JSON mode is stateless);
-  # mcpbus streams events the same way in either mode.
+  # Fan-out and memory need sessions and GET streams: SSE mode for rmcp (its JSON mode is
+  # stateless); mcpbus streams events and keeps sessions the same way in either mode, and in its
+  # JSON mode the setup POSTs do not wait for delayed ACKs (see the SSE rps rows).
   # The sizes and rates of run.sh's mcpbus / Mosquitto fan-out, so all three compare.
   local fanout_runs=("100 200 50/s" "1000 200 50/s" "10000 20 2/s")
   [ "$mode" = smoke ] && fanout_runs=("20 20 50/s")
@@ -121,7 +134,7 @@ rmcp_compare() {
   for run in "${fanout_runs[@]}"; do
     read -r sessions events rate <<<"$run"
     for server in mcpbus rmcp; do
-      rmcp_start "$server" sse || continue
+      rmcp_start "$server" "$(rmcp_session_mode "$server")" || continue
       sub=$(rmcp_subscribe_method "$server")
       local strict=()
       [ "$mode" = smoke ] && strict=(--strict)
@@ -133,7 +146,7 @@ rmcp_compare() {
   sessions=10000
   [ "$mode" = smoke ] && sessions=100
   for server in mcpbus rmcp; do
-    rmcp_start "$server" sse || continue
+    rmcp_start "$server" "$(rmcp_session_mode "$server")" || continue
     sub=$(rmcp_subscribe_method "$server")
     rmcp_run 120 "$server" memory --sessions "$sessions" --subscribe-method "$sub" --settle 2s \
       --strict
