@@ -15,7 +15,6 @@ use mcpbus_proto::mcp::{
     Implementation, LATEST_PROTOCOL_VERSION, is_supported_protocol_version, methods,
 };
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use super::session::{HttpSession, Routed, STANDALONE_STREAM, lock};
 use super::stream::Tail;
@@ -322,7 +321,7 @@ impl HttpInner {
             Message::Request(r) => r,
             other => {
                 // Notifications and responses: accepted, answered with 202 and no body.
-                if session.inbound.send(Ok(other)).await.is_err() {
+                if session.inbound.send(Box::new(other)).await.is_err() {
                     return error(
                         StatusCode::NOT_FOUND,
                         error_codes::INVALID_REQUEST,
@@ -343,7 +342,7 @@ impl HttpInner {
         };
         if session
             .inbound
-            .send(Ok(Message::Request(request)))
+            .send(Box::new(Message::Request(request)))
             .await
             .is_err()
         {
@@ -413,7 +412,7 @@ impl HttpInner {
         activity: super::session::ActivityGuard,
     ) -> Response<Body> {
         let stream = session.next_post_stream();
-        let close = CancellationToken::new();
+        let close = session.ended.child_token();
         let priming = self.priming_enabled(&session.id);
         let mut priming_id = None;
         if priming {
@@ -482,7 +481,7 @@ impl HttpInner {
             end_on_response: true,
             priming: priming_id.map(|id| (id, Some(self.config.sse_retry.as_millis() as u64))),
             close,
-            shutdown: self.shutdown.clone(),
+            stop: self.shutdown.clone(),
             keep_alive: self.config.sse_keep_alive,
             _activity: activity,
             standalone: None,
@@ -532,7 +531,7 @@ impl HttpInner {
         };
         let standalone = stream == STANDALONE_STREAM;
         let guard = if standalone {
-            match session.attach_standalone(resumed) {
+            match session.attach_standalone(resumed, &self.shutdown) {
                 Some(g) => Some(g),
                 None => {
                     return error(
@@ -580,8 +579,11 @@ impl HttpInner {
             first_batch,
             end_on_response: !standalone,
             priming,
-            close: CancellationToken::new(),
-            shutdown: self.shutdown.clone(),
+            close: session.ended.child_token(),
+            stop: match &guard {
+                Some(g) => g.abort.clone(),
+                None => self.shutdown.clone(),
+            },
             keep_alive: self.config.sse_keep_alive,
             _activity: activity,
             standalone: guard,

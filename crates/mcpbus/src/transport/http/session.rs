@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
-use mcpbus_proto::jsonrpc::RequestId;
+use mcpbus_proto::jsonrpc::{Message, RequestId};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -97,7 +97,8 @@ impl RelatedSink for RequestRouter {
 /// A live HTTP session.
 pub(crate) struct HttpSession {
     pub(crate) id: Arc<str>,
-    pub(crate) inbound: mpsc::Sender<Inbound>,
+    /// Messages are boxed: the channel allocates its slots in blocks, per session.
+    pub(crate) inbound: mpsc::Sender<Box<Message>>,
     pub(crate) router: Arc<RequestRouter>,
     pub(crate) peer: Peer,
     /// The standalone GET stream attached now, if any (at most one).
@@ -115,7 +116,7 @@ pub(crate) struct HttpSession {
 impl HttpSession {
     pub(crate) fn new(
         id: Arc<str>,
-        inbound: mpsc::Sender<Inbound>,
+        inbound: mpsc::Sender<Box<Message>>,
         router: Arc<RequestRouter>,
         peer: Peer,
     ) -> Self {
@@ -153,7 +154,11 @@ impl HttpSession {
     /// Attaches a standalone stream. A second one is refused (`None`: 409) unless `take_over`
     /// (a resume: the client lost the old connection, which the server may not know yet), in
     /// which case the old connection is closed.
-    pub(crate) fn attach_standalone(self: &Arc<Self>, take_over: bool) -> Option<StandaloneGuard> {
+    pub(crate) fn attach_standalone(
+        self: &Arc<Self>,
+        take_over: bool,
+        shutdown: &CancellationToken,
+    ) -> Option<StandaloneGuard> {
         let mut slot = lock(&self.standalone);
         if slot.abort.is_some() && !take_over {
             return None;
@@ -162,7 +167,7 @@ impl HttpSession {
             old.cancel();
         }
         slot.generation += 1;
-        let abort = CancellationToken::new();
+        let abort = shutdown.child_token();
         slot.abort = Some(abort.clone());
         Some(StandaloneGuard {
             session: self.clone(),
@@ -199,7 +204,7 @@ struct StandaloneSlot {
 pub(crate) struct StandaloneGuard {
     session: Arc<HttpSession>,
     generation: u64,
-    /// Cancelled when another connection takes the stream over.
+    /// Cancelled when another connection takes the stream over, or at shutdown.
     pub(crate) abort: CancellationToken,
 }
 
@@ -248,12 +253,12 @@ impl UnsolicitedSink for StandaloneSink {
 /// The transport a session's service loop runs over: messages come from POST bodies; messages
 /// unrelated to a request are appended to the standalone stream of the event store.
 pub(crate) struct HttpTransport {
-    pub(crate) inbound: mpsc::Receiver<Inbound>,
+    pub(crate) inbound: mpsc::Receiver<Box<Message>>,
     pub(crate) session_id: Arc<str>,
     pub(crate) store: Arc<dyn EventStore>,
 }
 
-pub(crate) struct HttpReader(mpsc::Receiver<Inbound>);
+pub(crate) struct HttpReader(mpsc::Receiver<Box<Message>>);
 
 pub(crate) struct HttpWriter {
     session_id: Arc<str>,
@@ -277,7 +282,8 @@ impl Transport for HttpTransport {
 
 impl TransportReader for HttpReader {
     async fn recv(&mut self) -> Option<Inbound> {
-        self.0.recv().await
+        // Bodies are parsed (and refused) by the POST handler: only valid messages come here.
+        self.0.recv().await.map(|m| Ok(*m))
     }
 }
 

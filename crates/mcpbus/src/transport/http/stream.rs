@@ -30,9 +30,12 @@ pub(crate) struct Tail {
     pub(crate) end_on_response: bool,
     /// A priming event to write first: its id and the `retry` to advise.
     pub(crate) priming: Option<(String, Option<u64>)>,
-    /// Cancelled to close the connection (after writing what is stored so far).
+    /// Cancelled to close the connection after writing what is stored so far: by the
+    /// handler (SEP-1699), or because the session ended (a child of the session's token).
     pub(crate) close: CancellationToken,
-    pub(crate) shutdown: CancellationToken,
+    /// Cancelled to end the stream at once: server shutdown, or (standalone) another
+    /// connection took the stream over.
+    pub(crate) stop: CancellationToken,
     pub(crate) keep_alive: Option<Duration>,
     /// Held while the stream is open: the session is not idle.
     pub(crate) _activity: ActivityGuard,
@@ -172,18 +175,11 @@ impl TailState {
         let closing = self.closing;
         let woken = tokio::select! {
             _ = wait => Woken::Read,
-            // Closing (by the handler, or because the session ended): write what is stored,
-            // then end.
             _ = t.close.cancelled(), if !closing => {
                 self.closing = true;
                 Woken::Read
             }
-            _ = t.session.ended.cancelled(), if !closing => {
-                self.closing = true;
-                Woken::Read
-            }
-            _ = t.shutdown.cancelled() => Woken::End,
-            _ = aborted(&t.standalone) => Woken::End,
+            _ = t.stop.cancelled() => Woken::End,
             _ = keep_alive => {
                 let mut buf = Vec::with_capacity(16);
                 sse::encode_comment(&mut buf, "keep-alive");
@@ -192,14 +188,6 @@ impl TailState {
         };
         self.caught_up = false;
         woken
-    }
-}
-
-/// Completes when another connection took the standalone stream over (never for POST streams).
-async fn aborted(standalone: &Option<StandaloneGuard>) {
-    match standalone {
-        Some(guard) => guard.abort.cancelled().await,
-        None => std::future::pending().await,
     }
 }
 
