@@ -115,6 +115,12 @@ pub async fn serve(config: &Config, server: Server, listen: Option<String>) -> R
     // The line scripts and tests wait for: the address actually bound.
     tracing::info!(url = %format!("http://{local}{}", config.http.path), "listening");
     eprintln!("mcpbus: listening on http://{local}{}", config.http.path);
+    // Small SSE writes must not wait for the peer's delayed ACK (Nagle): 40 ms stalls.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;

@@ -354,6 +354,12 @@ pub async fn serve_http(
     let service = StreamableHttpService::new(server, config).map_err(std::io::Error::other)?;
     let app = service.clone().into_router(path);
     let stopper = service.clone();
+    // Small SSE writes must not wait for the peer's delayed ACK (Nagle): 40 ms stalls.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -163,10 +163,13 @@ impl HttpClientTransport {
                 .map_err(|e| invalid_input(format!("invalid value for header {name}: {e}")))?;
             headers.push((name, value));
         }
+        // Requests are small writes: do not let them wait for a delayed ACK (Nagle).
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
         let http = HyperClient::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(90))
-            .build_http();
+            .build(connector);
         Ok(HttpClientTransport {
             shared: Arc::new(Shared {
                 http,
