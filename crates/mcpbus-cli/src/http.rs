@@ -13,7 +13,6 @@ use mcpbus::events::{EmitError, Event};
 use mcpbus::server::Server;
 use mcpbus::store::{MemoryEventStore, MemoryEventStoreConfig};
 use mcpbus::transport::http::{HttpConfig, ResponseMode, StreamableHttpService};
-use mcpbus_proto::events::EventPriority;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -202,30 +201,17 @@ async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         Ok(b) => b,
         Err(e) => return problem(StatusCode::BAD_REQUEST, format!("invalid body: {e}")),
     };
-    let mut event = Event::new(body.topic, body.payload);
-    if let Some(p) = body.priority {
-        let priority = match p.as_str() {
-            "urgent" => EventPriority::Urgent,
-            "high" => EventPriority::High,
-            "normal" => EventPriority::Normal,
-            "low" => EventPriority::Low,
-            other => {
-                return problem(
-                    StatusCode::BAD_REQUEST,
-                    format!("invalid priority {other:?}: expected urgent, high, normal or low"),
-                );
-            }
-        };
-        event = event.priority(priority);
-    }
-    if let Some(r) = body.retained {
-        event = event.retained(r);
-    }
+    let mut event = match crate::serve::with_options(
+        Event::new(body.topic, body.payload),
+        body.priority.as_deref(),
+        body.retained,
+        body.expires_at,
+    ) {
+        Ok(e) => e,
+        Err(message) => return problem(StatusCode::BAD_REQUEST, message),
+    };
     if let Some(s) = body.source {
         event = event.source(s);
-    }
-    if let Some(at) = body.expires_at {
-        event = event.expires_at(at);
     }
     if let Some(id) = body.event_id {
         event = event.event_id(id);

@@ -38,11 +38,7 @@ pub fn body(args: &PubArgs) -> Result<Value, String> {
         body["retained"] = json!(true);
     }
     if let Some(p) = &args.priority {
-        if !matches!(p.as_str(), "urgent" | "high" | "normal" | "low") {
-            return Err(format!(
-                "invalid priority {p:?}: expected urgent, high, normal or low"
-            ));
-        }
+        crate::serve::parse_priority(p)?;
         body["priority"] = json!(p);
     }
     if let Some(secs) = args.expires_in {

@@ -105,29 +105,46 @@ fn json_resource(
     })
 }
 
-async fn publish(args: PublishArgs, ctx: Context) -> Result<CallToolResult, ToolError> {
-    let mut event =
-        Event::new(args.topic, args.payload).source(format!("agent:{}", ctx.agent_id()));
-    if let Some(p) = args.priority {
-        let priority = match p.as_str() {
-            "urgent" => EventPriority::Urgent,
-            "high" => EventPriority::High,
-            "normal" => EventPriority::Normal,
-            "low" => EventPriority::Low,
-            other => {
-                return Err(ToolError::failed(format!(
-                    "invalid priority {other:?}: expected urgent, high, normal or low"
-                )));
-            }
-        };
-        event = event.priority(priority);
+/// Reads a priority name as the `publish` tool, `POST /publish` and `mcpbus pub` take it.
+pub fn parse_priority(name: &str) -> Result<EventPriority, String> {
+    match name {
+        "urgent" => Ok(EventPriority::Urgent),
+        "high" => Ok(EventPriority::High),
+        "normal" => Ok(EventPriority::Normal),
+        "low" => Ok(EventPriority::Low),
+        other => Err(format!(
+            "invalid priority {other:?}: expected urgent, high, normal or low"
+        )),
     }
-    if let Some(r) = args.retained {
+}
+
+/// Applies the optional fields a publisher may set on an event.
+pub fn with_options(
+    mut event: Event,
+    priority: Option<&str>,
+    retained: Option<bool>,
+    expires_at: Option<String>,
+) -> Result<Event, String> {
+    if let Some(p) = priority {
+        event = event.priority(parse_priority(p)?);
+    }
+    if let Some(r) = retained {
         event = event.retained(r);
     }
-    if let Some(at) = args.expires_at {
+    if let Some(at) = expires_at {
         event = event.expires_at(at);
     }
+    Ok(event)
+}
+
+async fn publish(args: PublishArgs, ctx: Context) -> Result<CallToolResult, ToolError> {
+    let event = with_options(
+        Event::new(args.topic, args.payload).source(format!("agent:{}", ctx.agent_id())),
+        args.priority.as_deref(),
+        args.retained,
+        args.expires_at,
+    )
+    .map_err(ToolError::failed)?;
     let report = ctx
         .events()
         .emit(event)

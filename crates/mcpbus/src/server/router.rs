@@ -186,14 +186,8 @@ pub(crate) struct Registry {
 impl Registry {
     /// Adds or replaces a tool.
     pub(crate) fn add_tool(&mut self, entry: ToolEntry) {
-        match self.tool_index.get(&entry.tool.name) {
-            Some(&i) => self.tools[i] = entry,
-            None => {
-                self.tool_index
-                    .insert(entry.tool.name.clone(), self.tools.len());
-                self.tools.push(entry);
-            }
-        }
+        let key = entry.tool.name.clone();
+        upsert(&mut self.tools, &mut self.tool_index, key, entry);
     }
 
     pub(crate) fn tool(&self, name: &str) -> Option<&ToolEntry> {
@@ -201,14 +195,8 @@ impl Registry {
     }
 
     pub(crate) fn add_resource(&mut self, entry: ResourceEntry) {
-        match self.resource_index.get(&entry.resource.uri) {
-            Some(&i) => self.resources[i] = entry,
-            None => {
-                self.resource_index
-                    .insert(entry.resource.uri.clone(), self.resources.len());
-                self.resources.push(entry);
-            }
-        }
+        let key = entry.resource.uri.clone();
+        upsert(&mut self.resources, &mut self.resource_index, key, entry);
     }
 
     pub(crate) fn resource(&self, uri: &str) -> Option<&ResourceEntry> {
@@ -216,14 +204,8 @@ impl Registry {
     }
 
     pub(crate) fn add_prompt(&mut self, entry: PromptEntry) {
-        match self.prompt_index.get(&entry.prompt.name) {
-            Some(&i) => self.prompts[i] = entry,
-            None => {
-                self.prompt_index
-                    .insert(entry.prompt.name.clone(), self.prompts.len());
-                self.prompts.push(entry);
-            }
-        }
+        let key = entry.prompt.name.clone();
+        upsert(&mut self.prompts, &mut self.prompt_index, key, entry);
     }
 
     pub(crate) fn prompt(&self, name: &str) -> Option<&PromptEntry> {
@@ -238,6 +220,17 @@ impl Registry {
         self.templates
             .iter()
             .find_map(|t| t.matcher.matches(uri).map(|vars| (t, vars)))
+    }
+}
+
+/// Replaces the entry under `key`, or appends it (listings keep registration order).
+fn upsert<T>(items: &mut Vec<T>, index: &mut HashMap<String, usize>, key: String, entry: T) {
+    match index.get(&key) {
+        Some(&i) => items[i] = entry,
+        None => {
+            index.insert(key, items.len());
+            items.push(entry);
+        }
     }
 }
 
