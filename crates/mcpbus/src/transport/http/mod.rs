@@ -243,8 +243,10 @@ impl HttpInner {
         let router = Arc::new(RequestRouter::default());
         let sink: Arc<dyn RelatedSink> = router.clone();
         let id: Arc<str> = new_session_id().into();
+        let ended = CancellationToken::new();
         let transport = HttpTransport {
             inbound: rx,
+            ended: ended.clone(),
             session_id: id.clone(),
             store: self.store.clone(),
         };
@@ -261,6 +263,7 @@ impl HttpInner {
         let session = Arc::new(HttpSession::new(
             id.clone(),
             tx,
+            ended,
             router,
             running.peer().clone(),
         ));

@@ -117,6 +117,7 @@ impl HttpSession {
     pub(crate) fn new(
         id: Arc<str>,
         inbound: mpsc::Sender<Box<Message>>,
+        ended: CancellationToken,
         router: Arc<RequestRouter>,
         peer: Peer,
     ) -> Self {
@@ -129,7 +130,7 @@ impl HttpSession {
             standalone_cursor: Mutex::new(None),
             active: AtomicUsize::new(0),
             last_activity: Mutex::new(Instant::now()),
-            ended: CancellationToken::new(),
+            ended,
             stream_seq: AtomicU64::new(1),
         }
     }
@@ -254,11 +255,17 @@ impl UnsolicitedSink for StandaloneSink {
 /// unrelated to a request are appended to the standalone stream of the event store.
 pub(crate) struct HttpTransport {
     pub(crate) inbound: mpsc::Receiver<Box<Message>>,
+    /// The session's `ended` token: input ends with the session (the POST handlers that
+    /// hold the channel's sender may outlive it).
+    pub(crate) ended: CancellationToken,
     pub(crate) session_id: Arc<str>,
     pub(crate) store: Arc<dyn EventStore>,
 }
 
-pub(crate) struct HttpReader(mpsc::Receiver<Box<Message>>);
+pub(crate) struct HttpReader {
+    inbound: mpsc::Receiver<Box<Message>>,
+    ended: CancellationToken,
+}
 
 pub(crate) struct HttpWriter {
     session_id: Arc<str>,
@@ -271,7 +278,10 @@ impl Transport for HttpTransport {
 
     fn split(self) -> (HttpReader, HttpWriter) {
         (
-            HttpReader(self.inbound),
+            HttpReader {
+                inbound: self.inbound,
+                ended: self.ended,
+            },
             HttpWriter {
                 session_id: self.session_id,
                 store: self.store,
@@ -283,7 +293,10 @@ impl Transport for HttpTransport {
 impl TransportReader for HttpReader {
     async fn recv(&mut self) -> Option<Inbound> {
         // Bodies are parsed (and refused) by the POST handler: only valid messages come here.
-        self.0.recv().await.map(|m| Ok(*m))
+        tokio::select! {
+            m = self.inbound.recv() => m.map(|m| Ok(*m)),
+            _ = self.ended.cancelled() => None,
+        }
     }
 }
 
