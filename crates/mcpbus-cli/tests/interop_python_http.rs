@@ -15,33 +15,17 @@ mod http_support;
 use std::process::Command;
 use std::time::Duration;
 
-use http_support::{Server, TOKEN, fixture, repo_root, run_bounded, summary_line};
-use serde_json::json;
+use http_support::{
+    Server, TOKEN, assert_published_summary, fixture, python_with_mcp, repo_root, run_bounded,
+    summary_line,
+};
 
 /// The whole interop run (the script bounds itself at 60 s; this catches anything else).
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
-fn python() -> String {
-    std::env::var("MCPBUS_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
 #[test]
 fn official_python_sdk_client_receives_published_events_over_http() {
-    let python = python();
-    let mut probe = Command::new(&python);
-    probe.args([
-        "-c",
-        "import importlib.metadata as m, mcp, mcp.client.streamable_http; print(m.version('mcp'))",
-    ]);
-    let probe = run_bounded(probe, Duration::from_secs(60), "import mcp");
-    assert!(
-        probe.status.success(),
-        "the MCP Python SDK is not importable with {python:?} (MCPBUS_PYTHON): run \
-         `bash scripts/test.sh`, which installs the pinned `mcp` into .tools/py and runs the \
-         tests with it.\n{}",
-        String::from_utf8_lossy(&probe.stderr)
-    );
-    let sdk_version = String::from_utf8_lossy(&probe.stdout).trim().to_string();
+    let (python, sdk_version) = python_with_mcp("mcp.client.streamable_http");
 
     let server = Server::start(&fixture("http.toml"), "info");
     let mut cmd = Command::new(&python);
@@ -59,23 +43,9 @@ fn official_python_sdk_client_receives_published_events_over_http() {
     );
 
     let summary = summary_line(&out);
-    assert_eq!(summary["ok"], json!(true), "{summary}");
-    let session = summary["sessionId"].as_str().expect("sessionId");
-    assert_eq!(
-        summary["subscribed"],
-        json!([format!("agents/{session}/inbox"), "build/status"]),
-        "{summary}"
-    );
     // Both published events came back on the GET stream (the script checked ids and payloads).
-    assert_eq!(
-        summary["receivedOnGetStream"], summary["published"],
-        "{summary}"
-    );
-    assert_eq!(
-        summary["published"].as_array().map(Vec::len),
-        Some(2),
-        "{summary}"
-    );
+    let session = assert_published_summary(&summary);
+    let session = session.as_str();
 
     // The server saw one session, initialized by the Python SDK, deleted by it at exit.
     server.wait_for_log("for the Python session", Duration::from_secs(10), |l| {
