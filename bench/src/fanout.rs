@@ -192,26 +192,11 @@ pub async fn run(config: &FanoutConfig) -> Result<FanoutReport, String> {
             let mut conn = Conn::connect(&endpoint).await?;
             let mut readers = Vec::with_capacity(count);
             for _ in 0..count {
-                let session = mcp::initialize(&mut conn, &endpoint).await?;
-                mcp::subscribe(&mut conn, &endpoint, &session, &topic).await?;
-                let mut stream_conn = Conn::connect(&endpoint).await?;
-                let response = stream_conn
-                    .send(mcp::get_stream(&endpoint, &session))
-                    .await?;
-                let is_sse = response
-                    .headers()
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|t| t.starts_with("text/event-stream"));
-                if response.status() != StatusCode::OK || !is_sse {
-                    return Err(format!(
-                        "GET stream of session {session}: HTTP {}, not an SSE stream",
-                        response.status()
-                    ));
-                }
+                let (stream_conn, body) =
+                    open_subscribed_stream(&mut conn, &endpoint, &topic).await?;
                 readers.push(tokio::spawn(read_stream(
                     stream_conn,
-                    response.into_body(),
+                    body,
                     events,
                     start,
                     stop_rx.clone(),
@@ -221,16 +206,7 @@ pub async fn run(config: &FanoutConfig) -> Result<FanoutReport, String> {
             Ok::<_, String>(readers)
         }));
     }
-    let mut readers = Vec::with_capacity(config.sessions);
-    let mut setup_error = None;
-    for task in setup {
-        match task.await.map_err(|e| e.to_string()).and_then(|r| r) {
-            Ok(r) => readers.extend(r),
-            Err(e) => {
-                setup_error.get_or_insert(e);
-            }
-        }
-    }
+    let (readers, setup_error) = join_setup(setup).await;
     if let Some(e) = setup_error {
         let _ = stop_tx.send(true);
         return Err(format!("session setup failed: {e}"));
@@ -361,6 +337,50 @@ pub(crate) fn merge(
     }
     report.per_delivery = Latency::of(&per_delivery);
     report.to_last = Latency::of(&to_last);
+}
+
+/// Opens one session that subscribes to `topic` (on `conn`) and holds its GET stream on a
+/// connection of its own; returns that connection and the stream's body.
+pub(crate) async fn open_subscribed_stream(
+    conn: &mut Conn,
+    endpoint: &Endpoint,
+    topic: &str,
+) -> Result<(Conn, Incoming), String> {
+    let session = mcp::initialize(conn, endpoint).await?;
+    mcp::subscribe(conn, endpoint, &session, topic).await?;
+    let mut stream_conn = Conn::connect(endpoint).await?;
+    let response = stream_conn
+        .send(mcp::get_stream(endpoint, &session))
+        .await?;
+    let is_sse = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/event-stream"));
+    if response.status() != StatusCode::OK || !is_sse {
+        return Err(format!(
+            "GET stream of session {session}: HTTP {}, not an SSE stream",
+            response.status()
+        ));
+    }
+    Ok((stream_conn, response.into_body()))
+}
+
+/// Waits for the setup workers: every reader they started, and the first error if any.
+pub(crate) async fn join_setup<T>(
+    setup: Vec<tokio::task::JoinHandle<Result<Vec<T>, String>>>,
+) -> (Vec<T>, Option<String>) {
+    let mut readers = Vec::new();
+    let mut error = None;
+    for task in setup {
+        match task.await.map_err(|e| e.to_string()).and_then(|r| r) {
+            Ok(r) => readers.extend(r),
+            Err(e) => {
+                error.get_or_insert(e);
+            }
+        }
+    }
+    (readers, error)
 }
 
 /// Reads one session's GET stream until told to stop; records when each event arrived.

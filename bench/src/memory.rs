@@ -9,7 +9,6 @@
 
 use std::time::{Duration, Instant};
 
-use http::{StatusCode, header};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::{Value, json};
@@ -17,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::conn::{Conn, Endpoint};
 use crate::fanout;
-use crate::mcp::{self, SubscribeMethod};
+use crate::mcp::SubscribeMethod;
 use crate::stats::{ProcSample, round2};
 
 /// Settings of the `memory` scenario.
@@ -86,42 +85,18 @@ pub async fn run(config: &MemoryConfig) -> Result<MemoryReport, String> {
             let mut conn = Conn::connect(&endpoint).await?;
             let mut readers = Vec::with_capacity(count);
             for _ in 0..count {
-                let session = mcp::initialize(&mut conn, &endpoint).await?;
-                mcp::subscribe(&mut conn, &endpoint, &session, &topic).await?;
-                let mut stream_conn = Conn::connect(&endpoint).await?;
-                let response = stream_conn
-                    .send(mcp::get_stream(&endpoint, &session))
-                    .await?;
-                let is_sse = response
-                    .headers()
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|t| t.starts_with("text/event-stream"));
-                if response.status() != StatusCode::OK || !is_sse {
-                    return Err(format!(
-                        "GET stream of session {session}: HTTP {}, not an SSE stream",
-                        response.status()
-                    ));
-                }
+                let (stream_conn, body) =
+                    fanout::open_subscribed_stream(&mut conn, &endpoint, &topic).await?;
                 readers.push(tokio::spawn(drain_stream(
                     stream_conn,
-                    response.into_body(),
+                    body,
                     stop_rx.clone(),
                 )));
             }
             Ok::<_, String>(readers)
         }));
     }
-    let mut readers = Vec::with_capacity(config.sessions);
-    let mut setup_error = None;
-    for task in setup {
-        match task.await.map_err(|e| e.to_string()).and_then(|r| r) {
-            Ok(r) => readers.extend(r),
-            Err(e) => {
-                setup_error.get_or_insert(e);
-            }
-        }
-    }
+    let (readers, setup_error) = fanout::join_setup(setup).await;
     if let Some(e) = setup_error {
         let _ = stop_tx.send(true);
         return Err(format!(

@@ -101,16 +101,7 @@ pub async fn run(config: &MqttFanoutConfig) -> Result<FanoutReport, String> {
             Ok::<_, String>(readers)
         }));
     }
-    let mut readers = Vec::with_capacity(config.subscribers);
-    let mut setup_error = None;
-    for task in setup {
-        match task.await.map_err(|e| e.to_string()).and_then(|r| r) {
-            Ok(r) => readers.extend(r),
-            Err(e) => {
-                setup_error.get_or_insert(e);
-            }
-        }
-    }
+    let (readers, setup_error) = fanout::join_setup(setup).await;
     if let Some(e) = setup_error {
         let _ = stop_tx.send(true);
         return Err(format!("subscriber setup failed: {e}"));
