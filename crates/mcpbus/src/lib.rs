@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod client;
+pub mod cluster;
 pub mod error;
 pub mod events;
 pub mod outbound;

@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use super::retained::{RetainedStore, parse_expires_at};
 use super::trie::TopicTrie;
+use crate::cluster::{BusEvent, ClusterError, EventBus};
 use crate::service::Peer;
 
 /// Who is subscribing: what the server knows of the caller's identity.
@@ -207,6 +208,8 @@ pub struct EmitReport {
     pub delivered: usize,
     /// Whether it was stored as the topic's retained value.
     pub retained: bool,
+    /// The event's position in the shared log, when the hub has an event bus.
+    pub cursor: Option<String>,
 }
 
 /// Why an event was not published.
@@ -228,6 +231,13 @@ pub enum EmitError {
     /// The payload could not be serialized.
     #[error("payload could not be serialized: {0}")]
     Serialize(String),
+    /// The shared event bus could not store the event (it was not published).
+    #[error("event not published: {0}")]
+    Bus(#[from] ClusterError),
+    /// The hub has a shared event bus, whose publishes must be awaited: use
+    /// [`EventHub::publish`].
+    #[error("this hub publishes through a shared event bus: use EventHub::publish")]
+    NeedsPublish,
 }
 
 /// Counters of the hub, for metrics.
@@ -262,6 +272,7 @@ struct HubInner {
     routes: RwLock<Routes>,
     retained: Mutex<RetainedStore>,
     next_key: AtomicU64,
+    bus: Option<Arc<dyn EventBus>>,
     emitted: AtomicU64,
     deliveries: AtomicU64,
 }
@@ -283,6 +294,12 @@ impl std::fmt::Debug for EventHub {
     }
 }
 
+/// An event checked against the declared topics, ready to deliver or publish.
+struct Prepared {
+    params: EventParams,
+    expires: Option<chrono::DateTime<Utc>>,
+}
+
 #[derive(Serialize)]
 struct EmitFrame<'a> {
     jsonrpc: &'static str,
@@ -293,6 +310,16 @@ struct EmitFrame<'a> {
 impl EventHub {
     /// A hub for the given declared topics. Fails on an invalid declared pattern.
     pub fn new(topics: Vec<TopicSpec>, instructions: Option<String>) -> Result<Self, TopicError> {
+        Self::with_bus(topics, instructions, None)
+    }
+
+    /// A hub whose events, subscriptions and retained values live in a shared `bus` (several
+    /// replicas), or in this process when `None`.
+    pub fn with_bus(
+        topics: Vec<TopicSpec>,
+        instructions: Option<String>,
+        bus: Option<Arc<dyn EventBus>>,
+    ) -> Result<Self, TopicError> {
         let topics = topics
             .into_iter()
             .map(|spec| {
@@ -309,6 +336,7 @@ impl EventHub {
                 routes: RwLock::default(),
                 retained: Mutex::default(),
                 next_key: AtomicU64::new(1),
+                bus,
                 emitted: AtomicU64::new(0),
                 deliveries: AtomicU64::new(0),
             }),
@@ -368,8 +396,53 @@ impl EventHub {
         }
     }
 
+    /// Whether events go through a shared event bus.
+    pub fn has_bus(&self) -> bool {
+        self.inner.bus.is_some()
+    }
+
     /// Publishes an event to every session with a matching subscription, at most once each.
+    ///
+    /// With a shared event bus this cannot wait for the bus and fails with
+    /// [`EmitError::NeedsPublish`]; [`publish`](Self::publish) works in both cases.
     pub fn emit(&self, event: Event) -> Result<EmitReport, EmitError> {
+        if self.inner.bus.is_some() {
+            return Err(EmitError::NeedsPublish);
+        }
+        let prepared = self.prepare(event)?;
+        Ok(self.emit_local(prepared))
+    }
+
+    /// Publishes an event: through the shared event bus when there is one (the report's
+    /// `cursor` is its log position, and `Ok` means the bus stored it), else like
+    /// [`emit`](Self::emit).
+    pub async fn publish(&self, event: Event) -> Result<EmitReport, EmitError> {
+        let prepared = self.prepare(event)?;
+        let Some(bus) = &self.inner.bus else {
+            return Ok(self.emit_local(prepared));
+        };
+        let params = serde_json::to_vec(&prepared.params)
+            .map(Bytes::from)
+            .map_err(|e| EmitError::Serialize(e.to_string()))?;
+        let cursor = bus
+            .publish(&BusEvent {
+                topic: prepared.params.topic.clone(),
+                params,
+                retained: prepared.params.retained,
+                expires_at_ms: prepared.expires.map(|at| at.timestamp_millis()),
+            })
+            .await?;
+        self.inner.emitted.fetch_add(1, Ordering::Relaxed);
+        Ok(EmitReport {
+            event_id: prepared.params.event_id,
+            delivered: 0,
+            retained: prepared.params.retained,
+            cursor: Some(cursor),
+        })
+    }
+
+    /// Validates an event against the declared topics and fills in its defaults.
+    fn prepare(&self, event: Event) -> Result<Prepared, EmitError> {
         let topic = Topic::new(&event.topic)?;
         let declared = self
             .inner
@@ -401,27 +474,46 @@ impl EventHub {
             expires_at: event.expires_at,
             meta: None,
         };
-        let frame = serde_json::to_vec(&EmitFrame {
+        Ok(Prepared { params, expires })
+    }
+
+    /// Delivers a prepared event to this process's sessions.
+    fn emit_local(&self, prepared: Prepared) -> EmitReport {
+        let Prepared { params, expires } = prepared;
+        let frame = match serde_json::to_vec(&EmitFrame {
             jsonrpc: "2.0",
             method: methods::EVENTS_EMIT,
             params: &params,
-        })
-        .map(Bytes::from)
-        .map_err(|e| EmitError::Serialize(e.to_string()))?;
+        }) {
+            Ok(f) => Bytes::from(f),
+            // Unreachable in practice: the payload is already a `Value`.
+            Err(e) => {
+                tracing::error!(error = %e, "could not serialize an event");
+                return EmitReport {
+                    event_id: params.event_id,
+                    delivered: 0,
+                    retained: false,
+                    cursor: None,
+                };
+            }
+        };
         let event_id = params.event_id.clone();
+        let retained = params.retained;
+        let topic = params.topic.clone();
         if retained {
             self.retained_store().set(params, expires);
         }
-        let delivered = self.deliver(topic.as_str(), &frame);
+        let delivered = self.deliver(&topic, &frame);
         self.inner.emitted.fetch_add(1, Ordering::Relaxed);
         self.inner
             .deliveries
             .fetch_add(delivered as u64, Ordering::Relaxed);
-        Ok(EmitReport {
+        EmitReport {
             event_id,
             delivered,
             retained,
-        })
+            cursor: None,
+        }
     }
 
     /// Queues one serialized `events/emit` frame for every session whose patterns match `topic`.
@@ -440,9 +532,22 @@ impl EventHub {
         delivered
     }
 
-    /// Every unexpired retained value whose topic matches `pattern`.
+    /// Every unexpired retained value of this process whose topic matches `pattern` (with a
+    /// shared event bus, see [`retained_shared`](Self::retained_shared)).
     pub fn retained_matching(&self, pattern: &TopicPattern) -> Vec<RetainedEvent> {
         self.retained_store().matching(pattern, Utc::now())
+    }
+
+    /// Every unexpired retained value whose topic matches `pattern`, from the shared event bus
+    /// when there is one.
+    pub async fn retained_shared(
+        &self,
+        pattern: &TopicPattern,
+    ) -> Result<Vec<RetainedEvent>, ClusterError> {
+        match &self.inner.bus {
+            Some(bus) => bus.retained(pattern).await,
+            None => Ok(self.retained_matching(pattern)),
+        }
     }
 
     /// Registers a session's peer; returns its key for later calls.
@@ -469,7 +574,7 @@ impl EventHub {
     }
 
     /// Handles `events/subscribe` for one session (PROTOCOL.md 2.2, 2.3, 2.5).
-    pub(crate) fn subscribe(
+    pub(crate) async fn subscribe(
         &self,
         key: u64,
         principal: &Principal,
@@ -513,6 +618,22 @@ impl EventHub {
                 None => result.subscribed.push(SubscribedTopic { pattern: raw }),
             }
         }
+        if let Some(bus) = &self.inner.bus {
+            if !accepted.is_empty() {
+                bus.subscribe(&principal.session_id, &accepted)
+                    .await
+                    .map_err(bus_error)?;
+            }
+            let mut seen = HashSet::new();
+            for pattern in &accepted {
+                for event in bus.retained(pattern).await.map_err(bus_error)? {
+                    if seen.insert(event.event_id.clone()) {
+                        result.retained.push(event);
+                    }
+                }
+            }
+            return Ok(result);
+        }
         {
             let mut routes = self.routes_write();
             let routes = &mut *routes;
@@ -538,7 +659,27 @@ impl EventHub {
     }
 
     /// Handles `events/unsubscribe`: every requested pattern is reported, subscribed or not.
-    pub(crate) fn unsubscribe(&self, key: u64, topics: Vec<String>) -> EventUnsubscribeResult {
+    pub(crate) async fn unsubscribe(
+        &self,
+        key: u64,
+        session_id: &str,
+        topics: Vec<String>,
+    ) -> Result<EventUnsubscribeResult, ErrorObject> {
+        if let Some(bus) = &self.inner.bus {
+            let patterns: Vec<TopicPattern> = topics
+                .iter()
+                .filter_map(|raw| TopicPattern::new(raw).ok())
+                .collect();
+            if !patterns.is_empty() {
+                bus.unsubscribe(session_id, &patterns)
+                    .await
+                    .map_err(bus_error)?;
+            }
+            return Ok(EventUnsubscribeResult {
+                unsubscribed: topics,
+                meta: None,
+            });
+        }
         let mut routes = self.routes_write();
         let routes = &mut *routes;
         if let Some(entry) = routes.sessions.get_mut(&key) {
@@ -550,10 +691,10 @@ impl EventHub {
                 }
             }
         }
-        EventUnsubscribeResult {
+        Ok(EventUnsubscribeResult {
             unsubscribed: topics,
             meta: None,
-        }
+        })
     }
 
     /// Checks one parsed subscribe pattern: it must overlap a declared topic, and the caller
@@ -590,6 +731,11 @@ impl EventHub {
             Err(reject_reason::UNKNOWN_TOPIC)
         }
     }
+}
+
+/// A failure of the shared bus, as a JSON-RPC internal error the client can retry.
+fn bus_error(e: ClusterError) -> ErrorObject {
+    ErrorObject::new(mcpbus_proto::error_codes::INTERNAL_ERROR, e.to_string())
 }
 
 /// PROTOCOL.md 2.5: `{session_id}` and `{agent_id}` must hold the caller's own id, literally.

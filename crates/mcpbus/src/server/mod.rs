@@ -181,6 +181,7 @@ impl Server {
             agent_identity: None,
             service: ServiceConfig::default(),
             template_errors: Vec::new(),
+            bus: None,
         }
     }
 
@@ -259,6 +260,26 @@ impl Server {
         }
     }
 
+    /// What another replica needs to serve an initialized session.
+    pub(crate) fn session_record(&self, session_id: &str) -> Option<crate::cluster::SessionRecord> {
+        let session = lock(&self.inner.sessions).get(session_id).cloned()?;
+        let client = session.client()?;
+        let agent_id = lock(&session.principal).agent_id.to_string();
+        Some(crate::cluster::SessionRecord {
+            protocol_version: client.protocol_version,
+            client_info: client.client_info,
+            capabilities: client.capabilities,
+            agent_id,
+        })
+    }
+
+    /// Gives a session (served here, initialized elsewhere) its agent id.
+    pub(crate) fn set_agent_id(&self, session_id: &str, agent_id: &str) {
+        if let Some(s) = lock(&self.inner.sessions).get(session_id) {
+            lock(&s.principal).agent_id = agent_id.into();
+        }
+    }
+
     /// The protocol revision a session negotiated, once initialized.
     pub(crate) fn session_protocol_version(&self, session_id: &str) -> Option<String> {
         let session = lock(&self.inner.sessions).get(session_id).cloned()?;
@@ -327,6 +348,7 @@ pub struct ServerBuilder {
     agent_identity: Option<AgentIdentity>,
     service: ServiceConfig,
     template_errors: Vec<String>,
+    bus: Option<Arc<dyn crate::cluster::EventBus>>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -460,6 +482,14 @@ impl ServerBuilder {
         self
     }
 
+    /// Publishes events, and keeps subscriptions and retained values, in a shared event bus
+    /// (several replicas of one deployment; e.g. `mcpbus-redis`). Publish with
+    /// [`EventHub::publish`] then.
+    pub fn event_bus(mut self, bus: Arc<dyn crate::cluster::EventBus>) -> Self {
+        self.bus = Some(bus);
+        self
+    }
+
     /// Items per page of `tools/list`, `resources/list` and the like (default 100).
     pub fn page_size(mut self, size: usize) -> Self {
         self.page_size = size.max(1);
@@ -487,7 +517,7 @@ impl ServerBuilder {
                 });
             }
         }
-        let hub = EventHub::new(self.topics, self.events_instructions).map_err(|source| {
+        let hub = EventHub::with_bus(self.topics, self.events_instructions, self.bus).map_err(|source| {
             BuildError::Topic {
                 pattern: String::new(),
                 source,

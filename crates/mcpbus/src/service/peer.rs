@@ -332,6 +332,17 @@ impl Peer {
         self.shared.closed.cancelled().await
     }
 
+    /// Whether a request this peer sent with `id` still waits for its answer.
+    pub(crate) fn has_pending(&self, id: &RequestId) -> bool {
+        self.pending().contains_key(id)
+    }
+
+    /// Numbers this peer's requests from `first` on (replicas serving one session pick far
+    /// apart ranges, so that the client never sees one id twice).
+    pub(crate) fn start_request_ids_at(&self, first: i64) {
+        self.shared.next_id.store(first, Ordering::Relaxed);
+    }
+
     /// Delivers an answer to a pending request. Unknown ids are ignored (late or cancelled).
     pub(crate) fn complete(&self, id: &RequestId, answer: std::result::Result<Value, ErrorObject>) {
         let entry = self.pending().remove(id);

@@ -30,7 +30,7 @@ pub(crate) const PROTOCOL_VERSION: &str = "mcp-protocol-version";
 const LAST_EVENT_ID: &str = "last-event-id";
 
 /// An HTTP error with an id-less JSON-RPC error body.
-fn error(status: StatusCode, code: i64, message: impl Into<String>) -> Response<Body> {
+pub(crate) fn error(status: StatusCode, code: i64, message: impl Into<String>) -> Response<Body> {
     let body = Message::error(None, ErrorObject::new(code, message)).to_vec();
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
@@ -49,7 +49,7 @@ fn bad_request(message: impl Into<String>) -> Response<Body> {
     )
 }
 
-fn status_only(status: StatusCode) -> Response<Body> {
+pub(crate) fn status_only(status: StatusCode) -> Response<Body> {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = status;
     response
@@ -192,17 +192,14 @@ impl HttpInner {
     }
 
     /// The session a request names: 400 without the header, 404 if unknown or ended.
-    fn find_session(&self, headers: &HeaderMap) -> Result<Arc<HttpSession>, Response<Body>> {
+    async fn find_session(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+    ) -> Result<Arc<HttpSession>, Response<Body>> {
         let Some(id) = header_str(headers, SESSION_ID) else {
             return Err(bad_request("missing Mcp-Session-Id header"));
         };
-        lock(&self.sessions).get(id).cloned().ok_or_else(|| {
-            error(
-                StatusCode::NOT_FOUND,
-                error_codes::INVALID_REQUEST,
-                "Session not found",
-            )
-        })
+        self.session_by_id(id).await
     }
 
     pub(crate) async fn handle(self: Arc<Self>, request: Request<Body>) -> Response<Body> {
@@ -219,7 +216,7 @@ impl HttpInner {
         match *request.method() {
             Method::POST => self.post(request).await,
             Method::GET if !self.config.stateless => self.get(request).await,
-            Method::DELETE if !self.config.stateless => self.delete(request),
+            Method::DELETE if !self.config.stateless => self.delete(request).await,
             _ => {
                 let mut r = status_only(StatusCode::METHOD_NOT_ALLOWED);
                 let allow = if self.config.stateless {
@@ -310,7 +307,7 @@ impl HttpInner {
             }
             (self.create_session(None).await, true)
         } else {
-            match self.find_session(headers) {
+            match self.find_session(headers).await {
                 Ok(s) => (s, false),
                 Err(r) => return r,
             }
@@ -320,6 +317,10 @@ impl HttpInner {
         let request = match message {
             Message::Request(r) => r,
             other => {
+                // A client's answer to a request another replica's copy of the session sent.
+                if let Some(r) = self.forward_answer(&session, &other).await {
+                    return r;
+                }
                 // Notifications and responses: accepted, answered with 202 and no body.
                 if session.inbound.send(Box::new(other)).await.is_err() {
                     return error(
@@ -375,6 +376,9 @@ impl HttpInner {
                             self.end_session(&session, "initialize failed");
                             return json_response(frame, None);
                         }
+                        if new_session && let Err(r) = self.share_session(&session).await {
+                            return r;
+                        }
                         return json_response(frame, header_id.as_deref());
                     }
                     Some(Routed::Frame(frame, _))
@@ -426,6 +430,7 @@ impl HttpInner {
         let pump_close = close.clone();
         let pump_stream = stream.clone();
         let this = self.clone();
+        let share = header_id.is_some();
         tokio::spawn(async move {
             let mut pending = pending.into_iter();
             loop {
@@ -458,6 +463,10 @@ impl HttpInner {
                         true,
                     ),
                 };
+                if last && share && !matches!(parse_message(&frame), Ok(Message::Error(_))) {
+                    // A new session, initialized: every replica may serve it from now on.
+                    let _ = this.share_session(&pump_session).await;
+                }
                 if let Err(e) = store
                     .append(&pump_session.id, &pump_stream, Some(frame))
                     .await
@@ -507,7 +516,7 @@ impl HttpInner {
                 "Accept must list text/event-stream",
             );
         }
-        let session = match self.find_session(headers) {
+        let session = match self.find_session(headers).await {
             Ok(s) => s,
             Err(r) => return r,
         };
@@ -532,7 +541,16 @@ impl HttpInner {
         let standalone = stream == STANDALONE_STREAM;
         let guard = if standalone {
             match session.attach_standalone(resumed, &self.shutdown) {
-                Some(g) => Some(g),
+                Some(mut g) => {
+                    // With shared sessions, this replica now appends the session's events.
+                    if let Some(cluster) = &self.config.session_store {
+                        if let Err(e) = cluster.attach_standalone(&session.id).await {
+                            return super::cluster::unavailable(&e);
+                        }
+                        g.cluster = Some(cluster.clone());
+                    }
+                    Some(g)
+                }
                 None => {
                     return error(
                         StatusCode::CONFLICT,
@@ -591,13 +609,15 @@ impl HttpInner {
         sse_response(tail.into_body(), None)
     }
 
-    fn delete(self: Arc<Self>, request: Request<Body>) -> Response<Body> {
-        let session = match self.find_session(request.headers()) {
+    async fn delete(self: Arc<Self>, request: Request<Body>) -> Response<Body> {
+        let session = match self.find_session(request.headers()).await {
             Ok(s) => s,
             Err(r) => return r,
         };
-        self.end_session(&session, "deleted by client");
-        status_only(StatusCode::OK)
+        match self.delete_session(&session).await {
+            Ok(()) => status_only(StatusCode::OK),
+            Err(r) => r,
+        }
     }
 }
 

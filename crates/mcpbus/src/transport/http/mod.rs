@@ -10,6 +10,7 @@
 //! Mount it in axum with [`StreamableHttpService::into_router`] or as a service, or run it with
 //! [`serve_http`].
 
+mod cluster;
 mod handlers;
 mod session;
 mod stream;
@@ -26,6 +27,7 @@ use axum::body::Body;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::SessionStore;
 use crate::server::{ClientSession, Server, new_session_id};
 use crate::service::{RelatedSink, Routing};
 use crate::store::{EventStore, MemoryEventStore, MemoryEventStoreConfig};
@@ -72,6 +74,9 @@ pub struct HttpConfig {
     pub sse_retry: Duration,
     /// A comment is sent on idle SSE streams this often (default 15 s).
     pub sse_keep_alive: Option<Duration>,
+    /// Sessions shared with the other replicas of a deployment (e.g. `mcpbus-redis`): any
+    /// replica serves any session. Needs a shared `event_store` too; not with `stateless`.
+    pub session_store: Option<Arc<dyn SessionStore>>,
 }
 
 impl Default for HttpConfig {
@@ -88,6 +93,7 @@ impl Default for HttpConfig {
             event_store: None,
             sse_retry: Duration::from_secs(1),
             sse_keep_alive: Some(Duration::from_secs(15)),
+            session_store: None,
         }
     }
 }
@@ -104,6 +110,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("allowed_hosts", &self.allowed_hosts)
             .field("allowed_origins", &self.allowed_origins)
             .field("event_store", &self.event_store.is_some())
+            .field("session_store", &self.session_store.is_some())
             .finish()
     }
 }
@@ -118,6 +125,12 @@ pub enum HttpConfigError {
     /// Stateless mode has no sessions to time out.
     #[error("session_idle_timeout is not supported in stateless mode")]
     IdleTimeoutInStatelessMode,
+    /// Shared sessions need a shared event store to carry their streams.
+    #[error("a session_store needs an event_store shared by the same replicas")]
+    SessionStoreWithoutEventStore,
+    /// Stateless mode has no sessions to share.
+    #[error("a session_store is not supported in stateless mode")]
+    SessionStoreInStatelessMode,
 }
 
 pub(crate) struct HttpInner {
@@ -157,6 +170,14 @@ impl StreamableHttpService {
                 return Err(HttpConfigError::IdleTimeoutNotPositive);
             }
         }
+        if config.session_store.is_some() {
+            if config.stateless {
+                return Err(HttpConfigError::SessionStoreInStatelessMode);
+            }
+            if config.event_store.is_none() {
+                return Err(HttpConfigError::SessionStoreWithoutEventStore);
+            }
+        }
         let (store, resumable) = match &config.event_store {
             Some(store) => (store.clone(), true),
             None => {
@@ -179,6 +200,9 @@ impl StreamableHttpService {
             sessions: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
         });
+        if let Some(cluster) = &inner.config.session_store {
+            cluster.listen(Arc::new(cluster::Listener(Arc::downgrade(&inner))));
+        }
         if let Some(timeout) = inner.config.session_idle_timeout {
             tokio::spawn(reap_idle(
                 Arc::downgrade(&inner),
@@ -239,10 +263,20 @@ impl HttpInner {
         self: &Arc<Self>,
         preinitialized: Option<ClientSession>,
     ) -> Arc<HttpSession> {
+        self.start_session(new_session_id().into(), preinitialized, true)
+            .await
+    }
+
+    /// Starts serving session `id` here: a new one (`fresh`), or one another replica created.
+    pub(crate) async fn start_session(
+        self: &Arc<Self>,
+        id: Arc<str>,
+        preinitialized: Option<ClientSession>,
+        fresh: bool,
+    ) -> Arc<HttpSession> {
         let (tx, rx) = mpsc::channel(64);
         let router = Arc::new(RequestRouter::default());
         let sink: Arc<dyn RelatedSink> = router.clone();
-        let id: Arc<str> = new_session_id().into();
         let ended = CancellationToken::new();
         let transport = HttpTransport {
             inbound: rx,
@@ -267,7 +301,27 @@ impl HttpInner {
             router,
             running.peer().clone(),
         ));
-        if !self.config.stateless {
+        if self.config.session_store.is_some() {
+            // Replicas serving one session number their requests to the client apart.
+            let mut r = [0u8; 4];
+            let base = getrandom::fill(&mut r).map_or(1, |()| u32::from_le_bytes(r));
+            session
+                .peer
+                .start_request_ids_at((i64::from(base) << 20) | 1);
+        }
+        if !fresh {
+            // Another replica created it: a first GET here continues after what is stored.
+            match self
+                .store
+                .last_id(&id, session::STANDALONE_STREAM)
+                .await
+            {
+                Ok(last) => *lock(&session.standalone_cursor) = last,
+                Err(e) => {
+                    tracing::warn!(session = %id, error = %e, "could not find the standalone stream")
+                }
+            }
+        } else if !self.config.stateless {
             // Anchor the standalone stream: a first GET reads everything after this point,
             // including events emitted before it connected.
             match self
@@ -281,7 +335,7 @@ impl HttpInner {
                 }
             }
         }
-        if !self.config.stateless {
+        if fresh && !self.config.stateless {
             lock(&self.sessions).insert(id.clone(), session.clone());
         }
         let this = Arc::downgrade(self);
@@ -304,10 +358,23 @@ impl HttpInner {
         session.peer.close();
     }
 
-    /// Removes an ended session from every map, closes its streams, drops its stored events.
+    /// Removes an ended session from every map, closes its streams, drops its stored events
+    /// (with shared sessions, only when it ended for every replica).
     async fn forget(&self, session: &HttpSession) {
-        lock(&self.sessions).remove(&session.id);
+        {
+            let mut sessions = lock(&self.sessions);
+            // A newer copy of the same session may have been started here since.
+            if sessions
+                .get(&session.id)
+                .is_some_and(|s| std::ptr::eq(Arc::as_ptr(s), session))
+            {
+                sessions.remove(&session.id);
+            }
+        }
         session.ended.cancel();
+        if self.config.session_store.is_some() && !session.ended_everywhere() {
+            return;
+        }
         // Let open streams write what is already stored before it goes.
         tokio::time::sleep(Duration::from_millis(100)).await;
         self.store.remove_session(&session.id).await;
@@ -326,6 +393,7 @@ async fn reap_idle(
             _ = shutdown.cancelled() => return,
         }
         let Some(inner) = inner.upgrade() else { return };
+        inner.touch_active().await;
         let now = Instant::now();
         let idle: Vec<_> = lock(&inner.sessions)
             .values()

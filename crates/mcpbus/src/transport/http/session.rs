@@ -111,6 +111,10 @@ pub(crate) struct HttpSession {
     /// Cancelled when the session has ended: its streams close.
     pub(crate) ended: CancellationToken,
     stream_seq: AtomicU64,
+    /// Set when the session ended for every replica (not only this replica's copy).
+    ended_everywhere: std::sync::atomic::AtomicBool,
+    /// When the shared session store last heard the session was in use.
+    pub(crate) last_touch: Mutex<Option<Instant>>,
 }
 
 impl HttpSession {
@@ -132,7 +136,19 @@ impl HttpSession {
             last_activity: Mutex::new(Instant::now()),
             ended,
             stream_seq: AtomicU64::new(1),
+            ended_everywhere: std::sync::atomic::AtomicBool::new(false),
+            last_touch: Mutex::new(None),
         }
+    }
+
+    /// Marks the session as ended for every replica: its stored streams may go.
+    pub(crate) fn set_ended_everywhere(&self) {
+        self.ended_everywhere.store(true, Ordering::Release);
+    }
+
+    /// Whether the session ended for every replica.
+    pub(crate) fn ended_everywhere(&self) -> bool {
+        self.ended_everywhere.load(Ordering::Acquire)
     }
 
     /// Marks the session busy until the guard is dropped.
@@ -174,13 +190,30 @@ impl HttpSession {
             session: self.clone(),
             generation: slot.generation,
             abort,
+            cluster: None,
         })
     }
 
-    /// A fresh name for the stream of one POST.
+    /// A fresh name for the stream of one POST, unique among the replicas serving the session.
     pub(crate) fn next_post_stream(&self) -> String {
-        format!("post-{}", self.stream_seq.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "post-{}{}",
+            process_tag(),
+            self.stream_seq.fetch_add(1, Ordering::Relaxed)
+        )
     }
+}
+
+/// A random tag of this process, so that replicas name their POST streams apart.
+fn process_tag() -> &'static str {
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| {
+        let mut r = [0u8; 3];
+        match getrandom::fill(&mut r) {
+            Ok(()) => r.iter().map(|b| format!("{b:02x}")).collect::<String>() + "-",
+            Err(_) => String::new(),
+        }
+    })
 }
 
 /// Keeps a session from counting as idle.
@@ -207,6 +240,8 @@ pub(crate) struct StandaloneGuard {
     generation: u64,
     /// Cancelled when another connection takes the stream over, or at shutdown.
     pub(crate) abort: CancellationToken,
+    /// The shared session store told that this replica holds the stream (told again on drop).
+    pub(crate) cluster: Option<Arc<dyn crate::cluster::SessionStore>>,
 }
 
 impl StandaloneGuard {
@@ -221,6 +256,9 @@ impl StandaloneGuard {
 
 impl Drop for StandaloneGuard {
     fn drop(&mut self) {
+        if let Some(cluster) = &self.cluster {
+            cluster.detach_standalone(&self.session.id);
+        }
         let mut slot = lock(&self.session.standalone);
         if slot.generation == self.generation {
             slot.abort = None;
