@@ -25,6 +25,21 @@ pub struct Config {
     /// The Streamable HTTP endpoint.
     #[serde(default)]
     pub http: HttpSection,
+    /// A shared Redis: several replicas serve one deployment (in memory when absent).
+    #[serde(default)]
+    pub redis: RedisSection,
+}
+
+/// `[redis]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSection {
+    /// `redis://host:port/db`; unset: everything stays in this process.
+    pub url: Option<String>,
+    /// Names the deployment: every key starts with `{prefix}:` (default `mcpbus`).
+    pub prefix: Option<String>,
+    /// Entries the shared event log keeps, approximately (default 1,000,000).
+    pub log_max_len: Option<usize>,
 }
 
 /// `[http]`

@@ -49,7 +49,10 @@ struct AppState {
 }
 
 /// Builds the HTTP configuration of the MCP endpoint from the file's `[http]` section.
-pub fn http_config(config: &Config) -> Result<HttpConfig, String> {
+pub fn http_config(
+    config: &Config,
+    backend: Option<&mcpbus_redis::RedisBackend>,
+) -> Result<HttpConfig, String> {
     let h = &config.http;
     let response_mode = match h.response_mode.as_str() {
         "auto" => ResponseMode::Auto,
@@ -64,28 +67,41 @@ pub fn http_config(config: &Config) -> Result<HttpConfig, String> {
     if h.session_idle_timeout_secs == 0 {
         return Err("[http] session_idle_timeout_secs must be positive".into());
     }
-    let store = MemoryEventStore::new(MemoryEventStoreConfig {
-        max_events_per_stream: h.replay_events_per_stream.max(1),
-        ttl: Duration::from_secs(h.session_idle_timeout_secs.saturating_mul(2)),
-    });
+    let (event_store, session_store) = match backend {
+        Some(b) => (b.event_store(), Some(b.session_store())),
+        None => {
+            let store: Arc<dyn mcpbus::store::EventStore> =
+                Arc::new(MemoryEventStore::new(MemoryEventStoreConfig {
+                    max_events_per_stream: h.replay_events_per_stream.max(1),
+                    ttl: Duration::from_secs(h.session_idle_timeout_secs.saturating_mul(2)),
+                }));
+            (store, None)
+        }
+    };
     Ok(HttpConfig {
         response_mode,
         session_idle_timeout: Some(Duration::from_secs(h.session_idle_timeout_secs)),
         allowed_hosts: h.allowed_hosts.clone(),
         allowed_origins: h.allowed_origins.clone(),
-        event_store: Some(Arc::new(store)),
+        event_store: Some(event_store),
+        session_store,
         ..HttpConfig::default()
     })
 }
 
 /// Serves until SIGINT or SIGTERM, then closes every stream and session.
-pub async fn serve(config: &Config, server: Server, listen: Option<String>) -> Result<(), String> {
+pub async fn serve(
+    config: &Config,
+    server: Server,
+    listen: Option<String>,
+    backend: Option<&mcpbus_redis::RedisBackend>,
+) -> Result<(), String> {
     let addr = listen.unwrap_or_else(|| config.http.listen.clone());
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    let mut http = http_config(config)?;
+    let mut http = http_config(config, backend)?;
     if http.allowed_hosts.is_none() && !local.ip().is_loopback() {
         tracing::warn!(%local, "not bound to loopback and no [http] allowed_hosts: Host checking is off");
         http.dns_rebinding_protection = false;
@@ -216,13 +232,20 @@ async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     if let Some(id) = body.event_id {
         event = event.event_id(id);
     }
-    match state.server.events().emit(event) {
-        Ok(report) => Json(json!({
-            "eventId": report.event_id,
-            "delivered": report.delivered,
-            "retained": report.retained,
-        }))
-        .into_response(),
+    match state.server.events().publish(event).await {
+        Ok(report) => {
+            let mut answer = json!({
+                "eventId": report.event_id,
+                "delivered": report.delivered,
+                "retained": report.retained,
+            });
+            if let Some(cursor) = report.cursor {
+                answer["cursor"] = Value::String(cursor);
+            }
+            Json(answer).into_response()
+        }
+        // Not stored: the publisher must know, and may retry.
+        Err(e @ EmitError::Bus(_)) => problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         Err(
             e @ (EmitError::InvalidTopic(_)
             | EmitError::InvalidExpiresAt(_)

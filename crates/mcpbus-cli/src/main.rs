@@ -36,6 +36,13 @@ enum Command {
         /// A TOML configuration file (see `mcpbus config` for the default).
         #[arg(long, env = "MCPBUS_CONFIG")]
         config: Option<PathBuf>,
+        /// Share sessions, streams and events with other replicas through this Redis
+        /// (`redis://127.0.0.1:6379`; overrides [redis] url of the config).
+        #[arg(long, env = "MCPBUS_REDIS", conflicts_with = "stdio")]
+        redis: Option<String>,
+        /// The deployment's name in Redis: every key starts with `{NAME}:` (default `mcpbus`).
+        #[arg(long, requires = "redis")]
+        redis_prefix: Option<String>,
     },
     /// Subscribe to topic patterns and print events as JSON lines: over HTTP
     /// (`mcpbus sub URL PATTERN...`, resuming across disconnects) or by spawning a stdio
@@ -96,7 +103,9 @@ async fn main() -> ExitCode {
             stdio,
             listen,
             config,
-        } => run_serve(stdio, listen, config).await,
+            redis,
+            redis_prefix,
+        } => run_serve(stdio, listen, config, redis, redis_prefix).await,
         Command::Sub { args, command } => {
             if command.is_empty() {
                 run_sub_http(args).await
@@ -144,14 +153,47 @@ async fn run_serve(
     stdio: bool,
     listen: Option<String>,
     config: Option<PathBuf>,
+    redis: Option<String>,
+    redis_prefix: Option<String>,
 ) -> Result<(), String> {
-    let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
-    let server = serve::build_server(&config).map_err(|e| e.to_string())?;
+    let mut config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
+    if redis.is_some() {
+        config.redis.url = redis;
+    }
+    if redis_prefix.is_some() {
+        config.redis.prefix = redis_prefix;
+    }
+    if stdio && config.redis.url.is_some() {
+        return Err("a shared Redis serves HTTP replicas: drop --stdio or [redis] url".into());
+    }
+    let backend = match &config.redis.url {
+        None => None,
+        Some(url) => {
+            let mut redis_config = mcpbus_redis::RedisConfig::new(url);
+            if let Some(prefix) = &config.redis.prefix {
+                redis_config = redis_config.prefix(prefix);
+            }
+            if let Some(n) = config.redis.log_max_len {
+                redis_config.log_max_len = n.max(1);
+            }
+            redis_config.stream_ttl =
+                std::time::Duration::from_secs(config.http.session_idle_timeout_secs.max(1) * 2);
+            redis_config.max_events_per_stream = config.http.replay_events_per_stream.max(1);
+            Some(
+                mcpbus_redis::RedisBackend::connect(redis_config)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+    };
+    let server = serve::build_server(&config, backend.as_ref().map(|b| b.event_bus()))
+        .map_err(|e| e.to_string())?;
     tracing::info!(
         name = %config.server.name,
         topics = config.events.topics.len(),
         publish_tool = config.publish.enabled,
         transport = if stdio { "stdio" } else { "http" },
+        redis = backend.is_some(),
         "starting"
     );
     if stdio {
@@ -159,7 +201,7 @@ async fn run_serve(
         tracing::info!("end of input; exiting");
         return Ok(());
     }
-    http::serve(&config, server, listen).await
+    http::serve(&config, server, listen, backend.as_ref()).await
 }
 
 /// Prints every event, and the retained values a subscribe returns, as JSON lines.

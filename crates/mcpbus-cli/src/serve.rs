@@ -30,7 +30,10 @@ pub struct PublishArgs {
 }
 
 /// Builds the server a configuration describes.
-pub fn build_server(config: &Config) -> Result<Server, ConfigError> {
+pub fn build_server(
+    config: &Config,
+    bus: Option<std::sync::Arc<dyn mcpbus::cluster::EventBus>>,
+) -> Result<Server, ConfigError> {
     let mut builder = Server::builder(&config.server.name, env!("CARGO_PKG_VERSION"))
         .service_config(ServiceConfig {
             outbound_capacity: config.events.queue_capacity,
@@ -38,6 +41,9 @@ pub fn build_server(config: &Config) -> Result<Server, ConfigError> {
         });
     if let Some(text) = &config.server.instructions {
         builder = builder.instructions(text);
+    }
+    if let Some(bus) = bus {
+        builder = builder.event_bus(bus);
     }
     if let Some(text) = &config.events.instructions {
         builder = builder.events_instructions(text);
@@ -60,10 +66,12 @@ pub fn build_server(config: &Config) -> Result<Server, ConfigError> {
                 .with_mime_type("application/json"),
             |uri, ctx: Context| async move {
                 let all = TopicPattern::new("#").map_err(mcpbus_proto::ErrorObject::internal)?;
-                json_resource(
-                    &uri,
-                    &json!({"retained": ctx.events().retained_matching(&all)}),
-                )
+                let retained = ctx
+                    .events()
+                    .retained_shared(&all)
+                    .await
+                    .map_err(mcpbus_proto::ErrorObject::internal)?;
+                json_resource(&uri, &json!({ "retained": retained }))
             },
         );
     if config.publish.enabled {
@@ -147,7 +155,8 @@ async fn publish(args: PublishArgs, ctx: Context) -> Result<CallToolResult, Tool
     .map_err(ToolError::failed)?;
     let report = ctx
         .events()
-        .emit(event)
+        .publish(event)
+        .await
         .map_err(|e| ToolError::failed(e.to_string()))?;
     Ok(CallToolResult::structured(json!({
         "eventId": report.event_id,
