@@ -100,9 +100,16 @@ impl Server {
     /// and waits for its "listening on" line. `MCPBUS_PUBLISH_TOKEN` is removed from its
     /// environment: the token comes from the configuration only.
     pub fn start(config: &Path, log_filter: &str) -> Server {
+        Self::start_with(config, log_filter, &[])
+    }
+
+    /// [`start`](Self::start) with more arguments for `mcpbus serve` (e.g. `--redis URL`).
+    pub fn start_with(config: &Path, log_filter: &str, extra: &[&str]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcpbus"));
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(config)
+            .args(extra)
+            .env_remove("MCPBUS_REDIS")
             .env("MCPBUS_LOG", log_filter)
             .env_remove("MCPBUS_PUBLISH_TOKEN")
             .env_remove("MCPBUS_CONFIG")
