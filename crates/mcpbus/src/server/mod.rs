@@ -517,12 +517,12 @@ impl ServerBuilder {
                 });
             }
         }
-        let hub = EventHub::with_bus(self.topics, self.events_instructions, self.bus).map_err(|source| {
-            BuildError::Topic {
+        let hub = EventHub::with_bus(self.topics, self.events_instructions, self.bus).map_err(
+            |source| BuildError::Topic {
                 pattern: String::new(),
                 source,
-            }
-        })?;
+            },
+        )?;
         Ok(Server {
             inner: Arc::new(ServerInner {
                 info: self.info,

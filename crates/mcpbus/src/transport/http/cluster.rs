@@ -81,7 +81,10 @@ impl HttpInner {
         self.server.set_agent_id(&id, &record.agent_id);
         let winner = {
             let mut sessions = lock(&self.sessions);
-            sessions.entry(id.clone()).or_insert(session.clone()).clone()
+            sessions
+                .entry(id.clone())
+                .or_insert(session.clone())
+                .clone()
         };
         if !Arc::ptr_eq(&winner, &session) {
             session.ended.cancel();
@@ -121,7 +124,10 @@ impl HttpInner {
         let Some(record): Option<SessionRecord> = self.server.session_record(&session.id) else {
             return Ok(());
         };
-        match cluster.create(&session.id, &record, self.shared_ttl()).await {
+        match cluster
+            .create(&session.id, &record, self.shared_ttl())
+            .await
+        {
             Ok(()) => {
                 *lock(&session.last_touch) = Some(Instant::now());
                 Ok(())

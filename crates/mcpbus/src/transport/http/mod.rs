@@ -311,11 +311,7 @@ impl HttpInner {
         }
         if !fresh {
             // Another replica created it: a first GET here continues after what is stored.
-            match self
-                .store
-                .last_id(&id, session::STANDALONE_STREAM)
-                .await
-            {
+            match self.store.last_id(&id, session::STANDALONE_STREAM).await {
                 Ok(last) => *lock(&session.standalone_cursor) = last,
                 Err(e) => {
                     tracing::warn!(session = %id, error = %e, "could not find the standalone stream")
