@@ -15,6 +15,9 @@
 #     MCPBUS_NODE unless the caller set it; and tests/interop/ts/node_modules (gitignored): the
 #     official MCP TypeScript SDK, `npm ci` from tests/interop/ts/package-lock.json, for
 #     crates/mcpbus-cli/tests/interop_ts.rs. Needs npm on PATH only when something is missing.
+#   - redis-server (the Debian package redis-server, apt-get) for the Redis tests
+#     (crates/mcpbus-cli/tests/redis_cluster.rs, crates/mcpbus-redis/tests), which start their
+#     own server on a free loopback port and stop it; a Redis already running is never used.
 #
 # Idempotent: once installed, nothing is downloaded again until requirements.txt (or
 # tests/interop/ts/package-lock.json) changes.
@@ -93,6 +96,19 @@ setup_ts() {
     (cd "$TS_DIR" && PATH="$path" npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     printf '%s\n' "$want" >"$TS_STAMP"
 }
+
+setup_redis() {
+    command -v redis-server >/dev/null 2>&1 && return 0
+    log "installing redis-server (Debian package) for the Redis tests"
+    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; then
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    fi
+    # The package may start a system service on 6379; the tests never use it.
+    command -v redis-server >/dev/null
+}
+
+setup_redis
 
 if [ -z "${MCPBUS_PYTHON:-}" ]; then
     setup_python

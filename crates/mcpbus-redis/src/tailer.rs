@@ -476,3 +476,35 @@ async fn flush(inner: &Inner, pending: &mut Vec<Append>) -> RedisResult<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emit_frames_carry_the_log_cursor_in_meta() {
+        let frame = emit_frame(
+            br#"{"topic":"a/b","eventId":"1","payload":{"x":1}}"#,
+            "17-3",
+        );
+        let v: serde_json::Value = serde_json::from_slice(&frame).unwrap_or_default();
+        assert_eq!(v["method"], "events/emit");
+        assert_eq!(v["params"]["topic"], "a/b");
+        assert_eq!(v["params"]["payload"]["x"], 1);
+        assert_eq!(v["params"]["_meta"]["mcpbus/cursor"], "17-3");
+    }
+
+    #[test]
+    fn subscriptions_are_active_between_their_start_and_end() {
+        let sub = Sub {
+            p: "a/+".into(),
+            s: "10-0".into(),
+            u: Some("20-0".into()),
+        };
+        assert!(!sub.active_at(parse_stream_id("10-0")));
+        assert!(sub.active_at(parse_stream_id("10-1")));
+        assert!(sub.active_at(parse_stream_id("19-9")));
+        assert!(!sub.active_at(parse_stream_id("20-0")));
+        assert!(parse_subs(Some("{}")).is_empty(), "an empty Lua table");
+    }
+}

@@ -7,20 +7,18 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use mcpbus_proto::sse::{SseDecoder, SseEvent};
 
-use crate::http_support::ChildGuard;
-
 /// A `redis-server` of this test only, on a free loopback port, in its own directory.
 pub struct Redis {
     pub port: u16,
     pub dir: PathBuf,
-    guard: Option<ChildGuard>,
+    child: Option<Child>,
     persistent: bool,
 }
 
@@ -44,7 +42,7 @@ impl Redis {
         let mut redis = Redis {
             port: free_port(),
             dir,
-            guard: None,
+            child: None,
             persistent,
         };
         redis.launch();
@@ -64,10 +62,9 @@ impl Redis {
             cmd.args(["--appendonly", "no"]);
         }
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
-        self.guard = Some(ChildGuard::spawn(
-            &mut cmd,
-            "redis-server (scripts/test.sh installs it when missing)",
-        ));
+        self.child = Some(cmd.spawn().unwrap_or_else(|e| {
+            panic!("cannot start redis-server ({e}); scripts/test.sh installs it when missing")
+        }));
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
@@ -89,7 +86,10 @@ impl Redis {
 
     /// Kills it at once (SIGKILL: what a crash looks like).
     pub fn kill(&mut self) {
-        self.guard = None;
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// Starts it again on the same port and directory (reloading its append-only file).
@@ -101,7 +101,7 @@ impl Redis {
 
 impl Drop for Redis {
     fn drop(&mut self) {
-        self.guard = None;
+        self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
