@@ -119,19 +119,34 @@ pub enum SseItem {
 
 /// Opens a GET stream and reads it on a thread: status, events, end.
 pub fn open_sse(port: u16, headers: &[(&str, &str)]) -> mpsc::Receiver<SseItem> {
-    let mut request =
-        "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n".to_string();
+    open_stream(port, "GET", headers, b"")
+}
+
+/// Sends a request to `/mcp` whose answer is an SSE stream (a GET, or a POST answered with
+/// SSE) and reads it on a thread: status, events, end.
+pub fn open_stream(
+    port: u16,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> mpsc::Receiver<SseItem> {
+    let mut request = format!(
+        "{method} /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (n, v) in headers {
         request.push_str(&format!("{n}: {v}\r\n"));
     }
     request.push_str("\r\n");
+    let mut request = request.into_bytes();
+    request.extend_from_slice(body);
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
             let _ = tx.send(SseItem::End);
             return;
         };
-        if stream.write_all(request.as_bytes()).is_err() {
+        if stream.write_all(&request).is_err() {
             let _ = tx.send(SseItem::End);
             return;
         }
