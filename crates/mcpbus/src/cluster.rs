@@ -3,7 +3,7 @@
 //! `mcpbus-redis` crate).
 //!
 //! - [`EventBus`]: topic events go to one ordered log that every replica reads; subscriptions
-//!   and retained values live in the backend. A hub with a bus ([`crate::ServerBuilder::event_bus`])
+//!   and retained values live in the backend. A hub with a bus ([`crate::server::ServerBuilder::event_bus`])
 //!   publishes with [`EventHub::publish`](crate::events::EventHub::publish).
 //! - [`SessionStore`]: sessions of the Streamable HTTP transport outlive the replica that
 //!   created them: any replica serves them, ends them for every replica, and routes a
