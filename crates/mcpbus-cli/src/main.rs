@@ -41,7 +41,7 @@ enum Command {
         #[arg(long, env = "MCPBUS_REDIS", conflicts_with = "stdio")]
         redis: Option<String>,
         /// The deployment's name in Redis: every key starts with `{NAME}:` (default `mcpbus`).
-        #[arg(long, requires = "redis")]
+        #[arg(long)]
         redis_prefix: Option<String>,
     },
     /// Subscribe to topic patterns and print events as JSON lines: over HTTP
@@ -162,6 +162,9 @@ async fn run_serve(
     }
     if redis_prefix.is_some() {
         config.redis.prefix = redis_prefix;
+    }
+    if config.redis.prefix.is_some() && config.redis.url.is_none() {
+        return Err("a Redis prefix needs a Redis: add --redis URL or [redis] url".into());
     }
     if stdio && config.redis.url.is_some() {
         return Err("a shared Redis serves HTTP replicas: drop --stdio or [redis] url".into());
