@@ -427,3 +427,36 @@ fn a_redis_restart_loses_no_acknowledged_event() {
     );
     assert_eq!(have.len(), delivered.len(), "an event was delivered twice");
 }
+
+#[test]
+fn serve_fails_clearly_without_a_reachable_redis() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcpbus"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("MCPBUS_REDIS")
+            .env_remove("MCPBUS_CONFIG")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} should fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // Nothing listens on port 1 of loopback.
+    let e = run(&["--redis", "redis://127.0.0.1:1"]);
+    assert!(
+        e.contains("could not connect to Redis at redis://127.0.0.1:1"),
+        "{e}"
+    );
+    let e = run(&["--redis", "http://127.0.0.1:1"]);
+    assert!(e.contains("invalid Redis URL"), "{e}");
+    let e = run(&["--redis-prefix", "x"]);
+    assert!(e.contains("a Redis prefix needs a Redis"), "{e}");
+    let e = run(&[
+        "--redis",
+        "redis://127.0.0.1:1",
+        "--redis-prefix",
+        "bad{prefix}",
+    ]);
+    assert!(e.contains("invalid Redis key prefix"), "{e}");
+}
