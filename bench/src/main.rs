@@ -3,13 +3,15 @@
 //! Each scenario is a subcommand that talks raw Streamable HTTP to an MCP server on loopback
 //! and prints a human summary, or with `--json` one JSON line on stdout (the summary then goes
 //! to stderr); `report` renders collected JSON lines as Markdown tables. `bench/run.sh` starts
-//! the server and runs the scenarios.
+//! the server and runs the scenarios. `redis-store` measures the Redis event store of
+//! `mcpbus-redis` directly (no server), against a Redis that `bench/redis.sh` starts.
 
 mod conn;
 mod fanout;
 mod mcp;
 mod memory;
 mod mqtt;
+mod redis_store;
 mod report;
 mod rps;
 mod stats;
@@ -164,6 +166,44 @@ enum Command {
         /// How long to wait for outstanding deliveries after the last publish.
         #[arg(long, default_value = "10s", value_parser = stats::parse_duration)]
         drain_timeout: std::time::Duration,
+    },
+    /// The Redis event store of mcpbus-redis: appends per second (one writer, then several)
+    /// and the latency of replaying the newest events after an event id; every read is
+    /// checked against what was appended.
+    RedisStore {
+        /// The Redis server, e.g. redis://127.0.0.1:6379.
+        #[arg(long)]
+        redis_url: String,
+        /// Print one JSON line on stdout (the human summary goes to stderr).
+        #[arg(long)]
+        json: bool,
+        /// Name of the store under test, in the output.
+        #[arg(long, default_value = "mcpbus")]
+        label: String,
+        /// Exit with status 1 if any read back was not what was appended.
+        #[arg(long)]
+        strict: bool,
+        /// The store's key prefix (deployment name).
+        #[arg(long, default_value = "mcpbus-bench")]
+        prefix: String,
+        /// Messages appended one at a time to one stream (and in all by the writers).
+        #[arg(long, default_value_t = 5000)]
+        appends: usize,
+        /// Concurrent writers, each its own session and stream (0: skip that phase).
+        #[arg(long, default_value_t = 8)]
+        writers: usize,
+        /// Events each replay reads back (the newest ones of the stream).
+        #[arg(long, default_value_t = 100)]
+        replay_events: usize,
+        /// Measured replays.
+        #[arg(long, default_value_t = 200)]
+        replays: usize,
+        /// Unmeasured replays before them.
+        #[arg(long, default_value_t = 20)]
+        warmup_replays: usize,
+        /// Size of each message (a JSON-RPC notification), bytes.
+        #[arg(long, default_value_t = 200)]
+        message_bytes: usize,
     },
     /// Render JSON lines of earlier runs (files, or stdin) as Markdown tables.
     Report {
@@ -349,6 +389,44 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 clean,
             ))
         }
+        Command::RedisStore {
+            redis_url,
+            json,
+            label,
+            strict,
+            prefix,
+            appends,
+            writers,
+            replay_events,
+            replays,
+            warmup_replays,
+            message_bytes,
+        } => {
+            let config = redis_store::RedisStoreConfig {
+                redis_url: redis_url.clone(),
+                prefix,
+                appends,
+                writers,
+                replay_events,
+                replays,
+                warmup_replays,
+                message_bytes,
+            };
+            let r = redis_store::run(&config).await?;
+            let common = Common {
+                url: redis_url,
+                json,
+                label,
+                server_pid: None,
+                strict,
+            };
+            Ok(emit(
+                &common,
+                r.to_table(&common.label, &config),
+                r.to_json(&common.label, &config),
+                r.errors == 0,
+            ))
+        }
         Command::Report { files, ratio } => {
             let mut text = String::new();
             if files.is_empty() {
@@ -361,12 +439,19 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                     .map_err(|e| format!("reading {}: {e}", f.display()))?;
                 text.push('\n');
             }
-            print!("{}", report::render(&text));
+            let redis = redis_store::render(&text);
+            let others = report::render(&text);
+            // Lines of redis-store runs alone are not "no results".
+            if redis.is_empty() || others != report::render("") {
+                print!("{others}");
+            }
+            print!("{redis}");
             if let Some(ratio) = ratio {
                 let (a, b) = ratio
                     .split_once('/')
                     .ok_or("--ratio expects two labels as A/B, e.g. mcpbus/rmcp")?;
                 print!("{}", report::render_ratio(&text, a, b));
+                print!("{}", redis_store::render_ratio(&text, a, b));
             }
             Ok(ExitCode::SUCCESS)
         }
