@@ -289,7 +289,16 @@ impl Server {
     /// Removes a session from every map (called once when its connection ends).
     pub(crate) fn end_session(&self, session: &SessionState) {
         self.inner.hub.unregister(session.hub_key);
-        lock(&self.inner.sessions).remove(&session.id);
+        {
+            // A newer copy of the same session (HTTP replicas) may have replaced this one.
+            let mut sessions = lock(&self.inner.sessions);
+            if sessions
+                .get(&session.id)
+                .is_some_and(|s| std::ptr::eq(Arc::as_ptr(s), session))
+            {
+                sessions.remove(&session.id);
+            }
+        }
         let reason = *lock(&session.end_reason);
         tracing::info!(session = %session.id, reason, "session ended");
     }

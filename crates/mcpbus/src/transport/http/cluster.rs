@@ -76,22 +76,16 @@ impl HttpInner {
             client_info: record.client_info,
             capabilities: record.capabilities,
         };
-        // Two requests may race to start the same session here: the first one wins.
-        let session = self.start_session(id.clone(), Some(client), false).await;
-        self.server.set_agent_id(&id, &record.agent_id);
-        let winner = {
-            let mut sessions = lock(&self.sessions);
-            sessions
-                .entry(id.clone())
-                .or_insert(session.clone())
-                .clone()
-        };
-        if !Arc::ptr_eq(&winner, &session) {
-            session.ended.cancel();
-            session.peer.close();
-        } else {
-            tracing::info!(session = %id, "serving a session created by another replica");
+        // Two requests may ask for the same session at once: one copy is started, under a
+        // lock (this happens once per session and replica).
+        let _starting = self.materializing.lock().await;
+        if let Some(session) = lock(&self.sessions).get(&id).cloned() {
+            return Ok(session);
         }
+        let winner = self.start_session(id.clone(), Some(client), false).await;
+        self.server.set_agent_id(&id, &record.agent_id);
+        lock(&self.sessions).insert(id.clone(), winner.clone());
+        tracing::info!(session = %id, "serving a session created by another replica");
         *lock(&winner.last_touch) = Some(Instant::now());
         Ok(winner)
     }

@@ -141,6 +141,8 @@ pub(crate) struct HttpInner {
     pub(crate) resumable: bool,
     pub(crate) sessions: Mutex<HashMap<Arc<str>, Arc<HttpSession>>>,
     pub(crate) shutdown: CancellationToken,
+    /// Held while a copy of a session another replica created is started here.
+    pub(crate) materializing: tokio::sync::Mutex<()>,
 }
 
 /// The Streamable HTTP endpoint as a tower `Service` (clonable; clones share sessions).
@@ -199,6 +201,7 @@ impl StreamableHttpService {
             resumable,
             sessions: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
+            materializing: tokio::sync::Mutex::new(()),
         });
         if let Some(cluster) = &inner.config.session_store {
             cluster.listen(Arc::new(cluster::Listener(Arc::downgrade(&inner))));
