@@ -410,7 +410,7 @@ impl EventHub {
             return Err(EmitError::NeedsPublish);
         }
         let prepared = self.prepare(event)?;
-        Ok(self.emit_local(prepared))
+        self.emit_local(prepared)
     }
 
     /// Publishes an event: through the shared event bus when there is one (the report's
@@ -419,7 +419,7 @@ impl EventHub {
     pub async fn publish(&self, event: Event) -> Result<EmitReport, EmitError> {
         let prepared = self.prepare(event)?;
         let Some(bus) = &self.inner.bus else {
-            return Ok(self.emit_local(prepared));
+            return self.emit_local(prepared);
         };
         let params = serde_json::to_vec(&prepared.params)
             .map(Bytes::from)
@@ -478,25 +478,15 @@ impl EventHub {
     }
 
     /// Delivers a prepared event to this process's sessions.
-    fn emit_local(&self, prepared: Prepared) -> EmitReport {
+    fn emit_local(&self, prepared: Prepared) -> Result<EmitReport, EmitError> {
         let Prepared { params, expires } = prepared;
-        let frame = match serde_json::to_vec(&EmitFrame {
+        let frame = serde_json::to_vec(&EmitFrame {
             jsonrpc: "2.0",
             method: methods::EVENTS_EMIT,
             params: &params,
-        }) {
-            Ok(f) => Bytes::from(f),
-            // Unreachable in practice: the payload is already a `Value`.
-            Err(e) => {
-                tracing::error!(error = %e, "could not serialize an event");
-                return EmitReport {
-                    event_id: params.event_id,
-                    delivered: 0,
-                    retained: false,
-                    cursor: None,
-                };
-            }
-        };
+        })
+        .map(Bytes::from)
+        .map_err(|e| EmitError::Serialize(e.to_string()))?;
         let event_id = params.event_id.clone();
         let retained = params.retained;
         let topic = params.topic.clone();
@@ -508,12 +498,12 @@ impl EventHub {
         self.inner
             .deliveries
             .fetch_add(delivered as u64, Ordering::Relaxed);
-        EmitReport {
+        Ok(EmitReport {
             event_id,
             delivered,
             retained,
             cursor: None,
-        }
+        })
     }
 
     /// Queues one serialized `events/emit` frame for every session whose patterns match `topic`.
