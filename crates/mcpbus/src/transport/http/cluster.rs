@@ -153,11 +153,7 @@ impl HttpInner {
         message: &Message,
     ) -> Option<Response<Body>> {
         let cluster = self.config.session_store.as_ref()?;
-        let id: &RequestId = match message {
-            Message::Response(r) => &r.id,
-            Message::Error(e) => e.id.as_ref()?,
-            _ => return None,
-        };
+        let id = answer_id(message)?;
         if session.peer.has_pending(id) {
             return None;
         }
@@ -182,6 +178,15 @@ impl HttpInner {
         for s in active {
             self.touch(&s).await;
         }
+    }
+}
+
+/// The request a client's answer (a response or an error with an id) belongs to.
+fn answer_id(message: &Message) -> Option<&RequestId> {
+    match message {
+        Message::Response(r) => Some(&r.id),
+        Message::Error(e) => e.id.as_ref(),
+        _ => None,
     }
 }
 
@@ -210,12 +215,7 @@ impl ClusterListener for Listener {
         let Ok(message) = parse_message(&frame) else {
             return;
         };
-        let waiting = match &message {
-            Message::Response(r) => s.peer.has_pending(&r.id),
-            Message::Error(e) => e.id.as_ref().is_some_and(|id| s.peer.has_pending(id)),
-            _ => false,
-        };
-        if waiting {
+        if answer_id(&message).is_some_and(|id| s.peer.has_pending(id)) {
             tokio::spawn(async move {
                 let _ = s.inbound.send(Box::new(message)).await;
             });
