@@ -106,15 +106,21 @@ impl EventBus for RedisEventBus {
             } else {
                 vec![first.to_string()]
             };
-            let mut topics = Vec::new();
-            for segment in &segments {
-                let members: Vec<String> = redis::cmd("SMEMBERS")
-                    .arg(keys.retained_topics(segment))
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(cluster_error)?;
-                topics.extend(members.into_iter().filter(|t| pattern.matches(t)));
+            if segments.is_empty() {
+                return Ok(Vec::new());
             }
+            // Every segment's index in one round trip.
+            let mut pipe = redis::pipe();
+            for segment in &segments {
+                pipe.cmd("SMEMBERS").arg(keys.retained_topics(segment));
+            }
+            let members: Vec<Vec<String>> =
+                pipe.query_async(&mut conn).await.map_err(cluster_error)?;
+            let mut topics: Vec<String> = members
+                .into_iter()
+                .flatten()
+                .filter(|t| pattern.matches(t))
+                .collect();
             if topics.is_empty() {
                 return Ok(Vec::new());
             }
@@ -139,13 +145,16 @@ impl EventBus for RedisEventBus {
                     None => gone.push(topic),
                 }
             }
-            for topic in gone {
-                let first = topic.split('/').next().unwrap_or_default().to_string();
-                let _: Result<i64, _> = redis::cmd("SREM")
-                    .arg(keys.retained_topics(&first))
-                    .arg(&topic)
-                    .query_async(&mut conn)
-                    .await;
+            if !gone.is_empty() {
+                let mut pipe = redis::pipe();
+                for topic in &gone {
+                    let first = topic.split('/').next().unwrap_or_default();
+                    pipe.cmd("SREM")
+                        .arg(keys.retained_topics(first))
+                        .arg(topic)
+                        .ignore();
+                }
+                let _: Result<(), _> = pipe.query_async(&mut conn).await;
             }
             Ok(out)
         }

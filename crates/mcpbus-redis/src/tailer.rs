@@ -342,7 +342,6 @@ impl Tailer {
                 break;
             }
         }
-        let mut conn = inner.conn.clone();
         let _: i64 = redis::Script::new(&scripts::ADVANCE)
             .key(inner.keys.session(session))
             .arg(&until)
