@@ -118,6 +118,14 @@ fn get_headers<'a>(session: &'a str, last: Option<&'a str>) -> Vec<(&'a str, &'a
     h
 }
 
+/// Which publisher sent an event, and its number: `(payload.by, payload.n)`.
+fn published_key(params: &Value) -> (String, u64) {
+    (
+        params["payload"]["by"].as_str().unwrap().to_string(),
+        params["payload"]["n"].as_u64().unwrap(),
+    )
+}
+
 /// Checks exactly once and the log's order: cursors strictly increase, every published
 /// (publisher, n) arrives once.
 fn assert_exactly_once_in_log_order(received: &[Value], expected: &HashSet<(String, u64)>) {
@@ -132,10 +140,7 @@ fn assert_exactly_once_in_log_order(received: &[Value], expected: &HashSet<(Stri
             "out of log order: {previous:?} then {position:?}"
         );
         previous = Some(position);
-        let key = (
-            p["payload"]["by"].as_str().unwrap().to_string(),
-            p["payload"]["n"].as_u64().unwrap(),
-        );
+        let key = published_key(p);
         assert!(seen.insert(key.clone()), "delivered twice: {key:?}");
     }
     let missing: Vec<_> = expected.difference(&seen).take(5).collect();
@@ -395,30 +400,14 @@ fn a_redis_restart_loses_no_acknowledged_event() {
     let expected_count = acked.len();
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        let have: HashSet<_> = received
-            .iter()
-            .map(|p| {
-                (
-                    p["payload"]["by"].as_str().unwrap().to_string(),
-                    p["payload"]["n"].as_u64().unwrap(),
-                )
-            })
-            .collect();
+        let have: HashSet<_> = received.iter().map(published_key).collect();
         if acked.is_subset(&have) {
             break;
         }
         wait_for(received.len() + 1, &mut received, &mut last_id, &mut stream);
     }
     let delivered: Vec<Value> = received.clone();
-    let have: HashSet<_> = delivered
-        .iter()
-        .map(|p| {
-            (
-                p["payload"]["by"].as_str().unwrap().to_string(),
-                p["payload"]["n"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let have: HashSet<_> = delivered.iter().map(published_key).collect();
     let missing: Vec<_> = acked.difference(&have).take(5).collect();
     assert!(
         missing.is_empty(),
