@@ -65,7 +65,11 @@ fn spawn_watcher(server: Server, watched: Arc<Watched>) {
             let revision = watched.bump();
             server.notify_resource_updated(WATCHED_URI);
             let status = json!({"state": "serving", "watchedRevision": revision});
-            if let Err(e) = server.events().emit(Event::new(STATUS_TOPIC, status)) {
+            if let Err(e) = server
+                .events()
+                .publish(Event::new(STATUS_TOPIC, status))
+                .await
+            {
                 tracing::warn!(error = %e, "could not publish the status event");
             }
         }
@@ -147,7 +151,11 @@ async fn main() -> ExitCode {
     };
 
     let ready = json!({"state": "ready", "watchedRevision": 0});
-    if let Err(e) = server.events().emit(Event::new(STATUS_TOPIC, ready)) {
+    if let Err(e) = server
+        .events()
+        .publish(Event::new(STATUS_TOPIC, ready))
+        .await
+    {
         tracing::warn!(error = %e, "could not publish the status event");
     }
     spawn_watcher(server.clone(), watched);

@@ -234,18 +234,16 @@ async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     }
     match state.server.events().publish(event).await {
         Ok(report) => {
-            let mut answer = json!({
+            let answer = json!({
                 "eventId": report.event_id,
                 "delivered": report.delivered,
                 "retained": report.retained,
+                "cursor": report.cursor,
             });
-            if let Some(cursor) = report.cursor {
-                answer["cursor"] = Value::String(cursor);
-            }
             Json(answer).into_response()
         }
         // Not stored: the publisher must know, and may retry.
-        Err(e @ EmitError::Bus(_)) => problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e @ EmitError::Log(_)) => problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         Err(
             e @ (EmitError::InvalidTopic(_)
             | EmitError::InvalidExpiresAt(_)

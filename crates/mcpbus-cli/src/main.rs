@@ -189,7 +189,7 @@ async fn run_serve(
             )
         }
     };
-    let server = serve::build_server(&config, backend.as_ref().map(|b| b.event_bus()))
+    let server = serve::build_server(&config, backend.as_ref().map(|b| b.event_log()))
         .map_err(|e| e.to_string())?;
     tracing::info!(
         name = %config.server.name,

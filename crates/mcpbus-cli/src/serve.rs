@@ -32,7 +32,7 @@ pub struct PublishArgs {
 /// Builds the server a configuration describes.
 pub fn build_server(
     config: &Config,
-    bus: Option<std::sync::Arc<dyn mcpbus::cluster::EventBus>>,
+    event_log: Option<std::sync::Arc<dyn mcpbus::events::EventLog>>,
 ) -> Result<Server, ConfigError> {
     let mut builder = Server::builder(&config.server.name, env!("CARGO_PKG_VERSION"))
         .service_config(ServiceConfig {
@@ -42,8 +42,8 @@ pub fn build_server(
     if let Some(text) = &config.server.instructions {
         builder = builder.instructions(text);
     }
-    if let Some(bus) = bus {
-        builder = builder.event_bus(bus);
+    if let Some(log) = event_log {
+        builder = builder.event_log(log);
     }
     if let Some(text) = &config.events.instructions {
         builder = builder.events_instructions(text);
@@ -68,7 +68,7 @@ pub fn build_server(
                 let all = TopicPattern::new("#").map_err(mcpbus_proto::ErrorObject::internal)?;
                 let retained = ctx
                     .events()
-                    .retained_shared(&all)
+                    .retained(&all)
                     .await
                     .map_err(mcpbus_proto::ErrorObject::internal)?;
                 json_resource(&uri, &json!({ "retained": retained }))

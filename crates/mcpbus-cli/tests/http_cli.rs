@@ -218,14 +218,16 @@ fn publish_reports_the_event_id_deliveries_and_retention() {
     assert_eq!(id.len(), 26, "a ULID by default: {report}");
     assert_eq!(report["delivered"], json!(0), "{report}");
     assert_eq!(report["retained"], json!(true), "{report}");
-    assert_eq!(report.as_object().unwrap().len(), 3, "{report}");
+    // Every event has a cursor in the log, in memory too: the first one is 1.
+    assert_eq!(report["cursor"], json!("1"), "{report}");
+    assert_eq!(report.as_object().unwrap().len(), 4, "{report}");
 
     // A caller-chosen id, retention turned off on a retained topic, and a non-retained topic.
     let r = server
         .publish(&json!({"topic": "deploy/status", "eventId": "deploy-1", "retained": false}));
     assert_eq!(
         r.json(),
-        json!({"eventId": "deploy-1", "delivered": 0, "retained": false})
+        json!({"eventId": "deploy-1", "delivered": 0, "retained": false, "cursor": "2"})
     );
     let r = server.publish(&json!({"topic": "files/src/main.rs", "payload": null}));
     assert_eq!(r.json()["retained"], json!(false));

@@ -7,10 +7,10 @@
 //!   One Redis Stream per (session, stream), appended by one Lua call (exact trimming, TTL),
 //!   ids `EPOCH.STREAM.MS-SEQ` where the epoch is random per session (another session's ids
 //!   are refused) and `MS-SEQ` is Redis's stream id (it never goes back).
-//! - [`RedisBackend::event_bus`]: the [`EventBus`]: one log (`{NAME}:log`, a Redis Stream) that
-//!   every replica tails with `XREAD BLOCK`; subscriptions as control entries of the same log
-//!   (every replica applies them at the same point); retained values as keys with native
-//!   expiry, indexed by first topic segment.
+//! - [`RedisBackend::event_log`]: the [`EventLog`]: one log (`{NAME}:log`, a Redis Stream)
+//!   that every replica tails with `XREAD BLOCK` and feeds to its hub; subscriptions as control
+//!   entries of the same log (every replica applies them at the same point); retained values
+//!   as keys with native expiry, indexed by first topic segment.
 //! - [`RedisBackend::session_store`]: the [`SessionStore`]: initialized sessions, ended for
 //!   every replica through the log, client answers routed through the log to the replica
 //!   that waits for them.
@@ -18,18 +18,20 @@
 //! Every key lives under the hash tag `{NAME}` (one deployment, one Redis Cluster slot).
 //! See `docs/ARCHITECTURE.md` and `docs/deployment.md` of the repository.
 
-mod bus;
+mod log;
 mod scripts;
 mod sessions;
 mod store;
 mod tailer;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use mcpbus::cluster::{ClusterError, ClusterListener, EventBus, SessionStore};
+use mcpbus::cluster::{ClusterListener, SessionStore};
+use mcpbus::events::{EventLog, LogFeed};
 use mcpbus::store::{EventStore, StoreError};
+use mcpbus::{BackendError, BackendErrorKind};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc;
 
@@ -145,6 +147,8 @@ pub(crate) struct Inner {
     pub(crate) waiters: Mutex<HashMap<(String, String), Arc<store::Waiter>>>,
     pub(crate) listener: Mutex<Option<Arc<dyn ClusterListener>>>,
     pub(crate) tailer: mpsc::UnboundedSender<tailer::Command>,
+    /// The hub this replica's log reader feeds (set when the hub is built over the log).
+    pub(crate) feed: OnceLock<LogFeed>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -207,6 +211,7 @@ impl RedisBackend {
             waiters: Mutex::new(HashMap::new()),
             listener: Mutex::new(None),
             tailer: tx,
+            feed: OnceLock::new(),
         });
         let start = tailer::log_top(&inner)
             .await
@@ -224,9 +229,10 @@ impl RedisBackend {
         Arc::new(store::RedisEventStore(self.inner.clone()))
     }
 
-    /// The shared event bus (log, subscriptions, retained values).
-    pub fn event_bus(&self) -> Arc<dyn EventBus> {
-        Arc::new(bus::RedisEventBus(self.inner.clone()))
+    /// The shared event log (events, subscriptions, retained values), for
+    /// `ServerBuilder::event_log`.
+    pub fn event_log(&self) -> Arc<dyn EventLog> {
+        Arc::new(log::RedisEventLog(self.inner.clone()))
     }
 
     /// The shared session store.
@@ -235,18 +241,23 @@ impl RedisBackend {
     }
 }
 
-/// A Redis failure as the core's cluster error.
-pub(crate) fn cluster_error(e: redis::RedisError) -> ClusterError {
-    if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() {
-        ClusterError::Unavailable(format!("Redis: {e}"))
+/// A Redis failure as the core's backend error: connection trouble is worth a retry.
+pub(crate) fn backend_error(e: redis::RedisError) -> BackendError {
+    let kind = if e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+    {
+        BackendErrorKind::Unavailable
     } else {
-        ClusterError::Backend(format!("Redis: {e}"))
-    }
+        BackendErrorKind::Invalid
+    };
+    BackendError::new(kind, "Redis", e)
 }
 
 /// A Redis failure as the event store's error.
 pub(crate) fn store_error(e: redis::RedisError) -> StoreError {
-    StoreError::Backend(format!("Redis: {e}"))
+    StoreError::Backend(backend_error(e))
 }
 
 /// A random 8-hex-digit tag.

@@ -6,18 +6,22 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use mcpbus::cluster::{ClusterError, ClusterListener, SessionRecord, SessionStore};
+use mcpbus::cluster::{ClusterListener, SessionRecord, SessionStore};
 use mcpbus::store::EventStore;
+use mcpbus::{BackendError, BackendErrorKind};
 use tokio::sync::oneshot;
 
 use crate::store::RedisEventStore;
 use crate::tailer::Command;
-use crate::{Inner, cluster_error, lock, scripts};
+use crate::{Inner, backend_error, lock, scripts};
 
 pub(crate) struct RedisSessionStore(pub(crate) Arc<Inner>);
 
-fn tailer_gone() -> ClusterError {
-    ClusterError::Unavailable("the Redis log reader has stopped".into())
+fn tailer_gone() -> BackendError {
+    BackendError::msg(
+        BackendErrorKind::Unavailable,
+        "the Redis log reader has stopped",
+    )
 }
 
 impl SessionStore for RedisSessionStore {
@@ -30,10 +34,11 @@ impl SessionStore for RedisSessionStore {
         session: &'a str,
         record: &'a SessionRecord,
         ttl: Duration,
-    ) -> BoxFuture<'a, Result<(), ClusterError>> {
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         async move {
-            let json =
-                serde_json::to_string(record).map_err(|e| ClusterError::Backend(e.to_string()))?;
+            let json = serde_json::to_string(record).map_err(|e| {
+                BackendError::new(BackendErrorKind::Invalid, "session record not saved", e)
+            })?;
             let mut conn = self.0.conn.clone();
             let _: String = redis::Script::new(scripts::CREATE_SESSION)
                 .key(self.0.keys.session(session))
@@ -42,7 +47,7 @@ impl SessionStore for RedisSessionStore {
                 .arg(ttl.as_millis() as u64)
                 .invoke_async(&mut conn)
                 .await
-                .map_err(cluster_error)?;
+                .map_err(backend_error)?;
             Ok(())
         }
         .boxed()
@@ -51,7 +56,7 @@ impl SessionStore for RedisSessionStore {
     fn load<'a>(
         &'a self,
         session: &'a str,
-    ) -> BoxFuture<'a, Result<Option<SessionRecord>, ClusterError>> {
+    ) -> BoxFuture<'a, Result<Option<SessionRecord>, BackendError>> {
         async move {
             let mut conn = self.0.conn.clone();
             let raw: Option<String> = redis::cmd("HGET")
@@ -59,10 +64,12 @@ impl SessionStore for RedisSessionStore {
                 .arg("record")
                 .query_async(&mut conn)
                 .await
-                .map_err(cluster_error)?;
+                .map_err(backend_error)?;
             raw.map(|r| serde_json::from_str(&r))
                 .transpose()
-                .map_err(|e| ClusterError::Backend(format!("unreadable session record: {e}")))
+                .map_err(|e| {
+                    BackendError::new(BackendErrorKind::Invalid, "unreadable session record", e)
+                })
         }
         .boxed()
     }
@@ -71,7 +78,7 @@ impl SessionStore for RedisSessionStore {
         &'a self,
         session: &'a str,
         ttl: Duration,
-    ) -> BoxFuture<'a, Result<(), ClusterError>> {
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         async move {
             let mut conn = self.0.conn.clone();
             let _: i64 = redis::cmd("PEXPIRE")
@@ -79,13 +86,13 @@ impl SessionStore for RedisSessionStore {
                 .arg(ttl.as_millis() as u64)
                 .query_async(&mut conn)
                 .await
-                .map_err(cluster_error)?;
+                .map_err(backend_error)?;
             Ok(())
         }
         .boxed()
     }
 
-    fn end<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<bool, ClusterError>> {
+    fn end<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<bool, BackendError>> {
         async move {
             let mut conn = self.0.conn.clone();
             let ended: i64 = redis::Script::new(scripts::END_SESSION)
@@ -95,7 +102,7 @@ impl SessionStore for RedisSessionStore {
                 .arg(self.0.config.log_max_len)
                 .invoke_async(&mut conn)
                 .await
-                .map_err(cluster_error)?;
+                .map_err(backend_error)?;
             RedisEventStore(self.0.clone())
                 .remove_session(session)
                 .await;
@@ -107,7 +114,7 @@ impl SessionStore for RedisSessionStore {
     fn attach_standalone<'a>(
         &'a self,
         session: &'a str,
-    ) -> BoxFuture<'a, Result<(), ClusterError>> {
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         async move {
             let (tx, rx) = oneshot::channel();
             self.0
@@ -127,7 +134,7 @@ impl SessionStore for RedisSessionStore {
         &'a self,
         session: &'a str,
         frame: Bytes,
-    ) -> BoxFuture<'a, Result<(), ClusterError>> {
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         async move {
             let mut conn = self.0.conn.clone();
             let _: String = redis::cmd("XADD")
@@ -144,7 +151,7 @@ impl SessionStore for RedisSessionStore {
                 .arg(frame.as_ref())
                 .query_async(&mut conn)
                 .await
-                .map_err(cluster_error)?;
+                .map_err(backend_error)?;
             Ok(())
         }
         .boxed()

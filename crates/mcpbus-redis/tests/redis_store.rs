@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use mcpbus::cluster::{BusEvent, SessionRecord};
+use mcpbus::cluster::SessionRecord;
+use mcpbus::events::NewEvent;
 use mcpbus::store::StoreError;
 use mcpbus_proto::topic::TopicPattern;
 use mcpbus_redis::{RedisBackend, RedisConfig};
@@ -158,25 +159,25 @@ async fn a_resume_before_trimmed_events_is_expired_not_short() {
 async fn retained_values_expire_natively_and_wildcards_find_them() {
     let redis = Redis::start(false);
     let b = backend(&redis, "retained", 100).await;
-    let bus = b.event_bus();
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let publish = |topic: &str, expires: Option<i64>| BusEvent {
-        topic: topic.to_string(),
-        params: Bytes::from(format!(
-            r#"{{"topic":"{topic}","eventId":"{topic}-1","payload":1,"retained":true}}"#
-        )),
-        retained: true,
-        expires_at_ms: expires,
+    let log = b.event_log();
+    let now = chrono::Utc::now();
+    let publish = |topic: &str, expires_in_ms: Option<i64>| {
+        let mut params =
+            mcpbus_proto::events::EventParams::new(topic, format!("{topic}-1"), 1.into());
+        params.retained = true;
+        NewEvent {
+            json: Bytes::from(serde_json::to_vec(&params).unwrap()),
+            params,
+            expires_at: expires_in_ms.map(|ms| now + chrono::Duration::milliseconds(ms)),
+        }
     };
-    let c1 = bus.publish(&publish("alerts/a", None)).await.unwrap();
-    let c2 = bus
-        .publish(&publish("alerts/b", Some(now_ms + 300)))
+    let c1 = log.append(publish("alerts/a", None)).await.unwrap().cursor;
+    let c2 = log
+        .append(publish("alerts/b", Some(300)))
         .await
-        .unwrap();
-    bus.publish(&publish("build/status", None)).await.unwrap();
+        .unwrap()
+        .cursor;
+    log.append(publish("build/status", None)).await.unwrap();
     assert!(c1 < c2, "cursors follow the log: {c1} {c2}");
     let topics = |events: Vec<mcpbus_proto::events::RetainedEvent>| {
         events.into_iter().map(|e| e.topic).collect::<Vec<_>>()
@@ -184,12 +185,12 @@ async fn retained_values_expire_natively_and_wildcards_find_them() {
     let plus = TopicPattern::new("alerts/+").unwrap();
     let all = TopicPattern::new("#").unwrap();
     assert_eq!(
-        topics(bus.retained(&plus).await.unwrap()),
+        topics(log.retained(&plus).await.unwrap()),
         ["alerts/a", "alerts/b"]
     );
-    assert_eq!(topics(bus.retained(&all).await.unwrap()).len(), 3);
+    assert_eq!(topics(log.retained(&all).await.unwrap()).len(), 3);
     tokio::time::sleep(Duration::from_millis(450)).await;
-    assert_eq!(topics(bus.retained(&plus).await.unwrap()), ["alerts/a"]);
+    assert_eq!(topics(log.retained(&plus).await.unwrap()), ["alerts/a"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,7 +23,7 @@ async fn replica(redis: &Redis) -> u16 {
         .await
         .unwrap();
     let server = Server::builder("replica", "1")
-        .event_bus(backend.event_bus())
+        .event_log(backend.event_log())
         .tool(
             tool_def::<NoArgs>("ask", "Asks the client's model"),
             |_: NoArgs, ctx: Context| async move {

@@ -2,9 +2,9 @@
 //! that any request of any client can reach any replica (the Redis backend lives in the
 //! `mcpbus-redis` crate).
 //!
-//! - [`EventBus`]: topic events go to one ordered log that every replica reads; subscriptions
-//!   and retained values live in the backend. A hub with a bus ([`crate::server::ServerBuilder::event_bus`])
-//!   publishes with [`EventHub::publish`](crate::events::EventHub::publish).
+//! - [`EventLog`](crate::events::EventLog) (in the events module): topic events go to one
+//!   ordered log that every replica reads; subscriptions and retained values live in the
+//!   backend ([`crate::server::ServerBuilder::event_log`]).
 //! - [`SessionStore`]: sessions of the Streamable HTTP transport outlive the replica that
 //!   created them: any replica serves them, ends them for every replica, and routes a
 //!   client's answer to the replica whose request waits for it
@@ -18,63 +18,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use mcpbus_proto::events::RetainedEvent;
 use mcpbus_proto::mcp::{ClientCapabilities, Implementation};
-use mcpbus_proto::topic::TopicPattern;
 use serde::{Deserialize, Serialize};
 
-/// Why a shared backend could not do what was asked.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClusterError {
-    /// The backend cannot be reached right now (connection lost, timeout); retry later.
-    #[error("shared backend unavailable: {0}")]
-    Unavailable(String),
-    /// The backend answered with something this replica cannot use.
-    #[error("shared backend error: {0}")]
-    Backend(String),
-}
+use crate::error::BackendError;
 
-/// An event on its way to the log: validated and serialized once by the hub.
-#[derive(Debug, Clone)]
-pub struct BusEvent {
-    /// The concrete topic.
-    pub topic: String,
-    /// The `events/emit` params as JSON (without `_meta`: the log adds its cursor).
-    pub params: Bytes,
-    /// Keep it as the topic's retained value.
-    pub retained: bool,
-    /// When it expires, in milliseconds since the Unix epoch.
-    pub expires_at_ms: Option<i64>,
-}
-
-/// Topic events shared by every replica: publish into one ordered log, subscriptions and
-/// retained values kept in the backend.
-pub trait EventBus: Send + Sync + 'static {
-    /// Appends an event to the log (and the retained store); returns its cursor (log position).
-    /// An `Ok` means the event is stored: every matching subscriber will get it.
-    fn publish<'a>(&'a self, event: &'a BusEvent) -> BoxFuture<'a, Result<String, ClusterError>>;
-
-    /// Records that `session` subscribed to `patterns` (from this point of the log on).
-    fn subscribe<'a>(
-        &'a self,
-        session: &'a str,
-        patterns: &'a [TopicPattern],
-    ) -> BoxFuture<'a, Result<(), ClusterError>>;
-
-    /// Records that `session` no longer subscribes to `patterns`.
-    fn unsubscribe<'a>(
-        &'a self,
-        session: &'a str,
-        patterns: &'a [TopicPattern],
-    ) -> BoxFuture<'a, Result<(), ClusterError>>;
-
-    /// Every unexpired retained value whose topic matches `pattern`.
-    fn retained<'a>(
-        &'a self,
-        pattern: &'a TopicPattern,
-    ) -> BoxFuture<'a, Result<Vec<RetainedEvent>, ClusterError>>;
-}
+/// The error of a shared backend (kept under its former name for the session store's users).
+pub type ClusterError = BackendError;
 
 /// What a replica needs to serve a session another replica initialized.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

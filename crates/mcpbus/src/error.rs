@@ -48,3 +48,71 @@ impl Error {
 
 /// Result with the SDK's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What kind of failure a shared backend (event log, event store, session store) reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BackendErrorKind {
+    /// The backend cannot be reached right now (connection lost, timeout): retry later.
+    Unavailable,
+    /// The backend answered with something this replica cannot use, or refused the operation.
+    Invalid,
+}
+
+/// A failure of a shared backend, with its cause kept as the error's source.
+///
+/// One type for the event log, the event store and the session store, so a caller tells a
+/// passing outage ([`BackendErrorKind::Unavailable`]) from a lasting fault the same way
+/// whatever part failed.
+///
+/// Its message names the cause too (`Redis: connection refused`), so one `to_string()` says
+/// everything; [`source`](std::error::Error::source) still gives the cause itself.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}{}", cause_suffix(.source))]
+pub struct BackendError {
+    kind: BackendErrorKind,
+    context: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl BackendError {
+    /// An error of `kind` described by `context`, caused by `source`.
+    pub fn new(
+        kind: BackendErrorKind,
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        BackendError {
+            kind,
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// An error of `kind` with no underlying cause (the backend refused the operation).
+    pub fn msg(kind: BackendErrorKind, context: impl Into<String>) -> Self {
+        BackendError {
+            kind,
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> BackendErrorKind {
+        self.kind
+    }
+
+    /// Whether retrying later may succeed.
+    pub fn is_unavailable(&self) -> bool {
+        self.kind == BackendErrorKind::Unavailable
+    }
+}
+
+fn cause_suffix(source: &Option<Box<dyn std::error::Error + Send + Sync + 'static>>) -> String {
+    source
+        .as_ref()
+        .map(|e| format!(": {e}"))
+        .unwrap_or_default()
+}

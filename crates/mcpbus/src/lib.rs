@@ -9,6 +9,7 @@ pub mod server;
 pub mod service;
 pub mod store;
 pub mod transport;
+mod util;
 
-pub use error::{Error, Result};
+pub use error::{BackendError, BackendErrorKind, Error, Result};
 pub use mcpbus_proto as proto;

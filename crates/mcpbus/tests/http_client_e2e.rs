@@ -127,7 +127,8 @@ async fn tools_events_and_a_resumed_stream() {
     let got = loop {
         server
             .events()
-            .emit(Event::new("news/a", json!({"n": 1})))
+            .publish(Event::new("news/a", json!({"n": 1})))
+            .await
             .unwrap();
         if let Ok(Some(got)) = tokio::time::timeout(Duration::from_millis(100), events.recv()).await
         {

@@ -75,7 +75,11 @@ async fn ten_thousand_events_survive_twenty_cuts_exactly_once_in_order() {
         let server = server.clone();
         tokio::spawn(async move {
             for i in 0..EVENTS {
-                server.events().emit(Event::new("seq", json!(i))).unwrap();
+                server
+                    .events()
+                    .publish(Event::new("seq", json!(i)))
+                    .await
+                    .unwrap();
                 if i % 64 == 0 {
                     tokio::task::yield_now().await;
                 }

@@ -268,14 +268,16 @@ async fn events_travel_on_the_get_stream_with_ids() {
     // Emitted before the GET stream opens: still delivered (the stream is anchored at start).
     server
         .events()
-        .emit(Event::new("news/early", json!(0)))
+        .publish(Event::new("news/early", json!(0)))
+        .await
         .unwrap();
     let mut events = SseReader::new(raw.get_stream(&sid, None).await);
     let priming = events.next(T).await.unwrap();
     assert!(priming.id.is_some() && priming.data.is_empty() && priming.retry.is_some());
     server
         .events()
-        .emit(Event::new("news/late", json!(1)))
+        .publish(Event::new("news/late", json!(1)))
+        .await
         .unwrap();
     let (id0, m0) = events.next_message(T).await.unwrap();
     let (id1, m1) = events.next_message(T).await.unwrap();
@@ -370,7 +372,8 @@ async fn resumes_that_cannot_be_served_are_http_errors() {
     let mut stream_b = SseReader::new(raw.get_stream(&b, None).await);
     server
         .events()
-        .emit(Event::new("news/x", json!(1)))
+        .publish(Event::new("news/x", json!(1)))
+        .await
         .unwrap();
     let (b_id, _) = stream_b.next_message(T).await.unwrap();
     drop(stream_b);
@@ -388,7 +391,8 @@ async fn resumes_that_cannot_be_served_are_http_errors() {
     for i in 0..10 {
         server
             .events()
-            .emit(Event::new("news/x", json!(i)))
+            .publish(Event::new("news/x", json!(i)))
+            .await
             .unwrap();
     }
     tokio::time::sleep(Duration::from_millis(50)).await;

@@ -306,7 +306,8 @@ async fn fan_out_scoping_authorizers_and_cleanup() {
 
     server
         .events()
-        .emit(Event::new("news/today", json!(1)))
+        .publish(Event::new("news/today", json!(1)))
+        .await
         .unwrap();
     let s1 = c1.subscribe(["news/+", "news/#"]).await.unwrap();
     assert_eq!(
@@ -322,13 +323,17 @@ async fn fan_out_scoping_authorizers_and_cleanup() {
 
     let report = server
         .events()
-        .emit(Event::new("news/today", json!(2)))
+        .publish(Event::new("news/today", json!(2)))
+        .await
         .unwrap();
     assert_eq!(report.delivered, 2);
     assert_eq!(rx1.recv().await.unwrap().payload, json!(2));
     assert_eq!(rx2.recv().await.unwrap().payload, json!(2));
     assert!(matches!(
-        server.events().emit(Event::new("undeclared", json!(0))),
+        server
+            .events()
+            .publish(Event::new("undeclared", json!(0)))
+            .await,
         Err(mcpbus::events::EmitError::UndeclaredTopic(_))
     ));
 
@@ -365,7 +370,8 @@ async fn fan_out_scoping_authorizers_and_cleanup() {
     assert_eq!(
         server
             .events()
-            .emit(Event::new("news/today", json!(3)))
+            .publish(Event::new("news/today", json!(3)))
+            .await
             .unwrap()
             .delivered,
         1
@@ -390,7 +396,11 @@ async fn a_slow_session_drops_its_oldest_events_without_blocking_the_publisher()
     client.subscribe(["tick"]).await.unwrap();
     let start = std::time::Instant::now();
     for i in 0..10_000 {
-        server.events().emit(Event::new("tick", json!(i))).unwrap();
+        server
+            .events()
+            .publish(Event::new("tick", json!(i)))
+            .await
+            .unwrap();
     }
     assert!(
         start.elapsed() < Duration::from_secs(5),

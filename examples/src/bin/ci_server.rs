@@ -33,10 +33,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let state = if args.ok { "passed" } else { "failed" };
                 let report = ctx
                     .events()
-                    .emit(Event::new(
+                    .publish(Event::new(
                         format!("build/{}", args.project),
                         json!({"state": state}),
                     ))
+                    .await
                     .map_err(|e| ToolError::failed(e.to_string()))?;
                 Ok(CallToolResult::text(format!(
                     "reported to {} subscriber(s)",

@@ -1,12 +1,23 @@
-//! The events core: topic matching, retained values, and fan-out to sessions.
+//! The events core: declared topics, topic matching, retained values, the event log, and
+//! fan-out to subscribers.
+//!
+//! Publish → [`EventLog`] (a cursor per event) → [`EventHub`] matches once in its
+//! [`TopicTrie`] → one frame to each matching [`EventSink`]: the only delivery path, in
+//! memory and across replicas.
 
+mod delivery;
+mod event;
 mod hub;
+mod log;
 pub mod retained;
+mod topics;
 pub mod trie;
 
-pub use hub::{
-    AuthorizationRequest, Authorizer, EmitError, EmitReport, Event, EventHub, HubStats, Principal,
-    TopicSpec,
-};
+pub(crate) use delivery::QueueSink;
+pub use delivery::{EventSink, LoggedEvent};
+pub use event::{EmitError, EmitReport, Event};
+pub use hub::{EventHub, HubStats};
+pub use log::{Appended, EventLog, LogFeed, MemoryEventLog, NewEvent, SubscriberKey};
 pub use retained::RetainedStore;
+pub use topics::{AuthorizationRequest, Authorizer, Principal, TopicSpec};
 pub use trie::TopicTrie;

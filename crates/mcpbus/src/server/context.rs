@@ -31,7 +31,8 @@ pub struct ClientSession {
 /// The state of one client's session on the server.
 pub(crate) struct SessionState {
     pub(crate) id: Arc<str>,
-    pub(crate) hub_key: u64,
+    /// The session as a subscriber of the hub, while its events are delivered here.
+    pub(crate) subscriber: Option<crate::events::SubscriberKey>,
     pub(crate) peer: Peer,
     pub(crate) principal: Mutex<Principal>,
     pub(crate) client: Mutex<Option<ClientSession>>,

@@ -19,7 +19,8 @@
 //!     .topic(TopicSpec::content("build/+").description("Build status per project").retained(true))
 //!     .tool(tool_def::<Build>("build", "Starts a build"), |args: Build, ctx| async move {
 //!         ctx.events()
-//!             .emit(Event::new(format!("build/{}", args.project), serde_json::json!({"state": "queued"})))
+//!             .publish(Event::new(format!("build/{}", args.project), serde_json::json!({"state": "queued"})))
+//!             .await
 //!             .map_err(|e| e.to_string())?;
 //!         Ok(CallToolResult::text("queued"))
 //!     })
@@ -48,7 +49,9 @@ use mcpbus_proto::topic::TopicError;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use crate::events::{EventHub, Principal, TopicSpec};
+use crate::events::{
+    EventHub, EventLog, EventSink, MemoryEventLog, Principal, QueueSink, TopicSpec,
+};
 use crate::service::{Routing, ServiceConfig, ServiceHandle, spawn_routed_service};
 use crate::transport::Transport;
 
@@ -78,6 +81,17 @@ pub enum BuildError {
     /// A resource template is not a supported URI template.
     #[error("{0}")]
     Template(String),
+}
+
+/// Where a session's events go.
+pub(crate) enum EventDelivery {
+    /// Through the connection's bounded outgoing queue (stdio, child processes).
+    Queue,
+    /// To a sink of the transport's (HTTP: the session's standalone stream).
+    Sink(Arc<dyn EventSink>),
+    /// Nowhere from this session's start: a replica attaches the session when it holds its
+    /// stream (shared sessions).
+    Elsewhere,
 }
 
 pub(crate) struct ServerInner {
@@ -159,13 +173,7 @@ impl RunningSession {
 
 /// A new session id: 128 random bits as 32 lowercase hex characters.
 pub fn new_session_id() -> String {
-    let mut bytes = [0u8; 16];
-    if getrandom::fill(&mut bytes).is_err() {
-        // The OS random source is unavailable (it never is on supported platforms); fall back to
-        // a ULID, still unique though partly time-based.
-        return ulid::Ulid::new().to_string().to_lowercase();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::util::random_hex(16)
 }
 
 impl Server {
@@ -181,7 +189,7 @@ impl Server {
             agent_identity: None,
             service: ServiceConfig::default(),
             template_errors: Vec::new(),
-            bus: None,
+            event_log: None,
         }
     }
 
@@ -207,25 +215,37 @@ impl Server {
 
     /// Starts serving one client over `transport`; the session runs in the background.
     pub fn start<T: Transport>(&self, transport: T) -> RunningSession {
-        self.start_with(transport, Routing::default(), None, new_session_id().into())
+        self.start_with(
+            transport,
+            Routing::default(),
+            EventDelivery::Queue,
+            None,
+            new_session_id().into(),
+        )
     }
 
-    /// Starts a session with the given id, the transport's [`Routing`] and, for stateless use,
-    /// a client that counts as already initialized.
+    /// Starts a session with the given id, the transport's [`Routing`], where its events go
+    /// and, for stateless use, a client that counts as already initialized.
     pub(crate) fn start_with<T: Transport>(
         &self,
         transport: T,
         routing: Routing,
+        events: EventDelivery,
         preinitialized: Option<ClientSession>,
         id: Arc<str>,
     ) -> RunningSession {
         let handle = spawn_routed_service(
             transport,
             |peer| {
-                let hub_key = self.inner.hub.register(peer.clone());
+                let sink: Option<Arc<dyn EventSink>> = match events {
+                    EventDelivery::Queue => Some(Arc::new(QueueSink(peer.clone()))),
+                    EventDelivery::Sink(sink) => Some(sink),
+                    EventDelivery::Elsewhere => None,
+                };
+                let subscriber = sink.map(|sink| self.inner.hub.attach(id.clone(), sink));
                 let session = Arc::new(SessionState {
                     id: id.clone(),
-                    hub_key,
+                    subscriber,
                     peer: peer.clone(),
                     principal: Mutex::new(Principal {
                         session_id: id.clone(),
@@ -288,7 +308,9 @@ impl Server {
 
     /// Removes a session from every map (called once when its connection ends).
     pub(crate) fn end_session(&self, session: &SessionState) {
-        self.inner.hub.unregister(session.hub_key);
+        if let Some(key) = session.subscriber {
+            self.inner.hub.detach(key);
+        }
         {
             // A newer copy of the same session (HTTP replicas) may have replaced this one.
             let mut sessions = lock(&self.inner.sessions);
@@ -357,7 +379,7 @@ pub struct ServerBuilder {
     agent_identity: Option<AgentIdentity>,
     service: ServiceConfig,
     template_errors: Vec<String>,
-    bus: Option<Arc<dyn crate::cluster::EventBus>>,
+    event_log: Option<Arc<dyn EventLog>>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -491,11 +513,11 @@ impl ServerBuilder {
         self
     }
 
-    /// Publishes events, and keeps subscriptions and retained values, in a shared event bus
-    /// (several replicas of one deployment; e.g. `mcpbus-redis`). Publish with
-    /// [`EventHub::publish`] then.
-    pub fn event_bus(mut self, bus: Arc<dyn crate::cluster::EventBus>) -> Self {
-        self.bus = Some(bus);
+    /// Records events, subscriptions and retained values in `log` instead of this process's
+    /// memory: one log shared by several replicas of a deployment (e.g. `mcpbus-redis`).
+    /// Handlers publish the same way with either ([`EventHub::publish`]).
+    pub fn event_log(mut self, log: Arc<dyn EventLog>) -> Self {
+        self.event_log = Some(log);
         self
     }
 
@@ -526,12 +548,16 @@ impl ServerBuilder {
                 });
             }
         }
-        let hub = EventHub::with_bus(self.topics, self.events_instructions, self.bus).map_err(
-            |source| BuildError::Topic {
-                pattern: String::new(),
-                source,
-            },
-        )?;
+        let log = self
+            .event_log
+            .unwrap_or_else(|| Arc::new(MemoryEventLog::new()));
+        let hub =
+            EventHub::with_log(self.topics, self.events_instructions, log).map_err(|source| {
+                BuildError::Topic {
+                    pattern: String::new(),
+                    source,
+                }
+            })?;
         Ok(Server {
             inner: Arc::new(ServerInner {
                 info: self.info,

@@ -222,17 +222,11 @@ async fn dispatch(request: Request, ctx: Context) -> Result<Value, ErrorObject> 
                 methods::EVENTS_SUBSCRIBE => {
                     let p: EventSubscribeParams = parse_params(params)?;
                     let principal = lock(&ctx.session.principal).clone();
-                    to_result(
-                        &hub.subscribe(ctx.session.hub_key, &principal, p.topics)
-                            .await?,
-                    )
+                    to_result(&hub.subscribe(&principal, p.topics).await?)
                 }
                 methods::EVENTS_UNSUBSCRIBE => {
                     let p: EventUnsubscribeParams = parse_params(params)?;
-                    to_result(
-                        &hub.unsubscribe(ctx.session.hub_key, &ctx.session.id, p.topics)
-                            .await?,
-                    )
+                    to_result(&hub.unsubscribe(&ctx.session.id, p.topics).await?)
                 }
                 _ => to_result(&EventListResult {
                     topics: hub.descriptors(),

@@ -326,6 +326,16 @@ impl EventStore for MemoryEventStore {
         Some(Ok(self.append_sync(session, stream, message)))
     }
 
+    fn appends_without_waiting(&self) -> bool {
+        true
+    }
+
+    fn events_between(&self, after: &str, next: &str) -> Option<u64> {
+        let (a, b) = (parse_id(after).ok()?, parse_id(next).ok()?);
+        let same_stream = a.epoch == b.epoch && a.stream == b.stream;
+        (same_stream && b.seq > a.seq).then(|| b.seq - a.seq - 1)
+    }
+
     fn locate<'a>(
         &'a self,
         session: &'a str,

@@ -13,6 +13,8 @@ use std::fmt;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
+use crate::error::BackendError;
+
 pub use memory::{MemoryEventStore, MemoryEventStoreConfig};
 
 /// One stored message of a stream.
@@ -34,7 +36,7 @@ pub struct StreamPosition {
 }
 
 /// Why a store operation failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The event id is not one this store issues.
@@ -48,7 +50,7 @@ pub enum StoreError {
     Expired(String),
     /// The backend failed (e.g. connection lost); the operation can be retried.
     #[error("event store unavailable: {0}")]
-    Backend(String),
+    Backend(#[from] BackendError),
 }
 
 /// Stores the messages of every SSE stream of every session, for replay after a reconnect.
@@ -72,6 +74,19 @@ pub trait EventStore: Send + Sync + 'static {
         _stream: &str,
         _message: Option<Bytes>,
     ) -> Option<Result<String, StoreError>> {
+        None
+    }
+
+    /// Whether [`append_now`](Self::append_now) always succeeds without waiting (in memory):
+    /// live events can then go straight from the publisher into the stream.
+    fn appends_without_waiting(&self) -> bool {
+        false
+    }
+
+    /// How many events of one stream lay strictly between the ids `after` and `next`, when
+    /// the store can tell (its ids number the events); used to count the events a reader
+    /// that fell behind the store's bound lost.
+    fn events_between(&self, _after: &str, _next: &str) -> Option<u64> {
         None
     }
 

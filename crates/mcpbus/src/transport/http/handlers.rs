@@ -494,6 +494,7 @@ impl HttpInner {
             keep_alive: self.config.sse_keep_alive,
             _activity: activity,
             standalone: None,
+            lost_after: None,
         };
         sse_response(tail.into_body(), header_id.as_deref())
     }
@@ -605,6 +606,7 @@ impl HttpInner {
             keep_alive: self.config.sse_keep_alive,
             _activity: activity,
             standalone: guard,
+            lost_after: None,
         };
         sse_response(tail.into_body(), None)
     }

@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::SessionStore;
-use crate::server::{ClientSession, Server, new_session_id};
+use crate::server::{ClientSession, EventDelivery, Server, new_session_id};
 use crate::service::{RelatedSink, Routing};
 use crate::store::{EventStore, MemoryEventStore, MemoryEventStoreConfig};
 
@@ -287,22 +287,28 @@ impl HttpInner {
             session_id: id.clone(),
             store: self.store.clone(),
         };
+        let standalone = Arc::new(session::StandaloneSink {
+            session_id: id.clone(),
+            store: self.store.clone(),
+        });
         let routing = Routing {
             related: Some(sink),
-            unsolicited: Some(Arc::new(session::StandaloneSink {
-                session_id: id.clone(),
-                store: self.store.clone(),
-            })),
+            unsolicited: Some(standalone.clone()),
         };
-        let running = self
-            .server
-            .start_with(transport, routing, preinitialized, id.clone());
+        let running = self.server.start_with(
+            transport,
+            routing,
+            self.event_delivery(standalone),
+            preinitialized,
+            id.clone(),
+        );
         let session = Arc::new(HttpSession::new(
             id.clone(),
             tx,
             ended,
             router,
             running.peer().clone(),
+            self.server.events().clone(),
         ));
         if self.config.session_store.is_some() {
             // Replicas serving one session number their requests to the client apart.
@@ -346,6 +352,20 @@ impl HttpInner {
             }
         });
         session
+    }
+
+    /// Where a new session's events go: straight into its standalone stream when the store
+    /// appends without waiting; through the session's queue and writer otherwise; with shared
+    /// sessions, to whichever replica holds the stream (it attaches the session then); nowhere
+    /// in stateless mode, which has no standalone stream.
+    fn event_delivery(&self, standalone: Arc<session::StandaloneSink>) -> EventDelivery {
+        if self.config.stateless || self.config.session_store.is_some() {
+            EventDelivery::Elsewhere
+        } else if self.store.appends_without_waiting() {
+            EventDelivery::Sink(standalone)
+        } else {
+            EventDelivery::Queue
+        }
     }
 
     /// Ends a session: its service loop stops, and [`forget`](Self::forget) removes it.

@@ -11,6 +11,7 @@ use mcpbus_proto::jsonrpc::{Message, RequestId};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::events::{EventHub, EventSink};
 use crate::service::{FrameKind, Peer, RelatedSink, UnsolicitedSink};
 use crate::store::EventStore;
 use crate::transport::{Inbound, Transport, TransportReader, TransportWriter};
@@ -115,6 +116,8 @@ pub(crate) struct HttpSession {
     ended_everywhere: std::sync::atomic::AtomicBool,
     /// When the shared session store last heard the session was in use.
     pub(crate) last_touch: Mutex<Option<Instant>>,
+    /// The server's hub, told of events this session's stream lost to a slow reader.
+    pub(crate) events: EventHub,
 }
 
 impl HttpSession {
@@ -124,6 +127,7 @@ impl HttpSession {
         ended: CancellationToken,
         router: Arc<RequestRouter>,
         peer: Peer,
+        events: EventHub,
     ) -> Self {
         HttpSession {
             id,
@@ -138,6 +142,7 @@ impl HttpSession {
             stream_seq: AtomicU64::new(1),
             ended_everywhere: std::sync::atomic::AtomicBool::new(false),
             last_touch: Mutex::new(None),
+            events,
         }
     }
 
@@ -271,6 +276,16 @@ impl Drop for StandaloneGuard {
 pub(crate) struct StandaloneSink {
     pub(crate) session_id: Arc<str>,
     pub(crate) store: Arc<dyn EventStore>,
+}
+
+/// Live events go straight from the publisher into the stream (the store never blocks); the
+/// stream's bound (`replay_events_per_stream`) is what drops events for a slow reader, and the
+/// reader counts them when it finds its position gone (see `stream.rs`).
+impl EventSink for StandaloneSink {
+    fn deliver(&self, frame: &Bytes, _cursor: &str) -> bool {
+        // Only chosen for stores that append without waiting; `push` logs a failure.
+        self.push(frame.clone()).is_ok()
+    }
 }
 
 impl UnsolicitedSink for StandaloneSink {

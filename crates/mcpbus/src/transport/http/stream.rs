@@ -41,6 +41,21 @@ pub(crate) struct Tail {
     pub(crate) _activity: ActivityGuard,
     /// Set for the standalone stream: frees its slot and tracks the delivered cursor.
     pub(crate) standalone: Option<StandaloneGuard>,
+    /// The last id read before this reader fell behind the store's bound, until the events
+    /// lost after it are counted.
+    pub(crate) lost_after: Option<String>,
+}
+
+impl Tail {
+    /// Counts the events lost between the position this reader fell behind at and `next`, the
+    /// first event still kept (at least one when the store cannot tell how many).
+    fn count_lost(&mut self, next: Option<&StoredEvent>) {
+        let (Some(next), Some(after)) = (next, self.lost_after.take()) else {
+            return;
+        };
+        let lost = self.store.events_between(&after, &next.id).unwrap_or(1);
+        self.session.events.count_dropped(lost);
+    }
 }
 
 impl Tail {
@@ -116,9 +131,10 @@ impl TailState {
                 match read {
                     Ok(b) => b,
                     Err(StoreError::Expired(_)) if t.standalone.is_some() => {
-                        // This reader fell behind the store's bound: skip to what is still kept.
+                        // This reader fell behind the store's bound: skip to what is still kept,
+                        // and count what it lost once the next kept event is known.
                         tracing::warn!(session = %t.session.id, "standalone stream fell behind; oldest events dropped");
-                        t.cursor = None;
+                        t.lost_after = t.cursor.take();
                         continue;
                     }
                     Err(e) => {
@@ -130,6 +146,7 @@ impl TailState {
                 std::mem::take(&mut t.first_batch)
             };
             self.caught_up = batch.len() < READ_BATCH;
+            t.count_lost(batch.first());
             let mut buf = Vec::new();
             for event in batch {
                 t.cursor = Some(event.id.clone());

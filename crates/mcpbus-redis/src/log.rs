@@ -1,27 +1,30 @@
-//! The shared event bus: the log, subscriptions as log entries, retained values.
+//! The shared event log: events and subscription changes as entries of one Redis Stream that
+//! every replica reads in order, and retained values as keys with native expiry.
 
 use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use mcpbus::cluster::{BusEvent, ClusterError, EventBus};
+use mcpbus::events::{Appended, EventLog, LogFeed, NewEvent};
+use mcpbus::{BackendError, BackendErrorKind};
 use mcpbus_proto::events::RetainedEvent;
 use mcpbus_proto::topic::TopicPattern;
 
-use crate::{Inner, cluster_error, scripts};
+use crate::{Inner, backend_error, scripts};
 
-pub(crate) struct RedisEventBus(pub(crate) Arc<Inner>);
+pub(crate) struct RedisEventLog(pub(crate) Arc<Inner>);
 
-impl RedisEventBus {
+impl RedisEventLog {
     async fn change(
         &self,
         session: &str,
         op: &str,
         patterns: &[TopicPattern],
-    ) -> Result<(), ClusterError> {
+    ) -> Result<(), BackendError> {
         let list: Vec<&str> = patterns.iter().map(TopicPattern::as_str).collect();
-        let json =
-            serde_json::to_string(&list).map_err(|e| ClusterError::Backend(e.to_string()))?;
+        let json = serde_json::to_string(&list).map_err(|e| {
+            BackendError::new(BackendErrorKind::Invalid, "subscription not recorded", e)
+        })?;
         let mut conn = self.0.conn.clone();
         let id: Option<String> = redis::Script::new(&scripts::SUBSCRIBE)
             .key(self.0.keys.log())
@@ -32,65 +35,72 @@ impl RedisEventBus {
             .arg(self.0.config.log_max_len)
             .invoke_async(&mut conn)
             .await
-            .map_err(cluster_error)?;
+            .map_err(backend_error)?;
         match id {
             Some(_) => Ok(()),
-            None => Err(ClusterError::Backend(format!(
-                "session {session} is not in the shared session store (ended or expired)"
-            ))),
+            None => Err(BackendError::msg(
+                BackendErrorKind::Invalid,
+                format!("session {session} is not in the shared session store (ended or expired)"),
+            )),
         }
     }
 }
 
-impl EventBus for RedisEventBus {
-    fn publish<'a>(&'a self, event: &'a BusEvent) -> BoxFuture<'a, Result<String, ClusterError>> {
+impl EventLog for RedisEventLog {
+    fn attach(&self, feed: LogFeed) {
+        if self.0.feed.set(feed).is_err() {
+            tracing::warn!("a Redis backend feeds one hub; a second one is ignored");
+        }
+    }
+
+    fn append(&self, event: NewEvent) -> BoxFuture<'_, Result<Appended, BackendError>> {
         async move {
-            let first = event.topic.split('/').next().unwrap_or_default();
+            let topic = event.params.topic.as_str();
+            let first = topic.split('/').next().unwrap_or_default();
             let keys = &self.0.keys;
             let mut conn = self.0.conn.clone();
-            redis::Script::new(scripts::PUBLISH)
+            let cursor: String = redis::Script::new(scripts::PUBLISH)
                 .key(keys.log())
-                .key(keys.retained(&event.topic))
+                .key(keys.retained(topic))
                 .key(keys.retained_segments())
                 .key(keys.retained_topics(first))
-                .arg(&event.topic)
-                .arg(event.params.as_ref())
-                .arg(if event.retained { "1" } else { "0" })
+                .arg(topic)
+                .arg(event.json.as_ref())
+                .arg(if event.params.retained { "1" } else { "0" })
                 .arg(
                     event
-                        .expires_at_ms
-                        .map(|ms| ms.to_string())
+                        .expires_at
+                        .map(|at| at.timestamp_millis().to_string())
                         .unwrap_or_default(),
                 )
                 .arg(self.0.config.log_max_len)
                 .arg(first)
                 .invoke_async(&mut conn)
                 .await
-                .map_err(cluster_error)
+                .map_err(backend_error)?;
+            // Every replica's log reader (this one's included) delivers it.
+            Ok(Appended {
+                cursor: cursor.into(),
+                delivered: 0,
+            })
         }
         .boxed()
     }
 
-    fn subscribe<'a>(
+    fn subscription<'a>(
         &'a self,
-        session: &'a str,
+        subscriber: &'a str,
         patterns: &'a [TopicPattern],
-    ) -> BoxFuture<'a, Result<(), ClusterError>> {
-        self.change(session, "a", patterns).boxed()
-    }
-
-    fn unsubscribe<'a>(
-        &'a self,
-        session: &'a str,
-        patterns: &'a [TopicPattern],
-    ) -> BoxFuture<'a, Result<(), ClusterError>> {
-        self.change(session, "r", patterns).boxed()
+        added: bool,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        self.change(subscriber, if added { "a" } else { "r" }, patterns)
+            .boxed()
     }
 
     fn retained<'a>(
         &'a self,
         pattern: &'a TopicPattern,
-    ) -> BoxFuture<'a, Result<Vec<RetainedEvent>, ClusterError>> {
+    ) -> BoxFuture<'a, Result<Vec<RetainedEvent>, BackendError>> {
         async move {
             let keys = &self.0.keys;
             let mut conn = self.0.conn.clone();
@@ -102,7 +112,7 @@ impl EventBus for RedisEventBus {
                     .arg(keys.retained_segments())
                     .query_async(&mut conn)
                     .await
-                    .map_err(cluster_error)?
+                    .map_err(backend_error)?
             } else {
                 vec![first.to_string()]
             };
@@ -115,7 +125,7 @@ impl EventBus for RedisEventBus {
                 pipe.cmd("SMEMBERS").arg(keys.retained_topics(segment));
             }
             let members: Vec<Vec<String>> =
-                pipe.query_async(&mut conn).await.map_err(cluster_error)?;
+                pipe.query_async(&mut conn).await.map_err(backend_error)?;
             let mut topics: Vec<String> = members
                 .into_iter()
                 .flatten()
@@ -129,7 +139,7 @@ impl EventBus for RedisEventBus {
                 .arg(topics.iter().map(|t| keys.retained(t)).collect::<Vec<_>>())
                 .query_async(&mut conn)
                 .await
-                .map_err(cluster_error)?;
+                .map_err(backend_error)?;
             let mut out = Vec::new();
             let mut gone = Vec::new();
             for (topic, value) in topics.into_iter().zip(values) {
