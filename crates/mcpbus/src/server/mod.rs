@@ -77,7 +77,34 @@ pub enum BuildError {
     },
     /// A resource template is not a supported URI template.
     #[error("{0}")]
-    Template(String),
+    Template(#[from] TemplateError),
+}
+
+/// Why a resource template's URI is not a supported URI template (RFC 6570 level 1: literal
+/// text and `{name}` variables).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TemplateError {
+    /// A `{` has no matching `}`.
+    #[error("unclosed '{{' in URI template {template:?}")]
+    Unclosed {
+        /// The URI template.
+        template: String,
+    },
+    /// A `{...}` is not a plain variable name (ASCII letters, digits, `_`).
+    #[error("unsupported expression {{{expression}}} in URI template {template:?}")]
+    UnsupportedExpression {
+        /// The URI template.
+        template: String,
+        /// What stands between the braces.
+        expression: String,
+    },
+    /// Two variables follow each other with no literal text to tell where one ends.
+    #[error("adjacent variables in URI template {template:?}")]
+    AdjacentVariables {
+        /// The URI template.
+        template: String,
+    },
 }
 
 pub(crate) struct ServerInner {
@@ -356,7 +383,7 @@ pub struct ServerBuilder {
     page_size: usize,
     agent_identity: Option<AgentIdentity>,
     service: ServiceConfig,
-    template_errors: Vec<String>,
+    template_errors: Vec<TemplateError>,
     bus: Option<Arc<dyn crate::cluster::EventBus>>,
 }
 
@@ -514,21 +541,21 @@ impl ServerBuilder {
     /// Builds the server.
     pub fn build(self) -> Result<Server, BuildError> {
         if let Some(e) = self.template_errors.into_iter().next() {
-            return Err(BuildError::Template(e));
+            return Err(e.into());
         }
-        for spec in &self.topics {
-            if let Err(source) =
-                mcpbus_proto::topic::DeclaredPattern::new(&spec.descriptor().pattern)
-            {
-                return Err(BuildError::Topic {
-                    pattern: spec.descriptor().pattern.clone(),
-                    source,
-                });
-            }
-        }
+        // The hub validates every declared pattern; only when it refuses one are the patterns
+        // read again, to name the one at fault.
+        let patterns: Vec<String> = self
+            .topics
+            .iter()
+            .map(|spec| spec.descriptor().pattern.clone())
+            .collect();
         let hub = EventHub::with_bus(self.topics, self.events_instructions, self.bus).map_err(
             |source| BuildError::Topic {
-                pattern: String::new(),
+                pattern: patterns
+                    .into_iter()
+                    .find(|p| mcpbus_proto::topic::DeclaredPattern::new(p).is_err())
+                    .unwrap_or_default(),
                 source,
             },
         )?;
