@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use http::header::{HeaderName, InvalidHeaderName, InvalidHeaderValue};
 use http::uri::InvalidUri;
-use http::{Method, StatusCode, Uri};
+use http::{Method, StatusCode};
 
-/// A failure of the HTTP client transport.
+/// A failure of the HTTP client transport. The endpoint is kept as text, not as a `Uri`, to
+/// keep the error small.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum HttpError {
     /// The endpoint URL does not parse.
@@ -52,21 +53,21 @@ pub(super) enum HttpError {
     #[error("{method} {uri} failed: {}", describe(.source))]
     Send {
         method: Method,
-        uri: Uri,
+        uri: String,
         source: hyper_util::client::legacy::Error,
     },
     /// No answer head within the request timeout.
     #[error("{method} {uri}: no answer within {timeout:?}")]
     NoAnswer {
         method: Method,
-        uri: Uri,
+        uri: String,
         timeout: Duration,
     },
     /// The server answered with a status this exchange cannot use.
     #[error("HTTP {status} from {uri}{}", quote(.body))]
     Status {
         status: StatusCode,
-        uri: Uri,
+        uri: String,
         /// The start of the answer's body, trimmed (empty when there was none).
         body: String,
     },
@@ -170,7 +171,7 @@ mod tests {
     fn messages_and_sources() {
         let status = HttpError::Status {
             status: StatusCode::INTERNAL_SERVER_ERROR,
-            uri: Uri::from_static("http://127.0.0.1:1/mcp"),
+            uri: "http://127.0.0.1:1/mcp".into(),
             body: "boom".into(),
         };
         assert_eq!(

@@ -471,12 +471,12 @@ impl Shared {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(source)) => Err(HttpError::Send {
                 method,
-                uri: self.uri.clone(),
+                uri: self.uri.to_string(),
                 source,
             }),
             Err(_) => Err(HttpError::NoAnswer {
                 method,
-                uri: self.uri.clone(),
+                uri: self.uri.to_string(),
                 timeout: self.config.request_timeout,
             }),
         }
@@ -537,7 +537,7 @@ impl Shared {
         text.truncate(ERROR_BODY_BYTES);
         HttpError::Status {
             status,
-            uri: self.uri.clone(),
+            uri: self.uri.to_string(),
             body: String::from_utf8_lossy(&text).trim().to_owned(),
         }
     }
