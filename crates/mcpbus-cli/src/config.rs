@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use mcpbus::events::TopicSpec;
+use mcpbus::server::BuildError;
 use mcpbus_proto::events::{EventKind, EventTopicDescriptor, SuggestedHandle};
 use serde::Deserialize;
 
@@ -197,31 +198,47 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The TOML is invalid or has unknown keys.
-    #[error("invalid configuration{origin}: {message}")]
+    #[error("invalid configuration{origin}: {source}")]
     Parse {
         /// " in FILE" or nothing for the default.
         origin: String,
         /// What is wrong.
-        message: String,
+        source: toml::de::Error,
     },
     /// A schema could not be converted to JSON.
-    #[error("topic {pattern:?}: schema is not valid JSON: {message}")]
+    #[error("topic {pattern:?}: schema is not valid JSON: {source}")]
     Schema {
         /// The topic.
         pattern: String,
         /// What is wrong.
-        message: String,
+        source: serde_json::Error,
     },
+    /// The server the configuration describes cannot be built (a declared topic pattern is
+    /// invalid, say).
+    #[error("invalid configuration: {0}")]
+    Server(#[from] BuildError),
+    /// `[http] response_mode` names no mode.
+    #[error("[http] response_mode {0:?}: expected auto, json or sse")]
+    ResponseMode(String),
+    /// `[http] session_idle_timeout_secs` is zero.
+    #[error("[http] session_idle_timeout_secs must be positive")]
+    ZeroIdleTimeout,
+    /// A Redis prefix is set but no Redis.
+    #[error("a Redis prefix needs a Redis: add --redis URL or [redis] url")]
+    PrefixWithoutRedis,
+    /// A shared Redis is set for a stdio server, which has one client and no replicas.
+    #[error("a shared Redis serves HTTP replicas: drop --stdio or [redis] url")]
+    RedisWithStdio,
 }
 
 impl Config {
     /// Parses a configuration text; `origin` names it in errors.
     pub fn parse(text: &str, origin: Option<&Path>) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
+        toml::from_str(text).map_err(|source| ConfigError::Parse {
             origin: origin
                 .map(|p| format!(" in {}", p.display()))
                 .unwrap_or_default(),
-            message: e.to_string(),
+            source,
         })
     }
 
@@ -250,9 +267,9 @@ impl Config {
                     .as_ref()
                     .map(serde_json::to_value)
                     .transpose()
-                    .map_err(|e| ConfigError::Schema {
+                    .map_err(|source| ConfigError::Schema {
                         pattern: t.pattern.clone(),
-                        message: e.to_string(),
+                        source,
                     })?;
                 Ok(TopicSpec::from_descriptor(EventTopicDescriptor {
                     pattern: t.pattern.clone(),

@@ -16,7 +16,8 @@ use mcpbus::transport::http::{HttpConfig, ResponseMode, StreamableHttpService};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
+use crate::serve::ServeError;
 
 /// The body of `POST /publish`: the fields of `events/emit`.
 #[derive(Debug, Deserialize)]
@@ -52,20 +53,16 @@ struct AppState {
 pub fn http_config(
     config: &Config,
     backend: Option<&mcpbus_redis::RedisBackend>,
-) -> Result<HttpConfig, String> {
+) -> Result<HttpConfig, ConfigError> {
     let h = &config.http;
     let response_mode = match h.response_mode.as_str() {
         "auto" => ResponseMode::Auto,
         "json" => ResponseMode::Json,
         "sse" => ResponseMode::Sse,
-        other => {
-            return Err(format!(
-                "[http] response_mode {other:?}: expected auto, json or sse"
-            ));
-        }
+        other => return Err(ConfigError::ResponseMode(other.to_owned())),
     };
     if h.session_idle_timeout_secs == 0 {
-        return Err("[http] session_idle_timeout_secs must be positive".into());
+        return Err(ConfigError::ZeroIdleTimeout);
     }
     let (event_store, session_store) = match backend {
         Some(b) => (b.event_store(), Some(b.session_store())),
@@ -95,18 +92,19 @@ pub async fn serve(
     server: Server,
     listen: Option<String>,
     backend: Option<&mcpbus_redis::RedisBackend>,
-) -> Result<(), String> {
+) -> Result<(), ServeError> {
     let addr = listen.unwrap_or_else(|| config.http.listen.clone());
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let listener = match tokio::net::TcpListener::bind(&addr).await {
+        Ok(listener) => listener,
+        Err(source) => return Err(ServeError::Listen { addr, source }),
+    };
+    let local = listener.local_addr().map_err(ServeError::LocalAddr)?;
     let mut http = http_config(config, backend)?;
     if http.allowed_hosts.is_none() && !local.ip().is_loopback() {
         tracing::warn!(%local, "not bound to loopback and no [http] allowed_hosts: Host checking is off");
         http.dns_rebinding_protection = false;
     }
-    let mcp = StreamableHttpService::new(server.clone(), http).map_err(|e| e.to_string())?;
+    let mcp = StreamableHttpService::new(server.clone(), http)?;
     let token = config
         .publish
         .token
@@ -143,7 +141,7 @@ pub async fn serve(
             mcp.shutdown();
         })
         .await
-        .map_err(|e| e.to_string())
+        .map_err(ServeError::Serve)
 }
 
 pub(crate) async fn shutdown_signal() {
@@ -224,7 +222,7 @@ async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         body.expires_at,
     ) {
         Ok(e) => e,
-        Err(message) => return problem(StatusCode::BAD_REQUEST, message),
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e.to_string()),
     };
     if let Some(s) = body.source {
         event = event.source(s);

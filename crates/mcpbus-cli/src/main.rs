@@ -13,7 +13,9 @@ use mcpbus::client::Client;
 use mcpbus::transport::{ChildProcess, HttpClientConfig, HttpClientTransport};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, DEFAULT_CONFIG};
+use crate::config::{Config, ConfigError, DEFAULT_CONFIG};
+use crate::publish::PubError;
+use crate::serve::ServeError;
 
 /// An MCP server and client with topic-based server-to-client events.
 #[derive(Debug, Parser)]
@@ -84,6 +86,54 @@ enum Command {
     Config,
 }
 
+/// Why a command failed; printed as one `mcpbus: …` line on stderr.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    #[error(transparent)]
+    Sub(#[from] SubError),
+    #[error(transparent)]
+    Pub(#[from] PubError),
+}
+
+/// Why `mcpbus sub` failed or stopped.
+#[derive(Debug, thiserror::Error)]
+enum SubError {
+    #[error("usage: mcpbus sub URL PATTERN... (or PATTERN... -- COMMAND...)")]
+    Usage,
+    #[error(
+        "{0:?} is not a URL: use `mcpbus sub URL PATTERN...`, or `mcpbus sub PATTERN... -- COMMAND...` for a stdio server"
+    )]
+    NotAUrl(String),
+    #[error("no topic pattern given")]
+    NoPattern,
+    #[error("missing server command after --")]
+    NoCommand,
+    /// The HTTP transport refuses the URL.
+    #[error(transparent)]
+    Transport(mcpbus::Error),
+    #[error("cannot start {program:?}: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    /// `server` is the URL, or the quoted program name.
+    #[error("cannot initialize with {server}: {source}")]
+    Initialize {
+        server: String,
+        source: mcpbus::Error,
+    },
+    #[error("events/subscribe failed: {0}")]
+    Subscribe(#[source] mcpbus::Error),
+    #[error("no pattern was accepted")]
+    NothingAccepted,
+    #[error("the connection to the server ended")]
+    ConnectionEnded,
+    #[error("the server closed the connection")]
+    ServerClosed,
+}
+
 fn init_logging() {
     // Logs go to stderr: stdout carries the protocol.
     let filter = EnvFilter::try_from_env("MCPBUS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
@@ -98,21 +148,26 @@ fn init_logging() {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let outcome = match cli.command {
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mcpbus: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), CliError> {
+    match command {
         Command::Serve {
             stdio,
             listen,
             config,
             redis,
             redis_prefix,
-        } => run_serve(stdio, listen, config, redis, redis_prefix).await,
-        Command::Sub { args, command } => {
-            if command.is_empty() {
-                run_sub_http(args).await
-            } else {
-                run_sub(args, command).await
-            }
-        }
+        } => run_serve(stdio, listen, config, redis, redis_prefix).await?,
+        Command::Sub { args, command } if command.is_empty() => run_sub_http(args).await?,
+        Command::Sub { args, command } => run_sub(args, command).await?,
         Command::Pub {
             topic,
             payload,
@@ -133,20 +188,11 @@ async fn main() -> ExitCode {
                 expires_in,
                 source,
             })
-            .await
+            .await?
         }
-        Command::Config => {
-            print!("{DEFAULT_CONFIG}");
-            Ok(())
-        }
-    };
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("mcpbus: {message}");
-            ExitCode::FAILURE
-        }
+        Command::Config => print!("{DEFAULT_CONFIG}"),
     }
+    Ok(())
 }
 
 async fn run_serve(
@@ -155,8 +201,8 @@ async fn run_serve(
     config: Option<PathBuf>,
     redis: Option<String>,
     redis_prefix: Option<String>,
-) -> Result<(), String> {
-    let mut config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
+) -> Result<(), ServeError> {
+    let mut config = Config::load(config.as_deref())?;
     if redis.is_some() {
         config.redis.url = redis;
     }
@@ -164,10 +210,10 @@ async fn run_serve(
         config.redis.prefix = redis_prefix;
     }
     if config.redis.prefix.is_some() && config.redis.url.is_none() {
-        return Err("a Redis prefix needs a Redis: add --redis URL or [redis] url".into());
+        return Err(ConfigError::PrefixWithoutRedis.into());
     }
     if stdio && config.redis.url.is_some() {
-        return Err("a shared Redis serves HTTP replicas: drop --stdio or [redis] url".into());
+        return Err(ConfigError::RedisWithStdio.into());
     }
     let backend = match &config.redis.url {
         None => None,
@@ -182,15 +228,10 @@ async fn run_serve(
             redis_config.stream_ttl =
                 std::time::Duration::from_secs(config.http.session_idle_timeout_secs.max(1) * 2);
             redis_config.max_events_per_stream = config.http.replay_events_per_stream.max(1);
-            Some(
-                mcpbus_redis::RedisBackend::connect(redis_config)
-                    .await
-                    .map_err(|e| e.to_string())?,
-            )
+            Some(mcpbus_redis::RedisBackend::connect(redis_config).await?)
         }
     };
-    let server = serve::build_server(&config, backend.as_ref().map(|b| b.event_log()))
-        .map_err(|e| e.to_string())?;
+    let server = serve::build_server(&config, backend.as_ref().map(|b| b.event_log()))?;
     tracing::info!(
         name = %config.server.name,
         topics = config.events.topics.len(),
@@ -214,11 +255,11 @@ fn print_json<T: serde::Serialize>(value: &T) {
     }
 }
 
-async fn subscribe_and_print(client: &Client, patterns: Vec<String>) -> Result<(), String> {
+async fn subscribe_and_print(client: &Client, patterns: Vec<String>) -> Result<(), SubError> {
     let result = client
         .subscribe(patterns)
         .await
-        .map_err(|e| format!("events/subscribe failed: {e}"))?;
+        .map_err(SubError::Subscribe)?;
     for rejected in &result.rejected {
         eprintln!(
             "mcpbus: rejected {:?}: {}",
@@ -227,7 +268,7 @@ async fn subscribe_and_print(client: &Client, patterns: Vec<String>) -> Result<(
     }
     if result.subscribed.is_empty() {
         client.close().await;
-        return Err("no pattern was accepted".into());
+        return Err(SubError::NothingAccepted);
     }
     for retained in &result.retained {
         print_json(retained);
@@ -235,28 +276,29 @@ async fn subscribe_and_print(client: &Client, patterns: Vec<String>) -> Result<(
     Ok(())
 }
 
-async fn run_sub_http(args: Vec<String>) -> Result<(), String> {
+async fn run_sub_http(args: Vec<String>) -> Result<(), SubError> {
     let Some((url, patterns)) = args.split_first() else {
-        return Err("usage: mcpbus sub URL PATTERN... (or PATTERN... -- COMMAND...)".into());
+        return Err(SubError::Usage);
     };
     if !url.starts_with("http://") && !url.starts_with("https://") {
-        return Err(format!(
-            "{url:?} is not a URL: use `mcpbus sub URL PATTERN...`, or `mcpbus sub PATTERN... -- COMMAND...` for a stdio server"
-        ));
+        return Err(SubError::NotAUrl(url.clone()));
     }
     if patterns.is_empty() {
-        return Err("no topic pattern given".into());
+        return Err(SubError::NoPattern);
     }
     let transport =
-        HttpClientTransport::new(url, HttpClientConfig::default()).map_err(|e| e.to_string())?;
+        HttpClientTransport::new(url, HttpClientConfig::default()).map_err(SubError::Transport)?;
     let client = Client::builder("mcpbus-sub", env!("CARGO_PKG_VERSION"))
         .on_event(|event| print_json(&event))
         .connect(transport)
         .await
-        .map_err(|e| format!("cannot initialize with {url}: {e}"))?;
+        .map_err(|source| SubError::Initialize {
+            server: url.clone(),
+            source,
+        })?;
     subscribe_and_print(&client, patterns.to_vec()).await?;
     tokio::select! {
-        _ = client.closed() => Err("the connection to the server ended".into()),
+        _ = client.closed() => Err(SubError::ConnectionEnded),
         _ = http::shutdown_signal() => {
             client.close().await;
             Ok(())
@@ -264,22 +306,27 @@ async fn run_sub_http(args: Vec<String>) -> Result<(), String> {
     }
 }
 
-async fn run_sub(patterns: Vec<String>, command: Vec<String>) -> Result<(), String> {
+async fn run_sub(patterns: Vec<String>, command: Vec<String>) -> Result<(), SubError> {
     let Some((program, args)) = command.split_first() else {
-        return Err("missing server command after --".into());
+        return Err(SubError::NoCommand);
     };
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args);
-    let transport =
-        ChildProcess::spawn(cmd).map_err(|e| format!("cannot start {program:?}: {e}"))?;
+    let transport = ChildProcess::spawn(cmd).map_err(|source| SubError::Spawn {
+        program: program.clone(),
+        source,
+    })?;
     let client = Client::builder("mcpbus-sub", env!("CARGO_PKG_VERSION"))
         .on_event(|event| print_json(&event))
         .connect(transport)
         .await
-        .map_err(|e| format!("cannot initialize with {program:?}: {e}"))?;
+        .map_err(|source| SubError::Initialize {
+            server: format!("{program:?}"),
+            source,
+        })?;
     subscribe_and_print(&client, patterns).await?;
     tokio::select! {
-        _ = client.closed() => Err("the server closed the connection".into()),
+        _ = client.closed() => Err(SubError::ServerClosed),
         _ = http::shutdown_signal() => {
             client.close().await;
             Ok(())

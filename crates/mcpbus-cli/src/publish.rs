@@ -8,6 +8,48 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
+use crate::serve::InvalidPriority;
+
+/// Why `mcpbus pub` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PubError {
+    /// `--priority` names no priority.
+    #[error(transparent)]
+    Priority(#[from] InvalidPriority),
+    /// No HTTP request can be made for the URL.
+    #[error("invalid URL {url:?}: {source}")]
+    InvalidUrl {
+        /// The `/publish` URL.
+        url: String,
+        /// Why.
+        source: http::Error,
+    },
+    /// The server did not answer in time.
+    #[error("no answer from {url} within 30 s")]
+    Timeout {
+        /// The `/publish` URL.
+        url: String,
+    },
+    /// The server could not be reached.
+    #[error("cannot reach {url}: {source}")]
+    Unreachable {
+        /// The `/publish` URL.
+        url: String,
+        /// Why.
+        source: hyper_util::client::legacy::Error,
+    },
+    /// The server refused the event.
+    #[error("{url} answered {status}: {body}")]
+    Refused {
+        /// The `/publish` URL.
+        url: String,
+        /// The status of the answer.
+        status: http::StatusCode,
+        /// The body of the answer (the server's reason).
+        body: String,
+    },
+}
+
 /// What `mcpbus pub` was asked to do.
 #[derive(Debug)]
 pub struct PubArgs {
@@ -30,7 +72,7 @@ pub struct PubArgs {
 }
 
 /// The JSON body of `POST /publish` for these arguments.
-pub fn body(args: &PubArgs) -> Result<Value, String> {
+pub fn body(args: &PubArgs) -> Result<Value, InvalidPriority> {
     let payload = serde_json::from_str::<Value>(&args.payload)
         .unwrap_or_else(|_| Value::String(args.payload.clone()));
     let mut body = json!({"topic": args.topic, "payload": payload});
@@ -53,21 +95,24 @@ pub fn body(args: &PubArgs) -> Result<Value, String> {
 }
 
 /// Publishes and prints the server's report.
-pub async fn run(args: PubArgs) -> Result<(), String> {
+pub async fn run(args: PubArgs) -> Result<(), PubError> {
     let body = body(&args)?;
     let url = format!("{}/publish", args.url.trim_end_matches('/'));
     let mut request = http::Request::post(&url).header("content-type", "application/json");
     if let Some(t) = &args.token {
         request = request.header("authorization", format!("Bearer {t}"));
     }
-    let request = request
-        .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+    let request = match request.body(Full::new(Bytes::from(body.to_string()))) {
+        Ok(request) => request,
+        Err(source) => return Err(PubError::InvalidUrl { url, source }),
+    };
     let client = Client::builder(TokioExecutor::new()).build_http();
-    let response = tokio::time::timeout(Duration::from_secs(30), client.request(request))
-        .await
-        .map_err(|_| format!("no answer from {url} within 30 s"))?
-        .map_err(|e| format!("cannot reach {url}: {e}"))?;
+    let response =
+        match tokio::time::timeout(Duration::from_secs(30), client.request(request)).await {
+            Err(_) => return Err(PubError::Timeout { url }),
+            Ok(Err(source)) => return Err(PubError::Unreachable { url, source }),
+            Ok(Ok(response)) => response,
+        };
     let status = response.status();
     let text = response
         .into_body()
@@ -79,6 +124,10 @@ pub async fn run(args: PubArgs) -> Result<(), String> {
         println!("{text}");
         Ok(())
     } else {
-        Err(format!("{url} answered {status}: {text}"))
+        Err(PubError::Refused {
+            url,
+            status,
+            body: text,
+        })
     }
 }

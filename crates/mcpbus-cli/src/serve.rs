@@ -12,6 +12,34 @@ use serde_json::{Value, json};
 
 use crate::config::{Config, ConfigError};
 
+/// Why `mcpbus serve` could not start, or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The configuration cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The Redis of `--redis` or `[redis] url` cannot be used.
+    #[error(transparent)]
+    Redis(#[from] mcpbus_redis::ConnectError),
+    /// The HTTP endpoint refuses its settings.
+    #[error(transparent)]
+    Http(#[from] mcpbus::transport::http::HttpConfigError),
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The address actually bound could not be read.
+    #[error("cannot read the address listened on: {0}")]
+    LocalAddr(#[source] std::io::Error),
+    /// Serving HTTP failed.
+    #[error("the HTTP server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
 /// Arguments of the `publish` tool.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -92,10 +120,7 @@ pub fn build_server(
                 },
             );
     }
-    builder.build().map_err(|e| ConfigError::Parse {
-        origin: String::new(),
-        message: e.to_string(),
-    })
+    Ok(builder.build()?)
 }
 
 fn json_resource(
@@ -113,16 +138,19 @@ fn json_resource(
     })
 }
 
+/// A priority name that is none of urgent, high, normal and low.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid priority {0:?}: expected urgent, high, normal or low")]
+pub struct InvalidPriority(pub String);
+
 /// Reads a priority name as the `publish` tool, `POST /publish` and `mcpbus pub` take it.
-pub fn parse_priority(name: &str) -> Result<EventPriority, String> {
+pub fn parse_priority(name: &str) -> Result<EventPriority, InvalidPriority> {
     match name {
         "urgent" => Ok(EventPriority::Urgent),
         "high" => Ok(EventPriority::High),
         "normal" => Ok(EventPriority::Normal),
         "low" => Ok(EventPriority::Low),
-        other => Err(format!(
-            "invalid priority {other:?}: expected urgent, high, normal or low"
-        )),
+        other => Err(InvalidPriority(other.to_owned())),
     }
 }
 
@@ -132,7 +160,7 @@ pub fn with_options(
     priority: Option<&str>,
     retained: Option<bool>,
     expires_at: Option<String>,
-) -> Result<Event, String> {
+) -> Result<Event, InvalidPriority> {
     if let Some(p) = priority {
         event = event.priority(parse_priority(p)?);
     }
@@ -152,7 +180,7 @@ async fn publish(args: PublishArgs, ctx: Context) -> Result<CallToolResult, Tool
         args.retained,
         args.expires_at,
     )
-    .map_err(ToolError::failed)?;
+    .map_err(|e| ToolError::failed(e.to_string()))?;
     let report = ctx
         .events()
         .publish(event)

@@ -362,83 +362,109 @@ pub fn parse_message_str(text: &str) -> Result<Message, InvalidMessage> {
 
 /// Classifies an already parsed JSON value as a JSON-RPC message.
 pub fn message_from_value(value: Value) -> Result<Message, InvalidMessage> {
-    let mut obj = match value {
-        Value::Object(obj) => obj,
-        Value::Array(_) => {
-            return Err(InvalidMessage::invalid(
-                None,
-                "batch arrays are not supported; send one message per line or request",
-            ));
-        }
-        other => {
-            return Err(InvalidMessage::invalid(
-                None,
-                format_args!("expected a JSON object, got {}", json_kind(&other)),
-            ));
-        }
-    };
-
+    let mut obj = into_object(value)?;
     // Read the id first so that every later complaint can be addressed to it.
-    let raw_id = obj.remove("id");
-    let id = match &raw_id {
-        None => None,
-        Some(Value::Null) => {
-            return Err(InvalidMessage::invalid(None, "id must not be null"));
-        }
-        Some(v) => match RequestId::from_value(v) {
-            Some(id) => Some(id),
-            None => {
-                return Err(InvalidMessage::invalid(
-                    None,
-                    format_args!(
-                        "id must be a string or an integer that fits 64 bits, got {}",
-                        json_kind(v)
-                    ),
-                ));
-            }
-        },
-    };
-
-    match obj.get("jsonrpc") {
-        Some(Value::String(v)) if v == JSONRPC_VERSION => {}
-        Some(_) => return Err(InvalidMessage::invalid(id, "jsonrpc must be \"2.0\"")),
-        None => return Err(InvalidMessage::invalid(id, "missing jsonrpc member")),
-    }
+    let id = read_id(obj.remove("id"))?;
+    check_version(&obj, &id)?;
 
     let method = obj.remove("method");
     let result = obj.remove("result");
     let error = obj.remove("error");
+    match method {
+        Some(method) => call_from_parts(id, method, result.is_some() || error.is_some(), obj),
+        None => answer_from_parts(id, result, error),
+    }
+}
 
-    if let Some(method) = method {
-        let Value::String(method) = method else {
-            return Err(InvalidMessage::invalid(id, "method must be a string"));
-        };
-        if result.is_some() || error.is_some() {
+/// The message's members, refusing batches and anything that is not an object.
+fn into_object(value: Value) -> Result<Map<String, Value>, InvalidMessage> {
+    match value {
+        Value::Object(obj) => Ok(obj),
+        Value::Array(_) => Err(InvalidMessage::invalid(
+            None,
+            "batch arrays are not supported; send one message per line or request",
+        )),
+        other => Err(InvalidMessage::invalid(
+            None,
+            format_args!("expected a JSON object, got {}", json_kind(&other)),
+        )),
+    }
+}
+
+/// Reads the `id` member: absent is a notification, `null` or a non-id type is refused (with
+/// no id to answer to, since the id itself is what is wrong).
+fn read_id(raw_id: Option<Value>) -> Result<Option<RequestId>, InvalidMessage> {
+    match &raw_id {
+        None => Ok(None),
+        Some(Value::Null) => Err(InvalidMessage::invalid(None, "id must not be null")),
+        Some(v) => RequestId::from_value(v).map(Some).ok_or_else(|| {
+            InvalidMessage::invalid(
+                None,
+                format_args!(
+                    "id must be a string or an integer that fits 64 bits, got {}",
+                    json_kind(v)
+                ),
+            )
+        }),
+    }
+}
+
+/// Requires `"jsonrpc": "2.0"`.
+fn check_version(obj: &Map<String, Value>, id: &Option<RequestId>) -> Result<(), InvalidMessage> {
+    match obj.get("jsonrpc") {
+        Some(Value::String(v)) if v == JSONRPC_VERSION => Ok(()),
+        Some(_) => Err(InvalidMessage::invalid(
+            id.clone(),
+            "jsonrpc must be \"2.0\"",
+        )),
+        None => Err(InvalidMessage::invalid(
+            id.clone(),
+            "missing jsonrpc member",
+        )),
+    }
+}
+
+/// A message with a `method`: a request when it has an id, else a notification.
+fn call_from_parts(
+    id: Option<RequestId>,
+    method: Value,
+    has_result_or_error: bool,
+    mut obj: Map<String, Value>,
+) -> Result<Message, InvalidMessage> {
+    let Value::String(method) = method else {
+        return Err(InvalidMessage::invalid(id, "method must be a string"));
+    };
+    if has_result_or_error {
+        return Err(InvalidMessage::invalid(
+            id,
+            "a request cannot carry result or error",
+        ));
+    }
+    let params = match obj.remove("params") {
+        None | Some(Value::Null) => None,
+        Some(p @ (Value::Object(_) | Value::Array(_))) => Some(p),
+        Some(other) => {
             return Err(InvalidMessage::invalid(
                 id,
-                "a request cannot carry result or error",
+                format_args!(
+                    "params must be an object or an array, got {}",
+                    json_kind(&other)
+                ),
             ));
         }
-        let params = match obj.remove("params") {
-            None => None,
-            Some(p @ (Value::Object(_) | Value::Array(_))) => Some(p),
-            Some(Value::Null) => None,
-            Some(other) => {
-                return Err(InvalidMessage::invalid(
-                    id,
-                    format_args!(
-                        "params must be an object or an array, got {}",
-                        json_kind(&other)
-                    ),
-                ));
-            }
-        };
-        return Ok(match id {
-            Some(id) => Message::Request(Request { id, method, params }),
-            None => Message::Notification(Notification { method, params }),
-        });
-    }
+    };
+    Ok(match id {
+        Some(id) => Message::Request(Request { id, method, params }),
+        None => Message::Notification(Notification { method, params }),
+    })
+}
 
+/// A message without a `method`: a response or an error response.
+fn answer_from_parts(
+    id: Option<RequestId>,
+    result: Option<Value>,
+    error: Option<Value>,
+) -> Result<Message, InvalidMessage> {
     match (result, error) {
         (Some(_), Some(_)) => Err(InvalidMessage::invalid(
             id,

@@ -8,6 +8,7 @@ use std::io;
 use std::time::Duration;
 
 use mcpbus_proto::ErrorObject;
+use mcpbus_proto::topic::TopicError;
 
 /// A failure of an SDK operation.
 #[derive(Debug, thiserror::Error)]
@@ -29,8 +30,30 @@ pub enum Error {
     #[error("transport failure: {0}")]
     Transport(#[from] io::Error),
     /// The peer's answer does not have the expected shape.
-    #[error("unexpected answer from the peer: {0}")]
-    InvalidResponse(String),
+    #[error("unexpected answer from the peer: {method}: {source}")]
+    InvalidResponse {
+        /// The method of the request answered.
+        method: String,
+        /// Why the answer does not read as that method's result.
+        source: serde_json::Error,
+    },
+    /// The params of a request could not be turned into JSON (a map with non-string keys, a
+    /// failing `Serialize` impl).
+    #[error("cannot encode the params of {method}: {source}")]
+    InvalidParams {
+        /// The method of the request.
+        method: String,
+        /// Why serialization failed.
+        source: serde_json::Error,
+    },
+    /// The client's event filter is not a valid topic pattern.
+    #[error("invalid event filter {filter:?}: {source}")]
+    InvalidEventFilter {
+        /// The filter given.
+        filter: String,
+        /// What is wrong with it.
+        source: TopicError,
+    },
     /// The operation breaks the protocol (e.g. the peer did not declare a needed capability).
     #[error("{0}")]
     Protocol(String),
@@ -44,6 +67,17 @@ impl Error {
             other => ErrorObject::internal(other),
         }
     }
+}
+
+/// Turns the params of a `method` request into JSON, keeping the serializer's error.
+pub(crate) fn encode_params(
+    method: &str,
+    params: impl serde::Serialize,
+) -> Result<serde_json::Value> {
+    serde_json::to_value(params).map_err(|source| Error::InvalidParams {
+        method: method.to_owned(),
+        source,
+    })
 }
 
 /// Result with the SDK's [`Error`].

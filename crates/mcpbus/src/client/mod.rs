@@ -174,8 +174,11 @@ impl ClientBuilder {
     /// Connects over `transport` and initializes the session.
     pub async fn connect<T: Transport>(mut self, transport: T) -> Result<Client> {
         if let Some(filter) = &self.event_filter {
-            let pattern = TopicPattern::new(filter)
-                .map_err(|e| Error::Protocol(format!("invalid event filter {filter:?}: {e}")))?;
+            let pattern =
+                TopicPattern::new(filter).map_err(|source| Error::InvalidEventFilter {
+                    filter: filter.clone(),
+                    source,
+                })?;
             self.handlers.event_filter = Some(pattern);
         }
         let (event_tx, event_rx) = mpsc::unbounded_channel();
@@ -229,7 +232,10 @@ async fn typed_with<R: DeserializeOwned>(
     opts: RequestOptions,
 ) -> Result<R> {
     let value = peer.request_with(method, params, opts).await?;
-    serde_json::from_value(value).map_err(|e| Error::InvalidResponse(format!("{method}: {e}")))
+    serde_json::from_value(value).map_err(|source| Error::InvalidResponse {
+        method: method.to_owned(),
+        source,
+    })
 }
 
 struct ClientInner {
@@ -427,7 +433,7 @@ impl Client {
 
     /// Asks for completions of an argument.
     pub async fn complete(&self, params: CompleteRequestParams) -> Result<CompleteResult> {
-        let params = serde_json::to_value(params).map_err(|e| Error::Protocol(e.to_string()))?;
+        let params = crate::error::encode_params(methods::COMPLETION_COMPLETE, params)?;
         typed(&self.inner.peer, methods::COMPLETION_COMPLETE, Some(params)).await
     }
 

@@ -24,7 +24,7 @@ use super::delivery::{EventSink, LoggedEvent};
 use super::event::{EmitError, EmitReport, Event};
 use super::log::{EventLog, LogFeed, MemoryEventLog, NewEvent, SubscriberKey};
 use super::retained::parse_expires_at;
-use super::topics::{DeclaredTopics, Principal, TopicSpec};
+use super::topics::{DeclaredTopics, InvalidDeclaredTopic, Principal, TopicSpec};
 use super::trie::TopicTrie;
 use crate::error::BackendError;
 
@@ -102,7 +102,10 @@ impl std::fmt::Debug for EventHub {
 impl EventHub {
     /// A hub for the given declared topics over an in-memory log. Fails on an invalid
     /// declared pattern.
-    pub fn new(topics: Vec<TopicSpec>, instructions: Option<String>) -> Result<Self, TopicError> {
+    pub fn new(
+        topics: Vec<TopicSpec>,
+        instructions: Option<String>,
+    ) -> Result<Self, InvalidDeclaredTopic> {
         Self::with_log(topics, instructions, Arc::new(MemoryEventLog::new()))
     }
 
@@ -112,7 +115,7 @@ impl EventHub {
         topics: Vec<TopicSpec>,
         instructions: Option<String>,
         log: Arc<dyn EventLog>,
-    ) -> Result<Self, TopicError> {
+    ) -> Result<Self, InvalidDeclaredTopic> {
         let inner = Arc::new(HubInner {
             topics: DeclaredTopics::new(topics)?,
             instructions,

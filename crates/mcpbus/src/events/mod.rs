@@ -19,5 +19,5 @@ pub use event::{EmitError, EmitReport, Event};
 pub use hub::{EventHub, HubStats};
 pub use log::{Appended, EventLog, LogFeed, MemoryEventLog, NewEvent, SubscriberKey};
 pub use retained::RetainedStore;
-pub use topics::{AuthorizationRequest, Authorizer, Principal, TopicSpec};
+pub use topics::{AuthorizationRequest, Authorizer, InvalidDeclaredTopic, Principal, TopicSpec};
 pub use trie::TopicTrie;

@@ -121,21 +121,35 @@ pub(crate) struct DeclaredTopic {
     pub(crate) spec: TopicSpec,
 }
 
+/// A declared topic pattern that is not valid (docs/protocol.md 2.1, 2.3).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("declared topic {pattern:?}: {source}")]
+pub struct InvalidDeclaredTopic {
+    /// The offending pattern.
+    pub pattern: String,
+    /// What is wrong with it.
+    #[source]
+    pub source: TopicError,
+}
+
 /// The declared topics of a server.
 pub(crate) struct DeclaredTopics(Vec<DeclaredTopic>);
 
 impl DeclaredTopics {
-    /// Parses every declared pattern; fails on the first invalid one.
-    pub(crate) fn new(specs: Vec<TopicSpec>) -> Result<Self, TopicError> {
+    /// Parses every declared pattern; fails on the first invalid one, naming it.
+    pub(crate) fn new(specs: Vec<TopicSpec>) -> Result<Self, InvalidDeclaredTopic> {
         specs
             .into_iter()
-            .map(|spec| {
-                Ok(DeclaredTopic {
-                    pattern: DeclaredPattern::new(&spec.descriptor.pattern)?,
-                    spec,
-                })
-            })
-            .collect::<Result<Vec<_>, TopicError>>()
+            .map(
+                |spec| match DeclaredPattern::new(&spec.descriptor.pattern) {
+                    Ok(pattern) => Ok(DeclaredTopic { pattern, spec }),
+                    Err(source) => Err(InvalidDeclaredTopic {
+                        pattern: spec.descriptor.pattern.clone(),
+                        source,
+                    }),
+                },
+            )
+            .collect::<Result<Vec<_>, _>>()
             .map(DeclaredTopics)
     }
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::Server;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, encode_params};
 use crate::events::{EventHub, Principal};
 use crate::service::{Peer, RequestContext, RequestOptions};
 
@@ -169,7 +169,10 @@ impl Context {
             .peer
             .request_with(method, Some(params), RequestOptions::default())
             .await?;
-        serde_json::from_value(value).map_err(|e| Error::InvalidResponse(format!("{method}: {e}")))
+        serde_json::from_value(value).map_err(|source| Error::InvalidResponse {
+            method: method.to_owned(),
+            source,
+        })
     }
 
     /// Asks the client's model for a completion (`sampling/createMessage`).
@@ -182,7 +185,7 @@ impl Context {
                 "the client did not declare the sampling capability".into(),
             ));
         }
-        let params = serde_json::to_value(params).map_err(|e| Error::Protocol(e.to_string()))?;
+        let params = encode_params(methods::SAMPLING_CREATE_MESSAGE, params)?;
         self.typed_request(methods::SAMPLING_CREATE_MESSAGE, params)
             .await
     }
@@ -200,7 +203,7 @@ impl Context {
                 "the client does not support URL-mode elicitation".into(),
             ));
         }
-        let params = serde_json::to_value(params).map_err(|e| Error::Protocol(e.to_string()))?;
+        let params = encode_params(methods::ELICITATION_CREATE, params)?;
         self.typed_request(methods::ELICITATION_CREATE, params)
             .await
     }

@@ -80,7 +80,34 @@ pub enum BuildError {
     },
     /// A resource template is not a supported URI template.
     #[error("{0}")]
-    Template(String),
+    Template(#[from] TemplateError),
+}
+
+/// Why a resource template's URI is not a supported URI template (RFC 6570 level 1: literal
+/// text and `{name}` variables).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TemplateError {
+    /// A `{` has no matching `}`.
+    #[error("unclosed '{{' in URI template {template:?}")]
+    Unclosed {
+        /// The URI template.
+        template: String,
+    },
+    /// A `{...}` is not a plain variable name (ASCII letters, digits, `_`).
+    #[error("unsupported expression {{{expression}}} in URI template {template:?}")]
+    UnsupportedExpression {
+        /// The URI template.
+        template: String,
+        /// What stands between the braces.
+        expression: String,
+    },
+    /// Two variables follow each other with no literal text to tell where one ends.
+    #[error("adjacent variables in URI template {template:?}")]
+    AdjacentVariables {
+        /// The URI template.
+        template: String,
+    },
 }
 
 /// Where a session's events go.
@@ -378,7 +405,7 @@ pub struct ServerBuilder {
     page_size: usize,
     agent_identity: Option<AgentIdentity>,
     service: ServiceConfig,
-    template_errors: Vec<String>,
+    template_errors: Vec<TemplateError>,
     event_log: Option<Arc<dyn EventLog>>,
 }
 
@@ -536,28 +563,17 @@ impl ServerBuilder {
     /// Builds the server.
     pub fn build(self) -> Result<Server, BuildError> {
         if let Some(e) = self.template_errors.into_iter().next() {
-            return Err(BuildError::Template(e));
-        }
-        for spec in &self.topics {
-            if let Err(source) =
-                mcpbus_proto::topic::DeclaredPattern::new(&spec.descriptor().pattern)
-            {
-                return Err(BuildError::Topic {
-                    pattern: spec.descriptor().pattern.clone(),
-                    source,
-                });
-            }
+            return Err(e.into());
         }
         let log = self
             .event_log
             .unwrap_or_else(|| Arc::new(MemoryEventLog::new()));
-        let hub =
-            EventHub::with_log(self.topics, self.events_instructions, log).map_err(|source| {
-                BuildError::Topic {
-                    pattern: String::new(),
-                    source,
-                }
-            })?;
+        let hub = EventHub::with_log(self.topics, self.events_instructions, log).map_err(|e| {
+            BuildError::Topic {
+                pattern: e.pattern,
+                source: e.source,
+            }
+        })?;
         Ok(Server {
             inner: Arc::new(ServerInner {
                 info: self.info,

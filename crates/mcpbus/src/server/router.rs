@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use super::TemplateError;
 use super::context::Context;
 
 /// Why a tool call failed.
@@ -248,7 +249,7 @@ enum Part {
 }
 
 impl UriTemplate {
-    pub(crate) fn parse(template: &str) -> Result<Self, String> {
+    pub(crate) fn parse(template: &str) -> Result<Self, TemplateError> {
         let mut parts = Vec::new();
         let mut rest = template;
         while let Some(open) = rest.find('{') {
@@ -257,15 +258,20 @@ impl UriTemplate {
             }
             let close = rest[open..]
                 .find('}')
-                .ok_or_else(|| format!("unclosed '{{' in URI template {template:?}"))?;
+                .ok_or_else(|| TemplateError::Unclosed {
+                    template: template.to_owned(),
+                })?;
             let name = &rest[open + 1..open + close];
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!(
-                    "unsupported expression {{{name}}} in URI template {template:?}"
-                ));
+                return Err(TemplateError::UnsupportedExpression {
+                    template: template.to_owned(),
+                    expression: name.to_owned(),
+                });
             }
             if matches!(parts.last(), Some(Part::Var(_))) {
-                return Err(format!("adjacent variables in URI template {template:?}"));
+                return Err(TemplateError::AdjacentVariables {
+                    template: template.to_owned(),
+                });
             }
             parts.push(Part::Var(name.to_string()));
             rest = &rest[open + close + 1..];
@@ -317,6 +323,37 @@ mod tests {
         assert_eq!(t.matches("file:///x.txt").unwrap()["name"], "x.txt");
         assert!(UriTemplate::parse("x://{a}{b}").is_err());
         assert!(UriTemplate::parse("x://{a").is_err());
+    }
+
+    #[test]
+    fn build_errors_name_what_is_wrong_and_keep_their_source() {
+        use crate::events::TopicSpec;
+        use crate::server::{BuildError, Server};
+        use mcpbus_proto::events::EventKind;
+        use mcpbus_proto::mcp::ResourceTemplate;
+        use std::error::Error as _;
+
+        let err = Server::builder("s", "1")
+            .topic(TopicSpec::new("ok/+", EventKind::Signal))
+            .topic(TopicSpec::new("a/#/b", EventKind::Signal))
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(&err, BuildError::Topic { pattern, .. } if pattern == "a/#/b"),
+            "{err:?}"
+        );
+        assert!(err.source().is_some());
+
+        let template = ResourceTemplate::new("x://{a", "t");
+        let err = Server::builder("s", "1")
+            .resource_template(template, |_, _, _| async { unreachable!() })
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(&err, BuildError::Template(TemplateError::Unclosed { template }) if template == "x://{a"),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "unclosed '{' in URI template \"x://{a\"");
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! See [`HttpClientTransport`].
 
 use std::collections::HashMap;
-use std::error::Error as StdError;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -22,8 +21,10 @@ use mcpbus_proto::sse::SseDecoder;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+mod error;
 mod streams;
 
+use error::HttpError;
 use streams::{RequestExchange, run_get_stream};
 
 use super::{DEFAULT_MAX_LINE_BYTES, Inbound, Transport, TransportReader, TransportWriter};
@@ -138,29 +139,27 @@ impl HttpClientTransport {
     /// sent before the first message. Fails for a URL that is not absolute `http://`, and for
     /// an invalid extra header.
     pub fn new(url: &str, config: HttpClientConfig) -> crate::Result<Self> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|e| invalid_input(format!("invalid URL {url:?}: {e}")))?;
+        let uri: Uri = url.parse().map_err(|source| HttpError::InvalidUrl {
+            url: url.to_owned(),
+            source,
+        })?;
         match uri.scheme_str() {
             Some("http") if uri.authority().is_some() => {}
-            Some("https") => {
-                return Err(invalid_input(
-                    "TLS is not supported by this transport; put a TLS-terminating proxy in \
-                     front or use http://",
-                ));
-            }
-            _ => {
-                return Err(invalid_input(format!(
-                    "expected an absolute http:// URL, got {url:?}"
-                )));
-            }
+            Some("https") => return Err(HttpError::Tls.into()),
+            _ => return Err(HttpError::NotHttp(url.to_owned()).into()),
         }
         let mut headers = Vec::with_capacity(config.headers.len());
         for (name, value) in &config.headers {
-            let name = HeaderName::try_from(name.as_str())
-                .map_err(|e| invalid_input(format!("invalid header name {name:?}: {e}")))?;
-            let value = HeaderValue::try_from(value.as_str())
-                .map_err(|e| invalid_input(format!("invalid value for header {name}: {e}")))?;
+            let name =
+                HeaderName::try_from(name.as_str()).map_err(|source| HttpError::HeaderName {
+                    name: name.clone(),
+                    source,
+                })?;
+            let value =
+                HeaderValue::try_from(value.as_str()).map_err(|source| HttpError::HeaderValue {
+                    name: name.clone(),
+                    source,
+                })?;
             headers.push((name, value));
         }
         // Requests are small writes: do not let them wait for a delayed ACK (Nagle).
@@ -183,10 +182,6 @@ impl HttpClientTransport {
             }),
         })
     }
-}
-
-fn invalid_input(msg: impl Into<String>) -> crate::Error {
-    crate::Error::Transport(io::Error::new(io::ErrorKind::InvalidInput, msg.into()))
 }
 
 impl Transport for HttpClientTransport {
@@ -261,7 +256,7 @@ impl TransportWriter for HttpClientWriter {
         let initialized = method == Some(methods::INITIALIZED);
         let outcome = tokio::select! {
             r = shared.post_other(body, initialized) => r,
-            _ = shared.shutdown.cancelled() => Err("the transport is closing".into()),
+            _ = shared.shutdown.cancelled() => Err(HttpError::Closing),
         };
         match outcome {
             Ok(()) => {
@@ -386,18 +381,6 @@ fn body_kind(headers: &HeaderMap) -> BodyKind {
     }
 }
 
-/// An error with its chain of causes (hyper's own messages are terse).
-fn describe(e: &(dyn StdError + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 /// Whether `inbound` answers the request `id`.
 fn answers(inbound: &Inbound, id: &RequestId) -> bool {
     match inbound {
@@ -444,7 +427,7 @@ impl Shared {
         method: Method,
         body: Option<Bytes>,
         last_event_id: Option<&str>,
-    ) -> Result<(Request<Full<Bytes>>, Option<HeaderValue>), String> {
+    ) -> Result<(Request<Full<Bytes>>, Option<HeaderValue>), HttpError> {
         let mut request = Request::new(Full::new(body.clone().unwrap_or_default()));
         *request.method_mut() = method.clone();
         *request.uri_mut() = self.uri.clone();
@@ -469,28 +452,38 @@ impl Shared {
             headers.insert(VERSION_HEADER, v);
         }
         if let Some(id) = last_event_id {
-            let value = HeaderValue::try_from(id)
-                .map_err(|_| format!("event id {id:?} cannot be sent as Last-Event-ID"))?;
+            let value = HeaderValue::try_from(id).map_err(|source| HttpError::LastEventId {
+                id: id.to_owned(),
+                source,
+            })?;
             headers.insert(LAST_EVENT_ID, value);
         }
         Ok((request, session))
     }
 
     /// Sends a request and waits (bounded) for the head of its answer.
-    async fn execute(&self, request: Request<Full<Bytes>>) -> Result<Response<Incoming>, String> {
+    async fn execute(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, HttpError> {
         let method = request.method().clone();
         match tokio::time::timeout(self.config.request_timeout, self.http.request(request)).await {
             Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(e)) => Err(format!("{method} {} failed: {}", self.uri, describe(&e))),
-            Err(_) => Err(format!(
-                "{method} {}: no answer within {:?}",
-                self.uri, self.config.request_timeout
-            )),
+            Ok(Err(source)) => Err(HttpError::Send {
+                method,
+                uri: self.uri.to_string(),
+                source,
+            }),
+            Err(_) => Err(HttpError::NoAnswer {
+                method,
+                uri: self.uri.to_string(),
+                timeout: self.config.request_timeout,
+            }),
         }
     }
 
     /// POSTs `body`; after a `404` for our session, re-initializes and POSTs once more.
-    async fn post(&self, body: &Bytes) -> Result<Response<Incoming>, String> {
+    async fn post(&self, body: &Bytes) -> Result<Response<Incoming>, HttpError> {
         let (request, session) = self.build(Method::POST, Some(body.clone()), None)?;
         let resp = self.execute(request).await?;
         if resp.status() == StatusCode::NOT_FOUND
@@ -506,7 +499,7 @@ impl Shared {
     /// POSTs a notification or a response: the server accepts it with `202` (or any 2xx).
     /// A `notifications/initialized` that finds the session ended is not retried: the
     /// re-initialization sends its own.
-    async fn post_other(&self, body: Bytes, initialized: bool) -> Result<(), String> {
+    async fn post_other(&self, body: Bytes, initialized: bool) -> Result<(), HttpError> {
         let resp = if initialized {
             let (request, session) = self.build(Method::POST, Some(body), None)?;
             let resp = self.execute(request).await?;
@@ -527,7 +520,7 @@ impl Shared {
     }
 
     /// Describes a failed answer: its status and the start of its body.
-    async fn http_error(&self, resp: Response<Incoming>) -> String {
+    async fn http_error(&self, resp: Response<Incoming>) -> HttpError {
         let status = resp.status();
         let mut body = resp.into_body();
         let mut text = Vec::new();
@@ -542,22 +535,20 @@ impl Shared {
         })
         .await;
         text.truncate(ERROR_BODY_BYTES);
-        let text = String::from_utf8_lossy(&text);
-        let text = text.trim();
-        if text.is_empty() {
-            format!("HTTP {status} from {}", self.uri)
-        } else {
-            format!("HTTP {status} from {}: {text}", self.uri)
+        HttpError::Status {
+            status,
+            uri: self.uri.to_string(),
+            body: String::from_utf8_lossy(&text).trim().to_owned(),
         }
     }
 
     /// Reads a whole `application/json` body as one message.
-    async fn read_json(&self, resp: Response<Incoming>) -> Result<Inbound, String> {
+    async fn read_json(&self, resp: Response<Incoming>) -> Result<Inbound, HttpError> {
         let body = Limited::new(resp.into_body(), MAX_MESSAGE_BYTES);
         match tokio::time::timeout(self.config.request_timeout, body.collect()).await {
             Ok(Ok(collected)) => Ok(parse_message(&collected.to_bytes())),
-            Ok(Err(e)) => Err(format!("reading the JSON answer failed: {}", describe(&*e))),
-            Err(_) => Err("the JSON answer did not arrive in time".into()),
+            Ok(Err(source)) => Err(HttpError::ReadJson { source }),
+            Err(_) => Err(HttpError::JsonTimeout),
         }
     }
 
@@ -601,7 +592,7 @@ impl Shared {
             let data = match body.frame().await {
                 None => return SseEnd::Ended,
                 Some(Err(e)) => {
-                    tracing::debug!(error = %describe(&e), "SSE stream broke");
+                    tracing::debug!(error = %error::describe(&e), "SSE stream broke");
                     return SseEnd::Ended;
                 }
                 Some(Ok(frame)) => match frame.into_data() {
@@ -654,7 +645,7 @@ impl Shared {
     /// The server ended the session `stale`: replays `initialize` without a session id, swallows
     /// its answer, and sends `notifications/initialized`. Does nothing if another task already
     /// replaced `stale`.
-    async fn reinitialize(&self, stale: &HeaderValue) -> Result<(), String> {
+    async fn reinitialize(&self, stale: &HeaderValue) -> Result<(), HttpError> {
         let _guard = self.reinit.lock().await;
         let init = {
             let mut state = self.state();
@@ -662,9 +653,7 @@ impl Shared {
                 return Ok(());
             }
             let Some(init) = state.init.clone() else {
-                return Err(
-                    "the server ended the session and no initialize can be replayed".into(),
-                );
+                return Err(HttpError::NothingToReplay);
             };
             state.session_id = None;
             (init, state.protocol_version.take())
@@ -675,7 +664,10 @@ impl Shared {
             "the server no longer knows the session (404): re-initializing; state held by the \
              server for the old session (subscriptions) is lost"
         );
-        let outcome = self.replay_initialize(init_id, frame).await;
+        let outcome = self
+            .replay_initialize(init_id, frame)
+            .await
+            .map_err(|e| HttpError::Reinitialize(Box::new(e)));
         if outcome.is_err() {
             // Keep the stale session so that the next 404 tries again.
             let mut state = self.state();
@@ -687,11 +679,11 @@ impl Shared {
         outcome
     }
 
-    async fn replay_initialize(&self, init_id: RequestId, frame: Bytes) -> Result<(), String> {
+    async fn replay_initialize(&self, init_id: RequestId, frame: Bytes) -> Result<(), HttpError> {
         let (request, _) = self.build(Method::POST, Some(frame), None)?;
         let resp = self.execute(request).await?;
         if !resp.status().is_success() {
-            return Err(format!("re-initialize: {}", self.http_error(resp).await));
+            return Err(self.http_error(resp).await);
         }
         self.record_session(resp.headers());
         let answered = match body_kind(resp.headers()) {
@@ -706,16 +698,16 @@ impl Shared {
                 let end = self.read_sse(resp.into_body(), &mut progress, target, Sink::Discard);
                 matches!(end.await, SseEnd::Answered)
             }
-            BodyKind::Other(ct) => return Err(format!("re-initialize: unexpected {ct:?} answer")),
+            BodyKind::Other(ct) => return Err(HttpError::ContentType(ct)),
         };
         if !answered {
-            return Err("re-initialize: the server did not answer initialize".into());
+            return Err(HttpError::InitializeUnanswered);
         }
         let note = Message::notification(methods::INITIALIZED, None).to_vec();
         let (request, _) = self.build(Method::POST, Some(Bytes::from(note)), None)?;
         let resp = self.execute(request).await?;
         if !resp.status().is_success() {
-            return Err(format!("re-initialize: {}", self.http_error(resp).await));
+            return Err(self.http_error(resp).await);
         }
         tracing::info!("re-initialized with a new session");
         Ok(())
@@ -725,7 +717,7 @@ impl Shared {
     async fn get(
         &self,
         last_event_id: Option<&str>,
-    ) -> Result<(Response<Incoming>, Option<HeaderValue>), String> {
+    ) -> Result<(Response<Incoming>, Option<HeaderValue>), HttpError> {
         let (request, session) = self.build(Method::GET, None, last_event_id)?;
         Ok((self.execute(request).await?, session))
     }

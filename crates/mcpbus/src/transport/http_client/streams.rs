@@ -5,12 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, StatusCode};
+use http::{HeaderValue, Response, StatusCode};
+use hyper::body::Incoming;
 use mcpbus_proto::jsonrpc::{ErrorObject, Message, RequestId};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::{BodyKind, Shared, Sink, SseEnd, StreamProgress, Tx, answers, body_kind, lock};
+use super::{
+    BodyKind, HttpError, Shared, Sink, SseEnd, StreamProgress, Tx, answers, body_kind, lock,
+};
 
 /// One request in flight: its POST, its answer, and the resumptions of its SSE stream.
 pub(super) struct RequestExchange {
@@ -27,14 +30,15 @@ impl RequestExchange {
             _ = cancel.cancelled() => Ok(()),
         };
         lock(&self.shared.in_flight).remove(&self.id);
-        if let Err(detail) = outcome {
-            tracing::debug!(id = %self.id, error = %detail, "request failed at the HTTP level");
-            let error = Message::error(Some(self.id.clone()), ErrorObject::internal(detail));
+        if let Err(e) = outcome {
+            // The caller sees a JSON-RPC error: the whole chain goes into its message.
+            tracing::debug!(id = %self.id, error = %e, "request failed at the HTTP level");
+            let error = Message::error(Some(self.id.clone()), ErrorObject::internal(e));
             let _ = self.tx.send(Ok(error)).await;
         }
     }
 
-    async fn exchange(&self, body: Bytes) -> Result<(), String> {
+    async fn exchange(&self, body: Bytes) -> Result<(), HttpError> {
         let shared = &self.shared;
         let resp = shared.post(&body).await?;
         if self.initialize {
@@ -54,7 +58,7 @@ impl RequestExchange {
                 if answered {
                     Ok(())
                 } else {
-                    Err("the server's JSON answer does not answer this request".into())
+                    Err(HttpError::NotTheAnswer)
                 }
             }
             BodyKind::Sse => {
@@ -69,30 +73,21 @@ impl RequestExchange {
                     SseEnd::Ended => self.resume(progress).await,
                 }
             }
-            BodyKind::Other(ct) => Err(format!(
-                "the server answered with content type {ct:?}; expected application/json or \
-                 text/event-stream"
-            )),
+            BodyKind::Other(ct) => Err(HttpError::ContentType(ct)),
         }
     }
 
     /// The request's stream ended before its answer: resume it with `GET` + `Last-Event-ID`.
-    async fn resume(&self, mut progress: StreamProgress) -> Result<(), String> {
+    async fn resume(&self, mut progress: StreamProgress) -> Result<(), HttpError> {
         let shared = &self.shared;
         let max = shared.config.max_resume_attempts;
         let mut fruitless = 0;
         loop {
             let Some(last_id) = progress.last_id.clone() else {
-                return Err(
-                    "the SSE stream ended before the response, without an event id \
-                            to resume from"
-                        .into(),
-                );
+                return Err(HttpError::NothingToResume);
             };
             if fruitless >= max {
-                return Err(format!(
-                    "no response after {max} attempts to resume the SSE stream"
-                ));
+                return Err(HttpError::ResumeExhausted(max));
             }
             fruitless += 1;
             tokio::time::sleep(progress.retry.unwrap_or(shared.config.initial_retry)).await;
@@ -124,16 +119,9 @@ impl RequestExchange {
                 && let Some(session) = session
             {
                 shared.reinitialize(&session).await?;
-                return Err(
-                    "the server ended the session before answering; the transport \
-                            re-initialized, but this request is lost"
-                        .into(),
-                );
+                return Err(HttpError::SessionLost);
             }
-            return Err(format!(
-                "resuming the SSE stream failed: {}",
-                shared.http_error(resp).await
-            ));
+            return Err(HttpError::Resume(Box::new(shared.http_error(resp).await)));
         }
     }
 }
@@ -149,84 +137,122 @@ pub(super) async fn run_get_stream(shared: Arc<Shared>, tx: Tx, opened: oneshot:
 
 async fn get_stream_loop(shared: &Shared, tx: &Tx, opened: oneshot::Sender<()>) {
     let mut opened = Some(opened);
-    let config = &shared.config;
-    let mut progress = StreamProgress::default();
-    // The session the last event id belongs to: ids mean nothing in another session.
-    let mut id_session: Option<HeaderValue> = None;
-    let mut failures: u32 = 0;
+    let mut stream = Standalone {
+        shared,
+        tx,
+        progress: StreamProgress::default(),
+        id_session: None,
+        failures: 0,
+    };
     loop {
-        if shared.state().session_id != id_session {
-            progress.last_id = None;
+        if shared.state().session_id != stream.id_session {
+            stream.progress.last_id = None;
         }
-        let resume = progress.last_id.clone();
-        let retry = progress.retry.unwrap_or(config.initial_retry);
-        let backoff = |failures: u32| {
-            let factor = 1u32 << failures.saturating_sub(1).min(16);
-            retry.saturating_mul(factor).min(config.max_backoff)
-        };
+        let resume = stream.progress.last_id.clone();
         let answer = shared.get(resume.as_deref()).await;
         if let Some(opened) = opened.take() {
             let _ = opened.send(());
         }
         let wait = match answer {
             Err(e) => {
-                failures += 1;
                 tracing::debug!(error = %e, "opening the standalone SSE stream failed");
-                backoff(failures)
+                stream.failed()
             }
-            Ok((resp, session)) => match resp.status() {
-                StatusCode::OK if matches!(body_kind(resp.headers()), BodyKind::Sse) => {
-                    failures = 0;
-                    id_session = session;
-                    tracing::debug!(resume = ?resume, "standalone SSE stream open");
-                    let sink = Sink::Reader(tx);
-                    shared
-                        .read_sse(resp.into_body(), &mut progress, None, sink)
-                        .await;
-                    tracing::debug!("standalone SSE stream ended; reconnecting");
-                    progress.retry.unwrap_or(config.initial_retry)
-                }
-                StatusCode::METHOD_NOT_ALLOWED => {
-                    tracing::debug!("the server offers no standalone SSE stream (405)");
-                    return;
-                }
-                StatusCode::CONFLICT => {
-                    failures += 1;
-                    tracing::debug!("the session already has a standalone stream (409)");
-                    backoff(failures)
-                }
-                StatusCode::BAD_REQUEST | StatusCode::GONE if resume.is_some() => {
-                    let error = shared.http_error(resp).await;
-                    tracing::warn!(
-                        last_event_id = ?resume,
-                        %error,
-                        "the server cannot resume the standalone stream; reconnecting without \
-                         Last-Event-ID: events sent meanwhile are lost"
-                    );
-                    progress.last_id = None;
-                    Duration::ZERO
-                }
-                StatusCode::NOT_FOUND if session.is_some() => {
-                    failures += 1;
-                    if let Some(session) = session
-                        && let Err(e) = shared.reinitialize(&session).await
-                    {
-                        tracing::warn!(error = %e, "re-initializing the session failed");
-                        backoff(failures)
-                    } else if failures == 1 {
-                        Duration::ZERO // reconnect at once in the new session
-                    } else {
-                        backoff(failures)
-                    }
-                }
-                _ => {
-                    failures += 1;
-                    let error = shared.http_error(resp).await;
-                    tracing::warn!(%error, "the server refused the standalone SSE stream");
-                    backoff(failures)
-                }
+            Ok((resp, session)) => match stream.answered(resp, session, resume).await {
+                Some(wait) => wait,
+                None => return,
             },
         };
         tokio::time::sleep(wait).await;
+    }
+}
+
+/// What the standalone stream remembers from one connection to the next.
+struct Standalone<'a> {
+    shared: &'a Shared,
+    tx: &'a Tx,
+    progress: StreamProgress,
+    /// The session the last event id belongs to: ids mean nothing in another session.
+    id_session: Option<HeaderValue>,
+    /// Failed connections in a row, for the backoff.
+    failures: u32,
+}
+
+impl Standalone<'_> {
+    /// Counts a failure; returns how long to wait before the next attempt: the server's
+    /// `retry`, doubled for each further failure in a row, capped by the configuration.
+    fn failed(&mut self) -> Duration {
+        self.failures += 1;
+        let config = &self.shared.config;
+        let retry = self.progress.retry.unwrap_or(config.initial_retry);
+        let factor = 1u32 << self.failures.saturating_sub(1).min(16);
+        retry.saturating_mul(factor).min(config.max_backoff)
+    }
+
+    /// Handles the server's answer to a `GET` (sent with `Last-Event-ID: resume`, if some):
+    /// reads the stream to its end, or judges the refusal. Returns how long to wait before
+    /// reconnecting, or `None` when the server offers no standalone stream.
+    async fn answered(
+        &mut self,
+        resp: Response<Incoming>,
+        session: Option<HeaderValue>,
+        resume: Option<String>,
+    ) -> Option<Duration> {
+        let shared = self.shared;
+        let wait = match resp.status() {
+            StatusCode::OK if matches!(body_kind(resp.headers()), BodyKind::Sse) => {
+                self.failures = 0;
+                self.id_session = session;
+                tracing::debug!(resume = ?resume, "standalone SSE stream open");
+                let sink = Sink::Reader(self.tx);
+                shared
+                    .read_sse(resp.into_body(), &mut self.progress, None, sink)
+                    .await;
+                tracing::debug!("standalone SSE stream ended; reconnecting");
+                self.progress.retry.unwrap_or(shared.config.initial_retry)
+            }
+            StatusCode::METHOD_NOT_ALLOWED => {
+                tracing::debug!("the server offers no standalone SSE stream (405)");
+                return None;
+            }
+            StatusCode::CONFLICT => {
+                tracing::debug!("the session already has a standalone stream (409)");
+                self.failed()
+            }
+            StatusCode::BAD_REQUEST | StatusCode::GONE if resume.is_some() => {
+                let error = shared.http_error(resp).await;
+                tracing::warn!(
+                    last_event_id = ?resume,
+                    %error,
+                    "the server cannot resume the standalone stream; reconnecting without \
+                     Last-Event-ID: events sent meanwhile are lost"
+                );
+                self.progress.last_id = None;
+                Duration::ZERO
+            }
+            StatusCode::NOT_FOUND if session.is_some() => self.session_gone(session).await,
+            _ => {
+                let error = shared.http_error(resp).await;
+                tracing::warn!(%error, "the server refused the standalone SSE stream");
+                self.failed()
+            }
+        };
+        Some(wait)
+    }
+
+    /// The server no longer knows the session the `GET` carried: re-initialize, and reconnect
+    /// at once in the new session unless this keeps happening.
+    async fn session_gone(&mut self, session: Option<HeaderValue>) -> Duration {
+        let backoff = self.failed();
+        if let Some(session) = session
+            && let Err(e) = self.shared.reinitialize(&session).await
+        {
+            tracing::warn!(error = %e, "re-initializing the session failed");
+            backoff
+        } else if self.failures == 1 {
+            Duration::ZERO
+        } else {
+            backoff
+        }
     }
 }
