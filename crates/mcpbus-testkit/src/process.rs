@@ -120,8 +120,7 @@ pub fn run_bounded(mut cmd: Command, timeout: Duration, what: &str) -> Output {
     };
     let stdout = read_all(Box::new(guard.child.stdout.take().expect("piped stdout")));
     let stderr = read_all(Box::new(guard.child.stderr.take().expect("piped stderr")));
-    let status = guard.wait_timeout(timeout);
-    let Some(status) = status else {
+    let Some(status) = guard.wait_timeout(timeout) else {
         let _ = guard.child.kill();
         let _ = guard.child.wait();
         let err = stderr.join().unwrap_or_default();
