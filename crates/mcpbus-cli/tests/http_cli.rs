@@ -3,29 +3,28 @@
 //! session log lines (start, and end with a reason).
 //!
 //! Every server and client is a spawned `mcpbus` process on 127.0.0.1 with a free port, killed
-//! on every path out of a test (`http_support::ChildGuard`).
+//! on every path out of a test (`mcpbus_testkit::ChildGuard`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-mod http_support;
-
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use http_support::{ChildGuard, Response, Server, TOKEN, fixture, run_bounded};
+use mcpbus_testkit::jsonrpc::initialize_request;
+use mcpbus_testkit::{Answer, ChildGuard, ServeProcess, TOKEN, fixture, line_channel, run_bounded};
 use serde_json::{Value, json};
 
+const MCPBUS: &str = env!("CARGO_BIN_EXE_mcpbus");
 const BEARER: &str = "Bearer test-publish-token";
 
-fn publish_raw(server: &Server, headers: &[(&str, &str)], body: &str) -> Response {
+fn publish_raw(server: &ServeProcess, headers: &[(&str, &str)], body: &str) -> Answer {
     server.request("POST", "/publish", headers, body.as_bytes())
 }
 
-fn assert_problem(r: &Response, status: u16, needle: &str) {
+fn assert_problem(r: &Answer, status: u16, needle: &str) {
     assert_eq!(r.status, status, "{r:?} {}", r.text());
     let body = r.json();
     let error = body["error"].as_str().unwrap_or_default();
@@ -63,7 +62,7 @@ fn fixture_without_token(extra: &str) -> String {
 
 #[test]
 fn healthz_reports_status_and_counters() {
-    let server = Server::start(&fixture("http.toml"), "warn");
+    let server = ServeProcess::start(MCPBUS, &fixture("http.toml"), "warn", &[]);
     let r = server.request("GET", "/healthz", &[], b"");
     assert_eq!(r.status, 200);
     assert!(
@@ -89,7 +88,7 @@ fn healthz_reports_status_and_counters() {
 
 #[test]
 fn publish_refuses_missing_or_wrong_tokens() {
-    let server = Server::start(&fixture("http.toml"), "warn");
+    let server = ServeProcess::start(MCPBUS, &fixture("http.toml"), "warn", &[]);
     let body = r#"{"topic":"build/status","payload":1}"#;
     let json_type = ("Content-Type", "application/json");
 
@@ -130,7 +129,7 @@ fn publish_refuses_missing_or_wrong_tokens() {
 
 #[test]
 fn publish_rejects_bad_requests_with_the_right_status() {
-    let server = Server::start(&fixture("http.toml"), "warn");
+    let server = ServeProcess::start(MCPBUS, &fixture("http.toml"), "warn", &[]);
     let auth = ("Authorization", BEARER);
     let json_type = ("Content-Type", "application/json");
     let good = r#"{"topic":"build/status","payload":1}"#;
@@ -203,7 +202,7 @@ fn publish_rejects_bad_requests_with_the_right_status() {
 
 #[test]
 fn publish_reports_the_event_id_deliveries_and_retention() {
-    let server = Server::start(&fixture("http.toml"), "warn");
+    let server = ServeProcess::start(MCPBUS, &fixture("http.toml"), "warn", &[]);
     // A retained topic, nobody subscribed.
     let r = server.publish(&json!({
         "topic": "build/status",
@@ -236,8 +235,8 @@ fn publish_reports_the_event_id_deliveries_and_retention() {
 #[test]
 fn publish_without_a_configured_token_is_forbidden() {
     let config = TempConfig::new("no-token", &fixture_without_token(""));
-    // Server::start removes MCPBUS_PUBLISH_TOKEN from the server's environment.
-    let server = Server::start(&config.0, "warn");
+    // ServeProcess::start removes MCPBUS_PUBLISH_TOKEN from the server's environment.
+    let server = ServeProcess::start(MCPBUS, &config.0, "warn", &[]);
     for headers in [
         vec![("Content-Type", "application/json")],
         vec![
@@ -258,30 +257,11 @@ fn publish_without_a_configured_token_is_forbidden() {
 #[test]
 fn the_token_can_come_from_the_environment() {
     let config = TempConfig::new("env-token", &fixture_without_token(""));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcpbus"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config.0)
-        .env("MCPBUS_LOG", "warn")
-        .env("MCPBUS_PUBLISH_TOKEN", "from-the-env")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut guard = ChildGuard::spawn(&mut cmd, "mcpbus serve");
-    let stderr = guard.child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let port: u16 = loop {
-        let line = lines
-            .next()
-            .expect("the server exited before listening")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("mcpbus: listening on http://127.0.0.1:") {
-            break rest.split('/').next().unwrap().parse().unwrap();
-        }
-    };
-    thread::spawn(move || lines.for_each(drop));
+    let mut cmd = ServeProcess::command(MCPBUS, &config.0, "warn", &[]);
+    cmd.env("MCPBUS_PUBLISH_TOKEN", "from-the-env");
+    let server = ServeProcess::spawn(cmd);
     let body = br#"{"topic":"build/status"}"#;
-    let r = http_support::http_request(
-        port,
+    let r = server.request(
         "POST",
         "/publish",
         &[
@@ -291,8 +271,7 @@ fn the_token_can_come_from_the_environment() {
         body,
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    let r = http_support::http_request(
-        port,
+    let r = server.request(
         "POST",
         "/publish",
         &[
@@ -305,7 +284,7 @@ fn the_token_can_come_from_the_environment() {
 }
 
 fn mcpbus() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcpbus"));
+    let mut cmd = Command::new(MCPBUS);
     cmd.env("MCPBUS_LOG", "warn")
         .env_remove("MCPBUS_PUBLISH_TOKEN");
     cmd
@@ -313,7 +292,7 @@ fn mcpbus() -> Command {
 
 #[test]
 fn mcpbus_pub_prints_the_report_and_fails_clearly() {
-    let server = Server::start(&fixture("http.toml"), "warn");
+    let server = ServeProcess::start(MCPBUS, &fixture("http.toml"), "warn", &[]);
     let mut cmd = mcpbus();
     cmd.args([
         "pub",
@@ -421,21 +400,6 @@ fn mcpbus_pub_prints_the_report_and_fails_clearly() {
     assert_eq!(server.healthz()["eventsEmitted"], json!(2));
 }
 
-/// Reads a child's stdout lines into a channel.
-fn line_channel(child: &mut ChildGuard) -> mpsc::Receiver<String> {
-    let stdout = child.child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
 fn next_json_line(rx: &mpsc::Receiver<String>, what: &str) -> Value {
     let line = rx
         .recv_timeout(Duration::from_secs(15))
@@ -453,7 +417,7 @@ fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
 
 #[test]
 fn mcpbus_sub_over_http_prints_published_events_as_json_lines() {
-    let server = Server::start(&fixture("http.toml"), "info");
+    let server = ServeProcess::start(MCPBUS, &fixture("http.toml"), "info", &[]);
     // A retained value before anyone subscribes: `sub` prints it first.
     let r =
         server.publish(&json!({"topic": "build/status", "payload": {"n": 0}, "eventId": "before"}));
@@ -465,7 +429,7 @@ fn mcpbus_sub_over_http_prints_published_events_as_json_lines() {
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     let mut sub = ChildGuard::spawn(&mut cmd, "mcpbus sub");
-    let rx = line_channel(&mut sub);
+    let rx = line_channel(sub.child.stdout.take().unwrap());
 
     let retained = next_json_line(&rx, "the retained value");
     assert_eq!(retained["eventId"], "before", "{retained}");
@@ -533,24 +497,8 @@ fn mcpbus_sub_over_http_prints_published_events_as_json_lines() {
 }
 
 /// `initialize` over raw HTTP; the session id.
-fn initialize(server: &Server) -> String {
-    let body = json!({
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "raw-http-test", "version": "1.0"}
-        }
-    });
-    let r = server.request(
-        "POST",
-        "/mcp",
-        &[
-            ("Content-Type", "application/json"),
-            ("Accept", "application/json, text/event-stream"),
-        ],
-        body.to_string().as_bytes(),
-    );
+fn initialize(server: &ServeProcess) -> String {
+    let r = server.post(None, &initialize_request("raw-http-test"));
     assert_eq!(r.status, 200, "{r:?} {}", r.text());
     assert!(r.text().contains("\"protocolVersion\""), "{}", r.text());
     r.header("mcp-session-id")
@@ -569,7 +517,7 @@ fn session_headers(session: &str) -> Vec<(&str, &str)> {
 
 #[test]
 fn sessions_log_their_start_and_their_end_with_a_reason() {
-    let server = Server::start(&fixture("http.toml"), "info");
+    let server = ServeProcess::start(MCPBUS, &fixture("http.toml"), "info", &[]);
     let session = initialize(&server);
     let started = server.wait_for_log("for the session start", Duration::from_secs(10), |l| {
         l.contains("session initialized") && l.contains(&session)
@@ -603,7 +551,7 @@ fn an_idle_session_ends_with_the_idle_timeout_reason() {
                 "[http]\nsession_idle_timeout_secs = 1\n\n[publish]",
             ),
     );
-    let server = Server::start(&config.0, "info");
+    let server = ServeProcess::start(MCPBUS, &config.0, "info", &[]);
     let session = initialize(&server);
     let ended = server.wait_for_log("for the idle session end", Duration::from_secs(15), |l| {
         l.contains("session ended") && l.contains(&session)
@@ -614,7 +562,7 @@ fn an_idle_session_ends_with_the_idle_timeout_reason() {
 
 #[test]
 fn sigterm_ends_open_sessions_and_exits_cleanly() {
-    let mut server = Server::start(&fixture("http.toml"), "info");
+    let mut server = ServeProcess::start(MCPBUS, &fixture("http.toml"), "info", &[]);
     let session = initialize(&server);
     server.guard.terminate();
     let status = server

@@ -8,12 +8,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-mod http_support;
-
 use std::process::Command;
 use std::time::Duration;
 
-use http_support::{fixture, python_with_mcp, repo_root, run_bounded, summary_line};
+use mcpbus_testkit::interop::{python_with_mcp, summary_line};
+use mcpbus_testkit::{fixture, repo_root, run_bounded};
 
 /// The whole interop run (the script bounds itself at 60 s; this catches anything else).
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);

@@ -10,15 +10,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-mod http_support;
-
 use std::process::Command;
 use std::time::Duration;
 
-use http_support::{
-    Server, TOKEN, assert_published_summary, fixture, python_with_mcp, repo_root, run_bounded,
-    summary_line,
-};
+use mcpbus_testkit::interop::{assert_published_summary, python_with_mcp, summary_line};
+use mcpbus_testkit::{ServeProcess, TOKEN, fixture, repo_root, run_bounded};
 
 /// The whole interop run (the script bounds itself at 60 s; this catches anything else).
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -27,7 +23,12 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 fn official_python_sdk_client_receives_published_events_over_http() {
     let (python, sdk_version) = python_with_mcp("mcp.client.streamable_http");
 
-    let server = Server::start(&fixture("http.toml"), "info");
+    let server = ServeProcess::start(
+        env!("CARGO_BIN_EXE_mcpbus"),
+        &fixture("http.toml"),
+        "info",
+        &[],
+    );
     let mut cmd = Command::new(&python);
     cmd.arg(repo_root().join("tests/interop/python_http_client.py"))
         .arg(server.base_url())

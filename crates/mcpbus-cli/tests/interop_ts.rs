@@ -11,15 +11,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-mod http_support;
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use http_support::{
-    Server, TOKEN, assert_published_summary, fixture, repo_root, run_bounded, summary_line,
-};
+use mcpbus_testkit::interop::{assert_published_summary, summary_line};
+use mcpbus_testkit::{ServeProcess, TOKEN, fixture, repo_root, run_bounded};
 use serde_json::Value;
 
 /// The whole interop run (the script bounds itself at 60 s; this catches anything else).
@@ -76,7 +73,12 @@ fn official_typescript_sdk_client_receives_published_events_over_http() {
     );
     let node_version = String::from_utf8_lossy(&probe.stdout).trim().to_string();
 
-    let server = Server::start(&fixture("http.toml"), "info");
+    let server = ServeProcess::start(
+        env!("CARGO_BIN_EXE_mcpbus"),
+        &fixture("http.toml"),
+        "info",
+        &[],
+    );
     let mut cmd = Command::new(&node);
     cmd.arg(dir.join("client.mjs"))
         .arg(server.base_url())

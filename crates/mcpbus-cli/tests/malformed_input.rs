@@ -17,12 +17,13 @@
 //! then the order of lines. Every read has a timeout, so a hang fails the test instead of
 //! blocking it.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
 
+use mcpbus_testkit::line_channel;
 use serde_json::{Value, json};
 
 /// How long one answer may take. Generous: debug build on a busy 2-core machine.
@@ -56,16 +57,7 @@ impl Server {
             .spawn()
             .expect("spawn mcpbus serve --stdio");
         let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = line_channel(child.stdout.take().expect("piped stdout"));
         Server {
             child,
             stdin,

@@ -5,66 +5,27 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod http_support;
-mod redis_support;
-
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use http_support::{Server, fixture};
-use redis_support::{Redis, SseItem, open_sse};
+use mcpbus_testkit::jsonrpc::{subscribe_request, tool_call};
+use mcpbus_testkit::{RedisServer, ServeProcess, SseItem, fixture, open_sse};
 use serde_json::{Value, json};
 
-fn replica(redis: &Redis, prefix: &str) -> Server {
-    Server::start_with(
+fn replica(redis: &RedisServer, prefix: &str) -> ServeProcess {
+    ServeProcess::start(
+        env!("CARGO_BIN_EXE_mcpbus"),
         &fixture("http.toml"),
         "info",
         &["--redis", &redis.url(), "--redis-prefix", prefix],
     )
 }
 
-fn post(server: &Server, session: Option<&str>, body: &Value) -> http_support::Response {
-    let mut headers = vec![
-        ("Content-Type", "application/json"),
-        ("Accept", "application/json, text/event-stream"),
-        ("MCP-Protocol-Version", "2025-11-25"),
-    ];
-    if let Some(s) = session {
-        headers.push(("Mcp-Session-Id", s));
-    }
-    server.request("POST", "/mcp", &headers, body.to_string().as_bytes())
-}
-
-/// Initializes a session on `server`; returns its id.
-fn initialize(server: &Server) -> String {
-    let r = post(
-        server,
-        None,
-        &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {},
-            "clientInfo": {"name": "redis-test", "version": "1"}}}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    let session = r.header("mcp-session-id").unwrap().to_string();
-    let r = post(
-        server,
-        Some(&session),
-        &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-    );
-    assert_eq!(r.status, 202, "{}", r.text());
-    session
-}
-
-fn subscribe(server: &Server, session: &str, patterns: &[&str]) -> Value {
-    let r = post(
-        server,
-        Some(session),
-        &json!({"jsonrpc": "2.0", "id": 2, "method": "events/subscribe",
-                "params": {"topics": patterns}}),
-    );
+fn subscribe(server: &ServeProcess, session: &str, patterns: &[&str]) -> Value {
+    let r = server.post(Some(session), &subscribe_request(2, patterns));
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()
 }
@@ -107,17 +68,6 @@ fn drain(
     false
 }
 
-fn get_headers<'a>(session: &'a str, last: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
-    let mut h = vec![
-        ("Mcp-Session-Id", session),
-        ("MCP-Protocol-Version", "2025-11-25"),
-    ];
-    if let Some(l) = last {
-        h.push(("Last-Event-ID", l));
-    }
-    h
-}
-
 /// Which publisher sent an event, and its number: `(payload.by, payload.n)`.
 fn published_key(params: &Value) -> (String, u64) {
     (
@@ -155,13 +105,13 @@ fn assert_exactly_once_in_log_order(received: &[Value], expected: &HashSet<(Stri
 #[test]
 fn ten_thousand_events_from_two_replicas_arrive_once_in_order_across_a_replica_kill() {
     const PER_PUBLISHER: u64 = 5_000;
-    let redis = Redis::start(false);
+    let redis = RedisServer::start(false);
     let mut a = replica(&redis, "kill");
     let b = Arc::new(replica(&redis, "kill"));
     let c = Arc::new(replica(&redis, "kill"));
-    let session = initialize(&a);
+    let session = a.initialize();
     subscribe(&a, &session, &["alerts/+"]);
-    let stream = open_sse(a.port, &get_headers(&session, None));
+    let stream = open_sse(&a.mcp_url(), &session, None);
 
     // B and C publish at once: the log decides one order that every replica follows.
     let acked = Arc::new(Mutex::new(HashSet::new()));
@@ -214,7 +164,7 @@ fn ten_thousand_events_from_two_replicas_arrive_once_in_order_across_a_replica_k
     let published_at_kill = acked.lock().unwrap().len();
     // Resume on C with the last id received: it catches up from the shared log and goes on.
     let last = last_id.clone().expect("an event id");
-    let resumed = open_sse(c.port, &get_headers(&session, Some(&last)));
+    let resumed = open_sse(&c.mcp_url(), &session, Some(&last));
     drain(
         &resumed,
         &mut received,
@@ -252,16 +202,15 @@ fn ten_thousand_events_from_two_replicas_arrive_once_in_order_across_a_replica_k
 
 #[test]
 fn a_session_from_one_replica_is_served_by_the_others_and_deleted_everywhere() {
-    let redis = Redis::start(false);
+    let redis = RedisServer::start(false);
     let a = replica(&redis, "sessions");
     let b = replica(&redis, "sessions");
     let c = replica(&redis, "sessions");
-    let session = initialize(&a);
-    let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
-                      "params": {"name": "whoami", "arguments": {}}});
+    let session = a.initialize();
+    let call = tool_call(7, "whoami");
     let mut agents = HashSet::new();
     for server in [&b, &c, &a] {
-        let r = post(server, Some(&session), &call);
+        let r = server.post(Some(&session), &call);
         assert_eq!(r.status, 200, "{}", r.text());
         let v = r.json();
         assert!(v["result"]["isError"] != true, "{v}");
@@ -275,7 +224,7 @@ fn a_session_from_one_replica_is_served_by_the_others_and_deleted_everywhere() {
 
     // A subscription made through B is in force for a stream held by C.
     subscribe(&b, &session, &["deploy/status"]);
-    let stream = open_sse(c.port, &get_headers(&session, None));
+    let stream = open_sse(&c.mcp_url(), &session, None);
     assert_eq!(
         a.publish(&json!({"topic": "deploy/status", "payload": "v2"}))
             .status,
@@ -317,22 +266,23 @@ fn a_session_from_one_replica_is_served_by_the_others_and_deleted_everywhere() {
         );
     }
     for server in [&a, &b, &c] {
-        let r = post(server, Some(&session), &call);
+        let r = server.post(Some(&session), &call);
         assert_eq!(r.status, 404, "after DELETE: {}", r.text());
     }
     // An unknown session stays unknown everywhere.
     assert_eq!(
-        post(&b, Some("0123456789abcdef0123456789abcdef"), &call).status,
+        b.post(Some("0123456789abcdef0123456789abcdef"), &call)
+            .status,
         404
     );
 }
 
 #[test]
 fn a_redis_restart_loses_no_acknowledged_event() {
-    let mut redis = Redis::start(true);
+    let mut redis = RedisServer::start(true);
     let a = replica(&redis, "restart");
     let b = Arc::new(replica(&redis, "restart"));
-    let session = initialize(&a);
+    let session = a.initialize();
     subscribe(&a, &session, &["alerts/+"]);
 
     let acked = Arc::new(Mutex::new(HashSet::new()));
@@ -344,7 +294,7 @@ fn a_redis_restart_loses_no_acknowledged_event() {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let r = b.publish(&json!({"topic": "alerts/x", "payload": {"by": "b", "n": n}}));
-                match r.status {
+                match r.status.as_u16() {
                     200 => {
                         acked.lock().unwrap().insert(("b".to_string(), n));
                     }
@@ -359,7 +309,7 @@ fn a_redis_restart_loses_no_acknowledged_event() {
     };
     let mut received = Vec::new();
     let mut last_id: Option<String> = None;
-    let mut stream = open_sse(a.port, &get_headers(&session, None));
+    let mut stream = open_sse(&a.mcp_url(), &session, None);
     let wait_for = |target: usize,
                     received: &mut Vec<Value>,
                     last_id: &mut Option<String>,
@@ -375,8 +325,7 @@ fn a_redis_restart_loses_no_acknowledged_event() {
             ) {
                 // The stream ended (Redis went away): resume where it stopped, until it works.
                 thread::sleep(Duration::from_millis(200));
-                let headers = get_headers(&session, last_id.as_deref());
-                *stream = open_sse(a.port, &headers);
+                *stream = open_sse(&a.mcp_url(), &session, last_id.as_deref());
                 match stream.recv_timeout(Duration::from_secs(5)) {
                     Ok(SseItem::Status(200)) => {}
                     _ => *stream = mpsc::channel().1,

@@ -3,9 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../mcpbus-cli/tests/redis_support/mod.rs"]
-mod redis_support;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -15,9 +12,9 @@ use mcpbus::events::NewEvent;
 use mcpbus::store::StoreError;
 use mcpbus_proto::topic::TopicPattern;
 use mcpbus_redis::{RedisBackend, RedisConfig};
-use redis_support::Redis;
+use mcpbus_testkit::RedisServer;
 
-async fn backend(redis: &Redis, prefix: &str, max_events: usize) -> RedisBackend {
+async fn backend(redis: &RedisServer, prefix: &str, max_events: usize) -> RedisBackend {
     let mut config = RedisConfig::new(redis.url()).prefix(prefix);
     config.max_events_per_stream = max_events;
     RedisBackend::connect(config).await.expect("connects")
@@ -25,7 +22,7 @@ async fn backend(redis: &Redis, prefix: &str, max_events: usize) -> RedisBackend
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_keep_one_strict_order_and_replay_it() {
-    let redis = Redis::start(false);
+    let redis = RedisServer::start(false);
     let b = backend(&redis, "order", 100_000).await;
     let store = b.event_store();
     let writers: Vec<_> = (0..8)
@@ -85,7 +82,7 @@ async fn concurrent_writers_keep_one_strict_order_and_replay_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ids_are_scoped_by_session_and_stream_and_priming_events_have_no_message() {
-    let redis = Redis::start(false);
+    let redis = RedisServer::start(false);
     let b = backend(&redis, "scope", 100).await;
     let store = b.event_store();
     let priming = store.append("alice", "post-1", None).await.unwrap();
@@ -132,7 +129,7 @@ async fn ids_are_scoped_by_session_and_stream_and_priming_events_have_no_message
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_before_trimmed_events_is_expired_not_short() {
-    let redis = Redis::start(false);
+    let redis = RedisServer::start(false);
     let b = backend(&redis, "trim", 10).await;
     let store = b.event_store();
     let mut ids = Vec::new();
@@ -157,7 +154,7 @@ async fn a_resume_before_trimmed_events_is_expired_not_short() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retained_values_expire_natively_and_wildcards_find_them() {
-    let redis = Redis::start(false);
+    let redis = RedisServer::start(false);
     let b = backend(&redis, "retained", 100).await;
     let log = b.event_log();
     let now = chrono::Utc::now();
@@ -195,7 +192,7 @@ async fn retained_values_expire_natively_and_wildcards_find_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_are_shared_and_end_once() {
-    let redis = Redis::start(false);
+    let redis = RedisServer::start(false);
     let one = backend(&redis, "sess", 100).await;
     let two = backend(&redis, "sess", 100).await;
     let record: SessionRecord = serde_json::from_value(serde_json::json!({

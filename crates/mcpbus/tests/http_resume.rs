@@ -4,17 +4,16 @@
 
 #![allow(clippy::unwrap_used)] // tests unwrap to fail loudly
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Raw, SseReader, TestServer};
 use http::StatusCode;
 use mcpbus::events::{Event, TopicSpec};
 use mcpbus::server::Server;
 use mcpbus::store::{MemoryEventStore, MemoryEventStoreConfig};
-use mcpbus::transport::http::HttpConfig;
+use mcpbus::transport::http::{HttpConfig, serve_http};
+use mcpbus_testkit::jsonrpc::subscribe_request;
+use mcpbus_testkit::{HttpClient, SseReader, TestServer};
 use serde_json::json;
 
 const EVENTS: u64 = 10_000;
@@ -47,15 +46,11 @@ async fn ten_thousand_events_survive_twenty_cuts_exactly_once_in_order() {
         event_store: Some(Arc::new(store)),
         ..HttpConfig::default()
     };
-    let ts = TestServer::start(server.clone(), config).await;
-    let raw = Raw::new(ts.url());
+    let s = server.clone();
+    let ts = TestServer::start(|l, stop| serve_http(l, "/mcp", s, config, stop)).await;
+    let raw = HttpClient::new(ts.url());
     let sid = raw.initialize().await;
-    let sub = raw
-        .post(
-            Some(&sid),
-            &json!({"jsonrpc": "2.0", "id": 2, "method": "events/subscribe", "params": {"topics": ["seq"]}}),
-        )
-        .await;
+    let sub = raw.post(Some(&sid), &subscribe_request(2, &["seq"])).await;
     assert_eq!(sub.json()["result"]["subscribed"][0]["pattern"], "seq");
 
     // Cut points: 20 distinct event counts, in order.

@@ -3,18 +3,17 @@
 
 #![allow(clippy::unwrap_used)] // tests unwrap to fail loudly
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{ACCEPT_BOTH, Raw, SseReader, TestServer, initialize_request};
 use http::{Method, StatusCode};
 use mcpbus::events::{Event, TopicSpec};
 use mcpbus::proto::mcp::CallToolResult;
 use mcpbus::server::{Context, NoArgs, Server, tool_def};
 use mcpbus::store::{MemoryEventStore, MemoryEventStoreConfig};
-use mcpbus::transport::http::{HttpConfig, ResponseMode};
+use mcpbus::transport::http::{HttpConfig, ResponseMode, serve_http};
+use mcpbus_testkit::jsonrpc::{ACCEPT_BOTH, initialize_request, subscribe_request, tool_call};
+use mcpbus_testkit::{HttpClient, SseReader, TestServer};
 use serde_json::json;
 
 const T: Duration = Duration::from_secs(5);
@@ -55,21 +54,18 @@ fn resumable() -> HttpConfig {
     }
 }
 
-async fn start(config: HttpConfig) -> (TestServer, Raw, Server) {
+async fn start(config: HttpConfig) -> (TestServer, HttpClient, Server) {
     let s = server();
-    let ts = TestServer::start(s.clone(), config).await;
-    let raw = Raw::new(ts.url());
+    let served = s.clone();
+    let ts = TestServer::start(|l, stop| serve_http(l, "/mcp", served, config, stop)).await;
+    let raw = HttpClient::new(ts.url());
     (ts, raw, s)
-}
-
-fn call(id: i64, tool: &str) -> serde_json::Value {
-    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": {}}})
 }
 
 #[tokio::test]
 async fn table_row_406_415_400_413_on_post() {
     let (_ts, raw, _) = start(HttpConfig::default()).await;
-    let body = initialize_request(1).to_string();
+    let body = initialize_request("http-test").to_string();
     // 406: Accept must list both types.
     let a = raw
         .call(
@@ -162,7 +158,7 @@ async fn table_rows_on_sessions_versions_and_acceptance() {
         .await;
     assert_eq!(a.status, StatusCode::ACCEPTED);
     // A plain call answers with one JSON body.
-    let a = raw.post(Some(&sid), &call(4, "echo")).await;
+    let a = raw.post(Some(&sid), &tool_call(4, "echo")).await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.header("content-type"), Some("application/json"));
     assert_eq!(a.json()["result"]["content"][0]["text"], "ok");
@@ -175,7 +171,7 @@ async fn table_rows_on_sessions_versions_and_acceptance() {
 #[tokio::test]
 async fn table_rows_on_origin_and_host() {
     let (ts, raw, _) = start(HttpConfig::default()).await;
-    let body = initialize_request(1).to_string();
+    let body = initialize_request("http-test").to_string();
     let base = [
         ("content-type", "application/json"),
         ("accept", ACCEPT_BOTH),
@@ -262,7 +258,7 @@ async fn events_travel_on_the_get_stream_with_ids() {
     let (_ts, raw, server) = start(resumable()).await;
     let sid = raw.initialize().await;
     let sub = raw
-        .post(Some(&sid), &json!({"jsonrpc": "2.0", "id": 2, "method": "events/subscribe", "params": {"topics": ["news/+"]}}))
+        .post(Some(&sid), &subscribe_request(2, &["news/+"]))
         .await;
     assert_eq!(sub.json()["result"]["subscribed"][0]["pattern"], "news/+");
     // Emitted before the GET stream opens: still delivered (the stream is anchored at start).
@@ -290,15 +286,9 @@ async fn events_travel_on_the_get_stream_with_ids() {
 async fn a_request_with_progress_is_answered_as_sse_with_priming() {
     let (_ts, raw, _) = start(resumable()).await;
     let sid = raw.initialize().await;
-    let mut msg = call(7, "chatty");
+    let mut msg = tool_call(7, "chatty");
     msg["params"]["_meta"] = json!({"progressToken": "p1"});
-    let h = [
-        ("content-type", "application/json"),
-        ("accept", ACCEPT_BOTH),
-        ("mcp-session-id", sid.as_str()),
-        ("mcp-protocol-version", "2025-11-25"),
-    ];
-    let response = raw.send(Method::POST, &h, msg.to_string().as_bytes()).await;
+    let response = raw.post_stream(Some(&sid), &msg).await;
     let mut sse = SseReader::new(response);
     let priming = sse.next(T).await.unwrap();
     assert!(priming.id.is_some() && priming.data.is_empty());
@@ -322,18 +312,8 @@ async fn a_closed_post_stream_is_resumed_with_last_event_id() {
     let sid = raw.initialize().await;
     // The standalone stream is open too: resuming a POST stream must not be a 409.
     let _standalone = SseReader::new(raw.get_stream(&sid, None).await);
-    let h = [
-        ("content-type", "application/json"),
-        ("accept", ACCEPT_BOTH),
-        ("mcp-session-id", sid.as_str()),
-        ("mcp-protocol-version", "2025-11-25"),
-    ];
     let response = raw
-        .send(
-            Method::POST,
-            &h,
-            call(9, "reconnect").to_string().as_bytes(),
-        )
+        .post_stream(Some(&sid), &tool_call(9, "reconnect"))
         .await;
     let mut sse = SseReader::new(response);
     let mut last = None;
@@ -366,7 +346,7 @@ async fn resumes_that_cannot_be_served_are_http_errors() {
     let a = raw.initialize().await;
     let b = raw.initialize().await;
     for sid in [&a, &b] {
-        raw.post(Some(sid), &json!({"jsonrpc": "2.0", "id": 2, "method": "events/subscribe", "params": {"topics": ["news/+"]}}))
+        raw.post(Some(sid), &subscribe_request(2, &["news/+"]))
             .await;
     }
     let mut stream_b = SseReader::new(raw.get_stream(&b, None).await);
@@ -410,7 +390,7 @@ async fn idle_sessions_end_and_leave_every_map() {
     };
     let (_ts, raw, server) = start(config).await;
     let sid = raw.initialize().await;
-    raw.post(Some(&sid), &json!({"jsonrpc": "2.0", "id": 2, "method": "events/subscribe", "params": {"topics": ["news/+"]}}))
+    raw.post(Some(&sid), &subscribe_request(2, &["news/+"]))
         .await;
     assert_eq!(server.events().stats().subscriptions, 1);
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -468,7 +448,7 @@ async fn stateless_mode_serves_each_post_alone() {
         ..HttpConfig::default()
     };
     let (_ts, raw, server) = start(config).await;
-    let a = raw.post(None, &call(1, "echo")).await;
+    let a = raw.post(None, &tool_call(1, "echo")).await;
     assert_eq!(a.status, StatusCode::OK);
     assert!(a.header("mcp-session-id").is_none());
     assert_eq!(a.json()["result"]["content"][0]["text"], "ok");
@@ -488,16 +468,7 @@ async fn sse_response_mode_streams_even_plain_answers() {
     };
     let (_ts, raw, _) = start(config).await;
     let sid = raw.initialize_sse().await;
-    let h = [
-        ("content-type", "application/json"),
-        ("accept", ACCEPT_BOTH),
-        ("mcp-session-id", sid.as_str()),
-        ("mcp-protocol-version", "2025-11-25"),
-    ];
-    let mut sse = SseReader::new(
-        raw.send(Method::POST, &h, call(3, "echo").to_string().as_bytes())
-            .await,
-    );
+    let mut sse = SseReader::new(raw.post_stream(Some(&sid), &tool_call(3, "echo")).await);
     let (id, answer) = sse.next_message(T).await.unwrap();
     assert!(id.is_some());
     assert_eq!(answer["result"]["content"][0]["text"], "ok");

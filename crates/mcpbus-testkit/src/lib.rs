@@ -1,0 +1,29 @@
+//! Test support shared by the mcpbus crates, one implementation of each piece:
+//!
+//! - [`HttpClient`]: an HTTP/1.1 client that sees status codes and headers as the server wrote
+//!   them, reads whole answers or streams, and speaks the MCP requests the tests share;
+//! - [`SseReader`] and [`open_sse`]: server-sent events read from a streaming answer, parsed by
+//!   `mcpbus_proto::sse`;
+//! - [`jsonrpc`]: the JSON-RPC messages several tests send;
+//! - [`TestServer`]: an in-process server on a free loopback port, stopped when dropped;
+//! - [`ServeProcess`], [`ChildGuard`], [`run_bounded`]: spawned `mcpbus` (or other) processes,
+//!   killed however a test ends;
+//! - [`RedisServer`]: a private `redis-server` on a free loopback port;
+//! - [`interop`]: what the interop tests with the official SDKs share.
+//!
+//! Everything listens on or connects to loopback only. Helpers panic with a message on failure:
+//! a test that cannot set itself up must fail loudly.
+
+mod http;
+pub mod interop;
+pub mod jsonrpc;
+mod process;
+mod redis;
+mod server;
+mod sse;
+
+pub use http::{Answer, HttpClient, block_on};
+pub use process::{ChildGuard, ServeProcess, TOKEN, fixture, line_channel, repo_root, run_bounded};
+pub use redis::RedisServer;
+pub use server::{Shutdown, TestServer};
+pub use sse::{SseItem, SseReader, open_sse};
