@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use mcpbus::server::{Context, NoArgs, Server, tool_def};
+use mcpbus::server::{Context, NoArgs, Server};
 use mcpbus::transport::http::{HttpConfig, serve_http};
 use mcpbus_proto::mcp::{CallToolResult, CreateMessageRequestParams, SamplingMessage};
 use mcpbus_redis::{RedisBackend, RedisConfig};
@@ -25,7 +25,8 @@ async fn replica(redis: &Redis) -> u16 {
     let server = Server::builder("replica", "1")
         .event_bus(backend.event_bus())
         .tool(
-            tool_def::<NoArgs>("ask", "Asks the client's model"),
+            "ask",
+            "Asks the client's model",
             |_: NoArgs, ctx: Context| async move {
                 let sampled = ctx
                     .create_message(CreateMessageRequestParams::new(
