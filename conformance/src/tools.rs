@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use mcpbus::server::{Context, NoArgs, ServerBuilder, ToolError, tool_def};
+use mcpbus::server::{Context, NoArgs, ServerBuilder, ToolError};
 use mcpbus_proto::mcp::{
     CallToolResult, ContentBlock, CreateMessageRequestParams, ElicitRequestFormParams,
     ElicitRequestParams, ElicitResult, LoggingLevel, ResourceContents, SamplingMessage, Tool,
@@ -33,57 +33,52 @@ struct ElicitationArgs {
     message: String,
 }
 
-/// Adds every conformance tool to `builder`.
+/// Adds every conformance tool to `builder`, family by family (the listing keeps this order).
 pub(crate) fn register(builder: ServerBuilder) -> ServerBuilder {
+    let builder = content_tools(builder);
+    let builder = runtime_tools(builder);
+    let builder = client_request_tools(builder);
+    schema_and_stream_tools(builder)
+}
+
+/// Tools that answer with each kind of content block.
+fn content_tools(builder: ServerBuilder) -> ServerBuilder {
     builder
         .tool(
-            tool_def::<NoArgs>("test_simple_text", "Returns one text block"),
+            "test_simple_text",
+            "Returns one text block",
+            |_: NoArgs, _ctx| async { "This is a simple text response for testing." },
+        )
+        .tool(
+            "test_image_content",
+            "Returns a 1x1 PNG image",
             |_: NoArgs, _ctx| async {
-                Ok(CallToolResult::text(
-                    "This is a simple text response for testing.",
-                ))
+                CallToolResult::content(vec![ContentBlock::image(TEST_PNG_BASE64, "image/png")])
             },
         )
         .tool(
-            tool_def::<NoArgs>("test_image_content", "Returns a 1x1 PNG image"),
+            "test_audio_content",
+            "Returns a short WAV clip",
             |_: NoArgs, _ctx| async {
-                Ok(CallToolResult::content(vec![ContentBlock::image(
-                    TEST_PNG_BASE64,
-                    "image/png",
-                )]))
+                CallToolResult::content(vec![ContentBlock::audio(TEST_WAV_BASE64, "audio/wav")])
             },
         )
         .tool(
-            tool_def::<NoArgs>("test_audio_content", "Returns a short WAV clip"),
+            "test_embedded_resource",
+            "Returns an embedded text resource",
             |_: NoArgs, _ctx| async {
-                Ok(CallToolResult::content(vec![ContentBlock::audio(
-                    TEST_WAV_BASE64,
-                    "audio/wav",
-                )]))
+                CallToolResult::content(vec![ContentBlock::embedded(ResourceContents::text(
+                    "test://embedded-resource",
+                    Some("text/plain".into()),
+                    "This is an embedded resource content.",
+                ))])
             },
         )
         .tool(
-            tool_def::<NoArgs>(
-                "test_embedded_resource",
-                "Returns an embedded text resource",
-            ),
+            "test_multiple_content_types",
+            "Returns text, an image and an embedded JSON resource",
             |_: NoArgs, _ctx| async {
-                Ok(CallToolResult::content(vec![ContentBlock::embedded(
-                    ResourceContents::text(
-                        "test://embedded-resource",
-                        Some("text/plain".into()),
-                        "This is an embedded resource content.",
-                    ),
-                )]))
-            },
-        )
-        .tool(
-            tool_def::<NoArgs>(
-                "test_multiple_content_types",
-                "Returns text, an image and an embedded JSON resource",
-            ),
-            |_: NoArgs, _ctx| async {
-                Ok(CallToolResult::content(vec![
+                CallToolResult::content(vec![
                     ContentBlock::text("Multiple content types test:"),
                     ContentBlock::image(TEST_PNG_BASE64, "image/png"),
                     ContentBlock::embedded(ResourceContents::text(
@@ -91,43 +86,42 @@ pub(crate) fn register(builder: ServerBuilder) -> ServerBuilder {
                         Some("application/json".into()),
                         json!({"test": "data", "value": 123}).to_string(),
                     )),
-                ]))
+                ])
             },
         )
+}
+
+/// Tools that log, report progress or fail while they run.
+fn runtime_tools(builder: ServerBuilder) -> ServerBuilder {
+    builder
         .tool(
-            tool_def::<NoArgs>(
-                "test_tool_with_logging",
-                "Sends three info log messages 50 ms apart while it runs",
-            ),
+            "test_tool_with_logging",
+            "Sends three info log messages 50 ms apart while it runs",
             |_: NoArgs, ctx| with_logging(ctx),
         )
         .tool(
-            tool_def::<NoArgs>(
-                "test_tool_with_progress",
-                "Reports progress 0, 50 and 100 of 100, 50 ms apart",
-            ),
+            "test_tool_with_progress",
+            "Reports progress 0, 50 and 100 of 100, 50 ms apart",
             |_: NoArgs, ctx| with_progress(ctx),
         )
         .tool(
-            tool_def::<NoArgs>("test_error_handling", "Always fails with isError: true"),
-            |_: NoArgs, _ctx| async {
-                Err(ToolError::failed(
-                    "This tool intentionally returns an error for testing",
-                ))
-            },
+            "test_error_handling",
+            "Always fails with isError: true",
+            always_fails,
         )
+}
+
+/// Tools that ask the client something (sampling, elicitation) and report its answer.
+fn client_request_tools(builder: ServerBuilder) -> ServerBuilder {
+    builder
         .tool(
-            tool_def::<SamplingArgs>(
-                "test_sampling",
-                "Asks the client's model to answer the prompt (sampling/createMessage)",
-            ),
+            "test_sampling",
+            "Asks the client's model to answer the prompt (sampling/createMessage)",
             sampling,
         )
         .tool(
-            tool_def::<ElicitationArgs>(
-                "test_elicitation",
-                "Asks the user for a username and an email (elicitation/create)",
-            ),
+            "test_elicitation",
+            "Asks the user for a username and an email (elicitation/create)",
             |args: ElicitationArgs, ctx| {
                 let schema = json!({
                     "type": "object",
@@ -141,10 +135,8 @@ pub(crate) fn register(builder: ServerBuilder) -> ServerBuilder {
             },
         )
         .tool(
-            tool_def::<NoArgs>(
-                "test_elicitation_sep1034_defaults",
-                "Elicits a form whose fields of every primitive type have defaults (SEP-1034)",
-            ),
+            "test_elicitation_sep1034_defaults",
+            "Elicits a form whose fields of every primitive type have defaults (SEP-1034)",
             |_: NoArgs, ctx| {
                 elicit(
                     ctx,
@@ -155,10 +147,8 @@ pub(crate) fn register(builder: ServerBuilder) -> ServerBuilder {
             },
         )
         .tool(
-            tool_def::<NoArgs>(
-                "test_elicitation_sep1330_enums",
-                "Elicits a form with the five enum shapes of SEP-1330",
-            ),
+            "test_elicitation_sep1330_enums",
+            "Elicits a form with the five enum shapes of SEP-1330",
             |_: NoArgs, ctx| {
                 elicit(
                     ctx,
@@ -168,29 +158,31 @@ pub(crate) fn register(builder: ServerBuilder) -> ServerBuilder {
                 )
             },
         )
+}
+
+/// A tool with a hand-written schema (untyped, so it is listed verbatim) and one that closes
+/// its SSE stream before it answers.
+fn schema_and_stream_tools(builder: ServerBuilder) -> ServerBuilder {
+    builder
         .tool_raw(json_schema_2020_12_tool(), |args, _ctx| async move {
-            Ok(CallToolResult::text(format!(
+            format!(
                 "json_schema_2020_12_tool called with: {}",
                 Value::Object(args)
-            )))
+            )
         })
         .tool(
-            tool_def::<NoArgs>(
-                "test_reconnection",
-                "Closes the SSE stream of this call and answers after the client resumes (SEP-1699)",
-            ),
+            "test_reconnection",
+            "Closes the SSE stream of this call and answers after the client resumes (SEP-1699)",
             |_: NoArgs, ctx: Context| async move {
                 ctx.close_sse_stream();
                 // Give the client time to reconnect; the answer is stored for replay either way.
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                Ok(CallToolResult::text(
-                    "Reconnection test completed: the answer arrived after the stream was closed.",
-                ))
+                "Reconnection test completed: the answer arrived after the stream was closed."
             },
         )
 }
 
-async fn with_logging(ctx: Context) -> Result<CallToolResult, ToolError> {
+async fn with_logging(ctx: Context) -> &'static str {
     let steps = [
         "Tool execution started",
         "Tool processing data",
@@ -202,34 +194,33 @@ async fn with_logging(ctx: Context) -> Result<CallToolResult, ToolError> {
         }
         ctx.log(LoggingLevel::Info, Some(LOGGER), Value::from(step));
     }
-    Ok(CallToolResult::text(
-        "Logging test completed: three messages were sent.",
-    ))
+    "Logging test completed: three messages were sent."
 }
 
-async fn with_progress(ctx: Context) -> Result<CallToolResult, ToolError> {
+async fn with_progress(ctx: Context) -> &'static str {
     for (i, done) in [0.0, 50.0, 100.0].into_iter().enumerate() {
         if i > 0 {
             tokio::time::sleep(STEP).await;
         }
         ctx.progress(done, Some(100.0), Some(format!("{done} of 100")));
     }
-    Ok(CallToolResult::text(
-        "Progress test completed: reported 0, 50 and 100 of 100.",
+    "Progress test completed: reported 0, 50 and 100 of 100."
+}
+
+async fn always_fails(_: NoArgs, _ctx: Context) -> Result<&'static str, ToolError> {
+    Err(ToolError::failed(
+        "This tool intentionally returns an error for testing",
     ))
 }
 
-async fn sampling(args: SamplingArgs, ctx: Context) -> Result<CallToolResult, ToolError> {
+async fn sampling(args: SamplingArgs, ctx: Context) -> Result<String, ToolError> {
     let params =
         CreateMessageRequestParams::new(vec![SamplingMessage::user_text(args.prompt)], 100);
     let result = ctx
         .create_message(params)
         .await
         .map_err(|e| ToolError::failed(format!("sampling failed: {e}")))?;
-    Ok(CallToolResult::text(format!(
-        "LLM response: {}",
-        result.content.text()
-    )))
+    Ok(format!("LLM response: {}", result.content.text()))
 }
 
 /// Sends a form-mode `elicitation/create` and reports the user's answer as text.
@@ -238,7 +229,7 @@ async fn elicit(
     message: String,
     schema: Value,
     label: &'static str,
-) -> Result<CallToolResult, ToolError> {
+) -> Result<String, ToolError> {
     let requested_schema = match schema {
         Value::Object(map) => map,
         _ => Map::new(),
@@ -256,10 +247,10 @@ async fn elicit(
         .map_err(|e| ToolError::failed(format!("elicitation failed: {e}")))?;
     let action = serde_json::to_value(action)?;
     let content = Value::Object(content.unwrap_or_default());
-    Ok(CallToolResult::text(format!(
+    Ok(format!(
         "{label}: action={}, content={content}",
         action.as_str().unwrap_or("unknown")
-    )))
+    ))
 }
 
 /// One field of every primitive type, each with a default (SEP-1034).

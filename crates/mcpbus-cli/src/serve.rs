@@ -1,10 +1,10 @@
 //! `mcpbus serve`: the ready-to-run server built from a configuration.
 
 use mcpbus::events::Event;
-use mcpbus::server::{Context, NoArgs, Server, ToolError, tool_def};
+use mcpbus::server::{Context, Json, NoArgs, Server, ToolError};
 use mcpbus::service::ServiceConfig;
 use mcpbus_proto::events::EventPriority;
-use mcpbus_proto::mcp::{CallToolResult, ReadResourceResult, Resource, ResourceContents};
+use mcpbus_proto::mcp::{ReadResourceResult, Resource, ResourceContents};
 use mcpbus_proto::topic::TopicPattern;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -105,18 +105,16 @@ pub fn build_server(
     if config.publish.enabled {
         builder = builder
             .tool(
-                tool_def::<PublishArgs>(
-                    "publish",
-                    "Publish an event on a declared topic to every subscribed session (e.g. a message to \
-                     another agent's agents/<agent id>/inbox). The event's source is your agent id.",
-                ),
+                "publish",
+                "Publish an event on a declared topic to every subscribed session (e.g. a message to \
+                 another agent's agents/<agent id>/inbox). The event's source is your agent id.",
                 publish,
             )
             .tool(
-                tool_def::<NoArgs>("whoami", "Your session id and agent id on this server"),
+                "whoami",
+                "Your session id and agent id on this server",
                 |_: NoArgs, ctx: Context| async move {
-                    let who = json!({"sessionId": ctx.session_id(), "agentId": &*ctx.agent_id()});
-                    Ok(CallToolResult::structured(who))
+                    Json(json!({"sessionId": ctx.session_id(), "agentId": &*ctx.agent_id()}))
                 },
             );
     }
@@ -173,7 +171,7 @@ pub fn with_options(
     Ok(event)
 }
 
-async fn publish(args: PublishArgs, ctx: Context) -> Result<CallToolResult, ToolError> {
+async fn publish(args: PublishArgs, ctx: Context) -> Result<Json<Value>, ToolError> {
     let event = with_options(
         Event::new(args.topic, args.payload).source(format!("agent:{}", ctx.agent_id())),
         args.priority.as_deref(),
@@ -181,14 +179,11 @@ async fn publish(args: PublishArgs, ctx: Context) -> Result<CallToolResult, Tool
         args.expires_at,
     )
     .map_err(|e| ToolError::failed(e.to_string()))?;
-    let report = ctx
-        .events()
-        .publish(event)
-        .await
-        .map_err(|e| ToolError::failed(e.to_string()))?;
-    Ok(CallToolResult::structured(json!({
+    let report = ctx.events().publish(event).await?;
+    Ok(Json(json!({
         "eventId": report.event_id,
         "delivered": report.delivered,
         "retained": report.retained,
+        "cursor": report.cursor,
     })))
 }

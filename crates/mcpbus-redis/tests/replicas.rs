@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use mcpbus::server::{Context, NoArgs, Server, tool_def};
+use mcpbus::server::{Context, NoArgs, Server};
 use mcpbus::transport::http::{HttpConfig, serve_http};
 use mcpbus_proto::mcp::{CallToolResult, CreateMessageRequestParams, SamplingMessage};
 use mcpbus_redis::{RedisBackend, RedisConfig};
@@ -21,7 +21,8 @@ async fn replica(redis: &RedisServer) -> TestServer {
     let server = Server::builder("replica", "1")
         .event_log(backend.event_log())
         .tool(
-            tool_def::<NoArgs>("ask", "Asks the client's model"),
+            "ask",
+            "Asks the client's model",
             |_: NoArgs, ctx: Context| async move {
                 let sampled = ctx
                     .create_message(CreateMessageRequestParams::new(

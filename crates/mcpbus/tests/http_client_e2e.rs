@@ -10,7 +10,7 @@ use std::time::Duration;
 use mcpbus::client::Client;
 use mcpbus::events::{Event, TopicSpec};
 use mcpbus::proto::mcp::CallToolResult;
-use mcpbus::server::{Context, NoArgs, Server, tool_def};
+use mcpbus::server::{Context, NoArgs, Server};
 use mcpbus::store::MemoryEventStore;
 use mcpbus::transport::http::{HttpConfig, ResponseMode, StreamableHttpService, serve_http};
 use mcpbus::transport::{HttpClientConfig, HttpClientTransport};
@@ -23,12 +23,12 @@ const LIMIT: Duration = Duration::from_secs(10);
 fn server() -> Server {
     Server::builder("e2e", "1")
         .topic(TopicSpec::content("news/+"))
+        .tool("echo", "Answers at once", |_: NoArgs, _ctx| async move {
+            Ok(CallToolResult::text("ok"))
+        })
         .tool(
-            tool_def::<NoArgs>("echo", "Answers at once"),
-            |_: NoArgs, _ctx| async move { Ok(CallToolResult::text("ok")) },
-        )
-        .tool(
-            tool_def::<NoArgs>("reconnect", "Closes its stream, then answers"),
+            "reconnect",
+            "Closes its stream, then answers",
             |_: NoArgs, ctx: Context| async move {
                 ctx.progress(1.0, None, None);
                 ctx.close_sse_stream();

@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::{Method, StatusCode};
 use mcpbus::events::{Event, TopicSpec};
 use mcpbus::proto::mcp::CallToolResult;
-use mcpbus::server::{Context, NoArgs, Server, tool_def};
+use mcpbus::server::{Context, NoArgs, Server};
 use mcpbus::store::{MemoryEventStore, MemoryEventStoreConfig};
 use mcpbus::transport::http::{HttpConfig, ResponseMode, serve_http};
 use mcpbus_testkit::jsonrpc::{ACCEPT_BOTH, initialize_request, subscribe_request, tool_call};
@@ -21,12 +21,12 @@ const T: Duration = Duration::from_secs(5);
 fn server() -> Server {
     Server::builder("http-test", "1")
         .topic(TopicSpec::content("news/+"))
+        .tool("echo", "Answers at once", |_: NoArgs, _ctx| async move {
+            Ok(CallToolResult::text("ok"))
+        })
         .tool(
-            tool_def::<NoArgs>("echo", "Answers at once"),
-            |_: NoArgs, _ctx| async move { Ok(CallToolResult::text("ok")) },
-        )
-        .tool(
-            tool_def::<NoArgs>("chatty", "Progress, then the answer"),
+            "chatty",
+            "Progress, then the answer",
             |_: NoArgs, ctx: Context| async move {
                 ctx.progress(1.0, Some(2.0), None);
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -35,7 +35,8 @@ fn server() -> Server {
             },
         )
         .tool(
-            tool_def::<NoArgs>("reconnect", "Closes its stream, then answers"),
+            "reconnect",
+            "Closes its stream, then answers",
             |_: NoArgs, ctx: Context| async move {
                 ctx.progress(1.0, None, None);
                 ctx.close_sse_stream();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use mcpbus::client::Client;
 use mcpbus::events::{Event, TopicSpec};
-use mcpbus::server::{Context, NoArgs, Server, ToolError, tool_def};
+use mcpbus::server::{Context, NoArgs, Server, ToolError};
 use mcpbus::service::{RequestOptions, ServiceConfig};
 use mcpbus::transport::duplex;
 use mcpbus::{Error, proto};
@@ -35,18 +35,18 @@ struct AddArgs {
 fn server() -> Server {
     Server::builder("sdk-test", "0.0.1")
         .instructions("test server")
-        .tool(tool_def::<AddArgs>("add", "Adds two integers"), |args: AddArgs, _ctx| async move {
+        .tool("add", "Adds two integers", |args: AddArgs, _ctx| async move {
             Ok(CallToolResult::text((args.a + args.b).to_string()))
         })
-        .tool(tool_def::<NoArgs>("fail", "Always fails"), |_: NoArgs, _ctx| async move {
+        .tool("fail", "Always fails", |_: NoArgs, _ctx| async move {
             Err::<CallToolResult, _>(ToolError::failed("it broke"))
         })
-        .tool(tool_def::<NoArgs>("slow", "Reports progress, then waits to be cancelled"), |_: NoArgs, ctx: Context| async move {
+        .tool("slow", "Reports progress, then waits to be cancelled", |_: NoArgs, ctx: Context| async move {
             ctx.progress(1.0, Some(2.0), Some("half".into()));
             ctx.cancellation().cancelled().await;
             Ok(CallToolResult::text("cancelled"))
         })
-        .tool(tool_def::<NoArgs>("ask", "Samples, elicits and lists roots"), |_: NoArgs, ctx: Context| async move {
+        .tool("ask", "Samples, elicits and lists roots", |_: NoArgs, ctx: Context| async move {
             let sampled = ctx
                 .create_message(CreateMessageRequestParams::new(
                     vec![SamplingMessage::user_text("hi")],

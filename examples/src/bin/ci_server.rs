@@ -4,8 +4,7 @@
 //! Run it under the subscriber: `cargo run -p mcpbus-examples --bin ci_subscriber`.
 
 use mcpbus::events::{Event, TopicSpec};
-use mcpbus::proto::mcp::CallToolResult;
-use mcpbus::server::{Context, Server, ToolError, tool_def};
+use mcpbus::server::{Context, Server};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
@@ -28,7 +27,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .retained(true),
         )
         .tool(
-            tool_def::<Finish>("finish", "Report a finished build"),
+            "finish",
+            "Report a finished build",
             |args: Finish, ctx: Context| async move {
                 let state = if args.ok { "passed" } else { "failed" };
                 let report = ctx
@@ -37,12 +37,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         format!("build/{}", args.project),
                         json!({"state": state}),
                     ))
-                    .await
-                    .map_err(|e| ToolError::failed(e.to_string()))?;
-                Ok(CallToolResult::text(format!(
-                    "reported to {} subscriber(s)",
-                    report.delivered
-                )))
+                    .await?;
+                Ok(format!("reported to {} subscriber(s)", report.delivered))
             },
         )
         .build()?;

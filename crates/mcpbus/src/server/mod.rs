@@ -1,12 +1,17 @@
 //! The MCP server: a builder to declare tools, resources, prompts and topics, and sessions that
 //! serve clients over any [`Transport`].
 //!
+//! A tool's input schema is derived from its handler's argument type, and its handler returns
+//! anything [`IntoToolResult`]: text, [`Json`], a full
+//! [`CallToolResult`](mcpbus_proto::mcp::CallToolResult), or a `Result` of these with a
+//! [`ToolError`] (`?` converts the SDK's errors, including a refused event).
+//!
 //! ```no_run
-//! use mcpbus::server::{Server, tool_def};
 //! use mcpbus::events::{Event, TopicSpec};
-//! use mcpbus_proto::mcp::CallToolResult;
+//! use mcpbus::server::{Context, Json, Server};
 //! use schemars::JsonSchema;
 //! use serde::Deserialize;
+//! use serde_json::json;
 //!
 //! #[derive(Deserialize, JsonSchema)]
 //! struct Build {
@@ -17,12 +22,10 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let server = Server::builder("ci", "1.0.0")
 //!     .topic(TopicSpec::content("build/+").description("Build status per project").retained(true))
-//!     .tool(tool_def::<Build>("build", "Starts a build"), |args: Build, ctx| async move {
-//!         ctx.events()
-//!             .publish(Event::new(format!("build/{}", args.project), serde_json::json!({"state": "queued"})))
-//!             .await
-//!             .map_err(|e| e.to_string())?;
-//!         Ok(CallToolResult::text("queued"))
+//!     .tool("build", "Starts a build", |args: Build, ctx: Context| async move {
+//!         let topic = format!("build/{}", args.project);
+//!         let report = ctx.events().publish(Event::new(topic, json!({"state": "queued"}))).await?;
+//!         Ok(Json(json!({"eventId": report.event_id})))
 //!     })
 //!     .build()?;
 //! server.serve(mcpbus::transport::stdio()).await;
@@ -32,6 +35,7 @@
 mod context;
 mod router;
 mod session;
+mod tool;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -41,11 +45,12 @@ use std::sync::{Arc, Mutex};
 use futures::FutureExt;
 use mcpbus_proto::jsonrpc::ErrorObject;
 use mcpbus_proto::mcp::{
-    CallToolResult, CompleteRequestParams, CompleteResult, GetPromptResult, Implementation,
+    CompleteRequestParams, CompleteResult, GetPromptResult, Implementation,
     InitializeRequestParams, Prompt, PromptsCapability, ReadResourceResult, Resource,
     ResourceTemplate, ResourcesCapability, ServerCapabilities, Tool, ToolsCapability, methods,
 };
 use mcpbus_proto::topic::TopicError;
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
@@ -56,12 +61,11 @@ use crate::service::{Routing, ServiceConfig, ServiceHandle, spawn_routed_service
 use crate::transport::Transport;
 
 pub use context::{ClientSession, Context};
-pub use router::{NoArgs, ToolError, tool_def};
+pub use tool::{IntoToolResult, Json, NoArgs, ToolError, ToolSpec};
 
 use context::{SessionState, lock};
-use router::{
-    PromptEntry, Registry, ResourceEntry, TemplateEntry, ToolEntry, UriTemplate, typed_tool,
-};
+use router::{PromptEntry, Registry, ResourceEntry, TemplateEntry, ToolEntry, UriTemplate};
+use tool::{raw_tool, typed_tool};
 
 /// Maps a session to its agent id (PROTOCOL.md 2.5); by default the agent id is the session id.
 pub type AgentIdentity = Arc<dyn Fn(&str, &InitializeRequestParams) -> String + Send + Sync>;
@@ -430,31 +434,84 @@ impl ServerBuilder {
         self
     }
 
-    /// Adds a tool whose arguments are parsed into `A` (see [`tool_def`] for the schema).
-    /// Arguments that do not fit `A` give an error result, never a crash.
-    pub fn tool<A, F, Fut>(mut self, tool: Tool, handler: F) -> Self
+    /// Adds a tool whose arguments are parsed into `A`, the handler's own argument type; the
+    /// advertised input schema is derived from `A` too (JSON Schema 2020-12, via schemars), so
+    /// the two cannot disagree. Arguments that do not fit `A` give an error result naming the
+    /// problem, never a crash. See [`tool_with`](Self::tool_with) for a title, annotations or
+    /// an output schema.
+    ///
+    /// There is no separate schema to declare, so none can disagree with the handler: naming
+    /// one type and taking another does not compile.
+    ///
+    /// ```compile_fail,E0631
+    /// # use mcpbus::server::{Context, Server};
+    /// # #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// # struct Build { project: String }
+    /// # #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// # struct Deploy { target: String }
+    /// let builder = Server::builder("ci", "1.0.0").tool::<Build, _, _, _>(
+    ///     "build",
+    ///     "Starts a build",
+    ///     |args: Deploy, _ctx: Context| async move { args.target },
+    /// );
+    /// ```
+    ///
+    /// Nor does handing over a tool definition made elsewhere (only untyped tools, see
+    /// [`tool_raw`](Self::tool_raw), take a hand-written schema):
+    ///
+    /// ```compile_fail,E0061
+    /// # use mcpbus::server::{Context, Server};
+    /// # use mcpbus::proto::mcp::Tool;
+    /// # #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// # struct Deploy { target: String }
+    /// let build_schema = serde_json::json!({"type": "object", "properties": {"project": {}}});
+    /// let builder = Server::builder("ci", "1.0.0").tool(
+    ///     Tool::new("build", build_schema),
+    ///     |args: Deploy, _ctx: Context| async move { args.target },
+    /// );
+    /// ```
+    pub fn tool<A, F, Fut, R>(
+        self,
+        name: impl Into<String>,
+        description: impl Into<String>,
+        handler: F,
+    ) -> Self
     where
-        A: DeserializeOwned + Send + 'static,
+        A: DeserializeOwned + JsonSchema + Send + 'static,
         F: Fn(A, Context) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoToolResult,
+    {
+        self.tool_with(ToolSpec::new(name, description), handler)
+    }
+
+    /// Adds a tool like [`tool`](Self::tool), listed with the metadata of `spec` (title,
+    /// annotations, output schema, icons).
+    pub fn tool_with<A, F, Fut, R>(mut self, spec: ToolSpec, handler: F) -> Self
+    where
+        A: DeserializeOwned + JsonSchema + Send + 'static,
+        F: Fn(A, Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoToolResult,
     {
         self.registry.add_tool(ToolEntry {
-            tool,
+            tool: spec.into_tool::<A>(),
             call: typed_tool(handler),
         });
         self
     }
 
-    /// Adds a tool that receives its raw JSON arguments.
-    pub fn tool_raw<F, Fut>(mut self, tool: Tool, handler: F) -> Self
+    /// Adds an untyped tool: it is listed exactly as `tool` says (a hand-written input schema,
+    /// kept verbatim) and its handler receives the raw JSON arguments.
+    pub fn tool_raw<F, Fut, R>(mut self, tool: Tool, handler: F) -> Self
     where
         F: Fn(Map<String, Value>, Context) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoToolResult,
     {
-        let handler = Arc::new(handler);
         self.registry.add_tool(ToolEntry {
             tool,
-            call: Arc::new(move |args, ctx| handler(args, ctx).boxed()),
+            call: raw_tool(handler),
         });
         self
     }

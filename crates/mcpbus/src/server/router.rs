@@ -1,98 +1,19 @@
 //! Registries of tools, resources, resource templates and prompts, and their handler types.
 
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::sync::Arc;
 
-use futures::FutureExt;
 use futures::future::BoxFuture;
 use mcpbus_proto::jsonrpc::ErrorObject;
 use mcpbus_proto::mcp::{
     CallToolResult, CompleteRequestParams, CompleteResult, GetPromptResult, Prompt,
     ReadResourceResult, Resource, ResourceTemplate, Tool,
 };
-use schemars::JsonSchema;
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::TemplateError;
 use super::context::Context;
-
-/// Why a tool call failed.
-///
-/// A [`ToolError::failed`] becomes a result with `isError: true`, so that the model sees the
-/// message and can correct itself; a [`ToolError::protocol`] becomes a JSON-RPC error.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ToolError {
-    /// The tool ran and failed: reported as a result with `isError: true`.
-    Failed(String),
-    /// The call itself is wrong: reported as a JSON-RPC error.
-    Protocol(ErrorObject),
-}
-
-impl ToolError {
-    /// A failure reported to the model as an error result.
-    pub fn failed(message: impl Into<String>) -> Self {
-        ToolError::Failed(message.into())
-    }
-
-    /// A protocol-level error.
-    pub fn protocol(error: ErrorObject) -> Self {
-        ToolError::Protocol(error)
-    }
-}
-
-impl From<ErrorObject> for ToolError {
-    fn from(e: ErrorObject) -> Self {
-        ToolError::Protocol(e)
-    }
-}
-
-impl From<String> for ToolError {
-    fn from(s: String) -> Self {
-        ToolError::Failed(s)
-    }
-}
-
-impl From<&str> for ToolError {
-    fn from(s: &str) -> Self {
-        ToolError::Failed(s.to_string())
-    }
-}
-
-impl From<crate::Error> for ToolError {
-    fn from(e: crate::Error) -> Self {
-        ToolError::Failed(e.to_string())
-    }
-}
-
-impl From<serde_json::Error> for ToolError {
-    fn from(e: serde_json::Error) -> Self {
-        ToolError::Failed(e.to_string())
-    }
-}
-
-/// Arguments of a tool that takes none.
-#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
-pub struct NoArgs {}
-
-/// A tool definition whose input schema is derived from `A` (JSON Schema 2020-12, via schemars).
-pub fn tool_def<A: JsonSchema>(name: impl Into<String>, description: impl Into<String>) -> Tool {
-    let schema = schemars::schema_for!(A);
-    let mut input_schema = match serde_json::to_value(&schema) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
-    };
-    // MCP requires an object schema; a bare title is noise in a tool listing.
-    input_schema.remove("title");
-    input_schema
-        .entry("type")
-        .or_insert_with(|| Value::String("object".into()));
-    let mut tool = Tool::new(name, Value::Object(input_schema));
-    tool.description = Some(description.into());
-    tool
-}
+use super::tool::ToolError;
 
 pub(crate) type ToolFn = Arc<
     dyn Fn(Map<String, Value>, Context) -> BoxFuture<'static, Result<CallToolResult, ToolError>>
@@ -129,26 +50,6 @@ pub(crate) type CompletionFn = Arc<
         + Send
         + Sync,
 >;
-
-/// Wraps a typed tool handler: arguments that do not fit `A` give an error result naming the
-/// problem (so the model can correct itself), never a crash.
-pub(crate) fn typed_tool<A, F, Fut>(f: F) -> ToolFn
-where
-    A: DeserializeOwned + Send + 'static,
-    F: Fn(A, Context) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
-{
-    let f = Arc::new(f);
-    Arc::new(move |args: Map<String, Value>, ctx: Context| {
-        let f = f.clone();
-        async move {
-            let args: A = serde_json::from_value(Value::Object(args))
-                .map_err(|e| ToolError::Failed(format!("invalid arguments: {e}")))?;
-            f(args, ctx).await
-        }
-        .boxed()
-    })
-}
 
 pub(crate) struct ToolEntry {
     pub(crate) tool: Tool,
@@ -354,20 +255,5 @@ mod tests {
             "{err:?}"
         );
         assert_eq!(err.to_string(), "unclosed '{' in URI template \"x://{a\"");
-    }
-
-    #[test]
-    fn derived_schemas_are_objects() {
-        #[derive(Deserialize, JsonSchema)]
-        #[allow(dead_code)]
-        struct Args {
-            /// A number.
-            a: i64,
-        }
-        let tool = tool_def::<Args>("add", "Adds");
-        assert_eq!(tool.input_schema["type"], "object");
-        assert!(tool.input_schema["properties"]["a"].is_object());
-        let none = tool_def::<NoArgs>("noop", "Nothing");
-        assert_eq!(none.input_schema["type"], "object");
     }
 }
