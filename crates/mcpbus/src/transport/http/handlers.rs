@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use mcpbus_proto::error_codes;
+use mcpbus_proto::headers::{LAST_EVENT_ID, PROTOCOL_VERSION, SESSION_ID};
 use mcpbus_proto::jsonrpc::{ErrorObject, Message, parse_message};
 use mcpbus_proto::mcp::{
     Implementation, LATEST_PROTOCOL_VERSION, is_supported_protocol_version, methods,
@@ -22,12 +23,6 @@ use super::{HttpInner, ResponseMode};
 use crate::server::ClientSession;
 use crate::service::FrameKind;
 use crate::store::StoreError;
-
-/// The session header.
-pub(crate) const SESSION_ID: &str = "mcp-session-id";
-/// The protocol revision header.
-pub(crate) const PROTOCOL_VERSION: &str = "mcp-protocol-version";
-const LAST_EVENT_ID: &str = "last-event-id";
 
 /// An HTTP error with an id-less JSON-RPC error body.
 pub(crate) fn error(status: StatusCode, code: i64, message: impl Into<String>) -> Response<Body> {
