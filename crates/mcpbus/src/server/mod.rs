@@ -29,6 +29,8 @@
 //! ```
 
 mod context;
+mod dispatch;
+mod requests;
 mod router;
 mod session;
 
