@@ -33,6 +33,8 @@
 //! ```
 
 mod context;
+mod dispatch;
+mod requests;
 mod router;
 mod session;
 mod tool;

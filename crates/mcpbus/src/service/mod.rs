@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::outbound::DEFAULT_OUTBOUND_CAPACITY;
-use crate::transport::{Transport, TransportReader, TransportWriter};
+use crate::transport::{Inbound, Transport, TransportReader, TransportWriter};
 
 pub use peer::{
     DEFAULT_REQUEST_TIMEOUT, FrameKind, Peer, ProgressCallback, RelatedSink, RequestOptions,
@@ -205,23 +205,7 @@ async fn run<T: Transport>(
             input_ended = true;
             break;
         };
-        match next {
-            Err(invalid) => {
-                tracing::debug!(error = %invalid, "answering malformed input");
-                peer.send_message(&invalid.to_response());
-            }
-            Ok(Message::Request(request)) => {
-                dispatch_request(request, &handler, &peer, &tracker, &in_flight, &config).await;
-            }
-            Ok(Message::Notification(n)) => handle_notification(n, &handler, &peer, &in_flight),
-            Ok(Message::Response(r)) => peer.complete(&r.id, Ok(r.result)),
-            Ok(Message::Error(e)) => match e.id {
-                Some(id) => peer.complete(&id, Err(e.error)),
-                None => {
-                    tracing::warn!(error = %e.error, "the peer reported an error without an id")
-                }
-            },
-        }
+        handle_inbound(next, &handler, &peer, &tracker, &in_flight, &config).await;
     }
 
     // No more answers can arrive: fail our pending requests, let running handlers finish and
@@ -252,6 +236,36 @@ async fn run<T: Transport>(
     }
 }
 
+/// Acts on one inbound message; malformed input is answered with its error.
+async fn handle_inbound(
+    next: Inbound,
+    handler: &Arc<dyn Handler>,
+    peer: &Peer,
+    tracker: &TaskTracker,
+    in_flight: &InFlight,
+    config: &ServiceConfig,
+) {
+    match next {
+        Err(invalid) => {
+            tracing::debug!(error = %invalid, "answering malformed input");
+            peer.send_message(&invalid.to_response());
+        }
+        Ok(Message::Request(request)) => {
+            dispatch_request(request, handler, peer, tracker, in_flight, config).await;
+        }
+        Ok(Message::Notification(n)) => handle_notification(n, handler, peer, in_flight),
+        Ok(Message::Response(r)) => peer.complete(&r.id, Ok(r.result)),
+        Ok(Message::Error(e)) => match e.id {
+            Some(id) => peer.complete(&id, Err(e.error)),
+            None => {
+                tracing::warn!(error = %e.error, "the peer reported an error without an id")
+            }
+        },
+    }
+}
+
+/// Starts answering a request: as a task of its own, or (for a sequential method) before the
+/// next message is read.
 async fn dispatch_request(
     request: Request,
     handler: &Arc<dyn Handler>,
@@ -260,35 +274,50 @@ async fn dispatch_request(
     in_flight: &InFlight,
     config: &ServiceConfig,
 ) {
-    let token = CancellationToken::new();
     // Everything about this request, its refusal included, travels with it.
     let peer = peer.scoped(request.id.clone());
-    {
-        let mut map = lock(in_flight);
-        if map.contains_key(&request.id) {
-            drop(map);
-            peer.send_message(&Message::error(
-                Some(request.id.clone()),
-                ErrorObject::invalid_request(format_args!(
-                    "request id {} is already in flight",
-                    request.id
-                )),
-            ));
-            return;
-        }
-        if map.len() >= config.max_in_flight {
-            drop(map);
-            peer.send_message(&Message::error(
-                Some(request.id.clone()),
-                ErrorObject::internal(format_args!(
-                    "too many requests in flight (limit {})",
-                    config.max_in_flight
-                )),
-            ));
-            return;
-        }
-        map.insert(request.id.clone(), token.clone());
+    let Some(token) = admit(&request.id, &peer, in_flight, config.max_in_flight) else {
+        return;
+    };
+    let ctx = request_context(&request, peer.clone(), token.clone());
+    let id = request.id.clone();
+    let sequential = handler.is_sequential(&request.method);
+    let answer = handler.handle_request(request, ctx);
+    let task = send_answer(answer, id, peer, token, in_flight.clone());
+    if sequential {
+        task.await;
+    } else {
+        tracker.spawn(task);
     }
+}
+
+/// Records a request as in flight and returns its cancellation token, or answers it with an
+/// error: its id is already in flight, or `limit` requests are.
+fn admit(
+    id: &RequestId,
+    peer: &Peer,
+    in_flight: &InFlight,
+    limit: usize,
+) -> Option<CancellationToken> {
+    let refusal = {
+        let mut map = lock(in_flight);
+        if map.contains_key(id) {
+            ErrorObject::invalid_request(format_args!("request id {id} is already in flight"))
+        } else if map.len() >= limit {
+            ErrorObject::internal(format_args!("too many requests in flight (limit {limit})"))
+        } else {
+            let token = CancellationToken::new();
+            map.insert(id.clone(), token.clone());
+            return Some(token);
+        }
+    };
+    peer.send_message(&Message::error(Some(id.clone()), refusal));
+    None
+}
+
+/// What the handler learns about a request besides its params: its `_meta`, its progress
+/// token, and how to reach the peer for it.
+fn request_context(request: &Request, peer: Peer, cancel: CancellationToken) -> RequestContext {
     let meta = request
         .params
         .as_ref()
@@ -299,40 +328,40 @@ async fn dispatch_request(
         .as_ref()
         .and_then(|m| m.get("progressToken"))
         .and_then(RequestId::from_value);
-    let ctx = RequestContext {
+    RequestContext {
         id: request.id.clone(),
-        peer: peer.clone(),
-        cancel: token.clone(),
+        peer,
+        cancel,
         progress_token,
         meta,
+    }
+}
+
+/// Waits for the handler and sends its answer, unless the request was cancelled first: then
+/// no answer goes out, and the transport stops waiting for one.
+async fn send_answer(
+    answer: BoxFuture<'static, Result<Value, ErrorObject>>,
+    id: RequestId,
+    peer: Peer,
+    token: CancellationToken,
+    in_flight: InFlight,
+) {
+    let outcome = tokio::select! {
+        r = answer => Some(r),
+        _ = token.cancelled() => None,
     };
-    let id = request.id.clone();
-    let sequential = handler.is_sequential(&request.method);
-    let fut = handler.handle_request(request, ctx);
-    let in_flight = in_flight.clone();
-    let task = async move {
-        let outcome = tokio::select! {
-            r = fut => Some(r),
-            _ = token.cancelled() => None,
-        };
-        lock(&in_flight).remove(&id);
-        match outcome {
-            Some(Ok(result)) => {
-                peer.send_message(&Message::response(id, result));
-            }
-            Some(Err(error)) => {
-                peer.send_message(&Message::error(Some(id), error));
-            }
-            None => {
-                tracing::debug!(%id, "request cancelled; no answer sent");
-                peer.abandon_related();
-            }
+    lock(&in_flight).remove(&id);
+    match outcome {
+        Some(Ok(result)) => {
+            peer.send_message(&Message::response(id, result));
         }
-    };
-    if sequential {
-        task.await;
-    } else {
-        tracker.spawn(task);
+        Some(Err(error)) => {
+            peer.send_message(&Message::error(Some(id), error));
+        }
+        None => {
+            tracing::debug!(%id, "request cancelled; no answer sent");
+            peer.abandon_related();
+        }
     }
 }
 

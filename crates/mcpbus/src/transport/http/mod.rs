@@ -9,30 +9,43 @@
 //!
 //! Mount it in axum with [`StreamableHttpService::into_router`] or as a service, or run it with
 //! [`serve_http`].
+//!
+//! Inside: this file holds the configuration and `HttpInner`, which starts and ends sessions;
+//! `post.rs` and `get.rs` answer those methods; `wire.rs` checks headers and shapes responses;
+//! `directory.rs` is where sessions are found (`LocalSessions` in memory, `SharedSessions` in
+//! `shared_sessions.rs` with other replicas); `session.rs` is one session and the routing of
+//! its messages; `stream.rs` writes every SSE body from the event store.
 
-mod cluster;
-mod handlers;
+mod directory;
+mod get;
+mod post;
 mod session;
+mod shared_sessions;
 mod stream;
+mod wire;
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use mcpbus_proto::error_codes;
+use mcpbus_proto::headers::SESSION_ID;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::SessionStore;
-use crate::server::{ClientSession, EventDelivery, Server, new_session_id};
+use crate::server::{ClientSession, EventDelivery, RunningSession, Server, new_session_id};
 use crate::service::{RelatedSink, Routing};
 use crate::store::{EventStore, MemoryEventStore, MemoryEventStoreConfig};
 
+use directory::{LocalSessions, SessionDirectory};
 use session::{HttpSession, HttpTransport, RequestRouter, lock};
+use shared_sessions::SharedSessions;
 
 /// How a request's answer is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -133,16 +146,17 @@ pub enum HttpConfigError {
     SessionStoreInStatelessMode,
 }
 
+/// The endpoint's state, shared by every request and session task: the one place sessions
+/// are started and ended.
 pub(crate) struct HttpInner {
     pub(crate) server: Server,
     pub(crate) config: HttpConfig,
     pub(crate) store: Arc<dyn EventStore>,
     /// Whether the user configured the store (priming events are sent only then).
     pub(crate) resumable: bool,
-    pub(crate) sessions: Mutex<HashMap<Arc<str>, Arc<HttpSession>>>,
+    /// The sessions served here, and what other replicas learn about them.
+    pub(crate) sessions: Box<dyn SessionDirectory>,
     pub(crate) shutdown: CancellationToken,
-    /// Held while a copy of a session another replica created is started here.
-    pub(crate) materializing: tokio::sync::Mutex<()>,
 }
 
 /// The Streamable HTTP endpoint as a tower `Service` (clonable; clones share sessions).
@@ -160,52 +174,68 @@ impl std::fmt::Debug for StreamableHttpService {
     }
 }
 
-impl StreamableHttpService {
-    /// A service for `server`. Must be called within a tokio runtime (it starts the idle
-    /// reaper).
-    pub fn new(server: Server, config: HttpConfig) -> Result<Self, HttpConfigError> {
-        if let Some(t) = config.session_idle_timeout {
-            if config.stateless {
+impl HttpConfig {
+    /// Refuses settings that contradict each other.
+    fn validate(&self) -> Result<(), HttpConfigError> {
+        if let Some(t) = self.session_idle_timeout {
+            if self.stateless {
                 return Err(HttpConfigError::IdleTimeoutInStatelessMode);
             }
             if t.is_zero() {
                 return Err(HttpConfigError::IdleTimeoutNotPositive);
             }
         }
-        if config.session_store.is_some() {
-            if config.stateless {
+        if self.session_store.is_some() {
+            if self.stateless {
                 return Err(HttpConfigError::SessionStoreInStatelessMode);
             }
-            if config.event_store.is_none() {
+            if self.event_store.is_none() {
                 return Err(HttpConfigError::SessionStoreWithoutEventStore);
             }
         }
-        let (store, resumable) = match &config.event_store {
+        Ok(())
+    }
+
+    /// The store of every SSE stream, and whether the user configured it.
+    fn event_store_or_internal(&self) -> (Arc<dyn EventStore>, bool) {
+        match &self.event_store {
             Some(store) => (store.clone(), true),
             None => {
-                let internal: Arc<dyn EventStore> =
-                    Arc::new(MemoryEventStore::new(MemoryEventStoreConfig {
-                        max_events_per_stream: 1024,
-                        ttl: config
-                            .session_idle_timeout
-                            .unwrap_or(Duration::from_secs(1800))
-                            * 2,
-                    }));
-                (internal, false)
+                let internal = MemoryEventStore::new(MemoryEventStoreConfig {
+                    max_events_per_stream: 1024,
+                    ttl: self
+                        .session_idle_timeout
+                        .unwrap_or(Duration::from_secs(1800))
+                        * 2,
+                });
+                (Arc::new(internal), false)
             }
-        };
-        let inner = Arc::new(HttpInner {
-            server,
-            config,
-            store,
-            resumable,
-            sessions: Mutex::new(HashMap::new()),
-            shutdown: CancellationToken::new(),
-            materializing: tokio::sync::Mutex::new(()),
-        });
-        if let Some(cluster) = &inner.config.session_store {
-            cluster.listen(Arc::new(cluster::Listener(Arc::downgrade(&inner))));
         }
+    }
+}
+
+impl StreamableHttpService {
+    /// A service for `server`. Must be called within a tokio runtime (it starts the idle
+    /// reaper).
+    pub fn new(server: Server, config: HttpConfig) -> Result<Self, HttpConfigError> {
+        config.validate()?;
+        let (store, resumable) = config.event_store_or_internal();
+        let inner = Arc::new_cyclic(|http| {
+            let sessions: Box<dyn SessionDirectory> = match &config.session_store {
+                Some(shared) => {
+                    Box::new(SharedSessions::new(shared.clone(), &config, http.clone()))
+                }
+                None => Box::new(LocalSessions::default()),
+            };
+            HttpInner {
+                server,
+                config,
+                store,
+                resumable,
+                sessions,
+                shutdown: CancellationToken::new(),
+            }
+        });
         if let Some(timeout) = inner.config.session_idle_timeout {
             tokio::spawn(reap_idle(
                 Arc::downgrade(&inner),
@@ -218,14 +248,13 @@ impl StreamableHttpService {
 
     /// Sessions open right now.
     pub fn session_count(&self) -> usize {
-        lock(&self.inner.sessions).len()
+        self.inner.sessions.local().len()
     }
 
     /// Ends every session and closes every stream; later requests get 503.
     pub fn shutdown(&self) {
         self.inner.shutdown.cancel();
-        let sessions: Vec<_> = lock(&self.inner.sessions).values().cloned().collect();
-        for s in sessions {
+        for s in self.inner.sessions.local().all() {
             self.inner.end_session(&s, "server shutdown");
         }
     }
@@ -261,6 +290,50 @@ where
 }
 
 impl HttpInner {
+    /// Answers one request: the checks every method shares, then POST, GET or DELETE.
+    pub(crate) async fn handle(self: Arc<Self>, request: Request<Body>) -> Response<Body> {
+        if let Err(r) = wire::check_host_and_origin(&self.config, request.headers()) {
+            return r;
+        }
+        if self.shutdown.is_cancelled() {
+            return wire::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                error_codes::INTERNAL_ERROR,
+                "server is shutting down",
+            );
+        }
+        match *request.method() {
+            Method::POST => post::post(self, request).await,
+            Method::GET if !self.config.stateless => get::get(self, request).await,
+            Method::DELETE if !self.config.stateless => self.delete(request).await,
+            _ => wire::method_not_allowed(self.config.stateless),
+        }
+    }
+
+    /// DELETE: ends the session for every replica, then here.
+    async fn delete(&self, request: Request<Body>) -> Response<Body> {
+        let session = match self.find_session(request.headers()).await {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        if let Err(e) = self.sessions.end_everywhere(&session).await {
+            return e.into();
+        }
+        self.end_session(&session, "deleted by client");
+        wire::status_only(StatusCode::OK)
+    }
+
+    /// The session a request names: 400 without the header, 404 if unknown or ended.
+    pub(crate) async fn find_session(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Arc<HttpSession>, Response<Body>> {
+        let Some(id) = wire::header_str(headers, SESSION_ID) else {
+            return Err(wire::bad_request("missing Mcp-Session-Id header"));
+        };
+        Ok(self.sessions.find(id).await?)
+    }
+
     /// Starts a session; for stateless use, one that counts as initialized.
     pub(crate) async fn create_session(
         self: &Arc<Self>,
@@ -277,6 +350,30 @@ impl HttpInner {
         preinitialized: Option<ClientSession>,
         fresh: bool,
     ) -> Arc<HttpSession> {
+        let (session, running) = self.spawn_service(id, preinitialized);
+        self.sessions.started(&session);
+        self.place_standalone_cursor(&session, fresh).await;
+        if fresh && !self.config.stateless {
+            self.sessions.local().insert(session.clone());
+        }
+        let this = Arc::downgrade(self);
+        let watched = session.clone();
+        tokio::spawn(async move {
+            running.wait().await;
+            if let Some(this) = this.upgrade() {
+                this.forget(&watched).await;
+            }
+        });
+        session
+    }
+
+    /// Starts the session's service loop: its input is fed by POST bodies, what it sends is
+    /// routed to the POST of the request it relates to, or to the standalone stream.
+    fn spawn_service(
+        &self,
+        id: Arc<str>,
+        preinitialized: Option<ClientSession>,
+    ) -> (Arc<HttpSession>, RunningSession) {
         let (tx, rx) = mpsc::channel(64);
         let router = Arc::new(RequestRouter::default());
         let sink: Arc<dyn RelatedSink> = router.clone();
@@ -302,56 +399,10 @@ impl HttpInner {
             preinitialized,
             id.clone(),
         );
-        let session = Arc::new(HttpSession::new(
-            id.clone(),
-            tx,
-            ended,
-            router,
-            running.peer().clone(),
-            self.server.events().clone(),
-        ));
-        if self.config.session_store.is_some() {
-            // Replicas serving one session number their requests to the client apart.
-            let mut r = [0u8; 4];
-            let base = getrandom::fill(&mut r).map_or(1, |()| u32::from_le_bytes(r));
-            session
-                .peer
-                .start_request_ids_at((i64::from(base) << 20) | 1);
-        }
-        if !fresh {
-            // Another replica created it: a first GET here continues after what is stored.
-            match self.store.last_id(&id, session::STANDALONE_STREAM).await {
-                Ok(last) => *lock(&session.standalone_cursor) = last,
-                Err(e) => {
-                    tracing::warn!(session = %id, error = %e, "could not find the standalone stream")
-                }
-            }
-        } else if !self.config.stateless {
-            // Anchor the standalone stream: a first GET reads everything after this point,
-            // including events emitted before it connected.
-            match self
-                .store
-                .append(&id, session::STANDALONE_STREAM, None)
-                .await
-            {
-                Ok(anchor) => *lock(&session.standalone_cursor) = Some(anchor),
-                Err(e) => {
-                    tracing::warn!(session = %id, error = %e, "could not anchor the standalone stream")
-                }
-            }
-        }
-        if fresh && !self.config.stateless {
-            lock(&self.sessions).insert(id.clone(), session.clone());
-        }
-        let this = Arc::downgrade(self);
-        let watched = session.clone();
-        tokio::spawn(async move {
-            running.wait().await;
-            if let Some(this) = this.upgrade() {
-                this.forget(&watched).await;
-            }
-        });
-        session
+        let peer = running.peer().clone();
+        let events = self.server.events().clone();
+        let session = Arc::new(HttpSession::new(id, tx, ended, router, peer, events));
+        (session, running)
     }
 
     /// Where a new session's events go: straight into its standalone stream when the store
@@ -368,10 +419,50 @@ impl HttpInner {
         }
     }
 
+    /// Sets where a first GET of the session starts reading its standalone stream.
+    async fn place_standalone_cursor(&self, session: &HttpSession, fresh: bool) {
+        let id = &session.id;
+        if !fresh {
+            // Another replica created it: a first GET here continues after what is stored.
+            match self.store.last_id(id, session::STANDALONE_STREAM).await {
+                Ok(last) => *lock(&session.standalone_cursor) = last,
+                Err(e) => {
+                    tracing::warn!(session = %id, error = %e, "could not find the standalone stream")
+                }
+            }
+        } else if !self.config.stateless {
+            // Anchor the standalone stream: a first GET reads everything after this point,
+            // including events emitted before it connected.
+            match self
+                .store
+                .append(id, session::STANDALONE_STREAM, None)
+                .await
+            {
+                Ok(anchor) => *lock(&session.standalone_cursor) = Some(anchor),
+                Err(e) => {
+                    tracing::warn!(session = %id, error = %e, "could not anchor the standalone stream")
+                }
+            }
+        }
+    }
+
+    /// Makes a session that just initialized reachable from every replica; one that cannot be
+    /// shared ends (the client gets 503 and may retry).
+    pub(crate) async fn share_new_session(
+        &self,
+        session: &HttpSession,
+    ) -> Result<(), Response<Body>> {
+        if let Err(e) = self.sessions.share(session).await {
+            self.end_session(session, "could not be shared");
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
     /// Ends a session: its service loop stops, and [`forget`](Self::forget) removes it.
     pub(crate) fn end_session(&self, session: &HttpSession, reason: &'static str) {
         // Gone for new requests at once; waiting requests and open streams see `ended`.
-        lock(&self.sessions).remove(&session.id);
+        self.sessions.local().remove(&session.id);
         self.server.set_end_reason(&session.id, reason);
         session.ended.cancel();
         session.peer.close();
@@ -380,23 +471,23 @@ impl HttpInner {
     /// Removes an ended session from every map, closes its streams, drops its stored events
     /// (with shared sessions, only when it ended for every replica).
     async fn forget(&self, session: &HttpSession) {
-        {
-            let mut sessions = lock(&self.sessions);
-            // A newer copy of the same session may have been started here since.
-            if sessions
-                .get(&session.id)
-                .is_some_and(|s| std::ptr::eq(Arc::as_ptr(s), session))
-            {
-                sessions.remove(&session.id);
-            }
-        }
+        self.sessions.local().remove_copy(session);
         session.ended.cancel();
-        if self.config.session_store.is_some() && !session.ended_everywhere() {
+        if !self.sessions.may_drop_streams(session) {
             return;
         }
         // Let open streams write what is already stored before it goes.
         tokio::time::sleep(Duration::from_millis(100)).await;
         self.store.remove_session(&session.id).await;
+    }
+
+    /// Priming events go to clients of 2025-11-25 or later, only with a configured store.
+    pub(crate) fn priming_enabled(&self, session_id: &str) -> bool {
+        self.resumable
+            && self
+                .server
+                .session_protocol_version(session_id)
+                .is_some_and(|v| v.as_str() >= "2025-11-25")
     }
 }
 
@@ -412,12 +503,14 @@ async fn reap_idle(
             _ = shutdown.cancelled() => return,
         }
         let Some(inner) = inner.upgrade() else { return };
-        inner.touch_active().await;
+        inner.sessions.touch_active().await;
         let now = Instant::now();
-        let idle: Vec<_> = lock(&inner.sessions)
-            .values()
+        let idle: Vec<_> = inner
+            .sessions
+            .local()
+            .all()
+            .into_iter()
             .filter(|s| s.idle_for(now) >= timeout)
-            .cloned()
             .collect();
         for s in idle {
             inner.end_session(&s, "idle timeout");

@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use mcpbus_proto::headers;
 use mcpbus_proto::jsonrpc::{Message, RequestId, parse_message};
 use mcpbus_proto::mcp::methods;
 use mcpbus_proto::sse::SseDecoder;
@@ -29,9 +30,9 @@ use streams::{RequestExchange, run_get_stream};
 
 use super::{DEFAULT_MAX_LINE_BYTES, Inbound, Transport, TransportReader, TransportWriter};
 
-const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
-const VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
-const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+const SESSION_HEADER: HeaderName = HeaderName::from_static(headers::SESSION_ID);
+const VERSION_HEADER: HeaderName = HeaderName::from_static(headers::PROTOCOL_VERSION);
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static(headers::LAST_EVENT_ID);
 const ACCEPT_BOTH: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");
 const ACCEPT_SSE: HeaderValue = HeaderValue::from_static("text/event-stream");
 const JSON: HeaderValue = HeaderValue::from_static("application/json");

@@ -1,0 +1,44 @@
+//! The dispatcher: which function answers each request a client may send, one line per
+//! method. The answers live in `requests/`, one file per family of methods.
+
+use mcpbus_proto::jsonrpc::{ErrorObject, Request};
+use mcpbus_proto::mcp::methods;
+use serde_json::Value;
+
+use super::context::Context;
+use super::requests::{completion, events, lifecycle, prompts, resources, tools};
+
+/// Answers one request of a session.
+pub(crate) async fn dispatch(request: Request, ctx: Context) -> Result<Value, ErrorObject> {
+    let method = request.method.as_str();
+    let params = request.params;
+    if !answered_before_initialize(method) && ctx.session.client().is_none() {
+        return Err(ErrorObject::invalid_request(
+            "the session is not initialized: send initialize first",
+        ));
+    }
+    match method {
+        methods::INITIALIZE => lifecycle::initialize(params, &ctx),
+        methods::PING => lifecycle::ping(),
+        methods::LOGGING_SET_LEVEL => lifecycle::set_log_level(params, &ctx),
+        methods::TOOLS_LIST => tools::list(params, &ctx),
+        methods::TOOLS_CALL => tools::call(params, ctx).await,
+        methods::RESOURCES_LIST => resources::list(params, &ctx),
+        methods::RESOURCES_TEMPLATES_LIST => resources::list_templates(params, &ctx),
+        methods::RESOURCES_READ => resources::read(params, ctx).await,
+        methods::RESOURCES_SUBSCRIBE => resources::subscribe(params, &ctx),
+        methods::RESOURCES_UNSUBSCRIBE => resources::unsubscribe(params, &ctx),
+        methods::PROMPTS_LIST => prompts::list(params, &ctx),
+        methods::PROMPTS_GET => prompts::get(params, ctx).await,
+        methods::COMPLETION_COMPLETE => completion::complete(params, ctx).await,
+        methods::EVENTS_SUBSCRIBE => events::subscribe(params, &ctx).await,
+        methods::EVENTS_UNSUBSCRIBE => events::unsubscribe(params, &ctx).await,
+        methods::EVENTS_LIST => events::list(&ctx),
+        other => Err(ErrorObject::method_not_found(other)),
+    }
+}
+
+/// MCP lets a client ping, and of course initialize, before the session is initialized.
+fn answered_before_initialize(method: &str) -> bool {
+    method == methods::INITIALIZE || method == methods::PING
+}
