@@ -59,7 +59,7 @@ class EventsSubscribeRequest(BaseModel):
 
 
 class EventsSubscribeResult(BaseModel):
-    # PROTOCOL.md 2.2: {"subscribed": [{"pattern"}], "rejected": [{"pattern", "reason"}],
+    # docs/protocol.md 2.2: {"subscribed": [{"pattern"}], "rejected": [{"pattern", "reason"}],
     # "retained": [RetainedEvent]}; unknown members are allowed.
     model_config = ConfigDict(extra="allow")
     subscribed: list[dict[str, Any]]
@@ -109,7 +109,7 @@ async def run(binary: str, config: str) -> dict[str, Any]:
             check(isinstance(agent_id, str) and agent_id, f"whoami agentId: {who}")
             if meta_session is not None:
                 check(meta_session == session_id, f"_meta.session_id {meta_session!r} != whoami {session_id!r}")
-            # By default the agent id is the session id (PROTOCOL.md 2.5).
+            # By default the agent id is the session id (docs/protocol.md 2.5).
             check(agent_id == session_id, f"agentId {agent_id!r} != sessionId {session_id!r}")
 
             payload = {"status": "green", "build": 42, "note": "from the Python SDK"}
@@ -153,7 +153,7 @@ async def run(binary: str, config: str) -> dict[str, Any]:
             check(got.get("retained") is True, f"retained flag: {got}")
             check(got.get("priority") == "high", f"retained priority: {got}")
 
-            # A foreign inbox is refused (scoped topics, PROTOCOL.md 2.5).
+            # A foreign inbox is refused (scoped topics, docs/protocol.md 2.5).
             other = await session.send_request(
                 EventsSubscribeRequest(params=EventsSubscribeParams(topics=["agents/someone-else/inbox"])),
                 EventsSubscribeResult,

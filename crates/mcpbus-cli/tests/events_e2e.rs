@@ -1,6 +1,6 @@
 //! End to end: the `mcpbus` binary over stdio, driven by the mcpbus client SDK.
 //!
-//! Covers the events extension as PROTOCOL.md section 2 defines it: listing topics (2.2),
+//! Covers the events extension as docs/protocol.md section 2 defines it: listing topics (2.2),
 //! subscribing with wildcards and scoped topics (2.3, 2.5), at-most-once delivery and retained
 //! values with expiry (2.4), and unsubscribing.
 

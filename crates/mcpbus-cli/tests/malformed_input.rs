@@ -2,8 +2,9 @@
 //!
 //! Every bad line must get exactly the answer JSON-RPC 2.0 (section 5, "Error object") and MCP
 //! prescribe, and must not disturb the session: the same process keeps answering valid requests
-//! afterwards. The HTTP side of the same rules is PROTOCOL.md 5 ("body not JSON / not one
-//! JSON-RPC message: an id-less JSON-RPC error (-32700 / -32600)"); on stdio the error is one line.
+//! afterwards. The HTTP side of the same rules is docs/protocol.md 5 (a body that is not JSON or
+//! not one JSON-RPC message gets an id-less JSON-RPC error, -32700 or -32600); on stdio the error
+//! is one line.
 //!
 //! - `-32700` Parse error: the line is not JSON (or not UTF-8). The id cannot be read: no `id`.
 //! - `-32600` Invalid Request: JSON but not one valid message (batch arrays are not part of MCP

@@ -1,7 +1,7 @@
 //! Several `mcpbus serve` replicas sharing one real Redis (started by the test on a free
 //! loopback port): events published anywhere reach every subscriber once, in the log's order,
 //! across a replica's death; sessions are served and ended by any replica; a Redis restart
-//! loses nothing a publisher saw acknowledged. PROTOCOL.md 4 (resumable streams) and 5 (HTTP).
+//! loses nothing a publisher saw acknowledged. docs/protocol.md 4 (resumable streams) and 5 (HTTP).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -1,7 +1,7 @@
 //! The topic events extension of the handshake era: `events/subscribe`, `events/unsubscribe`,
 //! `events/list` (client to server requests) and `events/emit` (server to client notification).
 //!
-//! Wire format as in PROTOCOL.md section 2: camelCase members, unknown members ignored.
+//! Wire format as in docs/protocol.md section 2: camelCase members, unknown members ignored.
 
 use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! Topics, subscription patterns and server-declared patterns (PROTOCOL.md 2.3 and 2.5).
+//! Topics, subscription patterns and server-declared patterns (docs/protocol.md 2.3 and 2.5).
 //!
 //! Three validated string types live here:
 //!
@@ -237,7 +237,7 @@ macro_rules! string_newtype {
 
 /// A validated concrete topic, such as `build/42/status`.
 ///
-/// Rules (PROTOCOL.md 2.3): non-empty, at most [`MAX_TOPIC_BYTES`] bytes, and no segment is
+/// Rules (docs/protocol.md 2.3): non-empty, at most [`MAX_TOPIC_BYTES`] bytes, and no segment is
 /// exactly `+` or `#`. Any number of segments is allowed, and segments may be empty (`a/` has the
 /// segments `a` and ``). Cloning is cheap (shared string).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -258,7 +258,7 @@ string_newtype!(Topic, "topic");
 
 /// A validated subscription pattern, such as `build/+/status` or `tenant1/#`.
 ///
-/// Rules (PROTOCOL.md 2.3): non-empty, at most [`MAX_TOPIC_BYTES`] bytes, at most
+/// Rules (docs/protocol.md 2.3): non-empty, at most [`MAX_TOPIC_BYTES`] bytes, at most
 /// [`MAX_PATTERN_SEGMENTS`] segments, and `#` only as the last segment. `+` and `#` are wildcards
 /// only as whole segments. Cloning is cheap (shared string).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -329,7 +329,7 @@ impl DeclaredPattern {
 
     /// Whether some concrete topic matches both this declaration and the subscription pattern.
     ///
-    /// This is the "matches at least one declared pattern" test of PROTOCOL.md 2.5: wildcards on
+    /// This is the "matches at least one declared pattern" test of docs/protocol.md 2.5: wildcards on
     /// either side may cover the other's segments. `+/status` overlaps `build/status`, `#`
     /// overlaps everything, `build/x` overlaps `build/+` and `build/{id}`, but `a/b/c` does not
     /// overlap `a/+` and `a//b` does not overlap `a/{id}/b` (placeholders are never empty).
@@ -345,7 +345,7 @@ impl DeclaredPattern {
     ///
     /// For each placeholder name the value is the subscription's segment at the same index: the
     /// literal segment itself, `"+"` if the subscription has a `+` there, or `"#"` if the
-    /// subscription's `#` is at or before that index. A server enforcing PROTOCOL.md 2.5 scoping
+    /// subscription's `#` is at or before that index. A server enforcing docs/protocol.md 2.5 scoping
     /// (`{session_id}`, `{agent_id}`) requires the bound value to equal the caller's own id, so
     /// `"+"` and `"#"` are rejected there. Placeholders after a declared `#` cannot exist (`#` is
     /// last), so every placeholder gets a value.

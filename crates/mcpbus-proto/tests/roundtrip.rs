@@ -580,7 +580,7 @@ fn retained_event_from_params() {
 
 #[test]
 fn descriptor_without_retained_defaults_false() {
-    // PROTOCOL.md 2.1 shows a descriptor with no `retained`; it reads as false and is then
+    // docs/protocol.md 2.1 shows a descriptor with no `retained`; it reads as false and is then
     // always written.
     let caps: EventsCapability = serde_json::from_value(
         json!({"topics": [{"pattern": "agents/{agent_id}/inbox", "kind": "signal"}]}),

@@ -1,11 +1,11 @@
-//! Table test of every topic/pattern edge case listed in PROTOCOL.md 2.3.
+//! Table test of every topic/pattern edge case listed in docs/protocol.md 2.3.
 #![allow(clippy::unwrap_used)]
 
 use mcpbus_proto::topic::{DeclaredPattern, MAX_TOPIC_BYTES, Topic, TopicError, TopicPattern};
 
 /// (pattern, topic, expected match). Every pattern and topic here is valid.
 const MATCH_TABLE: &[(&str, &str, bool)] = &[
-    // PROTOCOL.md 2.3: `#` matches zero or more trailing segments: `a/#` matches `a`, `a/`,
+    // docs/protocol.md 2.3: `#` matches zero or more trailing segments: `a/#` matches `a`, `a/`,
     // `a/b`, `a/b/c`.
     ("a/#", "a", true),
     ("a/#", "a/", true),
@@ -17,14 +17,14 @@ const MATCH_TABLE: &[(&str, &str, bool)] = &[
     ("a/#", "/a", false),
     ("a/b/#", "a", false),
     ("a/b/#", "a/b", true),
-    // PROTOCOL.md 2.3: a bare `#` matches every topic, single-segment ones included.
+    // docs/protocol.md 2.3: a bare `#` matches every topic, single-segment ones included.
     ("#", "a", true),
     ("#", "build", true),
     ("#", "a/b/c/d/e/f/g/h/i/j", true),
     ("#", "/", true),
     ("#", "a/", true),
     ("#", "$SYS/x", true),
-    // PROTOCOL.md 2.3: `+` matches exactly one non-empty segment.
+    // docs/protocol.md 2.3: `+` matches exactly one non-empty segment.
     ("a/+/c", "a/x/c", true),
     ("a/+/c", "a//c", false),
     ("a/+/c", "a/x/y/c", false),
@@ -36,7 +36,7 @@ const MATCH_TABLE: &[(&str, &str, bool)] = &[
     ("+/+", "a/", false),
     ("+/#", "a", true),
     ("+/#", "/a", false),
-    // PROTOCOL.md 2.3 (9.5 table): `+/status` matches one-level prefixes only.
+    // docs/protocol.md 2.3: `+/status` matches one-level prefixes only.
     ("+/status", "build/status", true),
     ("+/status", "deploy/status", true),
     ("+/status", "build/sub/status", false),
@@ -46,7 +46,7 @@ const MATCH_TABLE: &[(&str, &str, bool)] = &[
     ("build/+", "build", false),
     ("build/status", "build/status", true),
     ("build/status", "build/statuses", false),
-    // PROTOCOL.md 2.3: `+` and `#` are wildcards only as whole segments; `a+b` is literal.
+    // docs/protocol.md 2.3: `+` and `#` are wildcards only as whole segments; `a+b` is literal.
     ("a+b", "a+b", true),
     ("a+b", "axb", false),
     ("a+b", "ab", false),
@@ -56,21 +56,21 @@ const MATCH_TABLE: &[(&str, &str, bool)] = &[
     ("a/b#", "a/b/c", false),
     ("++", "++", true),
     ("++", "x", false),
-    // PROTOCOL.md 2.3: literal segments, including empty ones, match exactly.
+    // docs/protocol.md 2.3: literal segments, including empty ones, match exactly.
     ("a/", "a/", true),
     ("a/", "a", false),
     ("/a", "/a", true),
     ("a//b", "a//b", true),
     ("a//b", "a/x/b", false),
-    // PROTOCOL.md 2.3: no MQTT `$` special case.
+    // docs/protocol.md 2.3: no MQTT `$` special case.
     ("+/x", "$SYS/x", true),
-    // PROTOCOL.md 2.3: topics and patterns are UTF-8; unicode segments compare exactly.
+    // docs/protocol.md 2.3: topics and patterns are UTF-8; unicode segments compare exactly.
     ("übung/+", "übung/ß", true),
     ("übung/+", "ubung/ß", false),
     ("日本/#", "日本/東京/渋谷", true),
     ("+/🚀", "launch/🚀", true),
     ("+/🚀", "launch/🚁", false),
-    // PROTOCOL.md 2.3: 8 segments is the maximum for a pattern; topics may be deeper.
+    // docs/protocol.md 2.3: 8 segments is the maximum for a pattern; topics may be deeper.
     ("a/b/c/d/e/f/g/h", "a/b/c/d/e/f/g/h", true),
     ("+/+/+/+/+/+/+/+", "a/b/c/d/e/f/g/h", true),
     ("+/+/+/+/+/+/+/+", "a/b/c/d/e/f/g/h/i", false),
@@ -100,15 +100,15 @@ fn match_table() {
 /// (pattern, expected validation result) for subscription patterns.
 fn pattern_validity_table() -> Vec<(String, Result<(), TopicError>)> {
     vec![
-        // PROTOCOL.md 2.3: patterns are non-empty.
+        // docs/protocol.md 2.3: patterns are non-empty.
         (String::new(), Err(TopicError::Empty)),
-        // PROTOCOL.md 2.3: `#` is only valid as the last segment.
+        // docs/protocol.md 2.3: `#` is only valid as the last segment.
         ("a/#/b".into(), Err(TopicError::HashNotLast)),
         ("#/a".into(), Err(TopicError::HashNotLast)),
         ("#/#".into(), Err(TopicError::HashNotLast)),
         ("a/#".into(), Ok(())),
         ("#".into(), Ok(())),
-        // PROTOCOL.md 2.3: at most 8 segments; 9 is rejected.
+        // docs/protocol.md 2.3: at most 8 segments; 9 is rejected.
         ("a/b/c/d/e/f/g/h".into(), Ok(())),
         (
             "a/b/c/d/e/f/g/h/i".into(),
@@ -123,7 +123,7 @@ fn pattern_validity_table() -> Vec<(String, Result<(), TopicError>)> {
             "////////".into(),
             Err(TopicError::TooManySegments { count: 9 }),
         ),
-        // PROTOCOL.md 2.3: at most 1024 bytes.
+        // docs/protocol.md 2.3: at most 1024 bytes.
         ("a".repeat(MAX_TOPIC_BYTES), Ok(())),
         (
             "a".repeat(MAX_TOPIC_BYTES + 1),
@@ -135,7 +135,7 @@ fn pattern_validity_table() -> Vec<(String, Result<(), TopicError>)> {
             format!("{}x", "é".repeat(512)),
             Err(TopicError::TooLong { len: 1025 }),
         ),
-        // PROTOCOL.md 2.3: mixed segments are literals, not errors.
+        // docs/protocol.md 2.3: mixed segments are literals, not errors.
         ("a+b/c#".into(), Ok(())),
     ]
 }
@@ -151,7 +151,7 @@ fn pattern_validity() {
 /// (topic, expected validation result) for concrete topics.
 fn topic_validity_table() -> Vec<(String, Result<(), TopicError>)> {
     vec![
-        // PROTOCOL.md 2.3: topics are non-empty and at most 1024 bytes.
+        // docs/protocol.md 2.3: topics are non-empty and at most 1024 bytes.
         (String::new(), Err(TopicError::Empty)),
         ("t".repeat(MAX_TOPIC_BYTES), Ok(())),
         (
@@ -168,7 +168,7 @@ fn topic_validity_table() -> Vec<(String, Result<(), TopicError>)> {
         ("a/".into(), Ok(())),
         ("/".into(), Ok(())),
         ("a/b/c/d/e/f/g/h/i/j/k".into(), Ok(())),
-        // PROTOCOL.md 2.3: UTF-8.
+        // docs/protocol.md 2.3: UTF-8.
         ("übung/日本/🚀".into(), Ok(())),
     ]
 }
@@ -183,7 +183,7 @@ fn topic_validity() {
 
 #[test]
 fn long_pattern_and_topic_match() {
-    // PROTOCOL.md 2.3: a 1024-byte pattern matches the identical 1024-byte topic.
+    // docs/protocol.md 2.3: a 1024-byte pattern matches the identical 1024-byte topic.
     let s = format!("{}/{}", "x".repeat(511), "y".repeat(512));
     assert_eq!(s.len(), MAX_TOPIC_BYTES);
     let p = TopicPattern::new(&s).unwrap();

@@ -3,7 +3,7 @@
 //!
 //! One [`RedisBackend`] gives the three shared parts the core asks for:
 //!
-//! - [`RedisBackend::event_store`]: the [`EventStore`] of resumable SSE streams (PROTOCOL.md 4).
+//! - [`RedisBackend::event_store`]: the [`EventStore`] of resumable SSE streams (docs/protocol.md 4).
 //!   One Redis Stream per (session, stream), appended by one Lua call (exact trimming, TTL),
 //!   ids `EPOCH.STREAM.MS-SEQ` where the epoch is random per session (another session's ids
 //!   are refused) and `MS-SEQ` is Redis's stream id (it never goes back).

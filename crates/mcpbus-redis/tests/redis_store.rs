@@ -1,5 +1,5 @@
 //! The Redis event store, event bus and session store against a real `redis-server` started
-//! on a free loopback port (PROTOCOL.md 4: resumable streams; 2: retained events).
+//! on a free loopback port (docs/protocol.md 4: resumable streams; 2: retained events).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -1,4 +1,4 @@
-//! Resumability (PROTOCOL.md 4): a client reading 10,000 events on its standalone stream, cut
+//! Resumability (docs/protocol.md 4): a client reading 10,000 events on its standalone stream, cut
 //! at 20 random points and resumed each time with `Last-Event-ID`, ends with every event
 //! exactly once, in order.
 

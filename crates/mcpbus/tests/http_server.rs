@@ -1,4 +1,4 @@
-//! The Streamable HTTP server against raw HTTP: every row of the PROTOCOL.md section 5 table,
+//! The Streamable HTTP server against raw HTTP: every row of the docs/protocol.md section 5 table,
 //! resumption (section 4) and session lifetimes.
 
 #![allow(clippy::unwrap_used)] // tests unwrap to fail loudly

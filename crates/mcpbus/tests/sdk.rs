@@ -417,7 +417,7 @@ async fn a_slow_session_drops_its_oldest_events_without_blocking_the_publisher()
     client.close().await;
 }
 
-/// PROTOCOL.md 2.4, client side, against a scripted server that misbehaves on purpose: events
+/// docs/protocol.md 2.4, client side, against a scripted server that misbehaves on purpose: events
 /// outside the accepted subscriptions, outside the handler filter, or expired never reach the
 /// handler; an event that passes all three does.
 #[tokio::test]

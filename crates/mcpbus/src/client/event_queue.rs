@@ -1,4 +1,4 @@
-//! Client utilities of PROTOCOL.md 2.6: a priority queue of events and the provenance envelope.
+//! Client utilities of docs/protocol.md 2.6: a priority queue of events and the provenance envelope.
 
 use std::collections::VecDeque;
 use std::fmt::Write;
@@ -60,7 +60,7 @@ impl EventQueue {
 }
 
 /// How a client wraps an event before injecting it into a model's context, so that the model
-/// can tell where it came from (PROTOCOL.md 2.6). `trust` is the client's own assessment of the
+/// can tell where it came from (docs/protocol.md 2.6). `trust` is the client's own assessment of the
 /// server, never taken from the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProvenanceEnvelope {

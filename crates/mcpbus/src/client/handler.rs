@@ -69,7 +69,7 @@ impl ClientShared {
         subs.iter().map(|p| p.as_str().to_string()).collect()
     }
 
-    /// PROTOCOL.md 2.4, client side: once a subscription is held, events matching none of them
+    /// docs/protocol.md 2.4, client side: once a subscription is held, events matching none of them
     /// are dropped; the handler's own filter drops more; expired events are dropped.
     pub(super) fn accepts(&self, event: &EventParams) -> bool {
         {

@@ -50,7 +50,7 @@ use crate::transport::Transport;
 
 pub use event_queue::{EventQueue, ProvenanceEnvelope};
 
-/// Receives the events that pass the client-side drop rules (PROTOCOL.md 2.4), in order.
+/// Receives the events that pass the client-side drop rules (docs/protocol.md 2.4), in order.
 pub type EventHandler = Arc<dyn Fn(EventParams) + Send + Sync>;
 /// Answers `sampling/createMessage`.
 pub type SamplingHandler = Arc<
@@ -454,7 +454,7 @@ impl Client {
     }
 
     /// Subscribes to topic patterns. Accepted patterns are tracked: once one is held, events
-    /// matching none of them are dropped before the handler (PROTOCOL.md 2.4). Retained values
+    /// matching none of them are dropped before the handler (docs/protocol.md 2.4). Retained values
     /// come back in the result, not through the handler.
     pub async fn subscribe<I, S>(&self, topics: I) -> Result<EventSubscribeResult>
     where

@@ -1,4 +1,4 @@
-//! Retained values: the last retained event of each concrete topic (PROTOCOL.md 2.4).
+//! Retained values: the last retained event of each concrete topic (docs/protocol.md 2.4).
 //!
 //! A new subscription receives, in its subscribe result, every unexpired retained value whose
 //! topic matches. Expired values are never returned and are purged when met. The store is a

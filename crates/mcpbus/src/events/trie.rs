@@ -72,7 +72,7 @@ fn set_remove<S: Ord>(set: &mut Vec<S>, sub: &S) -> bool {
 /// A set of (pattern, subscriber) pairs that finds, for a concrete topic, every subscriber with
 /// at least one matching pattern.
 ///
-/// `S` is a small subscriber key (a session key, say). Matching follows PROTOCOL.md 2.3 exactly
+/// `S` is a small subscriber key (a session key, say). Matching follows docs/protocol.md 2.3 exactly
 /// like [`TopicPattern::matches`]: `+` matches one non-empty segment, `#` zero or more trailing
 /// segments.
 #[derive(Debug)]

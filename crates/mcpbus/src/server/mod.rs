@@ -69,7 +69,7 @@ use context::{SessionState, lock};
 use router::{PromptEntry, Registry, ResourceEntry, TemplateEntry, ToolEntry, UriTemplate};
 use tool::{raw_tool, typed_tool};
 
-/// Maps a session to its agent id (PROTOCOL.md 2.5); by default the agent id is the session id.
+/// Maps a session to its agent id (docs/protocol.md 2.5); by default the agent id is the session id.
 pub type AgentIdentity = Arc<dyn Fn(&str, &InitializeRequestParams) -> String + Send + Sync>;
 
 /// Why a server could not be built.
