@@ -21,9 +21,11 @@ mod process;
 mod redis;
 mod server;
 mod sse;
+mod sse_thread;
 
 pub use http::{Answer, HttpClient, block_on};
 pub use process::{ChildGuard, ServeProcess, TOKEN, fixture, line_channel, repo_root, run_bounded};
 pub use redis::RedisServer;
 pub use server::{Shutdown, TestServer};
-pub use sse::{SseItem, SseReader, open_sse};
+pub use sse::SseReader;
+pub use sse_thread::{SseItem, open_sse};

@@ -23,9 +23,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::BackendError;
 
-/// The error of a shared backend (kept under its former name for the session store's users).
-pub type ClusterError = BackendError;
-
 /// What a replica needs to serve a session another replica initialized.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -61,29 +58,29 @@ pub trait SessionStore: Send + Sync + 'static {
         session: &'a str,
         record: &'a SessionRecord,
         ttl: std::time::Duration,
-    ) -> BoxFuture<'a, Result<(), ClusterError>>;
+    ) -> BoxFuture<'a, Result<(), BackendError>>;
 
     /// The record of a session, if it exists (not ended, not expired).
     fn load<'a>(
         &'a self,
         session: &'a str,
-    ) -> BoxFuture<'a, Result<Option<SessionRecord>, ClusterError>>;
+    ) -> BoxFuture<'a, Result<Option<SessionRecord>, BackendError>>;
 
     /// Keeps a session from expiring for another `ttl`.
     fn touch<'a>(
         &'a self,
         session: &'a str,
         ttl: std::time::Duration,
-    ) -> BoxFuture<'a, Result<(), ClusterError>>;
+    ) -> BoxFuture<'a, Result<(), BackendError>>;
 
     /// Ends a session for every replica; `false` when it did not exist.
-    fn end<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<bool, ClusterError>>;
+    fn end<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<bool, BackendError>>;
 
     /// This replica now holds the session's standalone stream: it appends the session's
     /// matching events to it, first those it missed since the last one appended (by any
     /// replica), then live ones. Calls nest (each needs a [`detach_standalone`](Self::detach_standalone)).
     fn attach_standalone<'a>(&'a self, session: &'a str)
-    -> BoxFuture<'a, Result<(), ClusterError>>;
+    -> BoxFuture<'a, Result<(), BackendError>>;
 
     /// This replica no longer holds the session's standalone stream.
     fn detach_standalone(&self, session: &str);
@@ -93,5 +90,5 @@ pub trait SessionStore: Send + Sync + 'static {
         &'a self,
         session: &'a str,
         frame: Bytes,
-    ) -> BoxFuture<'a, Result<(), ClusterError>>;
+    ) -> BoxFuture<'a, Result<(), BackendError>>;
 }

@@ -55,7 +55,7 @@ impl OutboundQueue {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding this lock cannot leave the queue inconsistent (every update is a
         // single push or pop), so a poisoned lock is simply taken over.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        crate::util::lock(&self.state)
     }
 
     /// Queues a frame. Returns `false` if the queue is closed (the frame is discarded).

@@ -3,37 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::resources::Resource;
-use super::utilities::compact_f64;
-
-/// The sender or recipient of a message, and an audience of annotated content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// The human side.
-    User,
-    /// The model side.
-    Assistant,
-}
-
-/// Hints for the client about how to use an object.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Annotations {
-    /// Who the object is meant for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audience: Option<Vec<Role>>,
-    /// Importance, from 0.0 (optional) to 1.0 (required).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "compact_f64::option"
-    )]
-    pub priority: Option<f64>,
-    /// When the object was last modified (ISO 8601).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_modified: Option<String>,
-}
+use super::annotations::Annotations;
+use super::resources::{Resource, ResourceContents};
 
 /// One block of content, tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,94 +142,6 @@ pub struct EmbeddedResource {
     /// Client hints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<Annotations>,
-    /// Metadata.
-    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
-    pub meta: Option<Map<String, Value>>,
-}
-
-/// The contents of a resource: text or a base64 blob (told apart by which member is present).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum ResourceContents {
-    /// Text contents (`text` member).
-    Text(TextResourceContents),
-    /// Binary contents (`blob` member).
-    Blob(BlobResourceContents),
-}
-
-impl ResourceContents {
-    /// Text contents.
-    pub fn text(
-        uri: impl Into<String>,
-        mime_type: Option<String>,
-        text: impl Into<String>,
-    ) -> Self {
-        ResourceContents::Text(TextResourceContents {
-            uri: uri.into(),
-            mime_type,
-            text: text.into(),
-            meta: None,
-        })
-    }
-
-    /// Binary contents from base64 data.
-    pub fn blob(
-        uri: impl Into<String>,
-        mime_type: Option<String>,
-        blob: impl Into<String>,
-    ) -> Self {
-        ResourceContents::Blob(BlobResourceContents {
-            uri: uri.into(),
-            mime_type,
-            blob: blob.into(),
-            meta: None,
-        })
-    }
-
-    /// The URI of the resource.
-    pub fn uri(&self) -> &str {
-        match self {
-            ResourceContents::Text(t) => &t.uri,
-            ResourceContents::Blob(b) => &b.uri,
-        }
-    }
-
-    /// The MIME type, when known.
-    pub fn mime_type(&self) -> Option<&str> {
-        match self {
-            ResourceContents::Text(t) => t.mime_type.as_deref(),
-            ResourceContents::Blob(b) => b.mime_type.as_deref(),
-        }
-    }
-}
-
-/// Text contents of a resource.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TextResourceContents {
-    /// The resource's URI.
-    pub uri: String,
-    /// The MIME type, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mime_type: Option<String>,
-    /// The text.
-    pub text: String,
-    /// Metadata.
-    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
-    pub meta: Option<Map<String, Value>>,
-}
-
-/// Binary contents of a resource.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BlobResourceContents {
-    /// The resource's URI.
-    pub uri: String,
-    /// The MIME type, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mime_type: Option<String>,
-    /// Base64-encoded bytes.
-    pub blob: String,
     /// Metadata.
     #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Map<String, Value>>,

@@ -6,6 +6,7 @@
 //! crate does not know are ignored on input (capability objects and [`Implementation`] keep them,
 //! so that `experimental`, `extensions` or `tasks` survive a round trip).
 
+mod annotations;
 mod completion;
 mod content;
 mod elicitation;
@@ -18,6 +19,7 @@ mod sampling;
 mod tools;
 mod utilities;
 
+pub use annotations::*;
 pub use completion::*;
 pub use content::*;
 pub use elicitation::*;

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::content::{ContentBlock, Role};
+use super::annotations::Role;
+use super::content::ContentBlock;
 use super::lifecycle::Icon;
 
 /// A prompt template the server offers.

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::content::{Annotations, ResourceContents};
+use super::annotations::Annotations;
 use super::lifecycle::Icon;
 
 /// A resource the server offers (also the body of a `resource_link` content block).
@@ -182,4 +182,92 @@ pub struct UnsubscribeRequestParams {
 pub struct ResourceUpdatedNotificationParams {
     /// The URI that changed (possibly a sub-resource of the subscribed one).
     pub uri: String,
+}
+
+/// The contents of a resource: text or a base64 blob (told apart by which member is present).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ResourceContents {
+    /// Text contents (`text` member).
+    Text(TextResourceContents),
+    /// Binary contents (`blob` member).
+    Blob(BlobResourceContents),
+}
+
+impl ResourceContents {
+    /// Text contents.
+    pub fn text(
+        uri: impl Into<String>,
+        mime_type: Option<String>,
+        text: impl Into<String>,
+    ) -> Self {
+        ResourceContents::Text(TextResourceContents {
+            uri: uri.into(),
+            mime_type,
+            text: text.into(),
+            meta: None,
+        })
+    }
+
+    /// Binary contents from base64 data.
+    pub fn blob(
+        uri: impl Into<String>,
+        mime_type: Option<String>,
+        blob: impl Into<String>,
+    ) -> Self {
+        ResourceContents::Blob(BlobResourceContents {
+            uri: uri.into(),
+            mime_type,
+            blob: blob.into(),
+            meta: None,
+        })
+    }
+
+    /// The URI of the resource.
+    pub fn uri(&self) -> &str {
+        match self {
+            ResourceContents::Text(t) => &t.uri,
+            ResourceContents::Blob(b) => &b.uri,
+        }
+    }
+
+    /// The MIME type, when known.
+    pub fn mime_type(&self) -> Option<&str> {
+        match self {
+            ResourceContents::Text(t) => t.mime_type.as_deref(),
+            ResourceContents::Blob(b) => b.mime_type.as_deref(),
+        }
+    }
+}
+
+/// Text contents of a resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TextResourceContents {
+    /// The resource's URI.
+    pub uri: String,
+    /// The MIME type, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    /// The text.
+    pub text: String,
+    /// Metadata.
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Map<String, Value>>,
+}
+
+/// Binary contents of a resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlobResourceContents {
+    /// The resource's URI.
+    pub uri: String,
+    /// The MIME type, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    /// Base64-encoded bytes.
+    pub blob: String,
+    /// Metadata.
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Map<String, Value>>,
 }

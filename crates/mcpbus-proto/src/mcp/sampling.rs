@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::content::{ContentBlock, Role};
+use super::annotations::Role;
+use super::content::ContentBlock;
 use super::utilities::compact_f64;
 
 /// One message of a sampling conversation.

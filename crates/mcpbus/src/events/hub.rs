@@ -2,7 +2,7 @@
 //!
 //! One path for every event, whatever the deployment: [`EventHub::publish`] validates and
 //! serializes the event, the [`EventLog`] appends it and feeds it back, and
-//! [`HubInner::deliver`] matches it once and hands one frame to each matching sink. The log
+//! the hub's `deliver` matches it once and hands one frame to each matching sink. The log
 //! decides where and when (in memory: at once; with Redis: from each replica's log reader);
 //! the hub never asks which log it has.
 
@@ -22,11 +22,13 @@ use mcpbus_proto::topic::{Topic, TopicError, TopicPattern};
 
 use super::delivery::{EventSink, LoggedEvent};
 use super::event::{EmitError, EmitReport, Event};
-use super::log::{EventLog, LogFeed, MemoryEventLog, NewEvent, SubscriberKey};
+use super::feed::{FeedTarget, LogFeed, SubscriberKey};
+use super::log::{EventLog, MemoryEventLog, NewEvent};
 use super::retained::parse_expires_at;
 use super::topics::{DeclaredTopics, InvalidDeclaredTopic, Principal, TopicSpec};
 use super::trie::TopicTrie;
 use crate::error::BackendError;
+use crate::util::{read, write};
 
 /// Counters of the hub, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -126,9 +128,8 @@ impl EventHub {
             deliveries: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
         });
-        inner.log.attach(LogFeed {
-            hub: Arc::downgrade(&inner),
-        });
+        let target: std::sync::Weak<dyn FeedTarget> = Arc::downgrade(&inner) as _;
+        inner.log.attach(LogFeed { hub: target });
         Ok(EventHub { inner })
     }
 
@@ -234,12 +235,12 @@ impl EventHub {
 
     /// Attaches a subscriber whose events go to `sink` (see [`LogFeed::attach`]).
     pub(crate) fn attach(&self, id: Arc<str>, sink: Arc<dyn EventSink>) -> SubscriberKey {
-        self.inner.attach(id, sink, [])
+        self.inner.attach(id, sink, Vec::new())
     }
 
     /// Detaches a subscriber and every pattern it held here.
     pub(crate) fn detach(&self, key: SubscriberKey) {
-        self.inner.detach(key);
+        FeedTarget::detach(&*self.inner, key);
     }
 
     /// Counts events a transport dropped for a subscriber that read too slowly.
@@ -357,15 +358,24 @@ fn log_error(e: BackendError) -> ErrorObject {
 
 impl HubInner {
     fn routes_read(&self) -> std::sync::RwLockReadGuard<'_, Routes> {
-        self.routes.read().unwrap_or_else(|p| p.into_inner())
+        read(&self.routes)
     }
 
     fn routes_write(&self) -> std::sync::RwLockWriteGuard<'_, Routes> {
-        self.routes.write().unwrap_or_else(|p| p.into_inner())
+        write(&self.routes)
     }
 
+    /// Keeps the drops of a sink that leaves in the hub's total.
+    fn retire(&self, sink: Option<Arc<dyn EventSink>>) {
+        if let Some(sink) = sink {
+            self.dropped.fetch_add(sink.dropped(), Ordering::Relaxed);
+        }
+    }
+}
+
+impl FeedTarget for HubInner {
     /// Matches a logged event once and hands its frame to every matching sink.
-    pub(crate) fn deliver(&self, event: &LoggedEvent) -> usize {
+    fn deliver(&self, event: &LoggedEvent) -> usize {
         let mut keys = Vec::new();
         let sinks: Vec<Arc<dyn EventSink>> = {
             let routes = self.routes_read();
@@ -390,7 +400,7 @@ impl HubInner {
 
     /// Adds or removes patterns of an attached subscriber (others are ignored: a shared log
     /// feeds every replica the changes of every subscriber).
-    pub(crate) fn apply_subscription(&self, id: &str, patterns: &[TopicPattern], added: bool) {
+    fn apply_subscription(&self, id: &str, patterns: &[TopicPattern], added: bool) {
         let mut routes = self.routes_write();
         let routes = &mut *routes;
         let Some(&key) = routes.by_id.get(id) else {
@@ -410,11 +420,11 @@ impl HubInner {
         }
     }
 
-    pub(crate) fn attach(
+    fn attach(
         &self,
         id: Arc<str>,
         sink: Arc<dyn EventSink>,
-        patterns: impl IntoIterator<Item = TopicPattern>,
+        patterns: Vec<TopicPattern>,
     ) -> SubscriberKey {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let mut routes = self.routes_write();
@@ -432,15 +442,8 @@ impl HubInner {
         SubscriberKey(key)
     }
 
-    pub(crate) fn detach(&self, key: SubscriberKey) {
+    fn detach(&self, key: SubscriberKey) {
         let removed = self.routes_write().remove(key.0);
         self.retire(removed);
-    }
-
-    /// Keeps the drops of a sink that leaves in the hub's total.
-    fn retire(&self, sink: Option<Arc<dyn EventSink>>) {
-        if let Some(sink) = sink {
-            self.dropped.fetch_add(sink.dropped(), Ordering::Relaxed);
-        }
     }
 }

@@ -9,7 +9,7 @@
 //! Subscription changes travel the same way, so every replica applies them at the same point
 //! of the log.
 
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -18,8 +18,8 @@ use futures::future::BoxFuture;
 use mcpbus_proto::events::{EventParams, RetainedEvent};
 use mcpbus_proto::topic::TopicPattern;
 
-use super::delivery::{EventSink, LoggedEvent};
-use super::hub::HubInner;
+use super::delivery::LoggedEvent;
+use super::feed::LogFeed;
 use super::retained::RetainedStore;
 use crate::error::BackendError;
 use crate::util::lock;
@@ -69,59 +69,6 @@ pub trait EventLog: Send + Sync + 'static {
         &'a self,
         pattern: &'a TopicPattern,
     ) -> BoxFuture<'a, Result<Vec<RetainedEvent>, BackendError>>;
-}
-
-/// The hub as an [`EventLog`] sees it: where the log hands back what it recorded, and where a
-/// shared log attaches the subscribers it serves on this replica.
-#[derive(Clone)]
-pub struct LogFeed {
-    pub(crate) hub: Weak<HubInner>,
-}
-
-impl std::fmt::Debug for LogFeed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogFeed")
-            .field("hub_alive", &(self.hub.strong_count() > 0))
-            .finish()
-    }
-}
-
-/// A subscriber attached to the hub (see [`LogFeed::attach`]); detach it with the same key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SubscriberKey(pub(crate) u64);
-
-impl LogFeed {
-    /// Delivers a logged event to every attached subscriber whose patterns match its topic
-    /// (at most once each); returns how many sinks took it.
-    pub fn event(&self, event: &LoggedEvent) -> usize {
-        self.hub.upgrade().map_or(0, |hub| hub.deliver(event))
-    }
-
-    /// Applies a subscription change to `subscriber`, if it is attached here.
-    pub fn subscription(&self, subscriber: &str, patterns: &[TopicPattern], added: bool) {
-        if let Some(hub) = self.hub.upgrade() {
-            hub.apply_subscription(subscriber, patterns, added);
-        }
-    }
-
-    /// Attaches a subscriber with the patterns it holds now; events delivered from now on
-    /// reach `sink`. A subscriber attached again replaces its earlier attachment.
-    pub fn attach(
-        &self,
-        subscriber: Arc<str>,
-        sink: Arc<dyn EventSink>,
-        patterns: impl IntoIterator<Item = TopicPattern>,
-    ) -> Option<SubscriberKey> {
-        let hub = self.hub.upgrade()?;
-        Some(hub.attach(subscriber, sink, patterns))
-    }
-
-    /// Detaches a subscriber (no-op when a newer attachment replaced it).
-    pub fn detach(&self, key: SubscriberKey) {
-        if let Some(hub) = self.hub.upgrade() {
-            hub.detach(key);
-        }
-    }
 }
 
 /// The in-memory log of one process: cursors are a counter, retained values a

@@ -7,6 +7,7 @@
 
 mod delivery;
 mod event;
+mod feed;
 mod hub;
 mod log;
 pub mod retained;
@@ -16,8 +17,9 @@ pub mod trie;
 pub(crate) use delivery::QueueSink;
 pub use delivery::{EventSink, LoggedEvent};
 pub use event::{EmitError, EmitReport, Event};
+pub use feed::{LogFeed, SubscriberKey};
 pub use hub::{EventHub, HubStats};
-pub use log::{Appended, EventLog, LogFeed, MemoryEventLog, NewEvent, SubscriberKey};
+pub use log::{Appended, EventLog, MemoryEventLog, NewEvent};
 pub use retained::RetainedStore;
 pub use topics::{AuthorizationRequest, Authorizer, InvalidDeclaredTopic, Principal, TopicSpec};
 pub use trie::TopicTrie;

@@ -43,9 +43,7 @@ pub(crate) struct SessionState {
     pub(crate) end_reason: Mutex<&'static str>,
 }
 
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub(crate) use crate::util::lock;
 
 impl SessionState {
     pub(crate) fn client(&self) -> Option<ClientSession> {

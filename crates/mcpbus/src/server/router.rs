@@ -6,20 +6,14 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use mcpbus_proto::jsonrpc::ErrorObject;
 use mcpbus_proto::mcp::{
-    CallToolResult, CompleteRequestParams, CompleteResult, GetPromptResult, Prompt,
-    ReadResourceResult, Resource, ResourceTemplate, Tool,
+    CompleteRequestParams, CompleteResult, GetPromptResult, Prompt, ReadResourceResult, Resource,
+    ResourceTemplate, Tool,
 };
-use serde_json::{Map, Value};
 
 use super::TemplateError;
 use super::context::Context;
-use super::tool::ToolError;
+use super::tool::ToolFn;
 
-pub(crate) type ToolFn = Arc<
-    dyn Fn(Map<String, Value>, Context) -> BoxFuture<'static, Result<CallToolResult, ToolError>>
-        + Send
-        + Sync,
->;
 pub(crate) type ResourceFn = Arc<
     dyn Fn(String, Context) -> BoxFuture<'static, Result<ReadResourceResult, ErrorObject>>
         + Send

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::FutureExt;
+use futures::future::BoxFuture;
 use mcpbus_proto::jsonrpc::ErrorObject;
 use mcpbus_proto::mcp::{CallToolResult, Icon, Tool, ToolAnnotations};
 use schemars::JsonSchema;
@@ -16,8 +17,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::context::Context;
-use super::router::ToolFn;
 use crate::events::EmitError;
+
+/// A registered tool's handler: raw arguments in, a result or a tool error out.
+pub(crate) type ToolFn = Arc<
+    dyn Fn(Map<String, Value>, Context) -> BoxFuture<'static, Result<CallToolResult, ToolError>>
+        + Send
+        + Sync,
+>;
 
 /// Why a tool call failed.
 ///

@@ -179,9 +179,7 @@ where
 
 type InFlight = Arc<Mutex<HashMap<RequestId, CancellationToken>>>;
 
-fn lock(map: &InFlight) -> std::sync::MutexGuard<'_, HashMap<RequestId, CancellationToken>> {
-    map.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::util::lock;
 
 async fn run<T: Transport>(
     transport: T,

@@ -168,10 +168,7 @@ impl Peer {
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<RequestId, Pending>> {
-        self.shared
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        crate::util::lock(&self.shared.pending)
     }
 
     /// Sends a request and waits for its result, with the default timeout.

@@ -155,15 +155,7 @@ fn format_id(epoch: u32, stream: usize, seq: u64) -> String {
 }
 
 fn random_epoch() -> u32 {
-    let mut b = [0u8; 4];
-    if getrandom::fill(&mut b).is_err() {
-        // Fall back to the clock: still distinct across sessions in practice.
-        return std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-    }
-    u32::from_le_bytes(b)
+    crate::util::random_u32()
 }
 
 impl MemoryEventStore {
@@ -176,7 +168,7 @@ impl MemoryEventStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        crate::util::lock(&self.inner)
     }
 
     /// Forgets sessions idle for longer than the TTL (at most once a second, on use).

@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use mcpbus_proto::jsonrpc::Message;
 
 use super::session::{HttpSession, StandaloneGuard, lock};
-use crate::cluster::ClusterError;
+use crate::error::BackendError;
 
 /// Why the directory could not do what a request needs (each is one HTTP answer).
 #[derive(Debug)]
@@ -28,7 +28,7 @@ pub(crate) enum DirectoryError {
         limit: usize,
     },
     /// The shared backend failed; the client may retry (503).
-    Unavailable(ClusterError),
+    Unavailable(BackendError),
 }
 
 /// The sessions an endpoint serves, and what it must tell other replicas about them.

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -19,9 +19,7 @@ use crate::transport::{Inbound, Transport, TransportReader, TransportWriter};
 /// The name of every session's standalone (GET) stream in the event store.
 pub(crate) const STANDALONE_STREAM: &str = "get";
 
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub(crate) use crate::util::lock;
 
 /// What the router hands to the POST that carried a request.
 #[derive(Debug)]
@@ -212,13 +210,7 @@ impl HttpSession {
 /// A random tag of this process, so that replicas name their POST streams apart.
 fn process_tag() -> &'static str {
     static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    TAG.get_or_init(|| {
-        let mut r = [0u8; 3];
-        match getrandom::fill(&mut r) {
-            Ok(()) => r.iter().map(|b| format!("{b:02x}")).collect::<String>() + "-",
-            Err(_) => String::new(),
-        }
-    })
+    TAG.get_or_init(|| crate::util::random_hex(3) + "-")
 }
 
 /// Keeps a session from counting as idle.

@@ -144,8 +144,7 @@ impl SessionDirectory for SharedSessions {
 
     fn started(&self, session: &HttpSession) {
         // Replicas serving one session number their requests to the client apart.
-        let mut r = [0u8; 4];
-        let base = getrandom::fill(&mut r).map_or(1, |()| u32::from_le_bytes(r));
+        let base = crate::util::random_u32();
         session
             .peer
             .start_request_ids_at((i64::from(base) << 20) | 1);

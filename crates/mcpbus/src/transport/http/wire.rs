@@ -16,7 +16,7 @@ use mcpbus_proto::mcp::is_supported_protocol_version;
 
 use super::HttpConfig;
 use super::directory::DirectoryError;
-use crate::cluster::ClusterError;
+use crate::error::BackendError;
 use crate::store::StoreError;
 
 /// An HTTP error with an id-less JSON-RPC error body.
@@ -66,7 +66,7 @@ pub(crate) fn too_many_sessions(limit: usize) -> Response<Body> {
 }
 
 /// 503: the shared backend failed; the client may retry.
-pub(crate) fn unavailable(e: &ClusterError) -> Response<Body> {
+pub(crate) fn unavailable(e: &BackendError) -> Response<Body> {
     error(
         StatusCode::SERVICE_UNAVAILABLE,
         error_codes::INTERNAL_ERROR,

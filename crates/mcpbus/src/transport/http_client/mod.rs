@@ -332,9 +332,7 @@ impl Drop for HttpClientWriter {
 
 type Tx = mpsc::Sender<Inbound>;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::util::lock;
 
 /// What the transport learned about the session.
 #[derive(Default)]
