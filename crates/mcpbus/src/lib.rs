@@ -13,3 +13,9 @@ mod util;
 
 pub use error::{BackendError, BackendErrorKind, Error, Result};
 pub use mcpbus_proto as proto;
+
+/// The repository README's examples, compiled as doc tests so that they cannot drift from the
+/// API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+mod repository_readme {}
