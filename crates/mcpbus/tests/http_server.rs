@@ -114,6 +114,61 @@ async fn table_row_406_415_400_413_on_post() {
     raw.initialize().await;
 }
 
+/// A client that writes its whole body before it reads (as Python's urllib does) must be able to
+/// read the 413, not find the connection reset under its write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_413_is_readable_by_a_client_that_writes_its_whole_body_first() {
+    let (ts, raw, _) = start(HttpConfig::default()).await;
+    let addr = ts.url();
+    let addr = addr
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    for declared in [true, false] {
+        let addr = addr.clone();
+        let head = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+            let body = vec![b' '; 6 * 1024 * 1024];
+            let length = if declared {
+                format!("Content-Length: {}\r\n", body.len())
+            } else {
+                "Transfer-Encoding: chunked\r\n".to_string()
+            };
+            let request = format!(
+                "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+                 Accept: application/json, text/event-stream\r\n{length}\r\n"
+            );
+            conn.write_all(request.as_bytes()).unwrap();
+            if declared {
+                conn.write_all(&body).unwrap();
+            } else {
+                for chunk in body.chunks(64 * 1024) {
+                    conn.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                        .unwrap();
+                    conn.write_all(chunk).unwrap();
+                    conn.write_all(b"\r\n").unwrap();
+                }
+                conn.write_all(b"0\r\n\r\n").unwrap();
+            }
+            let mut answer = Vec::new();
+            let _ = conn.read_to_end(&mut answer);
+            String::from_utf8_lossy(&answer).into_owned()
+        })
+        .await
+        .unwrap();
+        assert!(
+            head.starts_with("HTTP/1.1 413"),
+            "declared length {declared}: {head:.200}"
+        );
+        assert!(head.contains("-32600"), "{head:.400}");
+    }
+    // And the server still serves.
+    raw.initialize().await;
+}
+
 #[tokio::test]
 async fn table_rows_on_sessions_versions_and_acceptance() {
     let (_ts, raw, _) = start(HttpConfig::default()).await;

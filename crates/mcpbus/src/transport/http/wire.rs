@@ -6,9 +6,9 @@
 #![allow(clippy::result_large_err)]
 
 use axum::body::Body;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use mcpbus_proto::error_codes;
 use mcpbus_proto::headers::{PROTOCOL_VERSION, SESSION_ID};
 use mcpbus_proto::jsonrpc::{ErrorObject, Message};
@@ -198,31 +198,65 @@ pub(crate) fn check_post_headers(headers: &HeaderMap) -> Result<(), Response<Bod
     Ok(())
 }
 
-/// Reads a POST body of at most `limit` bytes (413 beyond; a declared length over the limit
-/// is refused before anything is read).
+/// How much of an oversized body is still read (and thrown away) before the 413 is sent, and
+/// for how long at most.
+const DRAIN_BYTES: usize = 64 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads a POST body of at most `limit` bytes; beyond it (or when `Content-Length` says so),
+/// 413. The rest of an oversized body is read and discarded first, within bounds: a client
+/// that writes its whole body before reading (most simple HTTP clients do) would otherwise see
+/// the connection reset under its write instead of the 413.
 pub(crate) async fn read_body(
-    body: Body,
+    mut body: Body,
     headers: &HeaderMap,
     limit: usize,
 ) -> Result<Bytes, Response<Body>> {
-    let too_large = || {
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            error_codes::INVALID_REQUEST,
-            format!("body exceeds the limit of {limit} bytes"),
-        )
-    };
-    if header_str(headers, header::CONTENT_LENGTH)
+    let declared_too_large = header_str(headers, header::CONTENT_LENGTH)
         .and_then(|l| l.parse::<u64>().ok())
-        .is_some_and(|l| l > limit as u64)
-    {
-        return Err(too_large());
+        .is_some_and(|l| l > limit as u64);
+    let mut buf = BytesMut::new();
+    while !declared_too_large {
+        match body.frame().await {
+            None => return Ok(buf.freeze()),
+            Some(Err(e)) => return Err(bad_request(format!("could not read the body: {e}"))),
+            Some(Ok(frame)) => {
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                if buf.len() + data.len() > limit {
+                    break;
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(bad_request(format!("could not read the body: {e}"))),
-    }
+    drain(body).await;
+    let mut response = error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        error_codes::INVALID_REQUEST,
+        format!("body exceeds the limit of {limit} bytes"),
+    );
+    // What was not drained must not be read as the next request.
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    Err(response)
+}
+
+/// Reads and discards what is left of a body, up to [`DRAIN_BYTES`] and [`DRAIN_TIME`].
+async fn drain(mut body: Body) {
+    let mut left = DRAIN_BYTES;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(frame)) = body.frame().await {
+            let len = frame.data_ref().map_or(0, |d| d.len());
+            if len >= left {
+                break;
+            }
+            left -= len;
+        }
+    })
+    .await;
 }
 
 /// A `MCP-Protocol-Version` header, when sent, must name a supported revision (400).
