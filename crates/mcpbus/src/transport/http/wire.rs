@@ -215,21 +215,8 @@ pub(crate) async fn read_body(
     let declared_too_large = header_str(headers, header::CONTENT_LENGTH)
         .and_then(|l| l.parse::<u64>().ok())
         .is_some_and(|l| l > limit as u64);
-    let mut buf = BytesMut::new();
-    while !declared_too_large {
-        match body.frame().await {
-            None => return Ok(buf.freeze()),
-            Some(Err(e)) => return Err(bad_request(format!("could not read the body: {e}"))),
-            Some(Ok(frame)) => {
-                let Ok(data) = frame.into_data() else {
-                    continue;
-                };
-                if buf.len() + data.len() > limit {
-                    break;
-                }
-                buf.extend_from_slice(&data);
-            }
-        }
+    if !declared_too_large && let Some(bytes) = read_within(&mut body, limit).await? {
+        return Ok(bytes);
     }
     drain(body).await;
     let mut response = error(
@@ -242,6 +229,27 @@ pub(crate) async fn read_body(
         .headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     Err(response)
+}
+
+/// Reads a whole body if it fits in `limit` bytes; `None` as soon as it does not (the rest is
+/// left unread).
+async fn read_within(body: &mut Body, limit: usize) -> Result<Option<Bytes>, Response<Body>> {
+    let mut buf = BytesMut::new();
+    loop {
+        match body.frame().await {
+            None => return Ok(Some(buf.freeze())),
+            Some(Err(e)) => return Err(bad_request(format!("could not read the body: {e}"))),
+            Some(Ok(frame)) => {
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                if buf.len() + data.len() > limit {
+                    return Ok(None);
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+    }
 }
 
 /// Reads and discards what is left of a body, up to [`DRAIN_BYTES`] and [`DRAIN_TIME`].
