@@ -142,7 +142,7 @@ pub struct EventsSection {
 }
 
 fn default_queue_capacity() -> usize {
-    mcpbus::outbound::DEFAULT_OUTBOUND_CAPACITY
+    mcpbus::service::DEFAULT_OUTBOUND_CAPACITY
 }
 
 impl Default for EventsSection {
