@@ -12,11 +12,11 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 /// How long one exchange (request sent, whole answer read) may take before it counts as failed.
-pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where requests go: a parsed `http://host:port/path` URL.
 #[derive(Debug, Clone)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     /// `host:port`, to connect to.
     pub addr: String,
     /// The path (and query) requested.
@@ -27,7 +27,7 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// Parses a plain `http://` URL (TLS is out of scope: all load stays on loopback).
-    pub fn parse(url: &str) -> Result<Self, String> {
+    pub(crate) fn parse(url: &str) -> Result<Self, String> {
         let uri: Uri = url
             .parse()
             .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
@@ -49,7 +49,7 @@ impl Endpoint {
     }
 
     /// The same server with another path (e.g. `/healthz` next to `/publish`).
-    pub fn with_path(&self, path: &str) -> Endpoint {
+    pub(crate) fn with_path(&self, path: &str) -> Endpoint {
         Endpoint {
             path: path.to_string(),
             ..self.clone()
@@ -57,7 +57,7 @@ impl Endpoint {
     }
 
     /// A request builder for this endpoint with the `Host` header set.
-    pub fn request(&self, method: Method) -> http::request::Builder {
+    pub(crate) fn request(&self, method: Method) -> http::request::Builder {
         Request::builder()
             .method(method)
             .uri(self.path.as_str())
@@ -67,7 +67,7 @@ impl Endpoint {
 
 /// A complete (non-streaming) answer.
 #[derive(Debug)]
-pub struct Answer {
+pub(crate) struct Answer {
     /// The status code.
     pub status: StatusCode,
     /// The response headers.
@@ -78,19 +78,19 @@ pub struct Answer {
 
 impl Answer {
     /// A header as text, if present and valid.
-    pub fn header(&self, name: impl header::AsHeaderName) -> Option<&str> {
+    pub(crate) fn header(&self, name: impl header::AsHeaderName) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
 
 /// One HTTP/1.1 connection with keep-alive; requests on it go one at a time.
-pub struct Conn {
+pub(crate) struct Conn {
     sender: SendRequest<Full<Bytes>>,
 }
 
 impl Conn {
     /// Opens a TCP connection (with `TCP_NODELAY`) and performs the HTTP/1.1 handshake.
-    pub async fn connect(endpoint: &Endpoint) -> Result<Self, String> {
+    pub(crate) async fn connect(endpoint: &Endpoint) -> Result<Self, String> {
         let tcp = tokio::time::timeout(EXCHANGE_TIMEOUT, TcpStream::connect(&endpoint.addr))
             .await
             .map_err(|_| format!("connect to {} timed out", endpoint.addr))?
@@ -108,7 +108,7 @@ impl Conn {
     }
 
     /// Sends a request and returns as soon as the headers arrive (the body streams after).
-    pub async fn send(
+    pub(crate) async fn send(
         &mut self,
         request: Request<Full<Bytes>>,
     ) -> Result<Response<Incoming>, String> {
@@ -123,7 +123,10 @@ impl Conn {
     }
 
     /// Sends a request and reads the whole answer, within [`EXCHANGE_TIMEOUT`].
-    pub async fn exchange(&mut self, request: Request<Full<Bytes>>) -> Result<Answer, String> {
+    pub(crate) async fn exchange(
+        &mut self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Answer, String> {
         let exchange = async {
             let response = self.send(request).await?;
             let status = response.status();

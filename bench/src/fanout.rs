@@ -24,7 +24,7 @@ use crate::stats::{self, Latency, ProcSample, fmt_us, round, round2};
 
 /// Settings of the `fanout` scenario.
 #[derive(Debug, Clone)]
-pub struct FanoutConfig {
+pub(crate) struct FanoutConfig {
     /// The MCP endpoint.
     pub url: String,
     /// The publish endpoint (`POST` with a bearer token).
@@ -49,7 +49,7 @@ pub struct FanoutConfig {
 
 /// The outcome of a `fanout` run.
 #[derive(Debug, Clone, Default)]
-pub struct FanoutReport {
+pub(crate) struct FanoutReport {
     /// Seconds to set up every session (initialize, subscribe, open the stream).
     pub setup_secs: f64,
     /// Events published successfully.
@@ -92,7 +92,7 @@ pub struct FanoutReport {
 
 impl FanoutReport {
     /// Deliveries received over deliveries expected.
-    pub fn fraction_delivered(&self) -> f64 {
+    pub(crate) fn fraction_delivered(&self) -> f64 {
         if self.expected == 0 {
             0.0
         } else {
@@ -101,13 +101,13 @@ impl FanoutReport {
     }
 
     /// Server CPU microseconds per delivery while publishing.
-    pub fn server_cpu_us_per_delivery(&self) -> Option<f64> {
+    pub(crate) fn server_cpu_us_per_delivery(&self) -> Option<f64> {
         let cpu = self.server_cpu_secs?;
         (self.deliveries > 0).then(|| cpu * 1e6 / self.deliveries as f64)
     }
 
     /// Growth of the server's RSS from before setup to all sessions idle, per session (KiB).
-    pub fn server_rss_kib_per_idle_session(&self, sessions: usize) -> Option<f64> {
+    pub(crate) fn server_rss_kib_per_idle_session(&self, sessions: usize) -> Option<f64> {
         let (base, idle) = (self.server_base?, self.server_idle?);
         (sessions > 0).then(|| (idle.rss_kib as f64 - base.rss_kib as f64) / sessions as f64)
     }
@@ -125,7 +125,7 @@ pub(crate) struct StreamResult {
 
 impl StreamResult {
     /// Nothing received yet, out of `events`.
-    pub fn new(events: usize) -> Self {
+    pub(crate) fn new(events: usize) -> Self {
         StreamResult {
             arrivals: vec![0; events],
             duplicates: 0,
@@ -143,13 +143,13 @@ pub(crate) struct Completion {
 
 impl Completion {
     /// Records that one more subscriber has received every event.
-    pub fn one_done(&self) {
+    pub(crate) fn one_done(&self) {
         self.complete.fetch_add(1, Ordering::AcqRel);
         self.notify.notify_one();
     }
 
     /// Waits until `everyone` subscribers have received every event, or `timeout`.
-    pub async fn wait(&self, everyone: usize, timeout: Duration) {
+    pub(crate) async fn wait(&self, everyone: usize, timeout: Duration) {
         let drain = tokio::time::sleep(timeout);
         tokio::pin!(drain);
         loop {
@@ -166,7 +166,7 @@ impl Completion {
 }
 
 /// Runs the scenario.
-pub async fn run(config: &FanoutConfig) -> Result<FanoutReport, String> {
+pub(crate) async fn run(config: &FanoutConfig) -> Result<FanoutReport, String> {
     if config.sessions == 0 || config.events == 0 {
         return Err("--sessions and --events must be at least 1".into());
     }
@@ -471,7 +471,7 @@ async fn server_dropped(publish: &Endpoint) -> Option<u64> {
 
 impl FanoutReport {
     /// The JSON line of this run.
-    pub fn to_json(&self, label: &str, config: &FanoutConfig) -> Value {
+    pub(crate) fn to_json(&self, label: &str, config: &FanoutConfig) -> Value {
         let sample =
             |s: &Option<ProcSample>| s.map(|s| json!({"rss_kib": s.rss_kib, "hwm_kib": s.hwm_kib}));
         json!({
@@ -511,7 +511,7 @@ impl FanoutReport {
     }
 
     /// A human-readable summary.
-    pub fn to_table(&self, label: &str, config: &FanoutConfig) -> String {
+    pub(crate) fn to_table(&self, label: &str, config: &FanoutConfig) -> String {
         let (d, l, p) = (&self.per_delivery, &self.to_last, &self.publish_rtt);
         let mut out = format!(
             "fanout: {label}, {} sessions on {:?}, {} events at {}/s\n",

@@ -10,13 +10,17 @@ use serde_json::{Value, json};
 use crate::conn::{Answer, Conn, Endpoint};
 
 /// The protocol version the generator speaks.
-pub const PROTOCOL_VERSION: &str = "2025-11-25";
+pub(crate) const PROTOCOL_VERSION: &str = "2025-11-25";
 
 /// What a POST accepts: servers may answer with JSON or with an SSE stream.
 const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 
 /// A POST of one JSON-RPC message, with the session's headers once there is a session.
-pub fn post(endpoint: &Endpoint, session: Option<&str>, body: Bytes) -> Request<Full<Bytes>> {
+pub(crate) fn post(
+    endpoint: &Endpoint,
+    session: Option<&str>,
+    body: Bytes,
+) -> Request<Full<Bytes>> {
     let mut builder = endpoint
         .request(Method::POST)
         .header(header::CONTENT_TYPE, "application/json")
@@ -33,7 +37,7 @@ pub fn post(endpoint: &Endpoint, session: Option<&str>, body: Bytes) -> Request<
 }
 
 /// The GET that opens a session's standalone SSE stream (where `events/emit` travels).
-pub fn get_stream(endpoint: &Endpoint, session: &str) -> Request<Full<Bytes>> {
+pub(crate) fn get_stream(endpoint: &Endpoint, session: &str) -> Request<Full<Bytes>> {
     endpoint
         .request(Method::GET)
         .header(header::ACCEPT, "text/event-stream")
@@ -45,7 +49,7 @@ pub fn get_stream(endpoint: &Endpoint, session: &str) -> Request<Full<Bytes>> {
 
 /// The JSON-RPC message of an answer, whether it came as JSON or as an SSE stream (the first
 /// event that carries data).
-pub fn answer_message(answer: &Answer) -> Result<Value, String> {
+pub(crate) fn answer_message(answer: &Answer) -> Result<Value, String> {
     if answer.status != StatusCode::OK {
         return Err(format!(
             "HTTP {}: {}",
@@ -72,7 +76,7 @@ pub fn answer_message(answer: &Answer) -> Result<Value, String> {
 }
 
 /// The `result` of an answer, or the JSON-RPC error as text.
-pub fn answer_result(answer: &Answer) -> Result<Value, String> {
+pub(crate) fn answer_result(answer: &Answer) -> Result<Value, String> {
     let mut message = answer_message(answer)?;
     if let Some(error) = message.get("error") {
         return Err(format!("JSON-RPC error: {error}"));
@@ -85,7 +89,7 @@ pub fn answer_result(answer: &Answer) -> Result<Value, String> {
 
 /// Initializes a session on `conn` (initialize, then `notifications/initialized`); returns the
 /// session id.
-pub async fn initialize(conn: &mut Conn, endpoint: &Endpoint) -> Result<String, String> {
+pub(crate) async fn initialize(conn: &mut Conn, endpoint: &Endpoint) -> Result<String, String> {
     initialize_any(conn, endpoint)
         .await?
         .ok_or_else(|| "initialize: no Mcp-Session-Id header".to_string())
@@ -94,7 +98,7 @@ pub async fn initialize(conn: &mut Conn, endpoint: &Endpoint) -> Result<String, 
 /// Like [`initialize`], but also accepts a stateless server (one that answers `initialize`
 /// without an `Mcp-Session-Id`, like rmcp in its JSON response mode): then `None`, and later
 /// requests go with [`post_stateless`].
-pub async fn initialize_any(
+pub(crate) async fn initialize_any(
     conn: &mut Conn,
     endpoint: &Endpoint,
 ) -> Result<Option<String>, String> {
@@ -121,7 +125,7 @@ pub async fn initialize_any(
 
 /// A POST after `initialize` to a stateless server: no session header, but the negotiated
 /// protocol version.
-pub fn post_stateless(endpoint: &Endpoint, body: Bytes) -> Request<Full<Bytes>> {
+pub(crate) fn post_stateless(endpoint: &Endpoint, body: Bytes) -> Request<Full<Bytes>> {
     let mut request = post(endpoint, None, body);
     request.headers_mut().insert(
         "mcp-protocol-version",
@@ -131,7 +135,7 @@ pub fn post_stateless(endpoint: &Endpoint, body: Bytes) -> Request<Full<Bytes>> 
 }
 
 /// The body of a `tools/call` request.
-pub fn tool_call_body(id: u64, tool: &str, arguments: &Value) -> Bytes {
+pub(crate) fn tool_call_body(id: u64, tool: &str, arguments: &Value) -> Bytes {
     Bytes::from(
         json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
             "params": {"name": tool, "arguments": arguments}})
@@ -140,7 +144,7 @@ pub fn tool_call_body(id: u64, tool: &str, arguments: &Value) -> Bytes {
 }
 
 /// Whether a `tools/call` answer is a success, or what went wrong.
-pub fn check_tool_answer(answer: &Answer) -> Result<(), String> {
+pub(crate) fn check_tool_answer(answer: &Answer) -> Result<(), String> {
     let result = answer_result(answer)?;
     if result.get("isError").and_then(Value::as_bool) == Some(true) {
         return Err(format!("tool error: {result}"));
@@ -149,11 +153,11 @@ pub fn check_tool_answer(answer: &Answer) -> Result<(), String> {
 }
 
 /// The prefix of a "topic" that is a resource URI: `bench://topic/build/status`.
-pub const RESOURCE_TOPIC_PREFIX: &str = "bench://topic/";
+pub(crate) const RESOURCE_TOPIC_PREFIX: &str = "bench://topic/";
 
 /// How a session subscribes to a topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SubscribeMethod {
+pub(crate) enum SubscribeMethod {
     /// mcpbus topic events: `events/subscribe` to the topic, `events/emit` on the GET stream.
     Events,
     /// MCP resource subscriptions, for servers without topic events (the rmcp peer):
@@ -164,7 +168,7 @@ pub enum SubscribeMethod {
 
 impl SubscribeMethod {
     /// The topic as this method subscribes to it: the topic itself, or its resource URI.
-    pub fn topic(self, topic: &str) -> String {
+    pub(crate) fn topic(self, topic: &str) -> String {
         match self {
             SubscribeMethod::Events => topic.to_string(),
             SubscribeMethod::Resources if topic.starts_with(RESOURCE_TOPIC_PREFIX) => {
@@ -178,7 +182,7 @@ impl SubscribeMethod {
 /// Subscribes the session to `topic` with `events/subscribe`, or, when `topic` is a resource
 /// URI (`bench://topic/…`, see [`SubscribeMethod::Resources`]), with `resources/subscribe`;
 /// fails if it was not accepted.
-pub async fn subscribe(
+pub(crate) async fn subscribe(
     conn: &mut Conn,
     endpoint: &Endpoint,
     session: &str,
@@ -221,7 +225,7 @@ pub async fn subscribe(
 /// The payload of a bench event in an SSE `data` field: of an `events/emit` (mcpbus, at
 /// `params.payload`) or of a `notifications/resources/updated` (the rmcp peer, at
 /// `params._meta.payload`); `None` for anything else.
-pub fn event_payload(message: &Value) -> Option<&Value> {
+pub(crate) fn event_payload(message: &Value) -> Option<&Value> {
     match message.get("method").and_then(Value::as_str)? {
         "events/emit" => message.pointer("/params/payload"),
         "notifications/resources/updated" => message.pointer("/params/_meta/payload"),

@@ -21,7 +21,7 @@ use crate::stats::{ProcSample, round2};
 
 /// Settings of the `memory` scenario.
 #[derive(Debug, Clone)]
-pub struct MemoryConfig {
+pub(crate) struct MemoryConfig {
     /// The MCP endpoint.
     pub url: String,
     /// Idle sessions to hold.
@@ -40,7 +40,7 @@ pub struct MemoryConfig {
 
 /// The outcome of a `memory` run.
 #[derive(Debug, Clone)]
-pub struct MemoryReport {
+pub(crate) struct MemoryReport {
     /// Seconds to set up every session.
     pub setup_secs: f64,
     /// The server before the first session.
@@ -57,13 +57,13 @@ pub struct MemoryReport {
 
 impl MemoryReport {
     /// RSS growth per idle session, KiB.
-    pub fn kib_per_session(&self, sessions: usize) -> f64 {
+    pub(crate) fn kib_per_session(&self, sessions: usize) -> f64 {
         (self.idle.rss_kib as f64 - self.before.rss_kib as f64) / sessions.max(1) as f64
     }
 }
 
 /// Runs the scenario.
-pub async fn run(config: &MemoryConfig) -> Result<MemoryReport, String> {
+pub(crate) async fn run(config: &MemoryConfig) -> Result<MemoryReport, String> {
     if config.sessions == 0 {
         return Err("--sessions must be at least 1".into());
     }
@@ -145,7 +145,7 @@ async fn drain_stream(conn: Conn, mut body: Incoming, mut stop: watch::Receiver<
 
 impl MemoryReport {
     /// The JSON line of this run.
-    pub fn to_json(&self, label: &str, config: &MemoryConfig) -> Value {
+    pub(crate) fn to_json(&self, label: &str, config: &MemoryConfig) -> Value {
         let sample = |s: &ProcSample| json!({"rss_kib": s.rss_kib, "hwm_kib": s.hwm_kib});
         json!({
             "scenario": "memory",
@@ -164,7 +164,7 @@ impl MemoryReport {
     }
 
     /// A human-readable summary.
-    pub fn to_table(&self, label: &str, config: &MemoryConfig) -> String {
+    pub(crate) fn to_table(&self, label: &str, config: &MemoryConfig) -> String {
         let mib = |k: u64| k as f64 / 1024.0;
         let mut out = format!(
             "memory: {label}, {} idle sessions, one subscription ({:?}) and one GET stream each\n",

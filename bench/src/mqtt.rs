@@ -27,7 +27,7 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Settings of the `fanout-mqtt` scenario.
 #[derive(Debug, Clone)]
-pub struct MqttFanoutConfig {
+pub(crate) struct MqttFanoutConfig {
     /// The broker, `host:port`.
     pub broker: String,
     /// Subscriber clients (one connection each).
@@ -48,7 +48,7 @@ pub struct MqttFanoutConfig {
 
 impl MqttFanoutConfig {
     /// The same run described as a `fanout` configuration, for the shared report format.
-    pub fn as_fanout(&self) -> FanoutConfig {
+    pub(crate) fn as_fanout(&self) -> FanoutConfig {
         FanoutConfig {
             url: format!("mqtt://{}", self.broker),
             publish_url: format!("mqtt://{}", self.broker),
@@ -65,7 +65,7 @@ impl MqttFanoutConfig {
 }
 
 /// Runs the scenario.
-pub async fn run(config: &MqttFanoutConfig) -> Result<FanoutReport, String> {
+pub(crate) async fn run(config: &MqttFanoutConfig) -> Result<FanoutReport, String> {
     if config.subscribers == 0 || config.events == 0 {
         return Err("--subscribers and --events must be at least 1".into());
     }
@@ -332,7 +332,7 @@ fn emit_payload(topic: &str, seq: usize, t: u64) -> Vec<u8> {
 }
 
 /// The JSON line of a run: `fanout`'s, marked as MQTT, with the payload size.
-pub fn to_json(report: &FanoutReport, label: &str, config: &MqttFanoutConfig) -> Value {
+pub(crate) fn to_json(report: &FanoutReport, label: &str, config: &MqttFanoutConfig) -> Value {
     let mut line = report.to_json(label, &config.as_fanout());
     line["transport"] = json!("mqtt");
     line["qos"] = json!(0);
@@ -341,7 +341,7 @@ pub fn to_json(report: &FanoutReport, label: &str, config: &MqttFanoutConfig) ->
 }
 
 /// A human-readable summary (the `fanout` one).
-pub fn to_table(report: &FanoutReport, label: &str, config: &MqttFanoutConfig) -> String {
+pub(crate) fn to_table(report: &FanoutReport, label: &str, config: &MqttFanoutConfig) -> String {
     let table = report.to_table(label, &config.as_fanout());
     table.replacen("sessions on", "MQTT subscribers (QoS 0) on", 1)
 }

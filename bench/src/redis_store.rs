@@ -35,7 +35,7 @@ const STREAM: &str = "s";
 
 /// Settings of the `redis-store` scenario.
 #[derive(Debug, Clone)]
-pub struct RedisStoreConfig {
+pub(crate) struct RedisStoreConfig {
     /// The Redis server, e.g. `redis://127.0.0.1:6379`.
     pub redis_url: String,
     /// The key prefix (deployment name) of the store.
@@ -56,7 +56,7 @@ pub struct RedisStoreConfig {
 
 /// The JSON-RPC notification appended as message `seq`, padded to `size` bytes when it is
 /// shorter. `bench_persist.py` builds the very same bytes.
-pub fn message(seq: usize, size: usize) -> String {
+pub(crate) fn message(seq: usize, size: usize) -> String {
     let head = format!(
         r#"{{"jsonrpc":"2.0","method":"notifications/message","params":{{"level":"info","logger":"bench","data":{{"seq":{seq},"text":""#
     );
@@ -67,7 +67,7 @@ pub fn message(seq: usize, size: usize) -> String {
 
 /// What one phase measured.
 #[derive(Debug, Clone)]
-pub struct Phase {
+pub(crate) struct Phase {
     /// Operations done (appends, or replays).
     pub ops: usize,
     /// Concurrent callers.
@@ -84,7 +84,7 @@ pub struct Phase {
 
 impl Phase {
     /// Operations per second.
-    pub fn per_sec(&self) -> f64 {
+    pub(crate) fn per_sec(&self) -> f64 {
         self.ops as f64 / self.secs.max(1e-9)
     }
 
@@ -107,7 +107,7 @@ impl Phase {
 
 /// The outcome of a `redis-store` run.
 #[derive(Debug, Clone)]
-pub struct RedisStoreReport {
+pub(crate) struct RedisStoreReport {
     /// The Redis server's version.
     pub redis_version: Option<String>,
     /// Phase 1.
@@ -285,7 +285,7 @@ async fn check_stream(
 }
 
 /// Runs the scenario.
-pub async fn run(config: &RedisStoreConfig) -> Result<RedisStoreReport, String> {
+pub(crate) async fn run(config: &RedisStoreConfig) -> Result<RedisStoreReport, String> {
     let store_config = RedisConfig::new(config.redis_url.clone()).prefix(config.prefix.clone());
     let max_kept = store_config.max_events_per_stream;
     let (n, r) = (config.appends, config.replay_events);
@@ -447,7 +447,7 @@ async fn concurrent(
 
 impl RedisStoreReport {
     /// The JSON line of this run (`bench_persist.py` prints the same shape).
-    pub fn to_json(&self, label: &str, config: &RedisStoreConfig) -> Value {
+    pub(crate) fn to_json(&self, label: &str, config: &RedisStoreConfig) -> Value {
         json!({
             "scenario": "redis-store",
             "label": label,
@@ -467,7 +467,7 @@ impl RedisStoreReport {
     }
 
     /// A human-readable summary.
-    pub fn to_table(&self, label: &str, config: &RedisStoreConfig) -> String {
+    pub(crate) fn to_table(&self, label: &str, config: &RedisStoreConfig) -> String {
         let mut out = format!(
             "redis-store: {label} on Redis {}, {}-byte messages\n",
             self.redis_version.as_deref().unwrap_or("?"),
@@ -577,7 +577,7 @@ fn runs(lines: &str) -> Vec<Value> {
 }
 
 /// One row per `redis-store` run found in `lines`; empty when there is none.
-pub fn render(lines: &str) -> String {
+pub(crate) fn render(lines: &str) -> String {
     let runs = runs(lines);
     if runs.is_empty() {
         return String::new();
@@ -618,7 +618,7 @@ fn median(runs: &[&Value], pointer: &str) -> Option<f64> {
 /// The `redis-store` runs labelled `a` and `b` side by side, one figure a row: the median of
 /// each figure over the runs of each label, and the ratio `a / b` of the medians; empty unless
 /// both labels ran.
-pub fn render_ratio(lines: &str, a: &str, b: &str) -> String {
+pub(crate) fn render_ratio(lines: &str, a: &str, b: &str) -> String {
     let runs = runs(lines);
     let of = |label: &str| -> Vec<&Value> { runs.iter().filter(|r| r["label"] == label).collect() };
     let (runs_a, runs_b) = (of(a), of(b));

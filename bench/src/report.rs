@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::stats::fmt_us;
 
 /// Renders every scenario found in `lines` (JSON objects, one a line; other lines are skipped).
-pub fn render(lines: &str) -> String {
+pub(crate) fn render(lines: &str) -> String {
     let runs: Vec<Value> = lines
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
@@ -98,7 +98,7 @@ struct Figure {
 
 /// Renders, per scenario, one row per set of parameters that runs labelled `a` and `b` share,
 /// with each figure of both and `a / b` (the last run wins when a label repeats).
-pub fn render_ratio(lines: &str, a: &str, b: &str) -> String {
+pub(crate) fn render_ratio(lines: &str, a: &str, b: &str) -> String {
     let runs: Vec<Value> = lines
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())

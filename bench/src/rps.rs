@@ -12,7 +12,7 @@ use crate::stats::{self, Latency, ProcSample, fmt_us, round, round2};
 
 /// Settings of the `rps` scenario.
 #[derive(Debug, Clone)]
-pub struct RpsConfig {
+pub(crate) struct RpsConfig {
     /// The MCP endpoint.
     pub url: String,
     /// Concurrent clients (sessions, connections).
@@ -44,7 +44,7 @@ struct ClientResult {
 
 /// The outcome of an `rps` run.
 #[derive(Debug, Clone)]
-pub struct RpsReport {
+pub(crate) struct RpsReport {
     /// Successful calls per second in the measured window.
     pub rps: f64,
     /// Successful calls in the window.
@@ -75,7 +75,7 @@ pub struct RpsReport {
 
 impl RpsReport {
     /// How the server answered: `json`, `sse`, `mixed`, or `none` without a success.
-    pub fn answer_mode(&self) -> &'static str {
+    pub(crate) fn answer_mode(&self) -> &'static str {
         match self.sse_answers {
             _ if self.ok == 0 => "none",
             0 => "json",
@@ -85,14 +85,14 @@ impl RpsReport {
     }
 
     /// Server CPU milliseconds per 1,000 successful requests (= µs per request).
-    pub fn server_cpu_ms_per_1k(&self) -> Option<f64> {
+    pub(crate) fn server_cpu_ms_per_1k(&self) -> Option<f64> {
         let cpu = self.server_cpu_secs?;
         (self.ok > 0).then(|| cpu * 1e6 / self.ok as f64)
     }
 }
 
 /// Runs the scenario: sets up every client, then warms up and measures.
-pub async fn run(config: &RpsConfig) -> Result<RpsReport, String> {
+pub(crate) async fn run(config: &RpsConfig) -> Result<RpsReport, String> {
     if config.clients == 0 {
         return Err("--clients must be at least 1".into());
     }
@@ -249,7 +249,7 @@ async fn client_loop(
 
 impl RpsReport {
     /// The JSON line of this run.
-    pub fn to_json(&self, label: &str, config: &RpsConfig) -> Value {
+    pub(crate) fn to_json(&self, label: &str, config: &RpsConfig) -> Value {
         json!({
             "scenario": "rps",
             "label": label,
@@ -276,7 +276,7 @@ impl RpsReport {
     }
 
     /// A human-readable summary.
-    pub fn to_table(&self, label: &str, config: &RpsConfig) -> String {
+    pub(crate) fn to_table(&self, label: &str, config: &RpsConfig) -> String {
         let l = &self.latency;
         let mut out = format!(
             "rps: {label}, {} client(s), tools/call {:?}, {:.1} s measured after {:.1} s warm-up\n",

@@ -10,20 +10,20 @@ use serde_json::{Value, json};
 const CLOCK_TICKS_PER_SEC: f64 = 100.0;
 
 /// A latency histogram in nanoseconds, 1 µs to 60 s, 3 significant digits.
-pub fn latency_histogram() -> Histogram<u64> {
+pub(crate) fn latency_histogram() -> Histogram<u64> {
     // The bounds are constants that `new_with_bounds` accepts.
     Histogram::new_with_bounds(1_000, 60_000_000_000, 3)
         .unwrap_or_else(|_| unreachable!("valid histogram bounds"))
 }
 
 /// Records a latency, clamped into the histogram's range.
-pub fn record(histogram: &mut Histogram<u64>, nanos: u64) {
+pub(crate) fn record(histogram: &mut Histogram<u64>, nanos: u64) {
     histogram.saturating_record(nanos.max(1));
 }
 
 /// Percentiles of a latency histogram, in microseconds.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Latency {
+pub(crate) struct Latency {
     /// Values recorded.
     pub count: u64,
     /// Mean.
@@ -40,7 +40,7 @@ pub struct Latency {
 
 impl Latency {
     /// Summarizes a histogram of nanoseconds.
-    pub fn of(h: &Histogram<u64>) -> Self {
+    pub(crate) fn of(h: &Histogram<u64>) -> Self {
         if h.is_empty() {
             return Latency::default();
         }
@@ -56,7 +56,7 @@ impl Latency {
     }
 
     /// As a JSON object.
-    pub fn to_json(self) -> Value {
+    pub(crate) fn to_json(self) -> Value {
         json!({
             "count": self.count,
             "mean_us": round(self.mean_us),
@@ -69,17 +69,17 @@ impl Latency {
 }
 
 /// Rounds to one decimal, for readable JSON.
-pub fn round(x: f64) -> f64 {
+pub(crate) fn round(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
 /// Rounds to two decimals (seconds in JSON).
-pub fn round2(x: f64) -> f64 {
+pub(crate) fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
 /// Formats microseconds for a table: `850 µs`, `1.25 ms`, `2.10 s`.
-pub fn fmt_us(us: f64) -> String {
+pub(crate) fn fmt_us(us: f64) -> String {
     if us < 1_000.0 {
         format!("{us:.0} µs")
     } else if us < 1_000_000.0 {
@@ -91,7 +91,7 @@ pub fn fmt_us(us: f64) -> String {
 
 /// What `/proc` says about a process at one moment.
 #[derive(Debug, Clone, Copy)]
-pub struct ProcSample {
+pub(crate) struct ProcSample {
     /// Resident set size (`VmRSS`), KiB.
     pub rss_kib: u64,
     /// Peak resident set size (`VmHWM`), KiB.
@@ -102,7 +102,7 @@ pub struct ProcSample {
 
 impl ProcSample {
     /// Samples `pid` (or this process for `None`); `None` if `/proc` cannot tell.
-    pub fn read(pid: Option<u32>) -> Option<Self> {
+    pub(crate) fn read(pid: Option<u32>) -> Option<Self> {
         let dir = match pid {
             Some(p) => format!("/proc/{p}"),
             None => "/proc/self".to_string(),
@@ -137,7 +137,7 @@ fn stat_cpu_ticks(stat: &str) -> Option<u64> {
 }
 
 /// The soft limit on open files of this process (`/proc/self/limits`), if known.
-pub fn open_files_limit() -> Option<u64> {
+pub(crate) fn open_files_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     let soft = line
@@ -152,7 +152,7 @@ pub fn open_files_limit() -> Option<u64> {
 }
 
 /// Parses `10s`, `500ms`, `2m` or a bare number of seconds (`1.5`).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let (number, unit) = match t.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
         Some(i) => t.split_at(i),
@@ -171,7 +171,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Parses a rate per second: `50/s`, `50` or `3000/m`.
-pub fn parse_rate(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_rate(text: &str) -> Result<f64, String> {
     let t = text.trim();
     let (number, per) = t.split_once('/').unwrap_or((t, "s"));
     let value: f64 = number

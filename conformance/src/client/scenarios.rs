@@ -19,7 +19,7 @@ use mcpbus::transport::{HttpClientConfig, HttpClientTransport};
 use serde_json::{Map, Value, json};
 
 /// The scenarios this client supports, in the order `run-client.sh` runs them.
-pub const SUPPORTED: &[&str] = &[
+pub(crate) const SUPPORTED: &[&str] = &[
     "initialize",
     "tools_call",
     "elicitation-sep1034-client-defaults",
@@ -28,13 +28,13 @@ pub const SUPPORTED: &[&str] = &[
 ];
 
 /// What a scenario run yields: a one-line summary, or why it failed.
-pub type Outcome = Result<String, String>;
+pub(crate) type Outcome = Result<String, String>;
 
 /// A scenario: given the mock server's URL, runs the client against it.
-pub type Runner = fn(String) -> Pin<Box<dyn Future<Output = Outcome> + Send>>;
+pub(crate) type Runner = fn(String) -> Pin<Box<dyn Future<Output = Outcome> + Send>>;
 
 /// The runner of a supported scenario.
-pub fn find(name: &str) -> Option<Runner> {
+pub(crate) fn find(name: &str) -> Option<Runner> {
     let run: Runner = match name {
         "initialize" => |url| Box::pin(initialize(url)),
         "tools_call" => |url| Box::pin(tools_call(url)),
@@ -175,7 +175,9 @@ async fn elicitation_defaults(url: String) -> Outcome {
 
 /// Accepts a form elicitation with the schema's defaults; a required field without a default
 /// gets a neutral value of its type. URL-mode elicitations are declined (not declared anyway).
-pub fn accept_with_defaults(params: ElicitRequestParams) -> Result<ElicitResult, ErrorObject> {
+pub(crate) fn accept_with_defaults(
+    params: ElicitRequestParams,
+) -> Result<ElicitResult, ErrorObject> {
     let ElicitRequestParams::Form(form) = params else {
         return Ok(ElicitResult {
             action: ElicitAction::Decline,

@@ -8,12 +8,12 @@ use mcpbus_proto::events::{EventKind, EventTopicDescriptor, SuggestedHandle};
 use serde::Deserialize;
 
 /// The embedded default configuration.
-pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+pub(crate) const DEFAULT_CONFIG: &str = include_str!("default.toml");
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     /// Who the server is.
     #[serde(default)]
     pub server: ServerSection,
@@ -34,7 +34,7 @@ pub struct Config {
 /// `[redis]`
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RedisSection {
+pub(crate) struct RedisSection {
     /// `redis://host:port/db`; unset: everything stays in this process.
     pub url: Option<String>,
     /// Names the deployment: every key starts with `{prefix}:` (default `mcpbus`).
@@ -46,7 +46,7 @@ pub struct RedisSection {
 /// `[http]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HttpSection {
+pub(crate) struct HttpSection {
     /// Address to listen on.
     #[serde(default = "default_listen")]
     pub listen: String,
@@ -106,7 +106,7 @@ impl Default for HttpSection {
 /// `[server]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ServerSection {
+pub(crate) struct ServerSection {
     /// The name in `serverInfo`.
     #[serde(default = "default_name")]
     pub name: String,
@@ -130,7 +130,7 @@ impl Default for ServerSection {
 /// `[events]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EventsSection {
+pub(crate) struct EventsSection {
     /// Instructions sent with the events capability.
     pub instructions: Option<String>,
     /// Undelivered events a session may hold before the oldest are dropped.
@@ -142,7 +142,7 @@ pub struct EventsSection {
 }
 
 fn default_queue_capacity() -> usize {
-    mcpbus::outbound::DEFAULT_OUTBOUND_CAPACITY
+    mcpbus::service::DEFAULT_OUTBOUND_CAPACITY
 }
 
 impl Default for EventsSection {
@@ -158,7 +158,7 @@ impl Default for EventsSection {
 /// One `[[events.topics]]` entry.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TopicConfig {
+pub(crate) struct TopicConfig {
     /// The topic pattern, possibly with `{name}` placeholders.
     pub pattern: String,
     /// `content` or `signal`.
@@ -177,7 +177,7 @@ pub struct TopicConfig {
 /// `[publish]`
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PublishSection {
+pub(crate) struct PublishSection {
     /// Whether the `publish` tool is offered.
     #[serde(default)]
     pub enabled: bool,
@@ -188,7 +188,7 @@ pub struct PublishSection {
 
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     /// The file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
@@ -233,7 +233,7 @@ pub enum ConfigError {
 
 impl Config {
     /// Parses a configuration text; `origin` names it in errors.
-    pub fn parse(text: &str, origin: Option<&Path>) -> Result<Self, ConfigError> {
+    pub(crate) fn parse(text: &str, origin: Option<&Path>) -> Result<Self, ConfigError> {
         toml::from_str(text).map_err(|source| ConfigError::Parse {
             origin: origin
                 .map(|p| format!(" in {}", p.display()))
@@ -243,7 +243,7 @@ impl Config {
     }
 
     /// Loads `path`, or the embedded default when `None`.
-    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+    pub(crate) fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         match path {
             None => Self::parse(DEFAULT_CONFIG, None),
             Some(p) => {
@@ -257,7 +257,7 @@ impl Config {
     }
 
     /// The declared topics as server topic specs.
-    pub fn topic_specs(&self) -> Result<Vec<TopicSpec>, ConfigError> {
+    pub(crate) fn topic_specs(&self) -> Result<Vec<TopicSpec>, ConfigError> {
         self.events
             .topics
             .iter()

@@ -22,7 +22,7 @@ use crate::serve::ServeError;
 /// The body of `POST /publish`: the fields of `events/emit`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct PublishBody {
+pub(crate) struct PublishBody {
     /// The concrete topic.
     pub topic: String,
     /// The payload (any JSON; null when absent).
@@ -50,7 +50,7 @@ struct AppState {
 }
 
 /// Builds the HTTP configuration of the MCP endpoint from the file's `[http]` section.
-pub fn http_config(
+pub(crate) fn http_config(
     config: &Config,
     backend: Option<&mcpbus_redis::RedisBackend>,
 ) -> Result<HttpConfig, ConfigError> {
@@ -87,7 +87,7 @@ pub fn http_config(
 }
 
 /// Serves until SIGINT or SIGTERM, then closes every stream and session.
-pub async fn serve(
+pub(crate) async fn serve(
     config: &Config,
     server: Server,
     listen: Option<String>,

@@ -12,7 +12,7 @@ use crate::serve::InvalidPriority;
 
 /// Why `mcpbus pub` failed.
 #[derive(Debug, thiserror::Error)]
-pub enum PubError {
+pub(crate) enum PubError {
     /// `--priority` names no priority.
     #[error(transparent)]
     Priority(#[from] InvalidPriority),
@@ -52,7 +52,7 @@ pub enum PubError {
 
 /// What `mcpbus pub` was asked to do.
 #[derive(Debug)]
-pub struct PubArgs {
+pub(crate) struct PubArgs {
     /// The topic.
     pub topic: String,
     /// The payload text: JSON, or a bare word sent as a string.
@@ -72,7 +72,7 @@ pub struct PubArgs {
 }
 
 /// The JSON body of `POST /publish` for these arguments.
-pub fn body(args: &PubArgs) -> Result<Value, InvalidPriority> {
+pub(crate) fn body(args: &PubArgs) -> Result<Value, InvalidPriority> {
     let payload = serde_json::from_str::<Value>(&args.payload)
         .unwrap_or_else(|_| Value::String(args.payload.clone()));
     let mut body = json!({"topic": args.topic, "payload": payload});
@@ -95,7 +95,7 @@ pub fn body(args: &PubArgs) -> Result<Value, InvalidPriority> {
 }
 
 /// Publishes and prints the server's report.
-pub async fn run(args: PubArgs) -> Result<(), PubError> {
+pub(crate) async fn run(args: PubArgs) -> Result<(), PubError> {
     let body = body(&args)?;
     let url = format!("{}/publish", args.url.trim_end_matches('/'));
     let mut request = http::Request::post(&url).header("content-type", "application/json");

@@ -14,7 +14,7 @@ use crate::config::{Config, ConfigError};
 
 /// Why `mcpbus serve` could not start, or stopped with an error.
 #[derive(Debug, thiserror::Error)]
-pub enum ServeError {
+pub(crate) enum ServeError {
     /// The configuration cannot be used.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -43,7 +43,7 @@ pub enum ServeError {
 /// Arguments of the `publish` tool.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct PublishArgs {
+pub(crate) struct PublishArgs {
     /// The concrete topic to publish on, e.g. `agents/<agent id>/inbox`.
     pub topic: String,
     /// The event payload (any JSON value).
@@ -58,7 +58,7 @@ pub struct PublishArgs {
 }
 
 /// Builds the server a configuration describes.
-pub fn build_server(
+pub(crate) fn build_server(
     config: &Config,
     event_log: Option<std::sync::Arc<dyn mcpbus::events::EventLog>>,
 ) -> Result<Server, ConfigError> {
@@ -139,10 +139,10 @@ fn json_resource(
 /// A priority name that is none of urgent, high, normal and low.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid priority {0:?}: expected urgent, high, normal or low")]
-pub struct InvalidPriority(pub String);
+pub(crate) struct InvalidPriority(pub String);
 
 /// Reads a priority name as the `publish` tool, `POST /publish` and `mcpbus pub` take it.
-pub fn parse_priority(name: &str) -> Result<EventPriority, InvalidPriority> {
+pub(crate) fn parse_priority(name: &str) -> Result<EventPriority, InvalidPriority> {
     match name {
         "urgent" => Ok(EventPriority::Urgent),
         "high" => Ok(EventPriority::High),
@@ -153,7 +153,7 @@ pub fn parse_priority(name: &str) -> Result<EventPriority, InvalidPriority> {
 }
 
 /// Applies the optional fields a publisher may set on an event.
-pub fn with_options(
+pub(crate) fn with_options(
     mut event: Event,
     priority: Option<&str>,
     retained: Option<bool>,

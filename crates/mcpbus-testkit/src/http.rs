@@ -20,7 +20,7 @@ use crate::sse::SseReader;
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A client of one URL (usually an MCP endpoint); clones share their connections.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct HttpClient {
     /// Where every request goes.
     pub url: String,

@@ -54,6 +54,7 @@ pub fn line_channel(reader: impl Read + Send + 'static) -> mpsc::Receiver<String
 }
 
 /// A child process killed (and reaped) when dropped, on every path out of a test.
+#[derive(Debug)]
 pub struct ChildGuard {
     /// The process.
     pub child: Child,
@@ -140,6 +141,7 @@ pub fn run_bounded(mut cmd: Command, timeout: Duration, what: &str) -> Output {
 
 /// A running `mcpbus serve` on a free loopback port, killed when dropped. Its methods are
 /// blocking: the tests that spawn it drive it from plain threads.
+#[derive(Debug)]
 pub struct ServeProcess {
     /// The process.
     pub guard: ChildGuard,

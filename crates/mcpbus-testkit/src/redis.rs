@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A running `redis-server`; killed, and its directory removed, when dropped.
+#[derive(Debug)]
 pub struct RedisServer {
     /// Its loopback port.
     pub port: u16,

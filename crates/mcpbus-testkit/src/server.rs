@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A server serving `http://ADDR/mcp` on a task; shut down when dropped or [stopped](Self::stop).
+#[derive(Debug)]
 pub struct TestServer {
     /// Where it listens.
     pub addr: SocketAddr,

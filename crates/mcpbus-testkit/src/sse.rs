@@ -11,6 +11,7 @@ use mcpbus_proto::sse::{SseDecoder, SseEvent};
 use serde_json::Value;
 
 /// Reads the events of one SSE answer as they arrive.
+#[derive(Debug)]
 pub struct SseReader {
     body: Incoming,
     decoder: SseDecoder,

@@ -4,7 +4,7 @@ pub mod client;
 pub mod cluster;
 pub mod error;
 pub mod events;
-pub mod outbound;
+mod outbound;
 pub mod server;
 pub mod service;
 pub mod store;

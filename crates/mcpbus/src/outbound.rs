@@ -29,25 +29,23 @@ struct State {
 
 /// A bounded, drop-oldest queue of serialized frames with a single consumer.
 #[derive(Debug)]
-pub struct OutboundQueue {
+pub(crate) struct OutboundQueue {
     state: Mutex<State>,
     notify: Notify,
     capacity: usize,
     dropped: AtomicU64,
-    enqueued: AtomicU64,
     /// Mirrors `State::closed` for a check without the lock (on every delivery).
     closed: AtomicBool,
 }
 
 impl OutboundQueue {
     /// A queue holding at most `capacity` droppable frames (at least one).
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         OutboundQueue {
             state: Mutex::new(State::default()),
             notify: Notify::new(),
             capacity: capacity.max(1),
             dropped: AtomicU64::new(0),
-            enqueued: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         }
     }
@@ -59,7 +57,7 @@ impl OutboundQueue {
     }
 
     /// Queues a frame. Returns `false` if the queue is closed (the frame is discarded).
-    pub fn push(&self, frame: Bytes, droppable: bool) -> bool {
+    pub(crate) fn push(&self, frame: Bytes, droppable: bool) -> bool {
         {
             let mut st = self.lock();
             if st.closed {
@@ -77,13 +75,12 @@ impl OutboundQueue {
             }
             st.entries.push_back(Entry { frame, droppable });
         }
-        self.enqueued.fetch_add(1, Ordering::Relaxed);
         self.notify.notify_one();
         true
     }
 
     /// Takes every queued frame (waiting for at least one). `None` once closed and drained.
-    pub async fn pop_batch(&self, out: &mut Vec<Bytes>) -> bool {
+    pub(crate) async fn pop_batch(&self, out: &mut Vec<Bytes>) -> bool {
         loop {
             {
                 let mut st = self.lock();
@@ -101,35 +98,25 @@ impl OutboundQueue {
     }
 
     /// Closes the queue: later pushes are refused; queued frames are still delivered.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.lock().closed = true;
         self.closed.store(true, Ordering::Release);
         self.notify.notify_one();
     }
 
     /// Whether [`close`](Self::close) was called.
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 
     /// Events dropped so far because the session was too slow.
-    pub fn dropped(&self) -> u64 {
+    pub(crate) fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Frames queued so far.
-    pub fn enqueued(&self) -> u64 {
-        self.enqueued.load(Ordering::Relaxed)
-    }
-
     /// Frames waiting right now.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lock().entries.len()
-    }
-
-    /// Whether nothing is waiting.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

@@ -71,8 +71,9 @@ pub trait EventLog: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Vec<RetainedEvent>, BackendError>>;
 }
 
-/// The in-memory log of one process: cursors are a counter, retained values a
-/// [`RetainedStore`], and every append is delivered before it returns, in cursor order.
+/// The in-memory log of one process: cursors are a counter, retained values a map by topic
+/// (expired ones purged as they are met), and every append is delivered before it returns, in
+/// cursor order.
 #[derive(Debug, Default)]
 pub struct MemoryEventLog {
     feed: OnceLock<LogFeed>,

@@ -10,9 +10,9 @@ mod event;
 mod feed;
 mod hub;
 mod log;
-pub mod retained;
+pub(crate) mod retained;
 mod topics;
-pub mod trie;
+mod trie;
 
 pub(crate) use delivery::QueueSink;
 pub use delivery::{EventSink, LoggedEvent};
@@ -20,6 +20,5 @@ pub use event::{EmitError, EmitReport, Event};
 pub use feed::{LogFeed, SubscriberKey};
 pub use hub::{EventHub, HubStats};
 pub use log::{Appended, EventLog, MemoryEventLog, NewEvent};
-pub use retained::RetainedStore;
 pub use topics::{AuthorizationRequest, Authorizer, InvalidDeclaredTopic, Principal, TopicSpec};
 pub use trie::TopicTrie;

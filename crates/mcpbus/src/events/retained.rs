@@ -13,7 +13,7 @@ use mcpbus_proto::events::{EventParams, RetainedEvent};
 /// An `expiresAt` value that is neither RFC 3339 nor a naive ISO 8601 date-time.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid timestamp {value:?}: expected RFC 3339 such as 2026-04-08T12:00:00Z")]
-pub struct InvalidTimestamp {
+pub(crate) struct InvalidTimestamp {
     /// The rejected text.
     pub value: String,
 }
@@ -24,7 +24,7 @@ pub struct InvalidTimestamp {
 /// lower-case `t`/`z` or a space between date and time) and, like the reference
 /// implementation, ISO 8601 without an offset (`2026-04-08T12:00:00`, `2026-04-08T12:00`,
 /// `2026-04-08`), which is taken as UTC.
-pub fn parse_expires_at(s: &str) -> Result<DateTime<Utc>, InvalidTimestamp> {
+pub(crate) fn parse_expires_at(s: &str) -> Result<DateTime<Utc>, InvalidTimestamp> {
     let text = s.trim();
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Ok(at.with_timezone(&Utc));
@@ -67,32 +67,36 @@ impl Entry {
 /// caller passes, so tests control time; a value is expired from the instant its expiry time is
 /// reached.
 #[derive(Debug, Default)]
-pub struct RetainedStore {
+pub(crate) struct RetainedStore {
     entries: HashMap<String, Entry>,
 }
 
 impl RetainedStore {
+    // The server only sets and reads values (expired ones are purged as they are met); the
+    // helpers marked `cfg(test)` let the tests look inside.
     /// An empty store.
-    pub fn new() -> Self {
+    #[cfg(test)]
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Stores `params` as the retained value of its topic, replacing any previous one.
     ///
     /// `expires` is the parsed `expiresAt` (see [`parse_expires_at`]); `None` never expires.
-    pub fn set(&mut self, params: EventParams, expires: Option<DateTime<Utc>>) {
+    pub(crate) fn set(&mut self, params: EventParams, expires: Option<DateTime<Utc>>) {
         let event = RetainedEvent::from_params(&params);
         self.entries.insert(params.topic, Entry { event, expires });
     }
 
     /// Forgets the retained value of `topic`; true if there was one (expired or not).
-    pub fn remove(&mut self, topic: &str) -> bool {
+    #[cfg(test)]
+    pub(crate) fn remove(&mut self, topic: &str) -> bool {
         self.entries.remove(topic).is_some()
     }
 
     /// The unexpired retained value of `topic` (with `retained: true`); an expired one is
     /// purged.
-    pub fn get(&mut self, topic: &str, now: DateTime<Utc>) -> Option<RetainedEvent> {
+    pub(crate) fn get(&mut self, topic: &str, now: DateTime<Utc>) -> Option<RetainedEvent> {
         let entry = self.entries.get(topic)?;
         if entry.expired(now) {
             self.entries.remove(topic);
@@ -105,7 +109,11 @@ impl RetainedStore {
 
     /// Every unexpired retained value whose topic matches `pattern`, ordered by topic, each with
     /// `retained: true`. Expired values met on the way are purged.
-    pub fn matching(&mut self, pattern: &TopicPattern, now: DateTime<Utc>) -> Vec<RetainedEvent> {
+    pub(crate) fn matching(
+        &mut self,
+        pattern: &TopicPattern,
+        now: DateTime<Utc>,
+    ) -> Vec<RetainedEvent> {
         if pattern.is_literal() {
             // One exact topic: a hash lookup instead of a scan.
             return self.get(pattern.as_str(), now).into_iter().collect();
@@ -133,19 +141,22 @@ impl RetainedStore {
     }
 
     /// Drops every value expired at `now`; returns how many were dropped.
-    pub fn purge_expired(&mut self, now: DateTime<Utc>) -> usize {
+    #[cfg(test)]
+    pub(crate) fn purge_expired(&mut self, now: DateTime<Utc>) -> usize {
         let before = self.entries.len();
         self.entries.retain(|_, entry| !entry.expired(now));
         before - self.entries.len()
     }
 
     /// The number of stored values, expired ones not yet purged included.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether the store holds no value.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 }

@@ -205,7 +205,7 @@ impl RunningSession {
 }
 
 /// A new session id: 128 random bits as 32 lowercase hex characters.
-pub fn new_session_id() -> String {
+pub(crate) fn new_session_id() -> String {
     crate::util::random_hex(16)
 }
 

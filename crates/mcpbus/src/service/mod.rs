@@ -19,13 +19,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::outbound::DEFAULT_OUTBOUND_CAPACITY;
 use crate::transport::{Inbound, Transport, TransportReader, TransportWriter};
 
-pub use peer::{
-    DEFAULT_REQUEST_TIMEOUT, FrameKind, Peer, ProgressCallback, RelatedSink, RequestOptions,
-    UnsolicitedSink,
-};
+pub use crate::outbound::DEFAULT_OUTBOUND_CAPACITY;
+pub use peer::{DEFAULT_REQUEST_TIMEOUT, Peer, ProgressCallback, RequestOptions};
+pub(crate) use peer::{FrameKind, RelatedSink, UnsolicitedSink};
 
 /// Answers the requests and notifications that arrive on a connection.
 pub trait Handler: Send + Sync + 'static {
@@ -90,7 +88,8 @@ impl RequestContext {
 /// Settings of a service loop.
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
-    /// Undelivered events a peer may hold before the oldest are dropped.
+    /// Undelivered events a peer may hold before the oldest are dropped (default
+    /// [`DEFAULT_OUTBOUND_CAPACITY`]).
     pub outbound_capacity: usize,
     /// Default time our requests wait for an answer.
     pub request_timeout: Duration,
@@ -142,13 +141,13 @@ where
 
 /// Where a transport wants messages delivered other than through its writer.
 #[derive(Clone, Default)]
-pub struct Routing {
+pub(crate) struct Routing {
     /// Receives the messages related to each incoming request (HTTP answers each request on
     /// the POST that carried it).
-    pub related: Option<Arc<dyn RelatedSink>>,
+    pub(crate) related: Option<Arc<dyn RelatedSink>>,
     /// Takes unsolicited messages (events) directly, without the outgoing queue and the
     /// writer task, when it can (HTTP with an in-memory event store).
-    pub unsolicited: Option<Arc<dyn UnsolicitedSink>>,
+    pub(crate) unsolicited: Option<Arc<dyn UnsolicitedSink>>,
 }
 
 impl std::fmt::Debug for Routing {
@@ -161,7 +160,7 @@ impl std::fmt::Debug for Routing {
 }
 
 /// Like [`spawn_service`], with [`Routing`] for the messages the writer does not carry.
-pub fn spawn_routed_service<T, F>(
+pub(crate) fn spawn_routed_service<T, F>(
     transport: T,
     make_handler: F,
     config: ServiceConfig,

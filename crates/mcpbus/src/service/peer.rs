@@ -54,7 +54,7 @@ pub(crate) struct Pending {
 
 /// What kind of message a routed frame is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FrameKind {
+pub(crate) enum FrameKind {
     /// A notification (progress, log, …).
     Notification,
     /// A request of ours (sampling, elicitation, …).
@@ -65,7 +65,7 @@ pub enum FrameKind {
 
 /// Routes the messages that relate to one incoming request (its progress, its server-to-client
 /// requests, its answer) to where that request came from, e.g. the HTTP POST that carried it.
-pub trait RelatedSink: Send + Sync + 'static {
+pub(crate) trait RelatedSink: Send + Sync + 'static {
     /// Offers a frame related to request `id`; gives it back to fall back to the main queue.
     fn route(&self, id: &RequestId, frame: Bytes, kind: FrameKind) -> Result<(), Bytes>;
 
@@ -79,7 +79,7 @@ pub trait RelatedSink: Send + Sync + 'static {
 
 /// Takes unsolicited messages (not related to a request) without going through the outgoing
 /// queue, when it can; gives them back otherwise.
-pub trait UnsolicitedSink: Send + Sync + 'static {
+pub(crate) trait UnsolicitedSink: Send + Sync + 'static {
     /// Delivers a frame now, or gives it back to go through the queue.
     fn push(&self, frame: Bytes) -> Result<(), Bytes>;
 }
@@ -141,14 +141,6 @@ impl Peer {
         Peer {
             shared: self.shared.clone(),
             related: Some(id),
-        }
-    }
-
-    /// The handle for messages unrelated to any request.
-    pub fn unscoped(&self) -> Peer {
-        Peer {
-            shared: self.shared.clone(),
-            related: None,
         }
     }
 
@@ -304,7 +296,7 @@ impl Peer {
 
     /// Queues an already serialized frame; `droppable` frames (events) may be dropped, oldest
     /// first, when this peer falls behind. Returns `false` if the connection is closed.
-    pub fn send_frame(&self, frame: Bytes, droppable: bool) -> bool {
+    pub(crate) fn send_frame(&self, frame: Bytes, droppable: bool) -> bool {
         self.push_unsolicited(frame, droppable)
     }
 

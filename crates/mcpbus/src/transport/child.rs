@@ -10,6 +10,7 @@ use super::{Inbound, Transport, TransportReader, TransportWriter};
 
 /// A spawned MCP server: its stdout is read as messages, its stdin written; stderr is inherited
 /// (MCP servers log there). The process is killed if the transport is dropped while it runs.
+#[derive(Debug)]
 pub struct ChildProcess {
     child: Child,
     inner: LineTransport<ChildStdout, ChildStdin>,
@@ -60,6 +61,7 @@ impl Transport for ChildProcess {
 }
 
 /// Reads the child's stdout; owns the process so that it lives as long as its output is read.
+#[derive(Debug)]
 pub struct ChildReader {
     reader: LineReader<ChildStdout>,
     child: Option<Child>,
@@ -79,6 +81,7 @@ impl TransportReader for ChildReader {
 }
 
 /// Writes the child's stdin; closing it asks a well-behaved server to exit.
+#[derive(Debug)]
 pub struct ChildWriter {
     writer: LineWriter<ChildStdin>,
 }

@@ -14,6 +14,7 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 ///
 /// Each line is one JSON-RPC message. Empty lines are skipped, a trailing `\r` is ignored, and a
 /// line that is not a message yields the error it deserves while the stream goes on.
+#[derive(Debug)]
 pub struct LineTransport<R, W> {
     reader: R,
     writer: W,
@@ -65,6 +66,7 @@ where
 }
 
 /// The reading half of a [`LineTransport`].
+#[derive(Debug)]
 pub struct LineReader<R> {
     reader: BufReader<R>,
     buf: Vec<u8>,
@@ -149,6 +151,7 @@ impl<R: AsyncRead + Unpin + Send + 'static> TransportReader for LineReader<R> {
 }
 
 /// The writing half of a [`LineTransport`].
+#[derive(Debug)]
 pub struct LineWriter<W> {
     writer: BufWriter<W>,
 }

@@ -54,7 +54,4 @@ pub trait Transport: Send + 'static {
     fn split(self) -> (Self::Reader, Self::Writer);
 }
 
-/// A serialized frame queued for sending.
-pub type Frame = Bytes;
-
 pub mod http;

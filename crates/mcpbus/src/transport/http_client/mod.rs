@@ -204,6 +204,7 @@ impl Transport for HttpClientTransport {
 
 /// The receiving half of an [`HttpClientTransport`]: messages from every HTTP stream, merged.
 /// Ends once the writer is closed and every stream task has stopped.
+#[derive(Debug)]
 pub struct HttpClientReader {
     rx: mpsc::Receiver<Inbound>,
 }
@@ -223,6 +224,16 @@ pub struct HttpClientWriter {
     /// Dropped on close so that the reader ends once the stream tasks have stopped too.
     tx: Option<Tx>,
     get_started: bool,
+}
+
+impl std::fmt::Debug for HttpClientWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClientWriter")
+            .field("url", &self.shared.uri)
+            .field("closed", &self.tx.is_none())
+            .field("get_started", &self.get_started)
+            .finish()
+    }
 }
 
 impl TransportWriter for HttpClientWriter {
