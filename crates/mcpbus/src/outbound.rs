@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -34,8 +34,6 @@ pub(crate) struct OutboundQueue {
     notify: Notify,
     capacity: usize,
     dropped: AtomicU64,
-    /// Mirrors `State::closed` for a check without the lock (on every delivery).
-    closed: AtomicBool,
 }
 
 impl OutboundQueue {
@@ -46,7 +44,6 @@ impl OutboundQueue {
             notify: Notify::new(),
             capacity: capacity.max(1),
             dropped: AtomicU64::new(0),
-            closed: AtomicBool::new(false),
         }
     }
 
@@ -100,13 +97,7 @@ impl OutboundQueue {
     /// Closes the queue: later pushes are refused; queued frames are still delivered.
     pub(crate) fn close(&self) {
         self.lock().closed = true;
-        self.closed.store(true, Ordering::Release);
         self.notify.notify_one();
-    }
-
-    /// Whether [`close`](Self::close) was called.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
     }
 
     /// Events dropped so far because the session was too slow.

@@ -23,7 +23,7 @@ use crate::transport::{Inbound, Transport, TransportReader, TransportWriter};
 
 pub use crate::outbound::DEFAULT_OUTBOUND_CAPACITY;
 pub use peer::{DEFAULT_REQUEST_TIMEOUT, Peer, ProgressCallback, RequestOptions};
-pub(crate) use peer::{FrameKind, RelatedSink, UnsolicitedSink};
+pub(crate) use peer::{FrameKind, RelatedSink};
 
 /// Answers the requests and notifications that arrive on a connection.
 pub trait Handler: Send + Sync + 'static {
@@ -145,16 +145,12 @@ pub(crate) struct Routing {
     /// Receives the messages related to each incoming request (HTTP answers each request on
     /// the POST that carried it).
     pub(crate) related: Option<Arc<dyn RelatedSink>>,
-    /// Takes unsolicited messages (events) directly, without the outgoing queue and the
-    /// writer task, when it can (HTTP with an in-memory event store).
-    pub(crate) unsolicited: Option<Arc<dyn UnsolicitedSink>>,
 }
 
 impl std::fmt::Debug for Routing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Routing")
             .field("related", &self.related.is_some())
-            .field("unsolicited", &self.unsolicited.is_some())
             .finish()
     }
 }

@@ -77,13 +77,6 @@ pub(crate) trait RelatedSink: Send + Sync + 'static {
     fn abandon(&self, _id: &RequestId) {}
 }
 
-/// Takes unsolicited messages (not related to a request) without going through the outgoing
-/// queue, when it can; gives them back otherwise.
-pub(crate) trait UnsolicitedSink: Send + Sync + 'static {
-    /// Delivers a frame now, or gives it back to go through the queue.
-    fn push(&self, frame: Bytes) -> Result<(), Bytes>;
-}
-
 pub(crate) struct PeerShared {
     pub(crate) queue: OutboundQueue,
     pending: Mutex<HashMap<RequestId, Pending>>,
@@ -94,7 +87,6 @@ pub(crate) struct PeerShared {
     input_closed: AtomicBool,
     default_timeout: Duration,
     router: Option<Arc<dyn RelatedSink>>,
-    unsolicited: Option<Arc<dyn UnsolicitedSink>>,
 }
 
 /// A clonable handle to the peer at the other end of a connection: send requests and
@@ -131,7 +123,6 @@ impl Peer {
                 input_closed: AtomicBool::new(false),
                 default_timeout,
                 router: routing.related,
-                unsolicited: routing.unsolicited,
             }),
         }
     }
@@ -279,25 +270,13 @@ impl Peer {
             }
             _ => frame,
         };
-        self.push_unsolicited(frame, false)
-    }
-
-    /// An unsolicited frame: straight to the transport's sink if it takes it, else queued.
-    fn push_unsolicited(&self, frame: Bytes, droppable: bool) -> bool {
-        let frame = match &self.shared.unsolicited {
-            Some(sink) if !self.shared.queue.is_closed() => match sink.push(frame) {
-                Ok(()) => return true,
-                Err(frame) => frame,
-            },
-            _ => frame,
-        };
-        self.shared.queue.push(frame, droppable)
+        self.shared.queue.push(frame, false)
     }
 
     /// Queues an already serialized frame; `droppable` frames (events) may be dropped, oldest
     /// first, when this peer falls behind. Returns `false` if the connection is closed.
     pub(crate) fn send_frame(&self, frame: Bytes, droppable: bool) -> bool {
-        self.push_unsolicited(frame, droppable)
+        self.shared.queue.push(frame, droppable)
     }
 
     /// Events dropped because this peer was too slow to read them.

@@ -384,13 +384,13 @@ impl HttpInner {
             session_id: id.clone(),
             store: self.store.clone(),
         };
-        let standalone = Arc::new(session::StandaloneSink {
+        let standalone = session::StandaloneSink {
             session_id: id.clone(),
             store: self.store.clone(),
-        });
+            ended: ended.clone(),
+        };
         let routing = Routing {
             related: Some(sink),
-            unsolicited: Some(standalone.clone()),
         };
         let running = self.server.start_with(
             transport,
@@ -409,11 +409,11 @@ impl HttpInner {
     /// appends without waiting; through the session's queue and writer otherwise; with shared
     /// sessions, to whichever replica holds the stream (it attaches the session then); nowhere
     /// in stateless mode, which has no standalone stream.
-    fn event_delivery(&self, standalone: Arc<session::StandaloneSink>) -> EventDelivery {
+    fn event_delivery(&self, standalone: session::StandaloneSink) -> EventDelivery {
         if self.config.stateless || self.config.session_store.is_some() {
             EventDelivery::Elsewhere
         } else if self.store.appends_without_waiting() {
-            EventDelivery::Sink(standalone)
+            EventDelivery::Sink(Arc::new(standalone))
         } else {
             EventDelivery::Queue
         }

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{EventHub, EventSink};
-use crate::service::{FrameKind, Peer, RelatedSink, UnsolicitedSink};
+use crate::service::{FrameKind, Peer, RelatedSink};
 use crate::store::EventStore;
 use crate::transport::{Inbound, Transport, TransportReader, TransportWriter};
 
@@ -263,36 +263,29 @@ impl Drop for StandaloneGuard {
     }
 }
 
-/// Appends a session's unsolicited messages straight to its standalone stream when the store
-/// can append without waiting.
+/// A session's events, appended straight from the publisher to its standalone stream: chosen
+/// only for stores that append without waiting (in memory). The stream's bound
+/// (`replay_events_per_stream`) is what drops events for a slow reader, and the reader counts
+/// them when it finds its position gone (see `stream.rs`).
 pub(crate) struct StandaloneSink {
     pub(crate) session_id: Arc<str>,
     pub(crate) store: Arc<dyn EventStore>,
+    /// The session's `ended` token: an ended session takes nothing more.
+    pub(crate) ended: CancellationToken,
 }
 
-/// Live events go straight from the publisher into the stream (the store never blocks); the
-/// stream's bound (`replay_events_per_stream`) is what drops events for a slow reader, and the
-/// reader counts them when it finds its position gone (see `stream.rs`).
 impl EventSink for StandaloneSink {
     fn deliver(&self, frame: &Bytes, _cursor: &str) -> bool {
-        // Only chosen for stores that append without waiting; `push` logs a failure.
-        self.push(frame.clone()).is_ok()
-    }
-}
-
-impl UnsolicitedSink for StandaloneSink {
-    fn push(&self, frame: Bytes) -> Result<(), Bytes> {
-        match self
-            .store
-            .append_now(&self.session_id, STANDALONE_STREAM, Some(frame.clone()))
-        {
-            Some(Ok(_)) => Ok(()),
-            Some(Err(e)) => {
-                tracing::warn!(session = %self.session_id, error = %e, "could not store a standalone message; dropped");
-                Ok(())
-            }
-            None => Err(frame),
+        if self.ended.is_cancelled() {
+            return false;
         }
+        let stored =
+            self.store
+                .append_now(&self.session_id, STANDALONE_STREAM, Some(frame.clone()));
+        if let Some(Err(e)) = &stored {
+            tracing::warn!(session = %self.session_id, error = %e, "could not store an event; dropped");
+        }
+        matches!(stored, Some(Ok(_)))
     }
 }
 
