@@ -1,4 +1,7 @@
 //! JSON-RPC and MCP error codes.
+//!
+//! 2026-07-28 reserves `-32020` to `-32099` for codes the MCP specification defines and leaves
+//! `-32000` to `-32019` to implementations; its own codes are the last three here.
 
 /// The input is not valid JSON (or not valid UTF-8).
 pub const PARSE_ERROR: i64 = -32700;
@@ -18,3 +21,14 @@ pub const RESOURCE_NOT_FOUND: i64 = -32002;
 pub const REQUEST_CANCELLED: i64 = -32800;
 /// A URL-mode elicitation is required before the request can proceed (2025-11-25).
 pub const URL_ELICITATION_REQUIRED: i64 = -32042;
+/// HTTP headers of a request are missing, malformed or disagree with its body (2026-07-28;
+/// HTTP 400). See [`ErrorObject::header_mismatch`](crate::ErrorObject::header_mismatch).
+pub const HEADER_MISMATCH: i64 = -32020;
+/// The request needs a client capability its `_meta` does not declare; `data.requiredCapabilities`
+/// lists them (2026-07-28; HTTP 400). See
+/// [`ErrorObject::missing_required_client_capability`](crate::ErrorObject::missing_required_client_capability).
+pub const MISSING_REQUIRED_CLIENT_CAPABILITY: i64 = -32021;
+/// The server does not speak the request's protocol revision; `data.supported` lists the ones it
+/// does and `data.requested` repeats the asked one (2026-07-28; HTTP 400). See
+/// [`ErrorObject::unsupported_protocol_version`](crate::ErrorObject::unsupported_protocol_version).
+pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;

@@ -5,6 +5,7 @@ pub mod events;
 pub mod headers;
 pub mod jsonrpc;
 pub mod mcp;
+pub mod modern;
 pub mod sse;
 pub mod topic;
 

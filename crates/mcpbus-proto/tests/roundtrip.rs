@@ -8,10 +8,13 @@ use std::path::{Path, PathBuf};
 use mcpbus_proto::events::*;
 use mcpbus_proto::mcp::methods;
 use mcpbus_proto::mcp::*;
-use mcpbus_proto::{Message, RequestId, parse_message};
+use mcpbus_proto::{ErrorObject, Message, RequestId, parse_message};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+
+/// The 2026-07-28 fixtures (`tests/fixtures/2026-07-28/`), checked by this same harness.
+mod modern_fixtures;
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -112,9 +115,27 @@ fn check_result(method: &str, result: &Value, context: &str) {
     }
 }
 
+/// The payload types of one protocol era, by method: which type a request's or notification's
+/// params, a result, and an error object must read as.
+struct Era {
+    /// Checks params (see [`check_params`]); false when the method is unknown in the era.
+    params: fn(&str, Option<&Value>, &str) -> bool,
+    /// Checks a result against the result type of the request method (see [`check_result`]).
+    result: fn(&str, &Value, &str),
+    /// Checks an error object; true when it checked something the era defines.
+    error: fn(&ErrorObject, &str) -> bool,
+}
+
+/// The handshake era (2024-11-05 to 2025-11-25) and the events extension.
+const HANDSHAKE_ERA: Era = Era {
+    params: check_params,
+    result: check_result,
+    error: |_, _| false,
+};
+
 /// Runs one fixture file (an array of JSON-RPC messages, each response after its request) and
 /// returns how many payloads were checked.
-fn check_fixture(path: &Path) -> usize {
+fn check_fixture(path: &Path, era: &Era) -> usize {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -137,7 +158,7 @@ fn check_fixture(path: &Path) -> usize {
         match &message {
             Message::Request(r) => {
                 assert!(
-                    check_params(&r.method, r.params.as_ref(), &context),
+                    (era.params)(&r.method, r.params.as_ref(), &context),
                     "{context}: unknown method {}",
                     r.method
                 );
@@ -146,7 +167,7 @@ fn check_fixture(path: &Path) -> usize {
             }
             Message::Notification(n) => {
                 assert!(
-                    check_params(&n.method, n.params.as_ref(), &context),
+                    (era.params)(&n.method, n.params.as_ref(), &context),
                     "{context}: unknown method {}",
                     n.method
                 );
@@ -156,13 +177,14 @@ fn check_fixture(path: &Path) -> usize {
                 let method = pending
                     .remove(&r.id)
                     .unwrap_or_else(|| panic!("{context}: response to unknown id {}", r.id));
-                check_result(&method, &r.result, &context);
+                (era.result)(&method, &r.result, &context);
                 checked += 1;
             }
             Message::Error(e) => {
                 if let Some(id) = &e.id {
                     pending.remove(id);
                 }
+                checked += usize::from((era.error)(&e.error, &context));
             }
         }
     }
@@ -184,7 +206,7 @@ fn every_fixture_round_trips() {
     );
     let mut total = 0;
     for file in &files {
-        let checked = check_fixture(file);
+        let checked = check_fixture(file, &HANDSHAKE_ERA);
         assert!(checked > 0, "{}: nothing checked", file.display());
         total += checked;
     }

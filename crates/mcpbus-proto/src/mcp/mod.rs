@@ -46,6 +46,14 @@ pub fn is_supported_protocol_version(version: &str) -> bool {
 }
 
 /// Method names of MCP requests and notifications, and of the events extension.
+///
+/// The 2026-07-28 revision adds [`SERVER_DISCOVER`](methods::SERVER_DISCOVER),
+/// [`SUBSCRIPTIONS_LISTEN`](methods::SUBSCRIPTIONS_LISTEN) and
+/// [`SUBSCRIPTIONS_ACKNOWLEDGED`](methods::SUBSCRIPTIONS_ACKNOWLEDGED), and drops `initialize`, `notifications/initialized`, `ping`,
+/// `logging/setLevel`, `resources/subscribe`, `resources/unsubscribe`,
+/// `notifications/elicitation/complete` and `notifications/roots/list_changed`; in that revision
+/// `elicitation/create`, `sampling/createMessage` and `roots/list` only appear inside an
+/// `input_required` result (see [`crate::modern`]).
 pub mod methods {
     /// Request: client opens the session.
     pub const INITIALIZE: &str = "initialize";
@@ -99,6 +107,14 @@ pub mod methods {
     pub const ROOTS_LIST: &str = "roots/list";
     /// Notification (client to server): the root list changed.
     pub const ROOTS_LIST_CHANGED: &str = "notifications/roots/list_changed";
+    /// Request (2026-07-28): the server's revisions, capabilities and identity.
+    pub const SERVER_DISCOVER: &str = "server/discover";
+    /// Request (2026-07-28): open a long-lived stream of the change notifications the client
+    /// asks for.
+    pub const SUBSCRIPTIONS_LISTEN: &str = "subscriptions/listen";
+    /// Notification (2026-07-28, server to client): the first message of a listen stream, with
+    /// the notifications the server will send on it.
+    pub const SUBSCRIPTIONS_ACKNOWLEDGED: &str = "notifications/subscriptions/acknowledged";
     /// Request (events extension): subscribe to topic patterns.
     pub const EVENTS_SUBSCRIBE: &str = "events/subscribe";
     /// Request (events extension): drop topic subscriptions.
