@@ -29,10 +29,12 @@ esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 
 echo "== building (release)" >&2
 cargo build --release -j2 -p mcpbus-cli -p mcpbus-bench >&2
-target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+target_dir=$(bench_target_dir)
 server_bin="$target_dir/release/mcpbus"
 bench_bin="$target_dir/release/mcpbus-bench"
 # mcpbus vs rmcp: its functions, and the rmcp peer built now rather than between scenarios.
@@ -41,10 +43,7 @@ bench_bin="$target_dir/release/mcpbus-bench"
 rmcp_build
 
 # One connection per subscribed session on each side: raise the open-files limit.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 2200 ]; then
-  echo "warning: open-files limit $(ulimit -n) is too low for 1,000 sessions (raise the hard limit)" >&2
-fi
+bench_raise_open_files
 
 out=${BENCH_OUT:-$(mktemp -d)}
 mkdir -p "$out"
@@ -53,57 +52,12 @@ results="$out/results.jsonl"
 : >"$results"
 token="bench-$RANDOM$RANDOM$RANDOM"
 
-cat >"$out/bench.toml" <<EOF
-[server]
-name = "mcpbus-bench-server"
-
-[events]
-queue_capacity = 1024
-
-[[events.topics]]
-pattern = "build/status"
-kind = "content"
-description = "The topic the fan-out scenario publishes on (not retained)"
-
-[[events.topics]]
-pattern = "bench/+"
-kind = "signal"
-
-[publish]
-# Offers the trivial whoami tool the rps scenario calls.
-enabled = true
-token = "$token"
-
-[http]
-listen = "127.0.0.1:0"
-path = "/mcp"
-response_mode = "json"
-session_idle_timeout_secs = 600
-EOF
-
-pin_server=()
-pin_bench=()
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-  pin_server=(taskset -c 0)
-  pin_bench=(taskset -c 1)
-  pinning="server pinned to core 0, generator to core 1 (taskset)"
-else
-  pinning="no CPU pinning (taskset missing or fewer than 2 cores)"
-fi
+bench_write_config "$out/bench.toml"
+bench_pin
 
 server_pid=
 mosquitto_pid=
 failed=0
-# stop_pid PID: TERM, then KILL after 5 s.
-stop_pid() {
-  local pid=$1
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-}
 cleanup() {
   rmcp_stop
   stop_pid "$server_pid"
@@ -114,51 +68,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_mcpbus: starts `mcpbus serve` (pinned); sets server_pid, url and base.
-start_mcpbus() {
-  local log="$out/server.start.log"
-  MCPBUS_LOG=warn "${pin_server[@]}" "$server_bin" serve --listen 127.0.0.1:0 \
-    --config "$out/bench.toml" 2>"$log" &
-  server_pid=$!
-  url=
-  for _ in $(seq 100); do
-    url=$(sed -n 's/^mcpbus: listening on \(http:[^ ]*\)$/\1/p' "$log")
-    [ -n "$url" ] && break
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [ -z "$url" ]; then
-    failed=1
-    echo "the server did not start:" >&2
-    cat "$log" >&2
-    exit 1
-  fi
-  base=${url%/mcp}
-}
-
-# stop_mcpbus: stops the server started last; appends its log to $out/server.log.
-stop_mcpbus() {
-  stop_pid "$server_pid"
-  server_pid=
-  cat "$out/server.start.log" >>"$out/server.log" 2>/dev/null || true
-}
-
 start_mcpbus
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== mode $mode; $pinning; load average $load_before" >&2
 echo "== server $url (pid $server_pid); machine: $(nproc) cores, $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p')" >&2
-
-# run SECONDS ARGS...: one scenario, bounded in time; its JSON line goes to the results.
-run() {
-  local limit=$1
-  shift
-  if ! timeout --kill-after=5 "$limit" "${pin_bench[@]}" "$bench_bin" "$@" \
-      --url "$url" --server-pid "$server_pid" --json >>"$results"; then
-    echo "FAILED: mcpbus-bench $*" >&2
-    failed=1
-  fi
-}
 
 if [ "$mode" = smoke ]; then
   run 20 rps --clients 2 --duration 2s --warmup 500ms --strict

@@ -213,6 +213,11 @@ enum Command {
         /// per scenario, with the runs matched by their parameters.
         #[arg(long)]
         ratio: Option<String>,
+        /// Also compare two builds of one server by label, e.g. `A..B` (as `bench/ab.sh`
+        /// labels them): per scenario and parameters, the median of each figure over the runs
+        /// of each label, B / A, and each label's range.
+        #[arg(long)]
+        change: Option<String>,
     },
 }
 
@@ -427,33 +432,54 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 r.errors == 0,
             ))
         }
-        Command::Report { files, ratio } => {
-            let mut text = String::new();
-            if files.is_empty() {
-                std::io::stdin()
-                    .read_to_string(&mut text)
-                    .map_err(|e| format!("reading stdin: {e}"))?;
-            }
-            for f in &files {
-                text += &std::fs::read_to_string(f)
-                    .map_err(|e| format!("reading {}: {e}", f.display()))?;
-                text.push('\n');
-            }
-            let redis = redis_store::render(&text);
-            let others = report::render(&text);
-            // Lines of redis-store runs alone are not "no results".
-            if redis.is_empty() || others != report::render("") {
-                print!("{others}");
-            }
-            print!("{redis}");
-            if let Some(ratio) = ratio {
-                let (a, b) = ratio
-                    .split_once('/')
-                    .ok_or("--ratio expects two labels as A/B, e.g. mcpbus/rmcp")?;
-                print!("{}", report::render_ratio(&text, a, b));
-                print!("{}", redis_store::render_ratio(&text, a, b));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Report {
+            files,
+            ratio,
+            change,
+        } => report(&files, ratio.as_deref(), change.as_deref()),
     }
+}
+
+/// The `report` subcommand: the tables of the runs in `files` (stdin when none), and the
+/// comparisons `--ratio` and `--change` ask for.
+fn report(
+    files: &[PathBuf],
+    ratio: Option<&str>,
+    change: Option<&str>,
+) -> Result<ExitCode, String> {
+    let change = change
+        .map(|c| {
+            c.split_once("..")
+                .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+                .ok_or("--change expects two labels as A..B, e.g. A..B")
+        })
+        .transpose()?;
+    let mut text = String::new();
+    if files.is_empty() {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| format!("reading stdin: {e}"))?;
+    }
+    for f in files {
+        text += &std::fs::read_to_string(f).map_err(|e| format!("reading {}: {e}", f.display()))?;
+        text.push('\n');
+    }
+    let redis = redis_store::render(&text);
+    let others = report::render(&text);
+    // Lines of redis-store runs alone are not "no results".
+    if redis.is_empty() || others != report::render("") {
+        print!("{others}");
+    }
+    print!("{redis}");
+    if let Some(ratio) = ratio {
+        let (a, b) = ratio
+            .split_once('/')
+            .ok_or("--ratio expects two labels as A/B, e.g. mcpbus/rmcp")?;
+        print!("{}", report::render_ratio(&text, a, b));
+        print!("{}", redis_store::render_ratio(&text, a, b));
+    }
+    if let Some((a, b)) = change {
+        print!("{}", report::render_change(&text, a, b));
+    }
+    Ok(ExitCode::SUCCESS)
 }

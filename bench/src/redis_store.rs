@@ -28,7 +28,7 @@ use mcpbus::store::EventStore;
 use mcpbus_redis::{RedisBackend, RedisConfig};
 use serde_json::{Value, json};
 
-use crate::stats::{Latency, fmt_us, latency_histogram, record, round, round2};
+use crate::stats::{Latency, fmt_us, latency_histogram, median, record, round, round2};
 
 /// The stream every session appends to (a GET stream's name does not matter to the store).
 const STREAM: &str = "s";
@@ -603,16 +603,6 @@ fn show(run: &Value, f: &Figure) -> String {
     run.pointer(f.pointer)
         .and_then(Value::as_f64)
         .map_or("–".into(), f.show)
-}
-
-/// The median of a figure over runs (the upper middle one of an even count).
-fn median(runs: &[&Value], pointer: &str) -> Option<f64> {
-    let mut v: Vec<f64> = runs
-        .iter()
-        .filter_map(|r| r.pointer(pointer).and_then(Value::as_f64))
-        .collect();
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied()
 }
 
 /// The `redis-store` runs labelled `a` and `b` side by side, one figure a row: the median of

@@ -1,10 +1,11 @@
 //! `report`: turns the JSON lines of several runs into Markdown tables, one per scenario, with
 //! one row per run (so runs against other servers, told apart by their label, sit side by side),
-//! and, with `--ratio A/B`, tables that put two servers' figures and their ratio on one row.
+//! with `--ratio A/B`, tables that put two servers' figures and their ratio on one row, and with
+//! `--change A..B` one table of how build B's figures compare with build A's over several runs.
 
 use serde_json::Value;
 
-use crate::stats::fmt_us;
+use crate::stats::{fmt_us, median, sorted_values};
 
 /// Renders every scenario found in `lines` (JSON objects, one a line; other lines are skipped).
 pub(crate) fn render(lines: &str) -> String {
@@ -250,6 +251,127 @@ fn ratio_table(
     out
 }
 
+/// Renders how a build `b` compares with a build `a` of the same server (the runs labelled `a`
+/// and `b`, e.g. by `bench/ab.sh`): per scenario and set of parameters both ran, one row per
+/// figure with the median over each label's runs, `b / a` of the medians and each label's range
+/// (lowest – highest), so a change can be told from the spread between rounds.
+pub fn render_change(lines: &str, a: &str, b: &str) -> String {
+    let runs: Vec<Value> = lines
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
+        .filter(|v| v.get("scenario").is_some())
+        .collect();
+    let rps = [
+        Figure {
+            name: "req/s",
+            pointer: "/rps",
+            show: |v| format!("{:.0}", num(v)),
+        },
+        Figure {
+            name: "p99 latency",
+            pointer: "/latency/p99_us",
+            show: us,
+        },
+    ];
+    let fanout = [
+        Figure {
+            name: "deliveries/s",
+            pointer: "/deliveries_per_s",
+            show: |v| format!("{:.0}", num(v)),
+        },
+        Figure {
+            name: "server CPU µs / delivery",
+            pointer: "/server_cpu_us_per_delivery",
+            show: |v| format!("{:.2}", num(v)),
+        },
+        Figure {
+            name: "publish → last p99",
+            pointer: "/publish_to_last/p99_us",
+            show: us,
+        },
+    ];
+    let mut rows = String::new();
+    rows += &change_rows(&runs, a, b, "rps", &["clients", "answer_mode"], &rps);
+    rows += &change_rows(&runs, a, b, "fanout", &["sessions", "events"], &fanout);
+    if rows.is_empty() {
+        return format!("no scenario ran on both {a} and {b}\n");
+    }
+    format!(
+        "{a} → {b}: median of each figure over the runs of each, {b} / {a}, and the range of \
+         each (lowest – highest)\n\n\
+         | scenario | figure | {a} | {b} | {b} / {a} | {a} range | {b} range | runs {a} / {b} |\n\
+         |---|---|--:|--:|--:|--:|--:|--:|\n{rows}\n"
+    )
+}
+
+/// The rows of one scenario for `render_change`: one per figure and set of parameters (the
+/// values of `keys`), in the order the runs of `a` first had them.
+fn change_rows(
+    runs: &[Value],
+    a: &str,
+    b: &str,
+    scenario: &str,
+    keys: &[&str],
+    figures: &[Figure],
+) -> String {
+    let key = |r: &Value| -> Vec<String> { keys.iter().map(|k| r[*k].to_string()).collect() };
+    let mut params: Vec<Vec<String>> = Vec::new();
+    for r in runs.iter().filter(|r| r["scenario"] == scenario) {
+        if r["label"] == a && !params.contains(&key(r)) {
+            params.push(key(r));
+        }
+    }
+    let mut out = String::new();
+    for p in params {
+        let of = |label: &str| -> Vec<&Value> {
+            runs.iter()
+                .filter(|r| r["scenario"] == scenario && r["label"] == label && key(r) == p)
+                .collect()
+        };
+        let (runs_a, runs_b) = (of(a), of(b));
+        if runs_b.is_empty() {
+            continue;
+        }
+        let what: Vec<String> = keys
+            .iter()
+            .zip(&p)
+            .map(|(k, v)| format!("{k} {}", v.trim_matches('"')))
+            .collect();
+        for f in figures {
+            let (va, vb) = (
+                sorted_values(&runs_a, f.pointer),
+                sorted_values(&runs_b, f.pointer),
+            );
+            let (ma, mb) = (median(&runs_a, f.pointer), median(&runs_b, f.pointer));
+            let show = |v: Option<f64>| v.map_or("–".into(), |x| (f.show)(&Value::from(x)));
+            let range = |v: &[f64]| match (v.first(), v.last()) {
+                (Some(lo), Some(hi)) => format!(
+                    "{} – {}",
+                    (f.show)(&Value::from(*lo)),
+                    (f.show)(&Value::from(*hi))
+                ),
+                _ => "–".into(),
+            };
+            let ratio = match (ma, mb) {
+                (Some(x), Some(y)) if x != 0.0 => format!("{:.2}×", y / x),
+                _ => "–".into(),
+            };
+            out += &format!(
+                "| {scenario}, {} | {} | {} | {} | {ratio} | {} | {} | {} / {} |\n",
+                what.join(", "),
+                f.name,
+                show(ma),
+                show(mb),
+                range(&va),
+                range(&vb),
+                runs_a.len(),
+                runs_b.len(),
+            );
+        }
+    }
+    out
+}
+
 fn text(v: &Value) -> String {
     v.as_str().unwrap_or("?").to_string()
 }
@@ -315,5 +437,58 @@ mod tests {
         );
         assert!(!out.contains("fanout"), "{out}");
         assert!(render(lines).contains("| rmcp | 10000 | – | 200.0 MiB | 16.0 KiB |"));
+    }
+
+    #[test]
+    fn two_builds_are_compared_by_their_medians() {
+        let rps = |label: &str, rps: f64, p99: f64| {
+            format!(
+                r#"{{"scenario":"rps","label":"{label}","clients":10,"answer_mode":"json","rps":{rps},"latency":{{"p99_us":{p99}}}}}"#
+            )
+        };
+        let fanout = |label: &str, cpu: f64| {
+            format!(
+                r#"{{"scenario":"fanout","label":"{label}","sessions":1000,"events":200,"deliveries_per_s":50000.0,"server_cpu_us_per_delivery":{cpu},"publish_to_last":{{"p99_us":30000.0}}}}"#
+            )
+        };
+        let lines = [
+            rps("A", 1000.0, 300.0),
+            rps("B", 1100.0, 250.0),
+            rps("A", 3000.0, 200.0),
+            rps("B", 900.0, 400.0),
+            rps("A", 2000.0, 100.0),
+            rps("B", 1050.0, 500.0),
+            fanout("A", 16.0),
+            fanout("B", 12.0),
+            rps("A", 5.0, 1.0).replace("\"clients\":10", "\"clients\":1"),
+        ]
+        .join("\n");
+        let out = render_change(&lines, "A", "B");
+        assert!(
+            out.contains(
+                "| rps, clients 10, answer_mode json | req/s | 2000 | 1050 | 0.53× | 1000 – 3000 | 900 – 1100 | 3 / 3 |"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("| p99 latency | 200 µs | 400 µs | 2.00× | 100 µs – 300 µs |"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "| fanout, sessions 1000, events 200 | server CPU µs / delivery | 16.00 | 12.00 | 0.75× |"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("| publish → last p99 | 30.00 ms | 30.00 ms | 1.00× |"),
+            "{out}"
+        );
+        // Parameters only one build ran make no row.
+        assert!(!out.contains("clients 1,"), "{out}");
+        assert_eq!(
+            render_change(&lines, "A", "C"),
+            "no scenario ran on both A and C\n"
+        );
     }
 }

@@ -78,6 +78,23 @@ pub(crate) fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// A figure's values over runs (the runs that have it, `pointer` being its JSON pointer),
+/// sorted.
+pub fn sorted_values(runs: &[&Value], pointer: &str) -> Vec<f64> {
+    let mut v: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.pointer(pointer).and_then(Value::as_f64))
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+/// The median of a figure over runs (the upper middle one of an even count).
+pub fn median(runs: &[&Value], pointer: &str) -> Option<f64> {
+    let v = sorted_values(runs, pointer);
+    v.get(v.len() / 2).copied()
+}
+
 /// Formats microseconds for a table: `850 µs`, `1.25 ms`, `2.10 s`.
 pub(crate) fn fmt_us(us: f64) -> String {
     if us < 1_000.0 {
