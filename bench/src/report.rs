@@ -255,7 +255,7 @@ fn ratio_table(
 /// and `b`, e.g. by `bench/ab.sh`): per scenario and set of parameters both ran, one row per
 /// figure with the median over each label's runs, `b / a` of the medians and each label's range
 /// (lowest – highest), so a change can be told from the spread between rounds.
-pub fn render_change(lines: &str, a: &str, b: &str) -> String {
+pub(crate) fn render_change(lines: &str, a: &str, b: &str) -> String {
     let runs: Vec<Value> = lines
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())

@@ -80,7 +80,7 @@ pub(crate) fn round2(x: f64) -> f64 {
 
 /// A figure's values over runs (the runs that have it, `pointer` being its JSON pointer),
 /// sorted.
-pub fn sorted_values(runs: &[&Value], pointer: &str) -> Vec<f64> {
+pub(crate) fn sorted_values(runs: &[&Value], pointer: &str) -> Vec<f64> {
     let mut v: Vec<f64> = runs
         .iter()
         .filter_map(|r| r.pointer(pointer).and_then(Value::as_f64))
@@ -90,7 +90,7 @@ pub fn sorted_values(runs: &[&Value], pointer: &str) -> Vec<f64> {
 }
 
 /// The median of a figure over runs (the upper middle one of an even count).
-pub fn median(runs: &[&Value], pointer: &str) -> Option<f64> {
+pub(crate) fn median(runs: &[&Value], pointer: &str) -> Option<f64> {
     let v = sorted_values(runs, pointer);
     v.get(v.len() / 2).copied()
 }
