@@ -464,7 +464,10 @@ mod tests {
             Err(StoreError::Unknown(_))
         ));
         assert_eq!(
-            store.read_after("s1", "get", Some(&first), 10).await.unwrap(),
+            store
+                .read_after("s1", "get", Some(&first), 10)
+                .await
+                .unwrap(),
             []
         );
     }
