@@ -621,6 +621,16 @@ mod tests {
     }
 
     #[test]
+    fn long_numbers_survive_a_round_trip() {
+        // Found by fuzz/fuzz_targets/jsonrpc_parse.rs: without serde_json's `float_roundtrip`
+        // this number parsed 1 ulp away from the value its own output parses to, so a relayed
+        // payload changed on the way through.
+        let input = br#"{"jsonrpc":"2.0","method":"m","params":[600000000000000000000000000000000000009319448828905346378]}"#;
+        let message = parse_message(input).unwrap();
+        assert_eq!(parse_message(&message.to_vec()).unwrap(), message);
+    }
+
+    #[test]
     fn serializes_round_trip() {
         for m in [
             Message::request(5, "tools/list", Some(json!({"cursor": "c"}))),

@@ -77,6 +77,14 @@ impl Inner {
     }
 }
 
+impl StreamLog {
+    /// Whether `seq` numbers an event this stream issued (they start at 1: an id ending in
+    /// `-0` was never issued and is unknown, not a cursor before the first event).
+    fn issued(&self, seq: u64) -> bool {
+        (1..self.next_seq).contains(&seq)
+    }
+}
+
 impl SessionLog {
     fn stream_index(&mut self, name: &str) -> usize {
         if let Some(&i) = self.by_name.get(name) {
@@ -104,7 +112,7 @@ struct Inner {
 /// An [`EventStore`] in process memory: the default, for single-process deployments.
 ///
 /// Event ids have the form `EPOCH-STREAM-SEQ` (hex epoch random per session, stream index,
-/// sequence number increasing across the session's streams).
+/// sequence number counted per stream from 1).
 #[derive(Clone)]
 pub struct MemoryEventStore {
     inner: Arc<Mutex<Inner>>,
@@ -222,7 +230,7 @@ impl MemoryEventStore {
             return Err(unknown());
         }
         let stream = log.streams.get(parsed.stream).ok_or_else(unknown)?;
-        if parsed.seq >= stream.next_seq {
+        if !stream.issued(parsed.seq) {
             return Err(unknown());
         }
         Ok(StreamPosition {
@@ -257,7 +265,7 @@ impl MemoryEventStore {
         let s = &log.streams[index];
         let after_seq = match (&parsed, after) {
             (Some(p), Some(id)) => {
-                if p.epoch != epoch || p.stream != index || p.seq >= s.next_seq {
+                if p.epoch != epoch || p.stream != index || !s.issued(p.seq) {
                     return Err(StoreError::Unknown(id.to_string()));
                 }
                 if s.trimmed_through.is_some_and(|t| t > p.seq) {
@@ -438,6 +446,30 @@ mod tests {
             store.locate("s1", "00000000-0-999").await,
             Err(StoreError::Unknown(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn sequence_zero_was_never_issued() {
+        // Found by fuzz/fuzz_targets/event_store_ids.rs: `EPOCH-STREAM-0` was accepted as a
+        // resume point although no event has that id.
+        let store = MemoryEventStore::default();
+        let first = store.append("s1", "get", msg("a")).await.unwrap();
+        let zero = format!("{}0", first.strip_suffix('1').unwrap());
+        assert!(matches!(
+            store.locate("s1", &zero).await,
+            Err(StoreError::Unknown(_))
+        ));
+        assert!(matches!(
+            store.read_after("s1", "get", Some(&zero), 10).await,
+            Err(StoreError::Unknown(_))
+        ));
+        assert_eq!(
+            store
+                .read_after("s1", "get", Some(&first), 10)
+                .await
+                .unwrap(),
+            []
+        );
     }
 
     #[tokio::test]
