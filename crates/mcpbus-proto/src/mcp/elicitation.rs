@@ -66,8 +66,35 @@ pub struct ElicitRequestUrlParams {
 impl Serialize for ElicitRequestParams {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            ElicitRequestParams::Form(form) => form.serialize(serializer),
-            ElicitRequestParams::Url(url) => {
+            ElicitRequestParams::Form(form) => ByMode::<_, ()>::Form(form).serialize(serializer),
+            ElicitRequestParams::Url(url) => ByMode::<(), _>::Url(url).serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ElicitRequestParams {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match ByMode::deserialize(deserializer)? {
+            ByMode::Form(form) => ElicitRequestParams::Form(form),
+            ByMode::Url(url) => ElicitRequestParams::Url(url),
+        })
+    }
+}
+
+/// An elicitation's params told apart by `mode` (absent or null: form), in both eras: form
+/// params are written as they are, URL params with `"mode": "url"` added.
+pub(crate) enum ByMode<F, U> {
+    /// Form mode.
+    Form(F),
+    /// URL mode.
+    Url(U),
+}
+
+impl<F: Serialize, U: Serialize> Serialize for ByMode<F, U> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ByMode::Form(form) => form.serialize(serializer),
+            ByMode::Url(url) => {
                 let mut value = serde_json::to_value(url).map_err(ser::Error::custom)?;
                 if let Value::Object(map) = &mut value {
                     map.insert("mode".to_owned(), Value::from("url"));
@@ -78,7 +105,9 @@ impl Serialize for ElicitRequestParams {
     }
 }
 
-impl<'de> Deserialize<'de> for ElicitRequestParams {
+impl<'de, F: serde::de::DeserializeOwned, U: serde::de::DeserializeOwned> Deserialize<'de>
+    for ByMode<F, U>
+{
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(deserializer)?;
         let mode = match value.get("mode") {
@@ -88,13 +117,13 @@ impl<'de> Deserialize<'de> for ElicitRequestParams {
         };
         match mode {
             "form" => serde_json::from_value(value)
-                .map(ElicitRequestParams::Form)
+                .map(ByMode::Form)
                 .map_err(de::Error::custom),
             "url" => serde_json::from_value(value)
-                .map(ElicitRequestParams::Url)
+                .map(ByMode::Url)
                 .map_err(de::Error::custom),
-            other => Err(de::Error::custom(format!(
-                "unknown elicitation mode {other:?}"
+            other => Err(de::Error::custom(format_args!(
+                "unknown elicitation mode {other:?} (expected \"form\" or \"url\")"
             ))),
         }
     }

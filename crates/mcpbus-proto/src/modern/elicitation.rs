@@ -6,8 +6,9 @@
 //! form mode may name itself with `"mode": "form"`, which is kept here so that a request reads
 //! back as it was written.
 
-use serde::de::{self, Deserializer};
-use serde::ser::{self, Serializer};
+use serde::{Deserializer, Serializer};
+
+use crate::mcp::ByMode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -93,36 +94,17 @@ pub struct ElicitRequestUrlParams {
 impl Serialize for ElicitRequestParams {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            ElicitRequestParams::Form(form) => form.serialize(serializer),
-            ElicitRequestParams::Url(url) => {
-                let mut value = serde_json::to_value(url).map_err(ser::Error::custom)?;
-                if let Value::Object(map) = &mut value {
-                    map.insert("mode".to_owned(), Value::from("url"));
-                }
-                value.serialize(serializer)
-            }
+            ElicitRequestParams::Form(form) => ByMode::<_, ()>::Form(form).serialize(serializer),
+            ElicitRequestParams::Url(url) => ByMode::<(), _>::Url(url).serialize(serializer),
         }
     }
 }
 
 impl<'de> Deserialize<'de> for ElicitRequestParams {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let mode = match value.get("mode") {
-            None | Some(Value::Null) => "form",
-            Some(Value::String(s)) => s.as_str(),
-            Some(_) => return Err(de::Error::custom("elicitation mode must be a string")),
-        };
-        match mode {
-            "form" => serde_json::from_value(value)
-                .map(ElicitRequestParams::Form)
-                .map_err(de::Error::custom),
-            "url" => serde_json::from_value(value)
-                .map(ElicitRequestParams::Url)
-                .map_err(de::Error::custom),
-            other => Err(de::Error::custom(format_args!(
-                "unknown elicitation mode {other:?} (expected \"form\" or \"url\")"
-            ))),
-        }
+        Ok(match ByMode::deserialize(deserializer)? {
+            ByMode::Form(form) => ElicitRequestParams::Form(form),
+            ByMode::Url(url) => ElicitRequestParams::Url(url),
+        })
     }
 }
