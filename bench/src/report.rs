@@ -7,13 +7,18 @@ use serde_json::Value;
 
 use crate::stats::{fmt_us, median, sorted_values};
 
-/// Renders every scenario found in `lines` (JSON objects, one a line; other lines are skipped).
-pub(crate) fn render(lines: &str) -> String {
-    let runs: Vec<Value> = lines
+/// The result lines of `lines` (JSON objects with a `scenario`; other lines are skipped).
+fn scenario_runs(lines: &str) -> Vec<Value> {
+    lines
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
         .filter(|v| v.get("scenario").is_some())
-        .collect();
+        .collect()
+}
+
+/// Renders every scenario found in `lines` (JSON objects, one a line; other lines are skipped).
+pub(crate) fn render(lines: &str) -> String {
+    let runs = scenario_runs(lines);
     let mut out = String::new();
     let rps: Vec<&Value> = runs.iter().filter(|r| r["scenario"] == "rps").collect();
     if !rps.is_empty() {
@@ -100,11 +105,7 @@ struct Figure {
 /// Renders, per scenario, one row per set of parameters that runs labelled `a` and `b` share,
 /// with each figure of both and `a / b` (the last run wins when a label repeats).
 pub(crate) fn render_ratio(lines: &str, a: &str, b: &str) -> String {
-    let runs: Vec<Value> = lines
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
-        .filter(|v| v.get("scenario").is_some())
-        .collect();
+    let runs = scenario_runs(lines);
     let rps = [
         Figure {
             name: "req/s",
@@ -256,11 +257,7 @@ fn ratio_table(
 /// figure with the median over each label's runs, `b / a` of the medians and each label's range
 /// (lowest – highest), so a change can be told from the spread between rounds.
 pub(crate) fn render_change(lines: &str, a: &str, b: &str) -> String {
-    let runs: Vec<Value> = lines
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
-        .filter(|v| v.get("scenario").is_some())
-        .collect();
+    let runs = scenario_runs(lines);
     let rps = [
         Figure {
             name: "req/s",
