@@ -57,13 +57,18 @@ pub enum Error {
     /// The operation breaks the protocol (e.g. the peer did not declare a needed capability).
     #[error("{0}")]
     Protocol(String),
+    /// The request being answered cannot go on, and the client is to be answered with this
+    /// JSON-RPC error (e.g. `-32021` when a 2026-07-28 client did not declare a capability
+    /// the handler needs). A tool handler's `?` turns it into that error, not a tool error.
+    #[error("{0}")]
+    Refused(ErrorObject),
 }
 
 impl Error {
     /// The JSON-RPC error to answer a peer with when this error ends a request handler.
     pub fn to_error_object(&self) -> ErrorObject {
         match self {
-            Error::Remote(e) => e.clone(),
+            Error::Remote(e) | Error::Refused(e) => e.clone(),
             other => ErrorObject::internal(other),
         }
     }

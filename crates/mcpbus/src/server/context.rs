@@ -4,15 +4,18 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use mcpbus_proto::jsonrpc::ErrorObject;
 use mcpbus_proto::mcp::{
     ClientCapabilities, CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams,
     ElicitResult, Implementation, ListRootsResult, LoggingLevel, LoggingMessageNotificationParams,
     methods,
 };
+use mcpbus_proto::modern::ClientCapabilities as ModernClientCapabilities;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::Server;
+use super::modern::ModernScope;
 use crate::error::{Error, Result, encode_params};
 use crate::events::{EventHub, Principal};
 use crate::service::{Peer, RequestContext, RequestOptions};
@@ -46,6 +49,26 @@ pub(crate) struct SessionState {
 pub(crate) use crate::util::lock;
 
 impl SessionState {
+    /// The state behind one request of the 2026-07-28 era, which has no session: nothing in
+    /// it outlives the request.
+    pub(crate) fn of_request(peer: Peer) -> Self {
+        let id: Arc<str> = crate::util::random_hex(8).into();
+        SessionState {
+            id: id.clone(),
+            subscriber: None,
+            peer,
+            principal: Mutex::new(Principal {
+                session_id: id.clone(),
+                agent_id: id,
+            }),
+            client: Mutex::new(None),
+            initialized: AtomicBool::new(false),
+            log_level: Mutex::new(None),
+            resource_subscriptions: Mutex::new(HashSet::new()),
+            end_reason: Mutex::new("request answered"),
+        }
+    }
+
     pub(crate) fn client(&self) -> Option<ClientSession> {
         lock(&self.client).clone()
     }
@@ -57,14 +80,18 @@ impl SessionState {
         {
             return;
         }
-        let params = LoggingMessageNotificationParams {
-            level,
-            logger: logger.map(str::to_string),
-            data,
-        };
-        if let Ok(p) = serde_json::to_value(params) {
-            let _ = peer.notify(methods::LOGGING_MESSAGE, Some(p));
-        }
+        send_log(peer, level, logger, data);
+    }
+}
+
+fn send_log(peer: &Peer, level: LoggingLevel, logger: Option<&str>, data: Value) {
+    let params = LoggingMessageNotificationParams {
+        level,
+        logger: logger.map(str::to_string),
+        data,
+    };
+    if let Ok(p) = serde_json::to_value(params) {
+        let _ = peer.notify(methods::LOGGING_MESSAGE, Some(p));
     }
 }
 
@@ -75,6 +102,9 @@ pub struct Context {
     pub(crate) request: RequestContext,
     pub(crate) session: Arc<SessionState>,
     pub(crate) server: Server,
+    /// Set for a request of the 2026-07-28 era: the client, log level and input rounds come
+    /// from the request itself, not from a session.
+    pub(crate) modern: Option<Arc<ModernScope>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -97,9 +127,18 @@ impl Context {
         lock(&self.session.principal).agent_id.clone()
     }
 
-    /// What the client said when it initialized.
+    /// What the client said when it initialized or, in the 2026-07-28 era, what this request
+    /// says of it in its `_meta`.
     pub fn client(&self) -> Option<ClientSession> {
-        self.session.client()
+        match &self.modern {
+            Some(scope) => Some(scope.client()),
+            None => self.session.client(),
+        }
+    }
+
+    /// Whether the request is of the 2026-07-28 era (no session; see docs/protocol.md 7).
+    pub fn is_modern(&self) -> bool {
+        self.modern.is_some()
     }
 
     /// The server answering this request.
@@ -122,10 +161,18 @@ impl Context {
         self.request.progress(progress, total, message);
     }
 
-    /// Sends a log message to the client (subject to the level it set with `logging/setLevel`).
+    /// Sends a log message to the client, subject to the level it set with
+    /// `logging/setLevel` or, in the 2026-07-28 era, to the request's `logLevel` (none set:
+    /// no log messages at all).
     pub fn log(&self, level: LoggingLevel, logger: Option<&str>, data: Value) {
         // Through the request's own peer: on HTTP the message rides the request's stream.
-        self.session.log(&self.request.peer, level, logger, data);
+        match &self.modern {
+            Some(scope) => match scope.meta.log_level {
+                Some(min) if level >= min => send_log(&self.request.peer, level, logger, data),
+                _ => {}
+            },
+            None => self.session.log(&self.request.peer, level, logger, data),
+        }
     }
 
     /// Cancelled when the client cancels this request or disconnects.
@@ -151,22 +198,25 @@ impl Context {
     }
 
     fn capabilities(&self) -> ClientCapabilities {
-        self.session
-            .client()
-            .map(|c| c.capabilities)
-            .unwrap_or_default()
+        self.client().map(|c| c.capabilities).unwrap_or_default()
     }
 
+    /// A request to the client: sent to it in the handshake era, asked for through
+    /// `input_required` in the 2026-07-28 era.
     async fn typed_request<R: serde::de::DeserializeOwned>(
         &self,
         method: &str,
         params: Value,
     ) -> Result<R> {
-        let value = self
-            .request
-            .peer
-            .request_with(method, Some(params), RequestOptions::default())
-            .await?;
+        let value = match &self.modern {
+            Some(scope) => scope.input.ask(method, params).await?,
+            None => {
+                self.request
+                    .peer
+                    .request_with(method, Some(params), RequestOptions::default())
+                    .await?
+            }
+        };
         serde_json::from_value(value).map_err(|source| Error::InvalidResponse {
             method: method.to_owned(),
             source,
@@ -179,9 +229,7 @@ impl Context {
         params: CreateMessageRequestParams,
     ) -> Result<CreateMessageResult> {
         if self.capabilities().sampling.is_none() {
-            return Err(Error::Protocol(
-                "the client did not declare the sampling capability".into(),
-            ));
+            return Err(self.missing_capability("sampling"));
         }
         let params = encode_params(methods::SAMPLING_CREATE_MESSAGE, params)?;
         self.typed_request(methods::SAMPLING_CREATE_MESSAGE, params)
@@ -192,16 +240,18 @@ impl Context {
     pub async fn elicit(&self, params: ElicitRequestParams) -> Result<ElicitResult> {
         let caps = self.capabilities();
         let Some(elicitation) = caps.elicitation else {
-            return Err(Error::Protocol(
-                "the client did not declare the elicitation capability".into(),
-            ));
+            return Err(self.missing_capability("elicitation"));
         };
         if params.mode() == "url" && !elicitation.supports_url() {
             return Err(Error::Protocol(
                 "the client does not support URL-mode elicitation".into(),
             ));
         }
-        let params = encode_params(methods::ELICITATION_CREATE, params)?;
+        let mut params = encode_params(methods::ELICITATION_CREATE, params)?;
+        if let (Some(object), true) = (params.as_object_mut(), self.is_modern()) {
+            // 2026-07-28 has no elicitation ids: the retry itself tells the outcome.
+            object.remove("elicitationId");
+        }
         self.typed_request(methods::ELICITATION_CREATE, params)
             .await
     }
@@ -209,12 +259,27 @@ impl Context {
     /// Asks the client for its roots (`roots/list`).
     pub async fn list_roots(&self) -> Result<ListRootsResult> {
         if self.capabilities().roots.is_none() {
-            return Err(Error::Protocol(
-                "the client did not declare the roots capability".into(),
-            ));
+            return Err(self.missing_capability("roots"));
         }
         self.typed_request(methods::ROOTS_LIST, serde_json::json!({}))
             .await
+    }
+}
+
+impl Context {
+    /// The error for a capability the client did not declare: `-32021` naming it in the
+    /// 2026-07-28 era (the client is answered with it), a protocol error otherwise.
+    fn missing_capability(&self, capability: &str) -> Error {
+        if self.is_modern() {
+            let mut required = ModernClientCapabilities::default();
+            required
+                .extra
+                .insert(capability.to_owned(), Value::Object(Default::default()));
+            return Error::Refused(ErrorObject::missing_required_client_capability(required));
+        }
+        Error::Protocol(format!(
+            "the client did not declare the {capability} capability"
+        ))
     }
 }
 

@@ -10,6 +10,13 @@ use super::requests::{completion, events, lifecycle, prompts, resources, tools};
 
 /// Answers one request of a session.
 pub(crate) async fn dispatch(request: Request, ctx: Context) -> Result<Value, ErrorObject> {
+    if ctx.server.inner.modern.enabled
+        && ctx.session.client().is_none()
+        && super::modern::is_modern_request(&request)
+    {
+        // No handshake, and the request names its revision: the 2026-07-28 era.
+        return super::modern::serve(request, ctx).await;
+    }
     let method = request.method.as_str();
     let params = request.params;
     if !answered_before_initialize(method) && ctx.session.client().is_none() {

@@ -34,6 +34,7 @@
 
 mod context;
 mod dispatch;
+pub mod modern;
 mod requests;
 mod router;
 mod session;
@@ -136,6 +137,8 @@ pub(crate) struct ServerInner {
     pub(crate) agent_identity: Option<AgentIdentity>,
     service: ServiceConfig,
     sessions: Mutex<HashMap<Arc<str>, Arc<SessionState>>>,
+    pub(crate) modern: modern::ModernConfig,
+    pub(crate) changes: modern::listen::ChangeBus,
 }
 
 impl ServerInner {
@@ -223,6 +226,7 @@ impl Server {
             service: ServiceConfig::default(),
             template_errors: Vec::new(),
             event_log: None,
+            modern: modern::ModernConfig::default(),
         }
     }
 
@@ -358,12 +362,31 @@ impl Server {
         tracing::info!(session = %session.id, reason, "session ended");
     }
 
+    /// How many `subscriptions/listen` streams are open.
+    pub fn listen_streams(&self) -> usize {
+        self.inner.changes.open_listens()
+    }
+
+    /// Whether the server serves the 2026-07-28 era beside the handshake era.
+    pub fn serves_modern(&self) -> bool {
+        self.inner.modern.enabled
+    }
+
+    /// The input schema of tool `name`, if there is such a tool.
+    pub(crate) fn tool_input_schema(&self, name: &str) -> Option<Map<String, Value>> {
+        let entry = self.inner.registry.tool(name)?;
+        Some(entry.tool.input_schema.clone())
+    }
+
     fn sessions(&self) -> Vec<Arc<SessionState>> {
         lock(&self.inner.sessions).values().cloned().collect()
     }
 
     /// Sends `notifications/resources/updated` to every session subscribed to `uri`.
     pub fn notify_resource_updated(&self, uri: &str) -> usize {
+        self.inner
+            .changes
+            .announce(modern::ServerChange::ResourceUpdated(uri.to_owned()));
         let mut sent = 0;
         for s in self.sessions() {
             if lock(&s.resource_subscriptions).contains(uri)
@@ -377,7 +400,9 @@ impl Server {
         sent
     }
 
-    fn broadcast(&self, method: &str) {
+    fn broadcast(&self, change: modern::ServerChange) {
+        let method = change.method();
+        self.inner.changes.announce(change);
         for s in self.sessions() {
             if s.is_initialized() {
                 let _ = s.peer.notify(method, None);
@@ -387,17 +412,17 @@ impl Server {
 
     /// Tells every initialized session that the tool list changed.
     pub fn notify_tools_list_changed(&self) {
-        self.broadcast(methods::TOOLS_LIST_CHANGED);
+        self.broadcast(modern::ServerChange::ToolsListChanged);
     }
 
     /// Tells every initialized session that the resource list changed.
     pub fn notify_resources_list_changed(&self) {
-        self.broadcast(methods::RESOURCES_LIST_CHANGED);
+        self.broadcast(modern::ServerChange::ResourcesListChanged);
     }
 
     /// Tells every initialized session that the prompt list changed.
     pub fn notify_prompts_list_changed(&self) {
-        self.broadcast(methods::PROMPTS_LIST_CHANGED);
+        self.broadcast(modern::ServerChange::PromptsListChanged);
     }
 }
 
@@ -413,6 +438,7 @@ pub struct ServerBuilder {
     service: ServiceConfig,
     template_errors: Vec<TemplateError>,
     event_log: Option<Arc<dyn EventLog>>,
+    modern: modern::ModernConfig,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -613,6 +639,12 @@ impl ServerBuilder {
         self
     }
 
+    /// How the 2026-07-28 era is served (on by default, beside the handshake era).
+    pub fn modern(mut self, config: modern::ModernConfig) -> Self {
+        self.modern = config;
+        self
+    }
+
     /// Settings of each session's service loop (queue capacity, timeouts, in-flight limit).
     pub fn service_config(mut self, config: ServiceConfig) -> Self {
         self.service = config;
@@ -643,6 +675,8 @@ impl ServerBuilder {
                 agent_identity: self.agent_identity,
                 service: self.service,
                 sessions: Mutex::new(HashMap::new()),
+                changes: modern::listen::ChangeBus::new(self.modern.max_listens),
+                modern: self.modern,
             }),
         })
     }

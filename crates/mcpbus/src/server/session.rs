@@ -31,6 +31,7 @@ impl Handler for SessionHandler {
             request: ctx,
             session: self.session.clone(),
             server: self.server.clone(),
+            modern: None,
         };
         dispatch(request, ctx).boxed()
     }

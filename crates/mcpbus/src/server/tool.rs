@@ -70,7 +70,10 @@ impl From<&str> for ToolError {
 
 impl From<crate::Error> for ToolError {
     fn from(e: crate::Error) -> Self {
-        ToolError::Failed(e.to_string())
+        match e {
+            crate::Error::Refused(e) => ToolError::Protocol(e),
+            other => ToolError::Failed(other.to_string()),
+        }
     }
 }
 

@@ -310,7 +310,11 @@ fn admit(
 
 /// What the handler learns about a request besides its params: its `_meta`, its progress
 /// token, and how to reach the peer for it.
-fn request_context(request: &Request, peer: Peer, cancel: CancellationToken) -> RequestContext {
+pub(crate) fn request_context(
+    request: &Request,
+    peer: Peer,
+    cancel: CancellationToken,
+) -> RequestContext {
     let meta = request
         .params
         .as_ref()

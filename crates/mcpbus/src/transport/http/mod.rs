@@ -18,6 +18,8 @@
 
 mod directory;
 mod get;
+mod modern;
+mod modern_headers;
 mod post;
 mod session;
 mod shared_sessions;
@@ -304,10 +306,19 @@ impl HttpInner {
         }
         match *request.method() {
             Method::POST => post::post(self, request).await,
+            // Without a session, GET and DELETE belong to no era: 2026-07-28 has neither.
+            Method::GET | Method::DELETE if self.without_session(&request) => {
+                wire::method_not_allowed(true)
+            }
             Method::GET if !self.config.stateless => get::get(self, request).await,
             Method::DELETE if !self.config.stateless => self.delete(request).await,
             _ => wire::method_not_allowed(self.config.stateless),
         }
+    }
+
+    /// A GET or DELETE that names no session, on a server that serves 2026-07-28.
+    fn without_session(&self, request: &Request<Body>) -> bool {
+        self.server.serves_modern() && !request.headers().contains_key(SESSION_ID)
     }
 
     /// DELETE: ends the session for every replica, then here.

@@ -45,6 +45,9 @@ async fn serve_post(
             invalid.error.message,
         )
     })?;
+    if super::modern::is_modern(&http, headers, &message) {
+        return Ok(super::modern::post(http.clone(), headers, message).await);
+    }
     let is_initialize = matches!(&message, Message::Request(r) if r.method == methods::INITIALIZE);
     if !is_initialize {
         wire::check_protocol_version(headers)?;

@@ -1,0 +1,255 @@
+//! POST in the 2026-07-28 era (docs/protocol.md 7.2): one request, no session. Its headers are
+//! checked against its body, it is answered as one JSON body when the answer comes first and
+//! as an SSE stream of its notifications and answer otherwise, and closing that stream cancels
+//! it (there is no resumption). Errors carry the request's id and the HTTP status the
+//! revision gives them (400, 404).
+
+// The error side of these steps is the HTTP response itself.
+#![allow(clippy::result_large_err)]
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{HeaderMap, Response, StatusCode};
+use mcpbus_proto::error_codes;
+use mcpbus_proto::headers::{PROTOCOL_VERSION, SESSION_ID};
+use mcpbus_proto::jsonrpc::{ErrorObject, Message, Request, RequestId};
+use mcpbus_proto::mcp::{self, methods};
+use mcpbus_proto::modern::{self, RequestMeta};
+use mcpbus_proto::sse;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{HttpInner, modern_headers, wire};
+use crate::server::modern as era;
+use crate::service::{FrameKind, RelatedSink};
+
+/// Whether a POSTed message is of the 2026-07-28 era: no session, not `initialize`, and its
+/// `_meta` or its `MCP-Protocol-Version` header names a revision the handshake era lacks.
+pub(super) fn is_modern(http: &HttpInner, headers: &HeaderMap, message: &Message) -> bool {
+    if !http.server.serves_modern() || headers.contains_key(SESSION_ID) {
+        return false;
+    }
+    let header_is_modern = wire::header_str(headers, PROTOCOL_VERSION)
+        .is_some_and(|v| !mcp::is_supported_protocol_version(v));
+    match message {
+        // `initialize` opens a legacy session, unless it names a modern revision (a modern
+        // client gets 404 for this removed method).
+        Message::Request(r) if r.method == methods::INITIALIZE => {
+            modern::protocol_version_of(r.params.as_ref()).is_some() && header_is_modern
+        }
+        Message::Request(r) => era::is_modern_request(r) || header_is_modern,
+        _ => header_is_modern,
+    }
+}
+
+/// Answers a modern POST.
+pub(super) async fn post(
+    http: Arc<HttpInner>,
+    headers: &HeaderMap,
+    message: Message,
+) -> Response<Body> {
+    let request = match message {
+        Message::Request(r) => r,
+        // No client notification means anything over HTTP in this revision.
+        Message::Notification(_) => return wire::status_only(StatusCode::ACCEPTED),
+        Message::Response(_) | Message::Error(_) => {
+            return wire::bad_request("a 2026-07-28 client never sends responses");
+        }
+    };
+    if let Err(e) = check(&http, headers, &request) {
+        return error_answer(&request.id, e);
+    }
+    answer(http, request).await
+}
+
+/// The `_meta` and the headers, in the order the revision gives their errors: a missing
+/// member (`-32602`), a header that disagrees with the body (`-32020`), a revision not served
+/// (`-32022`).
+fn check(http: &HttpInner, headers: &HeaderMap, request: &Request) -> Result<(), ErrorObject> {
+    let meta = RequestMeta::from_params(request.params.as_ref()).map_err(ErrorObject::from)?;
+    modern_headers::check(headers, request, &meta.protocol_version, &http.server)?;
+    if !modern::is_supported_protocol_version(&meta.protocol_version) {
+        return Err(era::unsupported_version(&meta.protocol_version));
+    }
+    Ok(())
+}
+
+/// Runs the request: JSON if the answer comes before anything else, SSE otherwise.
+async fn answer(http: Arc<HttpInner>, request: Request) -> Response<Body> {
+    let id = request.id.clone();
+    let (tx, mut related) = mpsc::unbounded_channel();
+    let cancel = CancellationToken::new();
+    // Whatever ends this POST early (the client leaving) cancels the request.
+    let guard = CancelOnDrop(cancel.clone());
+    let server = http.server.clone();
+    let sink = Arc::new(RelatedFrames(tx));
+    let mut task = tokio::spawn({
+        let cancel = cancel.clone();
+        async move { era::serve_alone(&server, request, sink, cancel).await }
+    });
+    let first = tokio::select! {
+        biased;
+        done = &mut task => return finished(&id, done),
+        frame = related.recv() => frame,
+    };
+    let stream = Streamed {
+        id,
+        pending: first.map(|frame| event(&frame)).into_iter().collect(),
+        related,
+        task,
+        keep_alive: http.config.sse_keep_alive,
+        _guard: guard,
+        answered: false,
+    };
+    wire::sse_response(stream.into_body(), None)
+}
+
+/// The HTTP answer of a request that finished before sending anything else.
+fn finished(
+    id: &RequestId,
+    done: Result<Result<Value, ErrorObject>, tokio::task::JoinError>,
+) -> Response<Body> {
+    match done {
+        Ok(Ok(result)) => wire::json_response(
+            Bytes::from(Message::response(id.clone(), result).to_vec()),
+            None,
+        ),
+        Ok(Err(e)) => error_answer(id, e),
+        Err(e) => error_answer(
+            id,
+            ErrorObject::internal(format_args!("the handler failed: {e}")),
+        ),
+    }
+}
+
+/// A JSON-RPC error with the request's id, under the HTTP status its code calls for.
+fn error_answer(id: &RequestId, error: ErrorObject) -> Response<Body> {
+    let status = match error.code {
+        error_codes::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
+        error_codes::INVALID_PARAMS if is_meta_error(&error) => StatusCode::BAD_REQUEST,
+        -32022..=-32020 => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
+    let frame = Bytes::from(Message::error(Some(id.clone()), error).to_vec());
+    let mut response = wire::json_response(frame, None);
+    *response.status_mut() = status;
+    response
+}
+
+/// Whether an invalid-params error is about the request's `_meta` (HTTP 400) rather than
+/// its payload (HTTP 200, as any other JSON-RPC error).
+fn is_meta_error(error: &ErrorObject) -> bool {
+    error.message.contains("_meta")
+}
+
+/// Routes what a request sends besides its answer into the POST's stream.
+struct RelatedFrames(mpsc::UnboundedSender<Bytes>);
+
+impl RelatedSink for RelatedFrames {
+    fn route(&self, _id: &RequestId, frame: Bytes, kind: FrameKind) -> Result<(), Bytes> {
+        if kind == FrameKind::Request {
+            // A server never sends a request in this revision (input goes through
+            // `input_required`): nothing may put one on the stream.
+            tracing::warn!("dropped a server-to-client request on a 2026-07-28 stream");
+            return Ok(());
+        }
+        let _ = self.0.send(frame);
+        Ok(())
+    }
+}
+
+struct CancelOnDrop(CancellationToken);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// An SSE answer in progress.
+struct Streamed {
+    id: RequestId,
+    /// Events ready to write, in order.
+    pending: VecDeque<Bytes>,
+    related: mpsc::UnboundedReceiver<Bytes>,
+    task: tokio::task::JoinHandle<Result<Value, ErrorObject>>,
+    /// How often a quiet stream gets a comment (none when `None`).
+    keep_alive: Option<Duration>,
+    /// Dropped with the body: the client closed the stream, which cancels the request.
+    _guard: CancelOnDrop,
+    /// The answer is in `pending`: nothing follows it.
+    answered: bool,
+}
+
+impl Streamed {
+    fn into_body(self) -> Body {
+        let stream = futures::stream::unfold(self, |mut s| async move {
+            let chunk = s.next_chunk().await?;
+            Some((Ok::<_, Infallible>(chunk), s))
+        });
+        Body::from_stream(stream)
+    }
+
+    /// The next event: a related message, a keep-alive comment, or the answer (the last).
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        if let Some(chunk) = self.pending.pop_front() {
+            return Some(chunk);
+        }
+        if self.answered {
+            return None;
+        }
+        tokio::select! {
+            biased;
+            Some(frame) = self.related.recv() => Some(event(&frame)),
+            done = &mut self.task => {
+                // Messages sent just before the answer go first.
+                while let Ok(frame) = self.related.try_recv() {
+                    self.pending.push_back(event(&frame));
+                }
+                self.pending.push_back(event(&answer_frame(&self.id, done)));
+                self.answered = true;
+                self.pending.pop_front()
+            }
+            _ = quiet_for(self.keep_alive) => {
+                let mut out = Vec::new();
+                sse::encode_comment(&mut out, "");
+                Some(Bytes::from(out))
+            }
+        }
+    }
+}
+
+fn answer_frame(
+    id: &RequestId,
+    done: Result<Result<Value, ErrorObject>, tokio::task::JoinError>,
+) -> Bytes {
+    let message = match done {
+        Ok(Ok(result)) => Message::response(id.clone(), result),
+        Ok(Err(e)) => Message::error(Some(id.clone()), e),
+        Err(e) => Message::error(
+            Some(id.clone()),
+            ErrorObject::internal(format_args!("the handler failed: {e}")),
+        ),
+    };
+    Bytes::from(message.to_vec())
+}
+
+/// Completes after `interval`, or never.
+async fn quiet_for(interval: Option<Duration>) {
+    match interval {
+        Some(interval) => tokio::time::sleep(interval).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn event(frame: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(frame.len() + 16);
+    sse::encode_event(&mut out, None, None, frame);
+    Bytes::from(out)
+}
