@@ -15,6 +15,7 @@
 
 mod content;
 mod media;
+mod modern;
 mod tools;
 
 use std::io::IsTerminal;
@@ -52,6 +53,7 @@ fn build_server(watched: Arc<Watched>) -> Result<Server, BuildError> {
                 .retained(true),
         );
     let builder = tools::register(builder);
+    let builder = modern::register(builder);
     content::register(builder, watched).build()
 }
 

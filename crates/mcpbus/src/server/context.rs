@@ -105,6 +105,8 @@ pub struct Context {
     /// Set for a request of the 2026-07-28 era: the client, log level and input rounds come
     /// from the request itself, not from a session.
     pub(crate) modern: Option<Arc<ModernScope>>,
+    /// The key the next input is asked under in the 2026-07-28 era ([`Context::input_key`]).
+    pub(crate) input_key: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -134,6 +136,26 @@ impl Context {
             Some(scope) => Some(scope.client()),
             None => self.session.client(),
         }
+    }
+
+    /// This context, asking for its next input (elicitation, sampling, roots) under `key`.
+    ///
+    /// In the 2026-07-28 era a server asks for input by answering `input_required` with its
+    /// requests by key, and the client answers under the same keys; without a key the
+    /// requests are numbered in the order the handler asks them (`elicitation-1`, ...). In
+    /// the handshake era keys mean nothing and are ignored.
+    ///
+    /// ```no_run
+    /// # use mcpbus::server::Context;
+    /// # use mcpbus_proto::mcp::{ElicitRequestParams, ElicitRequestFormParams};
+    /// # async fn f(ctx: Context, form: ElicitRequestParams) -> mcpbus::Result<()> {
+    /// let answer = ctx.input_key("user_name").elicit(form).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn input_key(&self, key: impl Into<String>) -> Context {
+        let mut keyed = self.clone();
+        keyed.input_key = Some(key.into().into());
+        keyed
     }
 
     /// Whether the request is of the 2026-07-28 era (no session; see docs/protocol.md 7).
@@ -209,7 +231,15 @@ impl Context {
         params: Value,
     ) -> Result<R> {
         let value = match &self.modern {
-            Some(scope) => scope.input.ask(method, params).await?,
+            Some(scope) => {
+                let key = self.input_key.as_deref();
+                let answer = scope.input.ask(key, method, params).await?;
+                return serde_json::from_value(answer).map_err(|e| {
+                    Error::Refused(ErrorObject::invalid_params(format_args!(
+                        "inputResponses: the answer to {method} is malformed: {e}"
+                    )))
+                });
+            }
             None => {
                 self.request
                     .peer

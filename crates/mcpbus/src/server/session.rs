@@ -32,6 +32,7 @@ impl Handler for SessionHandler {
             session: self.session.clone(),
             server: self.server.clone(),
             modern: None,
+            input_key: None,
         };
         dispatch(request, ctx).boxed()
     }

@@ -2,9 +2,9 @@
 //! [`Context::create_message`] and [`Context::list_roots`] work in the 2026-07-28 era, where a
 //! server never sends the client a request (docs/protocol.md 7.4).
 //!
-//! A handler is run again from the start on every round. Each input it asks for gets a key by
-//! the order of asking (`elicitation-1`, `sampling-2`, ...), the same on every run of a
-//! deterministic handler. An input already answered (in this retry's `inputResponses`, or in
+//! A handler is run again from the start on every round. Each input it asks for has a key: the
+//! one the handler gives ([`Context::input_key`]), or one by the order of asking
+//! (`elicitation-1`, `sampling-2`, ...), the same on every run of a deterministic handler. An input already answered (in this retry's `inputResponses`, or in
 //! an earlier round, sealed in `requestState`) is returned at once; an unanswered one parks the
 //! handler, and the request is answered with `input_required` listing everything the handler
 //! asked for in that run, plus a `requestState` sealing the answers so far.
@@ -12,6 +12,7 @@
 //! [`Context::elicit`]: crate::server::Context::elicit
 //! [`Context::create_message`]: crate::server::Context::create_message
 //! [`Context::list_roots`]: crate::server::Context::list_roots
+//! [`Context::input_key`]: crate::server::Context::input_key
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -82,7 +83,12 @@ impl InputRound {
 
     /// Asks the client for input: the answer if the client gave it already; otherwise the
     /// handler parks here for good and the request is answered with `input_required`.
-    pub(crate) async fn ask(&self, method: &str, params: Value) -> Result<Value, crate::Error> {
+    pub(crate) async fn ask(
+        &self,
+        key: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, crate::Error> {
         if self.binding.is_none() {
             return Err(crate::Error::Protocol(format!(
                 "{method} cannot be asked for while answering this request: in MCP 2026-07-28 \
@@ -90,7 +96,7 @@ impl InputRound {
             )));
         }
         let n = self.next_key.fetch_add(1, Ordering::Relaxed);
-        let key = format!("{}-{n}", key_prefix(method));
+        let key = key.map_or_else(|| format!("{}-{n}", key_prefix(method)), str::to_owned);
         if let Some(answer) = self.answers.get(&key) {
             return Ok(answer.clone());
         }

@@ -269,6 +269,7 @@ pub(crate) async fn serve_alone(
         session: Arc::new(super::context::SessionState::of_request(peer)),
         server: server.clone(),
         modern: None,
+        input_key: None,
     };
     serve(request, ctx).await
 }
