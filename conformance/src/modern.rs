@@ -38,7 +38,10 @@ fn diagnostic_tools(builder: ServerBuilder) -> ServerBuilder {
             "Reports progress, then asks the user for a value",
             |_: NoArgs, ctx: Context| async move {
                 ctx.progress(0.0, Some(1.0), Some("asking the user".into()));
-                let answer = ctx.input_key("value").elicit(form("Enter a value", "value")).await?;
+                let answer = ctx
+                    .input_key("value")
+                    .elicit(form("Enter a value", "value"))
+                    .await?;
                 Ok::<_, ToolError>(accepted(&answer, "value"))
             },
         )
@@ -77,7 +80,10 @@ fn input_required_tools(builder: ServerBuilder) -> ServerBuilder {
             "test_input_required_result_elicitation",
             "Asks the user for a name, then greets them",
             |_: NoArgs, ctx: Context| async move {
-                let answer = ctx.input_key("user_name").elicit(form("What is your name?", "name")).await?;
+                let answer = ctx
+                    .input_key("user_name")
+                    .elicit(form("What is your name?", "name"))
+                    .await?;
                 Ok::<_, ToolError>(format!("Hello, {}!", field(&answer, "name")))
             },
         )
@@ -85,7 +91,10 @@ fn input_required_tools(builder: ServerBuilder) -> ServerBuilder {
             "test_input_required_result_sampling",
             "Asks the client's model a question",
             |_: NoArgs, ctx: Context| async move {
-                let answer = ctx.input_key("capital_question").create_message(question()).await?;
+                let answer = ctx
+                    .input_key("capital_question")
+                    .create_message(question())
+                    .await?;
                 Ok::<_, ToolError>(format!("The model said: {}", answer.content.text()))
             },
         )
@@ -136,8 +145,14 @@ fn input_required_tools(builder: ServerBuilder) -> ServerBuilder {
             "test_input_required_result_multi_round",
             "Asks for a name, then (next round) for a colour",
             |_: NoArgs, ctx: Context| async move {
-                let name = ctx.input_key("step1").elicit(form("Step 1: What is your name?", "name")).await?;
-                let color = ctx.input_key("step2").elicit(form("Step 2: Your favourite colour?", "color")).await?;
+                let name = ctx
+                    .input_key("step1")
+                    .elicit(form("Step 1: What is your name?", "name"))
+                    .await?;
+                let color = ctx
+                    .input_key("step2")
+                    .elicit(form("Step 2: Your favourite colour?", "color"))
+                    .await?;
                 Ok::<_, ToolError>(format!(
                     "{} likes {}",
                     field(&name, "name"),
@@ -149,12 +164,20 @@ fn input_required_tools(builder: ServerBuilder) -> ServerBuilder {
             "test_input_required_result_capabilities",
             "Asks through whatever the client can answer: elicitation, else sampling",
             |_: NoArgs, ctx: Context| async move {
-                let can_elicit = ctx.client().is_some_and(|c| c.capabilities.elicitation.is_some());
+                let can_elicit = ctx
+                    .client()
+                    .is_some_and(|c| c.capabilities.elicitation.is_some());
                 if can_elicit {
-                    let answer = ctx.input_key("user_name").elicit(form("What is your name?", "name")).await?;
+                    let answer = ctx
+                        .input_key("user_name")
+                        .elicit(form("What is your name?", "name"))
+                        .await?;
                     return Ok::<_, ToolError>(format!("Hello, {}!", field(&answer, "name")));
                 }
-                let answer = ctx.input_key("capital_question").create_message(question()).await?;
+                let answer = ctx
+                    .input_key("capital_question")
+                    .create_message(question())
+                    .await?;
                 Ok(format!("The model said: {}", answer.content.text()))
             },
         )

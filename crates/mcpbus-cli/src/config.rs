@@ -29,6 +29,9 @@ pub(crate) struct Config {
     /// A shared Redis: several replicas serve one deployment (in memory when absent).
     #[serde(default)]
     pub redis: RedisSection,
+    /// The 2026-07-28 era.
+    #[serde(default)]
+    pub modern: crate::modern_config::ModernSection,
 }
 
 /// `[redis]`
@@ -226,6 +229,9 @@ pub(crate) enum ConfigError {
     /// A Redis prefix is set but no Redis.
     #[error("a Redis prefix needs a Redis: add --redis URL or [redis] url")]
     PrefixWithoutRedis,
+    /// `[modern]` is unusable.
+    #[error(transparent)]
+    Modern(#[from] crate::modern_config::ModernConfigError),
     /// A shared Redis is set for a stdio server, which has one client and no replicas.
     #[error("a shared Redis serves HTTP replicas: drop --stdio or [redis] url")]
     RedisWithStdio,

@@ -2,6 +2,7 @@
 
 mod config;
 mod http;
+mod modern_config;
 mod publish;
 mod serve;
 
@@ -232,6 +233,13 @@ async fn run_serve(
         }
     };
     let server = serve::build_server(&config, backend.as_ref().map(|b| b.event_log()))?;
+    if backend.is_some() && config.modern.uses_random_key(|v| std::env::var(v).ok()) {
+        tracing::warn!(
+            "no shared requestState key (set {} or [modern] request_state_keys): an \
+             input_required retry that reaches another replica will be refused",
+            modern_config::STATE_KEY_ENV
+        );
+    }
     tracing::info!(
         name = %config.server.name,
         topics = config.events.topics.len(),

@@ -70,6 +70,7 @@ pub(crate) fn build_server(
     if let Some(text) = &config.server.instructions {
         builder = builder.instructions(text);
     }
+    builder = builder.modern(config.modern.to_config(|v| std::env::var(v).ok())?);
     if let Some(log) = event_log {
         builder = builder.event_log(log);
     }

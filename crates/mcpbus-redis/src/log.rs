@@ -97,6 +97,11 @@ impl EventLog for RedisEventLog {
             .boxed()
     }
 
+    /// Every replica of the deployment reads this log.
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     fn retained<'a>(
         &'a self,
         pattern: &'a TopicPattern,

@@ -82,7 +82,17 @@ pub(crate) struct HubInner {
     deliveries: AtomicU64,
     /// Drops counted where they happened outside a sink, and by sinks since detached.
     dropped: AtomicU64,
+    /// Who hears the server notices that travel through the log (never subscribers).
+    notices: std::sync::OnceLock<NoticeHandler>,
 }
+
+/// Hears a server notice read from the log (see [`EventHub::publish_notice`]).
+pub(crate) type NoticeHandler = Arc<dyn Fn(&serde_json::Value) + Send + Sync>;
+
+/// The topic of server notices in the log. No subscriber ever receives it: the hub hands it
+/// to the server before matching, and a declared pattern cannot make it publishable since
+/// `publish` refuses it.
+pub(crate) const NOTICE_TOPIC: &str = "$mcpbus/notice";
 
 /// Declared topics, every subscriber's patterns, and fan-out through the [`EventLog`].
 ///
@@ -127,6 +137,7 @@ impl EventHub {
             emitted: AtomicU64::new(0),
             deliveries: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            notices: std::sync::OnceLock::new(),
         });
         let target: std::sync::Weak<dyn FeedTarget> = Arc::downgrade(&inner) as _;
         inner.log.attach(LogFeed { hub: target });
@@ -181,9 +192,47 @@ impl EventHub {
         })
     }
 
+    /// Whether the log is shared with other replicas.
+    pub(crate) fn log_is_shared(&self) -> bool {
+        self.inner.log.is_shared()
+    }
+
+    /// Sets who hears the server notices read from the log (once; later calls are ignored).
+    pub(crate) fn on_notice(&self, handler: NoticeHandler) {
+        let _ = self.inner.notices.set(handler);
+    }
+
+    /// Appends a server notice (e.g. "the tool list changed") for every replica reading the
+    /// log; subscribers never see it.
+    pub(crate) async fn publish_notice(
+        &self,
+        notice: serde_json::Value,
+    ) -> Result<(), BackendError> {
+        let params = EventParams {
+            topic: NOTICE_TOPIC.into(),
+            event_id: ulid::Ulid::new().to_string(),
+            payload: notice,
+            priority: None,
+            retained: false,
+            source: None,
+            expires_at: None,
+            meta: None,
+        };
+        let json = Bytes::from(serde_json::to_vec(&params).unwrap_or_default());
+        let event = NewEvent {
+            params,
+            json,
+            expires_at: None,
+        };
+        self.inner.log.append(event).await.map(|_| ())
+    }
+
     /// Validates an event against the declared topics, fills in its defaults and serializes
     /// its params once.
     fn prepare(&self, event: Event) -> Result<NewEvent, EmitError> {
+        if event.topic == NOTICE_TOPIC {
+            return Err(EmitError::UndeclaredTopic(event.topic));
+        }
         let topic = Topic::new(&event.topic)?;
         let declared = self
             .inner
@@ -366,6 +415,17 @@ impl HubInner {
     }
 
     /// Keeps the drops of a sink that leaves in the hub's total.
+    /// Hands a notice read from the log to the server.
+    fn hear_notice(&self, event: &LoggedEvent) {
+        let Some(handler) = self.notices.get() else {
+            return;
+        };
+        match serde_json::from_slice::<serde_json::Value>(&event.params) {
+            Ok(params) => handler(params.get("payload").unwrap_or(&serde_json::Value::Null)),
+            Err(e) => tracing::warn!(error = %e, "unreadable server notice in the event log"),
+        }
+    }
+
     fn retire(&self, sink: Option<Arc<dyn EventSink>>) {
         if let Some(sink) = sink {
             self.dropped.fetch_add(sink.dropped(), Ordering::Relaxed);
@@ -376,6 +436,10 @@ impl HubInner {
 impl FeedTarget for HubInner {
     /// Matches a logged event once and hands its frame to every matching sink.
     fn deliver(&self, event: &LoggedEvent) -> usize {
+        if &*event.topic == NOTICE_TOPIC {
+            self.hear_notice(event);
+            return 0;
+        }
         let mut keys = Vec::new();
         let sinks: Vec<Arc<dyn EventSink>> = {
             let routes = self.routes_read();

@@ -69,6 +69,12 @@ pub trait EventLog: Send + Sync + 'static {
         &'a self,
         pattern: &'a TopicPattern,
     ) -> BoxFuture<'a, Result<Vec<RetainedEvent>, BackendError>>;
+
+    /// Whether other processes read this log too (then the server shares its own changes,
+    /// such as list changes, through it). `false` by default: a log of this process only.
+    fn is_shared(&self) -> bool {
+        false
+    }
 }
 
 /// The in-memory log of one process: cursors are a counter, retained values a map by topic

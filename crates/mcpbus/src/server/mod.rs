@@ -32,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+mod changes;
 mod context;
 mod dispatch;
 pub mod modern;
@@ -50,12 +51,12 @@ use mcpbus_proto::jsonrpc::ErrorObject;
 use mcpbus_proto::mcp::{
     CompleteRequestParams, CompleteResult, GetPromptResult, Implementation,
     InitializeRequestParams, Prompt, PromptsCapability, ReadResourceResult, Resource,
-    ResourceTemplate, ResourcesCapability, ServerCapabilities, Tool, ToolsCapability, methods,
+    ResourceTemplate, ResourcesCapability, ServerCapabilities, Tool, ToolsCapability,
 };
 use mcpbus_proto::topic::TopicError;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::events::{
     EventHub, EventLog, EventSink, MemoryEventLog, Principal, QueueSink, TopicSpec,
@@ -377,53 +378,6 @@ impl Server {
         let entry = self.inner.registry.tool(name)?;
         Some(entry.tool.input_schema.clone())
     }
-
-    fn sessions(&self) -> Vec<Arc<SessionState>> {
-        lock(&self.inner.sessions).values().cloned().collect()
-    }
-
-    /// Sends `notifications/resources/updated` to every session subscribed to `uri`.
-    pub fn notify_resource_updated(&self, uri: &str) -> usize {
-        self.inner
-            .changes
-            .announce(modern::ServerChange::ResourceUpdated(uri.to_owned()));
-        let mut sent = 0;
-        for s in self.sessions() {
-            if lock(&s.resource_subscriptions).contains(uri)
-                && s.peer
-                    .notify(methods::RESOURCES_UPDATED, Some(json!({"uri": uri})))
-                    .is_ok()
-            {
-                sent += 1;
-            }
-        }
-        sent
-    }
-
-    fn broadcast(&self, change: modern::ServerChange) {
-        let method = change.method();
-        self.inner.changes.announce(change);
-        for s in self.sessions() {
-            if s.is_initialized() {
-                let _ = s.peer.notify(method, None);
-            }
-        }
-    }
-
-    /// Tells every initialized session that the tool list changed.
-    pub fn notify_tools_list_changed(&self) {
-        self.broadcast(modern::ServerChange::ToolsListChanged);
-    }
-
-    /// Tells every initialized session that the resource list changed.
-    pub fn notify_resources_list_changed(&self) {
-        self.broadcast(modern::ServerChange::ResourcesListChanged);
-    }
-
-    /// Tells every initialized session that the prompt list changed.
-    pub fn notify_prompts_list_changed(&self) {
-        self.broadcast(modern::ServerChange::PromptsListChanged);
-    }
 }
 
 /// Declares what a [`Server`] offers.
@@ -665,7 +619,7 @@ impl ServerBuilder {
                 source: e.source,
             }
         })?;
-        Ok(Server {
+        let server = Server {
             inner: Arc::new(ServerInner {
                 info: self.info,
                 instructions: self.instructions,
@@ -678,6 +632,8 @@ impl ServerBuilder {
                 changes: modern::listen::ChangeBus::new(self.modern.max_listens),
                 modern: self.modern,
             }),
-        })
+        };
+        changes::listen_for_notices(&server.inner);
+        Ok(server)
     }
 }

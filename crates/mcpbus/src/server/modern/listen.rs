@@ -50,6 +50,27 @@ impl ServerChange {
         }
     }
 
+    /// The change as a notice between replicas.
+    pub(crate) fn to_json(&self) -> Value {
+        match self {
+            ServerChange::ToolsListChanged => json!({"kind": "toolsListChanged"}),
+            ServerChange::PromptsListChanged => json!({"kind": "promptsListChanged"}),
+            ServerChange::ResourcesListChanged => json!({"kind": "resourcesListChanged"}),
+            ServerChange::ResourceUpdated(uri) => json!({"kind": "resourceUpdated", "uri": uri}),
+        }
+    }
+
+    /// Reads a notice written by [`ServerChange::to_json`].
+    pub(crate) fn from_json(value: &Value) -> Option<Self> {
+        Some(match value.get("kind")?.as_str()? {
+            "toolsListChanged" => ServerChange::ToolsListChanged,
+            "promptsListChanged" => ServerChange::PromptsListChanged,
+            "resourcesListChanged" => ServerChange::ResourcesListChanged,
+            "resourceUpdated" => ServerChange::ResourceUpdated(value.get("uri")?.as_str()?.into()),
+            _ => return None,
+        })
+    }
+
     fn wanted_by(&self, filter: &SubscriptionFilter) -> bool {
         match self {
             ServerChange::ToolsListChanged => filter.tools_list_changed == Some(true),
