@@ -187,6 +187,10 @@ pub(crate) struct PublishSection {
     /// Bearer token of `POST /publish` (also `MCPBUS_PUBLISH_TOKEN`); without one, the
     /// endpoint refuses every request.
     pub token: Option<String>,
+    /// Priorities (`urgent`, `high`, ...) whose events the `publish` tool publishes only once
+    /// the user confirmed, through the client (elicitation); none by default.
+    #[serde(default)]
+    pub confirm_priorities: Vec<String>,
 }
 
 /// A configuration that cannot be used.
@@ -229,6 +233,9 @@ pub(crate) enum ConfigError {
     /// A Redis prefix is set but no Redis.
     #[error("a Redis prefix needs a Redis: add --redis URL or [redis] url")]
     PrefixWithoutRedis,
+    /// `[publish] confirm_priorities` names no priority.
+    #[error("[publish] confirm_priorities: {0}")]
+    ConfirmPriority(#[from] crate::serve::InvalidPriority),
     /// `[modern]` is unusable.
     #[error(transparent)]
     Modern(#[from] crate::modern_config::ModernConfigError),

@@ -1,10 +1,15 @@
 //! `mcpbus serve`: the ready-to-run server built from a configuration.
 
-use mcpbus::events::Event;
+use std::sync::Arc;
+
+use mcpbus::events::{EmitReport, Event};
 use mcpbus::server::{Context, Json, NoArgs, Server, ToolError};
 use mcpbus::service::ServiceConfig;
 use mcpbus_proto::events::EventPriority;
-use mcpbus_proto::mcp::{ReadResourceResult, Resource, ResourceContents};
+use mcpbus_proto::mcp::{
+    ElicitAction, ElicitRequestFormParams, ElicitRequestParams, ReadResourceResult, Resource,
+    ResourceContents,
+};
 use mcpbus_proto::topic::TopicPattern;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -90,7 +95,7 @@ pub(crate) fn build_server(
             },
         )
         .resource(
-            Resource::new("mcpbus://retained", "retained")
+            Resource::new(RETAINED_URI, "retained")
                 .with_description("Every unexpired retained event, by topic")
                 .with_mime_type("application/json"),
             |uri, ctx: Context| async move {
@@ -104,12 +109,18 @@ pub(crate) fn build_server(
             },
         );
     if config.publish.enabled {
+        for p in &config.publish.confirm_priorities {
+            parse_priority(p)?;
+        }
+        let confirm_priorities: Arc<[String]> = config.publish.confirm_priorities.clone().into();
         builder = builder
             .tool(
                 "publish",
                 "Publish an event on a declared topic to every subscribed session (e.g. a message to \
                  another agent's agents/<agent id>/inbox). The event's source is your agent id.",
-                publish,
+                move |args: PublishArgs, ctx: Context| {
+                    publish(args, ctx, confirm_priorities.clone())
+                },
             )
             .tool(
                 "whoami",
@@ -172,7 +183,59 @@ pub(crate) fn with_options(
     Ok(event)
 }
 
-async fn publish(args: PublishArgs, ctx: Context) -> Result<Json<Value>, ToolError> {
+/// The URI of the resource listing the retained events.
+pub(crate) const RETAINED_URI: &str = "mcpbus://retained";
+
+/// After an event is published: a retained one changes [`RETAINED_URI`], whose subscribers
+/// (sessions and listen streams, on every replica) are told.
+pub(crate) fn published(server: &Server, report: &EmitReport) {
+    if report.retained {
+        server.notify_resource_updated(RETAINED_URI);
+    }
+}
+
+/// Asks the user, through the client, to confirm publishing an event of a priority that
+/// `[publish] confirm_priorities` lists.
+async fn confirm(args: &PublishArgs, ctx: &Context) -> Result<(), ToolError> {
+    let priority = args.priority.as_deref().unwrap_or("normal");
+    let message = format!(
+        "An agent wants to publish a {priority} event on {:?}: {}. Publish it?",
+        args.topic, args.payload
+    );
+    let schema = json!({"type": "object", "properties": {
+        "publish": {"type": "boolean", "title": "Publish", "description": "Publish the event"}
+    }, "required": ["publish"]});
+    let Value::Object(requested_schema) = schema else {
+        return Err(ToolError::failed(
+            "internal: the confirmation form is not an object",
+        ));
+    };
+    let form = ElicitRequestParams::Form(ElicitRequestFormParams {
+        message,
+        requested_schema,
+        meta: None,
+    });
+    let answer = ctx.input_key("confirm_publish").elicit(form).await?;
+    let yes = answer.action == ElicitAction::Accept
+        && answer.content.as_ref().and_then(|c| c.get("publish")) == Some(&Value::Bool(true));
+    if yes {
+        Ok(())
+    } else {
+        Err(ToolError::failed(
+            "the user did not confirm: the event was not published",
+        ))
+    }
+}
+
+async fn publish(
+    args: PublishArgs,
+    ctx: Context,
+    confirm_priorities: Arc<[String]>,
+) -> Result<Json<Value>, ToolError> {
+    let priority = args.priority.as_deref().unwrap_or("normal");
+    if confirm_priorities.iter().any(|p| p == priority) {
+        confirm(&args, &ctx).await?;
+    }
     let event = with_options(
         Event::new(args.topic, args.payload).source(format!("agent:{}", ctx.agent_id())),
         args.priority.as_deref(),
@@ -181,6 +244,7 @@ async fn publish(args: PublishArgs, ctx: Context) -> Result<Json<Value>, ToolErr
     )
     .map_err(|e| ToolError::failed(e.to_string()))?;
     let report = ctx.events().publish(event).await?;
+    published(ctx.server(), &report);
     Ok(Json(json!({
         "eventId": report.event_id,
         "delivered": report.delivered,

@@ -4,7 +4,7 @@
 //!   them, reads whole answers or streams, and speaks the MCP requests the tests share;
 //! - [`SseReader`] and [`open_sse`]: server-sent events read from a streaming answer, parsed by
 //!   `mcpbus_proto::sse`;
-//! - [`jsonrpc`]: the JSON-RPC messages several tests send;
+//! - [`jsonrpc`]: the JSON-RPC messages several tests send; [`modern`]: 2026-07-28 requests;
 //! - [`TestServer`]: an in-process server on a free loopback port, stopped when dropped;
 //! - [`ServeProcess`], [`ChildGuard`], [`run_bounded`]: spawned `mcpbus` (or other) processes,
 //!   killed however a test ends;
@@ -17,6 +17,7 @@
 mod http;
 pub mod interop;
 pub mod jsonrpc;
+pub mod modern;
 mod process;
 mod redis;
 mod server;
