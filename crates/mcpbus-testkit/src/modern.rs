@@ -85,8 +85,7 @@ pub fn answer_message(answer: &Answer) -> Value {
             .lines()
             .filter_map(|l| l.strip_prefix("data:"))
             .map(str::trim)
-            .filter(|d| !d.is_empty())
-            .last()
+            .rfind(|d| !d.is_empty())
             .unwrap_or("null");
         return serde_json::from_str(data).unwrap_or(Value::Null);
     }
