@@ -1,4 +1,4 @@
-//! `[modern]`: how `mcpbus serve` serves the 2026-07-28 era (docs/protocol.md 7).
+//! `[modern]`: how `mcpbus serve` serves the 2026-07-28 era (docs/protocol.md 6).
 
 use std::time::Duration;
 

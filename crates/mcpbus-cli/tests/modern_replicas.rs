@@ -1,4 +1,4 @@
-//! Two `mcpbus serve --redis` replicas serving the 2026-07-28 era (docs/protocol.md 7): a
+//! Two `mcpbus serve --redis` replicas serving the 2026-07-28 era (docs/protocol.md 6): a
 //! listen stream held by one replica hears a change made on the other, and an `input_required`
 //! round started on one replica completes on the other (they share the requestState key).
 

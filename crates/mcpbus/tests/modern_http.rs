@@ -1,4 +1,4 @@
-//! The 2026-07-28 era over Streamable HTTP against raw HTTP (docs/protocol.md 7): era choice
+//! The 2026-07-28 era over Streamable HTTP against raw HTTP (docs/protocol.md 6): era choice
 //! per request on the one endpoint, the errors and their HTTP statuses, input rounds with a
 //! sealed requestState, listen streams, logs only on request, cancellation by closing.
 

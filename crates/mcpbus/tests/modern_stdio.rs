@@ -1,4 +1,4 @@
-//! The 2026-07-28 era over stdio (docs/protocol.md 7.3): a client that probes with
+//! The 2026-07-28 era over stdio (docs/protocol.md 6.4): a client that probes with
 //! `server/discover` is served statelessly, per request; one that opens with `initialize`
 //! keeps the handshake era for the whole connection.
 

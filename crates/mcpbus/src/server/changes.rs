@@ -1,6 +1,6 @@
 //! The server's changes (list changes, resource updates) and who hears of them: the sessions of
 //! the handshake era (`notifications/...` on their streams) and the `subscriptions/listen`
-//! streams of the 2026-07-28 era (docs/protocol.md 7.5).
+//! streams of the 2026-07-28 era (docs/protocol.md 6.6).
 //!
 //! A change is delivered on this replica at once. When the event log is shared by several
 //! replicas, it is also appended to the log as a notice, which every other replica delivers to

@@ -158,7 +158,7 @@ impl Context {
         keyed
     }
 
-    /// Whether the request is of the 2026-07-28 era (no session; see docs/protocol.md 7).
+    /// Whether the request is of the 2026-07-28 era (no session; see docs/protocol.md 6).
     pub fn is_modern(&self) -> bool {
         self.modern.is_some()
     }

@@ -1,6 +1,6 @@
 //! Multi round-trip requests (MRTR) on the server: how [`Context::elicit`],
 //! [`Context::create_message`] and [`Context::list_roots`] work in the 2026-07-28 era, where a
-//! server never sends the client a request (docs/protocol.md 7.4).
+//! server never sends the client a request (docs/protocol.md 6.5).
 //!
 //! A handler is run again from the start on every round. Each input it asks for has a key: the
 //! one the handler gives ([`Context::input_key`]), or one by the order of asking

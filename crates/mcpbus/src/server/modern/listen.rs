@@ -1,4 +1,4 @@
-//! `subscriptions/listen` (docs/protocol.md 7.5): the one long-lived request through which a
+//! `subscriptions/listen` (docs/protocol.md 6.6): the one long-lived request through which a
 //! 2026-07-28 client hears of changes. The stream opens with an acknowledgement naming what it
 //! will carry, then carries only those notifications, each tagged with the listen request's
 //! id, until the client closes it.

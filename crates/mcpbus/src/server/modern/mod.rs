@@ -1,4 +1,4 @@
-//! The 2026-07-28 era on the server (docs/protocol.md 7): no handshake and no session; every
+//! The 2026-07-28 era on the server (docs/protocol.md 6): no handshake and no session; every
 //! request carries its revision, client and capabilities in `_meta`, every result says what it
 //! is (`resultType`), a handler that needs input answers `input_required` instead of sending
 //! the client a request, and change notifications flow on `subscriptions/listen` streams.
@@ -154,7 +154,7 @@ fn capabilities(legacy: &mcp::ServerCapabilities) -> Value {
     caps
 }
 
-/// Adds the caching hints to a list or read result (docs/protocol.md 7.6).
+/// Adds the caching hints to a list or read result (docs/protocol.md 6.7).
 fn cacheable(ctx: &Context) -> impl Fn(Value) -> Value + use<> {
     let config = &ctx.server.inner.modern;
     let (ttl_ms, scope) = (config.cache_ttl_ms, config.cache_scope);
@@ -196,7 +196,7 @@ fn resource_not_found_as_invalid_params(mut e: ErrorObject) -> ErrorObject {
     e
 }
 
-/// How a server serves the 2026-07-28 era (docs/protocol.md 7); the default serves it beside
+/// How a server serves the 2026-07-28 era (docs/protocol.md 6); the default serves it beside
 /// the handshake era, with a random `requestState` key and no caching of lists.
 #[derive(Debug, Clone)]
 pub struct ModernConfig {

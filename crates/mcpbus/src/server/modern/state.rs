@@ -1,6 +1,6 @@
 //! `requestState` of the 2026-07-28 era: what a request that needs several rounds of input
 //! carries from one round to the next (the answers given so far), sealed so that a client can
-//! neither forge it, nor move it to another request, nor keep it forever (docs/protocol.md 7.4).
+//! neither forge it, nor move it to another request, nor keep it forever (docs/protocol.md 6.5).
 //!
 //! A state is `v1.<key id>.<payload>.<mac>`: the payload is base64url JSON
 //! `{"b": binding, "r": answers, "x": expiry}`, the mac an HMAC-SHA256 of everything before it

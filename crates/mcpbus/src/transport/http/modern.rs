@@ -1,4 +1,4 @@
-//! POST in the 2026-07-28 era (docs/protocol.md 7.2): one request, no session. Its headers are
+//! POST in the 2026-07-28 era (docs/protocol.md 6.3): one request, no session. Its headers are
 //! checked against its body, it is answered as one JSON body when the answer comes first and
 //! as an SSE stream of its notifications and answer otherwise, and closing that stream cancels
 //! it (there is no resumption). Errors carry the request's id and the HTTP status the

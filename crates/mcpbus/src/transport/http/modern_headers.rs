@@ -1,4 +1,4 @@
-//! The request headers of the 2026-07-28 era (docs/protocol.md 7.2): `MCP-Protocol-Version`,
+//! The request headers of the 2026-07-28 era (docs/protocol.md 6.3): `MCP-Protocol-Version`,
 //! `Mcp-Method`, `Mcp-Name` and `Mcp-Param-{Name}` mirror the body so that intermediaries can
 //! route on them; a server checks that they say what the body says (`-32020` otherwise).
 
