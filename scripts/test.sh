@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole mcpbus test suite: `cargo test --workspace -j2` (unit, integration and doc tests)
-# and the official MCP conformance suite in server and client modes (conformance/run.sh,
+# and the official MCP conformance suite in server mode (both eras: --requirements 2025-11-25 and
+# 2026-07-28) and client mode (conformance/run.sh,
 # conformance/run-client.sh),
 # after installing what the tests need when it is missing:
 #
@@ -129,6 +130,8 @@ cargo test --workspace -j2 "$@"
 if [ "$#" -eq 0 ] && [ -z "${MCPBUS_SKIP_CONFORMANCE:-}" ]; then
     log "conformance suite, server mode (--requirements 2025-11-25)"
     bash "$ROOT/conformance/run.sh"
+    log "conformance suite, server mode (--requirements 2026-07-28)"
+    REQUIREMENTS=2026-07-28 bash "$ROOT/conformance/run.sh"
     log "conformance suite, client mode (the scenarios mcpbus's HTTP client supports)"
     bash "$ROOT/conformance/run-client.sh"
 fi
