@@ -73,6 +73,10 @@ enum Command {
         /// The tool's arguments, as JSON.
         #[arg(long, default_value = "{}")]
         arguments: String,
+        /// The era spoken: `legacy` (a session per client) or `modern` (2026-07-28, no
+        /// session: every request carries its `_meta` and headers).
+        #[arg(long, value_enum, default_value = "legacy")]
+        era: mcp::Era,
     },
     /// publish → deliver latency: N sessions subscribe and hold their GET stream open while
     /// events are published at a fixed rate through the server's POST /publish.
@@ -267,6 +271,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             warmup,
             tool,
             arguments,
+            era,
         } => {
             let arguments: Value = serde_json::from_str(&arguments)
                 .map_err(|e| format!("--arguments is not JSON: {e}"))?;
@@ -278,6 +283,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 tool,
                 arguments,
                 server_pid: common.server_pid,
+                era,
             };
             let r = rps::run(&config).await?;
             let clean = r.errors == 0 && r.ok > 0;

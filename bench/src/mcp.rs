@@ -143,6 +143,54 @@ pub(crate) fn tool_call_body(id: u64, tool: &str, arguments: &Value) -> Bytes {
     )
 }
 
+/// The revision of the stateless era, for `rps --era modern`.
+pub(crate) const MODERN_VERSION: &str = "2026-07-28";
+
+/// Which era a scenario speaks (`rps --era`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Era {
+    /// `initialize`, then every request in that session.
+    Legacy,
+    /// 2026-07-28: no session; every request carries `_meta` and the standard headers.
+    Modern,
+}
+
+impl Era {
+    /// The name in result lines.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Era::Legacy => "legacy",
+            Era::Modern => "modern",
+        }
+    }
+}
+
+/// A 2026-07-28 `tools/call`: its `_meta` in the body, its method and name in the headers.
+pub(crate) fn modern_tool_call(
+    endpoint: &Endpoint,
+    id: u64,
+    tool: &str,
+    arguments: &Value,
+) -> Request<Full<Bytes>> {
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments, "_meta": {
+            "io.modelcontextprotocol/protocolVersion": MODERN_VERSION,
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo":
+                {"name": "mcpbus-bench", "version": env!("CARGO_PKG_VERSION")}}}});
+    let mut request = post(endpoint, None, Bytes::from(body.to_string()));
+    let headers = request.headers_mut();
+    headers.insert(
+        "mcp-protocol-version",
+        http::HeaderValue::from_static(MODERN_VERSION),
+    );
+    headers.insert("mcp-method", http::HeaderValue::from_static("tools/call"));
+    if let Ok(name) = http::HeaderValue::from_str(tool) {
+        headers.insert("mcp-name", name);
+    }
+    request
+}
+
 /// Whether a `tools/call` answer is a success, or what went wrong.
 pub(crate) fn check_tool_answer(answer: &Answer) -> Result<(), String> {
     let result = answer_result(answer)?;

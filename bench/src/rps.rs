@@ -27,6 +27,8 @@ pub(crate) struct RpsConfig {
     pub arguments: Value,
     /// The server process, to sample its CPU time and memory.
     pub server_pid: Option<u32>,
+    /// The era spoken: sessions (`initialize` first) or stateless 2026-07-28 requests.
+    pub era: mcp::Era,
 }
 
 /// What one client measured.
@@ -101,9 +103,13 @@ pub(crate) async fn run(config: &RpsConfig) -> Result<RpsReport, String> {
     let mut setups = Vec::with_capacity(config.clients);
     for _ in 0..config.clients {
         let endpoint = endpoint.clone();
+        let era = config.era;
         setups.push(tokio::spawn(async move {
             let mut conn = Conn::connect(&endpoint).await?;
-            let session = mcp::initialize_any(&mut conn, &endpoint).await?;
+            let session = match era {
+                mcp::Era::Legacy => mcp::initialize_any(&mut conn, &endpoint).await?,
+                mcp::Era::Modern => None,
+            };
             Ok::<_, String>((conn, session))
         }));
     }
@@ -119,10 +125,13 @@ pub(crate) async fn run(config: &RpsConfig) -> Result<RpsReport, String> {
     let mut tasks = Vec::with_capacity(clients.len());
     for (conn, session) in clients {
         let endpoint = endpoint.clone();
-        let tool = config.tool.clone();
-        let arguments = config.arguments.clone();
+        let call = Call {
+            tool: config.tool.clone(),
+            arguments: config.arguments.clone(),
+            era: config.era,
+        };
         tasks.push(tokio::spawn(async move {
-            client_loop(conn, endpoint, session, tool, arguments, measure_from, end).await
+            client_loop(conn, endpoint, session, call, measure_from, end).await
         }));
     }
     tokio::time::sleep_until(measure_from.into()).await;
@@ -177,12 +186,36 @@ pub(crate) async fn run(config: &RpsConfig) -> Result<RpsReport, String> {
     Ok(report)
 }
 
+/// The request each client repeats.
+struct Call {
+    tool: String,
+    arguments: Value,
+    era: mcp::Era,
+}
+
+impl Call {
+    fn request(
+        &self,
+        endpoint: &Endpoint,
+        session: Option<&str>,
+        id: u64,
+    ) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+        if self.era == mcp::Era::Modern {
+            return mcp::modern_tool_call(endpoint, id, &self.tool, &self.arguments);
+        }
+        let body = mcp::tool_call_body(id, &self.tool, &self.arguments);
+        match session {
+            Some(session) => mcp::post(endpoint, Some(session), body),
+            None => mcp::post_stateless(endpoint, body),
+        }
+    }
+}
+
 async fn client_loop(
     mut conn: Conn,
     endpoint: Endpoint,
     session: Option<String>,
-    tool: String,
-    arguments: Value,
+    call: Call,
     measure_from: Instant,
     end: Instant,
 ) -> ClientResult {
@@ -202,11 +235,7 @@ async fn client_loop(
             break;
         }
         id += 1;
-        let body = mcp::tool_call_body(id, &tool, &arguments);
-        let request = match &session {
-            Some(session) => mcp::post(&endpoint, Some(session), body),
-            None => mcp::post_stateless(&endpoint, body),
-        };
+        let request = call.request(&endpoint, session.as_deref(), id);
         let mut sse = false;
         let outcome = match conn.exchange(request).await {
             Ok(answer) => {
@@ -258,6 +287,7 @@ impl RpsReport {
             "duration_s": config.duration.as_secs_f64(),
             "warmup_s": config.warmup.as_secs_f64(),
             "tool": config.tool,
+            "era": config.era.name(),
             "rps": round(self.rps),
             "ok": self.ok,
             "errors": self.errors,
@@ -289,10 +319,10 @@ impl RpsReport {
         out += &format!(
             "  answers      {:>12} ({})\n",
             self.answer_mode(),
-            if self.sessions {
-                "a session per client"
-            } else {
-                "stateless server"
+            match (config.era, self.sessions) {
+                (mcp::Era::Modern, _) => "2026-07-28, no sessions",
+                (_, true) => "a session per client",
+                (_, false) => "stateless server",
             }
         );
         out += &format!("  ok / errors  {:>12} / {}\n", self.ok, self.errors);

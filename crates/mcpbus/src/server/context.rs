@@ -52,7 +52,10 @@ impl SessionState {
     /// The state behind one request of the 2026-07-28 era, which has no session: nothing in
     /// it outlives the request.
     pub(crate) fn of_request(peer: Peer) -> Self {
-        let id: Arc<str> = crate::util::random_hex(8).into();
+        // Not a session id: it names the request's scope in logs, and never leaves the server.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let id: Arc<str> = format!("request-{n}").into();
         SessionState {
             id: id.clone(),
             subscriber: None,

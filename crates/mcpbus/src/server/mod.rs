@@ -374,9 +374,9 @@ impl Server {
     }
 
     /// The input schema of tool `name`, if there is such a tool.
-    pub(crate) fn tool_input_schema(&self, name: &str) -> Option<Map<String, Value>> {
+    pub(crate) fn tool_input_schema(&self, name: &str) -> Option<&Map<String, Value>> {
         let entry = self.inner.registry.tool(name)?;
-        Some(entry.tool.input_schema.clone())
+        Some(&entry.tool.input_schema)
     }
 }
 

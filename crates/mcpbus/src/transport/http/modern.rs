@@ -96,11 +96,15 @@ async fn answer(http: Arc<HttpInner>, request: Request) -> Response<Body> {
     let first = tokio::select! {
         biased;
         done = &mut task => return finished(&id, done),
-        frame = related.recv() => frame,
+        frame = related.recv() => match frame {
+            Some(frame) => frame,
+            // The handler is done and dropped its side without sending anything.
+            None => return finished(&id, (&mut task).await),
+        },
     };
     let stream = Streamed {
         id,
-        pending: first.map(|frame| event(&frame)).into_iter().collect(),
+        pending: VecDeque::from([event(&first)]),
         related,
         task,
         keep_alive: http.config.sse_keep_alive,

@@ -79,7 +79,7 @@ fn check_params(
         return Ok(());
     };
     let arguments = params.and_then(|p| p.get("arguments"));
-    for (header_name, path) in header_params(&schema) {
+    for (header_name, path) in header_params(schema) {
         let header = decoded(headers, &param(&header_name))?;
         let body = value_at(arguments, &path).filter(|v| !v.is_null());
         match (header, body) {
