@@ -15,7 +15,9 @@
 #
 #   rps      tools/call "whoami", 1, 10 and 50 clients, 10 s measured after 2 s of warm-up, in
 #            JSON response mode (mcpbus: response_mode = "json"; rmcp: json_response, which
-#            rmcp applies only in its stateless mode) and SSE mode (both with sessions)
+#            rmcp applies only in its stateless mode) and SSE mode (both with sessions); in JSON
+#            mode also in the stateless 2026-07-28 era (--era modern: no session, _meta and
+#            the standard headers on every request)
 #   fanout   100 and 1,000 sessions × 200 events at 50/s, 10,000 sessions × 20 events at 2/s
 #            (mcpbus: events/subscribe; rmcp: resources/subscribe, notifications/resources/updated)
 #   memory   10,000 idle sessions, one subscription and one GET stream each
@@ -92,6 +94,18 @@ rmcp_run() {
   fi
 }
 
+# rmcp_rps SERVER ERA: the rps runs against the running server, in the given era.
+rmcp_rps() {
+  local server=$1 era=$2 clients
+  if [ "$mode" = smoke ]; then
+    rmcp_run 20 "$server" rps --era "$era" --clients 2 --duration 1s --warmup 300ms --strict
+  else
+    for clients in 1 10 50; do
+      rmcp_run 30 "$server" rps --era "$era" --clients "$clients" --duration 10s --warmup 2s
+    done
+  fi
+}
+
 # The subscription method of each server in fanout and memory.
 rmcp_subscribe_method() {
   if [ "$1" = mcpbus ]; then echo events; else echo resources; fi
@@ -115,13 +129,9 @@ rmcp_compare() {
   for resp_mode in json sse; do
     for server in mcpbus rmcp; do
       rmcp_start "$server" "$resp_mode" || continue
-      if [ "$mode" = smoke ]; then
-        rmcp_run 20 "$server" rps --clients 2 --duration 1s --warmup 300ms --strict
-      else
-        for clients in 1 10 50; do
-          rmcp_run 30 "$server" rps --clients "$clients" --duration 10s --warmup 2s
-        done
-      fi
+      rmcp_rps "$server" legacy
+      # The stateless 2026-07-28 era next to it, on the same server (JSON answers).
+      [ "$resp_mode" = json ] && rmcp_rps "$server" modern
     done
   done
   # Fan-out and memory need sessions and GET streams: SSE mode for rmcp (its JSON mode is

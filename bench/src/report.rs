@@ -23,13 +23,14 @@ pub(crate) fn render(lines: &str) -> String {
     let rps: Vec<&Value> = runs.iter().filter(|r| r["scenario"] == "rps").collect();
     if !rps.is_empty() {
         out += "tools/call over HTTP (one request in flight per client)\n\n";
-        out += "| server | clients | answers | req/s | p50 | p90 | p99 | max | errors | server CPU |\n";
-        out += "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|\n";
+        out += "| server | era | clients | answers | req/s | p50 | p90 | p99 | max | errors | server CPU |\n";
+        out += "|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|\n";
         for r in rps {
             let l = &r["latency"];
             out += &format!(
-                "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |\n",
                 text(&r["label"]),
+                r["era"].as_str().unwrap_or("legacy"),
                 r["clients"],
                 r["answer_mode"].as_str().unwrap_or("–"),
                 num(&r["rps"]),
@@ -188,10 +189,19 @@ pub(crate) fn render_ratio(lines: &str, a: &str, b: &str) -> String {
         },
     ];
     let mut out = format!("{a} / {b}: each figure of both, then {a} / {b}\n\n");
-    out += &ratio_table(&runs, a, b, "rps", &["clients", "answer_mode"], &rps);
+    out += &ratio_table(&runs, a, b, "rps", &["era", "clients", "answer_mode"], &rps);
     out += &ratio_table(&runs, a, b, "fanout", &["sessions", "events"], &fanout);
     out += &ratio_table(&runs, a, b, "memory", &["sessions"], &memory);
     out
+}
+
+/// A run's parameter `k` as text; `–` when the run does not have it (lines written before
+/// the parameter existed).
+fn param(r: &Value, k: &str) -> String {
+    match &r[k] {
+        Value::Null => "–".into(),
+        v => v.to_string(),
+    }
 }
 
 fn ratio_table(
@@ -208,7 +218,7 @@ fn ratio_table(
             .collect()
     };
     let (runs_a, runs_b) = (of(a), of(b));
-    let key = |r: &Value| -> Vec<String> { keys.iter().map(|k| r[*k].to_string()).collect() };
+    let key = |r: &Value| -> Vec<String> { keys.iter().map(|k| param(r, k)).collect() };
     let mut rows: Vec<(Vec<String>, &Value, &Value)> = Vec::new();
     for ra in &runs_a {
         let k = key(ra);
@@ -288,7 +298,7 @@ pub(crate) fn render_change(lines: &str, a: &str, b: &str) -> String {
         },
     ];
     let mut rows = String::new();
-    rows += &change_rows(&runs, a, b, "rps", &["clients", "answer_mode"], &rps);
+    rows += &change_rows(&runs, a, b, "rps", &["era", "clients", "answer_mode"], &rps);
     rows += &change_rows(&runs, a, b, "fanout", &["sessions", "events"], &fanout);
     if rows.is_empty() {
         return format!("no scenario ran on both {a} and {b}\n");
@@ -311,7 +321,7 @@ fn change_rows(
     keys: &[&str],
     figures: &[Figure],
 ) -> String {
-    let key = |r: &Value| -> Vec<String> { keys.iter().map(|k| r[*k].to_string()).collect() };
+    let key = |r: &Value| -> Vec<String> { keys.iter().map(|k| param(r, k)).collect() };
     let mut params: Vec<Vec<String>> = Vec::new();
     for r in runs.iter().filter(|r| r["scenario"] == scenario) {
         if r["label"] == a && !params.contains(&key(r)) {
@@ -332,6 +342,7 @@ fn change_rows(
         let what: Vec<String> = keys
             .iter()
             .zip(&p)
+            .filter(|(_, v)| *v != "–")
             .map(|(k, v)| format!("{k} {}", v.trim_matches('"')))
             .collect();
         for f in figures {
@@ -406,7 +417,7 @@ mod tests {
         let out = render(lines);
         assert!(
             out.contains(
-                "| mcpbus | 50 | json | 12346 | 900 µs | 1.50 ms | 2.50 ms | 9.00 ms | 0 | 9.50 s |"
+                "| mcpbus | legacy | 50 | json | 12346 | 900 µs | 1.50 ms | 2.50 ms | 9.00 ms | 0 | 9.50 s |"
             ),
             "{out}"
         );

@@ -78,10 +78,16 @@ fn server(modern: ModernConfig, cancelled: Arc<AtomicBool>) -> Server {
 }
 
 async fn start(modern: ModernConfig) -> (TestServer, HttpClient, Arc<AtomicBool>) {
+    start_with(modern, HttpConfig::default()).await
+}
+
+async fn start_with(
+    modern: ModernConfig,
+    http: HttpConfig,
+) -> (TestServer, HttpClient, Arc<AtomicBool>) {
     let cancelled = Arc::new(AtomicBool::new(false));
     let s = server(modern, cancelled.clone());
-    let ts =
-        TestServer::start(|l, stop| serve_http(l, "/mcp", s, HttpConfig::default(), stop)).await;
+    let ts = TestServer::start(|l, stop| serve_http(l, "/mcp", s, http, stop)).await;
     let raw = HttpClient::new(ts.url());
     (ts, raw, cancelled)
 }
@@ -330,4 +336,35 @@ async fn a_legacy_only_server_answers_modern_requests_as_the_handshake_era_does(
     // The handshake era is untouched.
     let session = raw.initialize().await;
     assert!(!session.is_empty());
+}
+
+#[tokio::test]
+async fn requests_beyond_the_limit_get_503_and_a_closed_stream_frees_its_place() {
+    let http = HttpConfig {
+        max_modern_requests: 1,
+        ..HttpConfig::default()
+    };
+    let (_ts, raw, _) = start_with(ModernConfig::default(), http).await;
+    let filter = json!({"notifications": {"toolsListChanged": true}});
+    let listen = request(1, "subscriptions/listen", filter, json!({}));
+    let mut stream = SseReader::new(raw.post_modern_stream(&listen).await);
+    assert!(
+        stream.next_message(T).await.is_some(),
+        "the acknowledgement"
+    );
+    let refused = raw.post_modern(&call(2, "echo", json!({}))).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        refused.text()
+    );
+    drop(stream);
+    for _ in 0..100 {
+        if raw.post_modern(&call(3, "echo", json!({}))).await.status == StatusCode::OK {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the closed listen stream still counts against the limit");
 }

@@ -75,6 +75,9 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// The most sessions at once (default 10,000; more: 503).
     pub max_sessions: usize,
+    /// The most 2026-07-28 requests in flight at once, listen streams included (default
+    /// 10,000; more: 503).
+    pub max_modern_requests: usize,
     /// Check `Host` (421) and `Origin` (403) against the allow-lists (default on).
     pub dns_rebinding_protection: bool,
     /// Allowed `Host` names, with or without a port (default: `localhost`, `127.0.0.1`, `[::1]`).
@@ -102,6 +105,7 @@ impl Default for HttpConfig {
             session_idle_timeout: Some(Duration::from_secs(30 * 60)),
             max_body_bytes: 4 * 1024 * 1024,
             max_sessions: 10_000,
+            max_modern_requests: 10_000,
             dns_rebinding_protection: true,
             allowed_hosts: None,
             allowed_origins: Vec::new(),
@@ -121,6 +125,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("session_idle_timeout", &self.session_idle_timeout)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_sessions", &self.max_sessions)
+            .field("max_modern_requests", &self.max_modern_requests)
             .field("dns_rebinding_protection", &self.dns_rebinding_protection)
             .field("allowed_hosts", &self.allowed_hosts)
             .field("allowed_origins", &self.allowed_origins)
@@ -159,6 +164,8 @@ pub(crate) struct HttpInner {
     /// The sessions served here, and what other replicas learn about them.
     pub(crate) sessions: Box<dyn SessionDirectory>,
     pub(crate) shutdown: CancellationToken,
+    /// 2026-07-28 requests being answered (they have no session to count them).
+    pub(crate) modern_in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The Streamable HTTP endpoint as a tower `Service` (clonable; clones share sessions).
@@ -236,6 +243,7 @@ impl StreamableHttpService {
                 resumable,
                 sessions,
                 shutdown: CancellationToken::new(),
+                modern_in_flight: Default::default(),
             }
         });
         if let Some(timeout) = inner.config.session_idle_timeout {

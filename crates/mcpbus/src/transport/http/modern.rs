@@ -65,7 +65,17 @@ pub(super) async fn post(
     if let Err(e) = check(&http, headers, &request) {
         return error_answer(&request.id, e);
     }
-    answer(http, request).await
+    let Some(slot) = InFlight::take(&http) else {
+        return wire::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            error_codes::INTERNAL_ERROR,
+            format!(
+                "too many requests in flight (limit {}); retry later",
+                http.config.max_modern_requests
+            ),
+        );
+    };
+    answer(http, request, slot).await
 }
 
 /// The `_meta` and the headers, in the order the revision gives their errors: a missing
@@ -81,10 +91,11 @@ fn check(http: &HttpInner, headers: &HeaderMap, request: &Request) -> Result<(),
 }
 
 /// Runs the request: JSON if the answer comes before anything else, SSE otherwise.
-async fn answer(http: Arc<HttpInner>, request: Request) -> Response<Body> {
+async fn answer(http: Arc<HttpInner>, request: Request, slot: InFlight) -> Response<Body> {
     let id = request.id.clone();
     let (tx, mut related) = mpsc::unbounded_channel();
-    let cancel = CancellationToken::new();
+    // Shutting down ends every request, listen streams included.
+    let cancel = http.shutdown.child_token();
     // Whatever ends this POST early (the client leaving) cancels the request.
     let guard = CancelOnDrop(cancel.clone());
     let server = http.server.clone();
@@ -109,6 +120,7 @@ async fn answer(http: Arc<HttpInner>, request: Request) -> Response<Body> {
         task,
         keep_alive: http.config.sse_keep_alive,
         _guard: guard,
+        _slot: slot,
         answered: false,
     };
     wire::sse_response(stream.into_body(), None)
@@ -168,6 +180,28 @@ impl RelatedSink for RelatedFrames {
     }
 }
 
+/// One modern request counted in [`HttpInner::modern_in_flight`] until dropped.
+struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+
+impl InFlight {
+    fn take(http: &HttpInner) -> Option<InFlight> {
+        use std::sync::atomic::Ordering;
+        let limit = http.config.max_modern_requests;
+        http.modern_in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| InFlight(http.modern_in_flight.clone()))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 struct CancelOnDrop(CancellationToken);
 
 impl Drop for CancelOnDrop {
@@ -187,6 +221,8 @@ struct Streamed {
     keep_alive: Option<Duration>,
     /// Dropped with the body: the client closed the stream, which cancels the request.
     _guard: CancelOnDrop,
+    /// Counts the request as in flight while its stream is open.
+    _slot: InFlight,
     /// The answer is in `pending`: nothing follows it.
     answered: bool,
 }
