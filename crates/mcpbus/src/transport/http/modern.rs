@@ -63,7 +63,8 @@ pub(super) async fn post(
         }
     };
     if let Err(e) = check(&http, headers, &request) {
-        return error_answer(&request.id, e);
+        // Every refusal of the request's frame is a 400, whatever its code.
+        return error_with_status(&request.id, e, StatusCode::BAD_REQUEST);
     }
     let Some(slot) = InFlight::take(&http) else {
         return wire::error(
@@ -144,24 +145,25 @@ fn finished(
     }
 }
 
-/// A JSON-RPC error with the request's id, under the HTTP status its code calls for.
+/// A handler's JSON-RPC error with the request's id, under the HTTP status its code calls
+/// for: `404` for an unknown method, `400` for the codes of this revision's framing errors
+/// (`-32020` to `-32022`), `200` for the others (an unknown tool, a refused state...).
 fn error_answer(id: &RequestId, error: ErrorObject) -> Response<Body> {
     let status = match error.code {
         error_codes::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
-        error_codes::INVALID_PARAMS if is_meta_error(&error) => StatusCode::BAD_REQUEST,
-        -32022..=-32020 => StatusCode::BAD_REQUEST,
+        error_codes::HEADER_MISMATCH
+        | error_codes::MISSING_REQUIRED_CLIENT_CAPABILITY
+        | error_codes::UNSUPPORTED_PROTOCOL_VERSION => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
+    error_with_status(id, error, status)
+}
+
+fn error_with_status(id: &RequestId, error: ErrorObject, status: StatusCode) -> Response<Body> {
     let frame = Bytes::from(Message::error(Some(id.clone()), error).to_vec());
     let mut response = wire::json_response(frame, None);
     *response.status_mut() = status;
     response
-}
-
-/// Whether an invalid-params error is about the request's `_meta` (HTTP 400) rather than
-/// its payload (HTTP 200, as any other JSON-RPC error).
-fn is_meta_error(error: &ErrorObject) -> bool {
-    error.message.contains("_meta")
 }
 
 /// Routes what a request sends besides its answer into the POST's stream.
