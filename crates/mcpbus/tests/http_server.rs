@@ -44,6 +44,20 @@ fn server() -> Server {
                 Ok(CallToolResult::text("after reconnect"))
             },
         )
+        .tool(
+            "reconnect_then_chatter",
+            "Closes its stream, then reports progress 20 times before it answers",
+            |_: NoArgs, ctx: Context| async move {
+                ctx.progress(0.0, None, None);
+                ctx.close_sse_stream();
+                // The connection is gone before the chatter: all of it waits in the store.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                for i in 1..=20 {
+                    ctx.progress(f64::from(i), None, None);
+                }
+                Ok(CallToolResult::text("answer after chatter"))
+            },
+        )
         .build()
         .unwrap()
 }
@@ -387,6 +401,48 @@ async fn a_closed_post_stream_is_resumed_with_last_event_id() {
     let (_, answer) = sse.next_message(T).await.unwrap();
     assert_eq!(answer["id"], 9);
     assert_eq!(answer["result"]["content"][0]["text"], "after reconnect");
+}
+
+/// A POST stream whose unread messages outgrew the store's bound still gets its answer on
+/// resume: the progress that was trimmed is lost, the answer is the newest and is kept.
+#[tokio::test]
+async fn a_post_stream_resumed_after_its_bound_still_gets_its_answer() {
+    let store = Arc::new(MemoryEventStore::new(MemoryEventStoreConfig {
+        max_events_per_stream: 4,
+        ..MemoryEventStoreConfig::default()
+    }));
+    let config = HttpConfig {
+        event_store: Some(store),
+        ..HttpConfig::default()
+    };
+    let (_ts, raw, _) = start(config).await;
+    let sid = raw.initialize().await;
+    let mut call = tool_call(11, "reconnect_then_chatter");
+    call["params"]["_meta"] = json!({"progressToken": "chatter"});
+    let response = raw.post_stream(Some(&sid), &call).await;
+    let mut sse = SseReader::new(response);
+    let mut last = None;
+    while let Some(e) = sse.next(T).await {
+        last = e.id.clone().or(last);
+    }
+    // Let the handler finish: 20 progress notifications and the answer, 4 of them kept.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let resumed = raw.get_stream(&sid, last.as_deref()).await;
+    assert_eq!(resumed.status(), StatusCode::OK);
+    let mut sse = SseReader::new(resumed);
+    let mut answer = None;
+    while let Some((_, message)) = sse.next_message(T).await {
+        if message.get("id").is_some() {
+            answer = Some(message);
+            break;
+        }
+        assert_eq!(message["method"], "notifications/progress");
+    }
+    let answer = answer.expect("the answer after the kept progress");
+    assert_eq!(
+        answer["result"]["content"][0]["text"],
+        "answer after chatter"
+    );
 }
 
 #[tokio::test]

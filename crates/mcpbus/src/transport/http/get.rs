@@ -149,9 +149,11 @@ async fn read_first_batch(
         .await;
     match read {
         Ok(batch) => Ok(batch),
-        Err(StoreError::Expired(_)) if !start.resumed => {
-            // A fresh standalone GET after the store trimmed events never delivered.
-            tracing::warn!(session = %session.id, "undelivered standalone events were dropped");
+        Err(StoreError::Expired(_)) if !start.resumed || start.stream != STANDALONE_STREAM => {
+            // A fresh standalone GET after the store trimmed events never delivered; or a
+            // POST stream whose unread messages outgrew the bound: its trimmed messages were
+            // progress and logs, and its answer, the newest, is still kept (docs/protocol.md 4).
+            tracing::warn!(session = %session.id, stream = %start.stream, "undelivered messages were dropped");
             start.cursor = None;
             Ok(http
                 .store

@@ -130,11 +130,16 @@ impl TailState {
                     .await;
                 match read {
                     Ok(b) => b,
-                    Err(StoreError::Expired(_)) if t.standalone.is_some() => {
-                        // This reader fell behind the store's bound: skip to what is still kept,
-                        // and count what it lost once the next kept event is known.
-                        tracing::warn!(session = %t.session.id, "standalone stream fell behind; oldest events dropped");
-                        t.lost_after = t.cursor.take();
+                    Err(StoreError::Expired(_)) => {
+                        // This reader fell behind the store's bound: skip to what is still kept.
+                        // On the standalone stream the lost are events, counted once the next
+                        // kept one is known; on a POST stream they are progress and logs, and
+                        // the answer, the newest, is still ahead.
+                        tracing::warn!(session = %t.session.id, stream = %t.stream, "stream fell behind; oldest messages dropped");
+                        let skipped = t.cursor.take();
+                        if t.standalone.is_some() {
+                            t.lost_after = skipped;
+                        }
                         continue;
                     }
                     Err(e) => {
