@@ -587,6 +587,40 @@ async fn sse_response_mode_streams_even_plain_answers() {
     assert_eq!(answer["result"]["content"][0]["text"], "ok");
 }
 
+/// With SSE answers the session id goes out before the answer is known; an `initialize` that
+/// fails must still leave no session behind.
+#[tokio::test]
+async fn a_failed_initialize_answered_as_sse_leaves_no_session() {
+    let config = HttpConfig {
+        response_mode: ResponseMode::Sse,
+        ..HttpConfig::default()
+    };
+    let (_ts, raw, server) = start(config).await;
+    let bad =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": 5}});
+    let response = raw.post_stream(None, &bad).await;
+    let sid = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let mut sse = SseReader::new(response);
+    let (_, answer) = sse.next_message(T).await.unwrap();
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+    assert!(
+        sse.next(T).await.is_none(),
+        "the stream ends after the answer"
+    );
+    for _ in 0..100 {
+        if server.session_count() == 0 {
+            let after = raw.post(Some(&sid), &tool_call(2, "echo")).await;
+            assert_eq!(after.status, StatusCode::NOT_FOUND);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the session of a failed initialize is still open");
+}
+
 #[tokio::test]
 async fn shutdown_closes_streams() {
     let (ts, raw, _) = start(HttpConfig::default()).await;

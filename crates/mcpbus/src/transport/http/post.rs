@@ -144,6 +144,9 @@ async fn submit(
     Ok(routed)
 }
 
+/// How long the answer to a failed `initialize` may take to be read before its session ends.
+const FAILED_INITIALIZE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Why a stateless session ends.
 const STATELESS_DONE: &str = "stateless request done";
 
@@ -235,6 +238,7 @@ impl Exchange {
         let close = self.session.ended.child_token();
         let retry = Some(self.http.config.sse_retry.as_millis() as u64);
         let priming = self.store_priming_event(&stream).await;
+        let done = CancellationToken::new();
         let tail = Tail {
             store: self.http.store.clone(),
             session: self.session.clone(),
@@ -249,9 +253,10 @@ impl Exchange {
             _activity: activity,
             standalone: None,
             lost_after: None,
+            done: Some(done.clone().drop_guard()),
         };
         let session_header = self.opens_session.then(|| self.session.id.to_string());
-        tokio::spawn(self.pump(routed, pending, stream, close));
+        tokio::spawn(self.pump(routed, pending, stream, close, done));
         wire::sse_response(tail.into_body(), session_header.as_deref())
     }
 
@@ -277,6 +282,7 @@ impl Exchange {
         pending: Vec<Routed>,
         stream: String,
         close: CancellationToken,
+        read: CancellationToken,
     ) {
         let mut pending = pending.into_iter();
         loop {
@@ -297,7 +303,8 @@ impl Exchange {
                 // that the reader is not left waiting.
                 None | Some(Routed::Abandoned) => (cancelled_answer(), true),
             };
-            if last && self.opens_session && !is_error(&frame) {
+            let failed_initialize = last && self.opens_session && is_error(&frame);
+            if last && self.opens_session && !failed_initialize {
                 // A new session, initialized: every replica may serve it from now on.
                 let _ = self.http.share_new_session(&self.session).await;
             }
@@ -309,11 +316,22 @@ impl Exchange {
             if let Err(e) = appended {
                 tracing::warn!(session = %self.session.id, error = %e, "could not store a message of a POST stream");
             }
+            if failed_initialize {
+                self.end_after_read(read).await;
+                return;
+            }
             if last {
                 break;
             }
         }
         self.end_if_stateless();
+    }
+
+    /// Ends the session of a failed `initialize` once its answer was read (the session id went
+    /// out with the stream's head, before the answer was known), or after a grace period.
+    async fn end_after_read(&self, read: CancellationToken) {
+        let _ = tokio::time::timeout(FAILED_INITIALIZE_GRACE, read.cancelled()).await;
+        self.http.end_session(&self.session, "initialize failed");
     }
 
     /// A stateless session serves one request: it ends once that is answered.

@@ -44,6 +44,8 @@ pub(crate) struct Tail {
     /// The last id read before this reader fell behind the store's bound, until the events
     /// lost after it are counted.
     pub(crate) lost_after: Option<String>,
+    /// Cancels its token when the stream is over (written to the end, or its client gone).
+    pub(crate) done: Option<tokio_util::sync::DropGuard>,
 }
 
 impl Tail {
