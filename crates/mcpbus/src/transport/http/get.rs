@@ -82,7 +82,7 @@ async fn open_stream(
         _activity: activity,
         standalone: guard,
         lost_after: None,
-        done: None,
+        _done: None,
     };
     Ok(wire::sse_response(tail.into_body(), None))
 }

@@ -253,7 +253,7 @@ impl Exchange {
             _activity: activity,
             standalone: None,
             lost_after: None,
-            done: Some(done.clone().drop_guard()),
+            _done: Some(done.clone().drop_guard()),
         };
         let session_header = self.opens_session.then(|| self.session.id.to_string());
         tokio::spawn(self.pump(routed, pending, stream, close, done));

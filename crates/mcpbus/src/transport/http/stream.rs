@@ -45,7 +45,7 @@ pub(crate) struct Tail {
     /// lost after it are counted.
     pub(crate) lost_after: Option<String>,
     /// Cancels its token when the stream is over (written to the end, or its client gone).
-    pub(crate) done: Option<tokio_util::sync::DropGuard>,
+    pub(crate) _done: Option<tokio_util::sync::DropGuard>,
 }
 
 impl Tail {
