@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use mcpbus::client::Client;
+use mcpbus::client::{Client, Era};
 use mcpbus::events::{Event, TopicSpec};
 use mcpbus::server::{Context, NoArgs, Server, ToolError};
 use mcpbus::service::{RequestOptions, ServiceConfig};
@@ -120,7 +120,8 @@ async fn connect(
 ) -> Client {
     let (a, b) = duplex(64 * 1024);
     server.start(a);
-    let mut builder = Client::builder("sdk-client", "0.0.1");
+    // These tests check the handshake era; tests/client_eras.rs covers the 2026-07-28 one.
+    let mut builder = Client::builder("sdk-client", "0.0.1").era(Era::Legacy);
     if let Some(tx) = events {
         builder = builder.on_event(move |e| {
             let _ = tx.send(e);
@@ -392,7 +393,11 @@ async fn a_slow_session_drops_its_oldest_events_without_blocking_the_publisher()
     // A tiny pipe that nobody reads once the handshake is done: the session's queue fills up.
     let (a, b) = duplex(256);
     server.start(a);
-    let client = Client::builder("c", "1").connect(b).await.unwrap();
+    let client = Client::builder("c", "1")
+        .era(Era::Legacy)
+        .connect(b)
+        .await
+        .unwrap();
     client.subscribe(["tick"]).await.unwrap();
     let start = std::time::Instant::now();
     for i in 0..10_000 {

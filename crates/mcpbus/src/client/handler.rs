@@ -8,6 +8,7 @@ use futures::future::BoxFuture;
 use mcpbus_proto::events::EventParams;
 use mcpbus_proto::jsonrpc::{ErrorObject, Notification, Request};
 use mcpbus_proto::mcp::{LoggingMessageNotificationParams, Root, methods};
+use mcpbus_proto::modern::{SubscriptionFilter, SubscriptionsAcknowledgedNotificationParams};
 use mcpbus_proto::topic::TopicPattern;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -31,6 +32,8 @@ pub(super) struct ClientShared {
     pub(super) handlers: Handlers,
     subscriptions: RwLock<Vec<TopicPattern>>,
     events: mpsc::UnboundedSender<EventParams>,
+    /// Where the acknowledgements of `subscriptions/listen` streams go (2026-07-28).
+    listen_acks: std::sync::Mutex<Option<mpsc::UnboundedSender<SubscriptionFilter>>>,
 }
 
 impl ClientShared {
@@ -39,6 +42,28 @@ impl ClientShared {
             handlers,
             subscriptions: RwLock::new(Vec::new()),
             events,
+            listen_acks: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// A new receiver of the listen streams' acknowledgements (the previous one gets no more).
+    pub(super) fn listen_acks(&self) -> mpsc::UnboundedReceiver<SubscriptionFilter> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *crate::util::lock(&self.listen_acks) = Some(tx);
+        rx
+    }
+
+    fn acknowledged(&self, params: Option<Value>) {
+        let Some(params) = params else {
+            return;
+        };
+        match serde_json::from_value::<SubscriptionsAcknowledgedNotificationParams>(params) {
+            Ok(ack) => {
+                if let Some(tx) = &*crate::util::lock(&self.listen_acks) {
+                    let _ = tx.send(ack.notifications);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "ignoring a malformed listen acknowledgement"),
         }
     }
 
@@ -159,6 +184,7 @@ impl Handler for ClientHandler {
                     Err(e) => tracing::debug!(error = %e, "ignoring malformed events/emit"),
                 }
             }
+            methods::SUBSCRIPTIONS_ACKNOWLEDGED => self.shared.acknowledged(notification.params),
             methods::LOGGING_MESSAGE => {
                 if let (Some(log), Some(params)) = (&handlers.log, notification.params)
                     && let Ok(p) =

@@ -1,6 +1,11 @@
 //! The MCP client: connect to a server, call its tools, read its resources, get its prompts,
 //! answer its requests (sampling, elicitation, roots), and subscribe to its topics.
 //!
+//! One client speaks both eras of MCP: the handshake era (2025-11-25 and earlier, `initialize`
+//! and a session) and the 2026-07-28 era (no handshake, `_meta` on every request, input through
+//! `input_required`, change notifications on `subscriptions/listen`). [`Era`] says how the era is
+//! chosen when connecting, and docs/client.md what the client does by default in each.
+//!
 //! ```no_run
 //! use mcpbus::client::Client;
 //! use mcpbus::transport::ChildProcess;
@@ -17,38 +22,43 @@
 //! # Ok(()) }
 //! ```
 
+mod builder;
+mod era;
 mod event_queue;
 mod handler;
+mod input;
+mod listen;
+mod modern;
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::time::Duration;
 
-use futures::FutureExt;
 use futures::future::BoxFuture;
+use mcpbus_proto::error_codes;
 use mcpbus_proto::events::{
     EventListResult, EventParams, EventSubscribeResult, EventTopicDescriptor,
     EventUnsubscribeResult,
 };
 use mcpbus_proto::jsonrpc::{ErrorObject, Notification};
 use mcpbus_proto::mcp::{
-    CallToolResult, ClientCapabilities, CompleteRequestParams, CompleteResult,
-    CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult,
-    ElicitationCapability, GetPromptResult, Implementation, InitializeResult,
-    LATEST_PROTOCOL_VERSION, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    CallToolResult, CompleteRequestParams, CompleteResult, CreateMessageRequestParams,
+    CreateMessageResult, ElicitRequestParams, ElicitResult, GetPromptResult, Implementation,
+    InitializeResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
     ListToolsResult, LoggingLevel, LoggingMessageNotificationParams, Prompt, ReadResourceResult,
-    Resource, ResourceTemplate, Root, RootsCapability, ServerCapabilities, Tool, methods,
+    Resource, ResourceTemplate, Root, ServerCapabilities, Tool, methods,
 };
-use mcpbus_proto::topic::TopicPattern;
+use mcpbus_proto::modern::{DiscoverResult, SubscriptionFilter};
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
-use tokio::sync::mpsc;
+use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::service::{Peer, RequestOptions, ServiceConfig, ServiceHandle, spawn_service};
-use crate::transport::Transport;
+use crate::service::{Peer, RequestOptions, ServiceHandle};
 
+pub use builder::{ClientBuilder, DEFAULT_PROBE_TIMEOUT};
+pub use era::Era;
 pub use event_queue::{EventQueue, ProvenanceEnvelope};
+pub use modern::MAX_INPUT_ROUNDS;
 
 /// Receives the events that pass the client-side drop rules (docs/protocol.md 2.4), in order.
 pub type EventHandler = Arc<dyn Fn(EventParams) + Send + Sync>;
@@ -71,156 +81,6 @@ pub type LogHandler = Arc<dyn Fn(LoggingMessageNotificationParams) + Send + Sync
 /// Receives every other notification from the server.
 pub type NotificationHandler = Arc<dyn Fn(Notification) + Send + Sync>;
 
-/// Configures and connects a [`Client`].
-pub struct ClientBuilder {
-    info: Implementation,
-    protocol_version: String,
-    capabilities: ClientCapabilities,
-    handlers: handler::Handlers,
-    event_filter: Option<String>,
-    service: ServiceConfig,
-}
-
-impl std::fmt::Debug for ClientBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientBuilder")
-            .field("info", &self.info)
-            .field("capabilities", &self.capabilities)
-            .finish()
-    }
-}
-
-impl ClientBuilder {
-    /// Answers the server's sampling requests (declares the `sampling` capability).
-    pub fn on_sampling<F, Fut>(mut self, f: F) -> Self
-    where
-        F: Fn(CreateMessageRequestParams) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<CreateMessageResult, ErrorObject>> + Send + 'static,
-    {
-        self.capabilities.sampling = Some(Map::new());
-        self.handlers.sampling = Some(Arc::new(move |p| f(p).boxed()));
-        self
-    }
-
-    /// Answers the server's elicitation requests (declares form mode, and URL mode if `url`).
-    pub fn on_elicitation<F, Fut>(mut self, url: bool, f: F) -> Self
-    where
-        F: Fn(ElicitRequestParams) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<ElicitResult, ErrorObject>> + Send + 'static,
-    {
-        self.capabilities.elicitation = Some(ElicitationCapability {
-            form: Some(Map::new()),
-            url: url.then(Map::new),
-        });
-        self.handlers.elicitation = Some(Arc::new(move |p| f(p).boxed()));
-        self
-    }
-
-    /// Offers these roots to the server (declares the `roots` capability).
-    pub fn roots(mut self, roots: Vec<Root>) -> Self {
-        self.capabilities.roots = Some(RootsCapability {
-            list_changed: Some(true),
-        });
-        self.handlers.roots = Some(Arc::new(RwLock::new(roots)));
-        self
-    }
-
-    /// Receives events; see [`ClientBuilder::event_filter`] for an extra topic filter.
-    pub fn on_event<F>(mut self, f: F) -> Self
-    where
-        F: Fn(EventParams) + Send + Sync + 'static,
-    {
-        self.handlers.event = Some(Arc::new(f));
-        self
-    }
-
-    /// Only events whose topic matches this pattern reach the event handler (same wildcards as
-    /// subscriptions). An invalid pattern makes [`connect`](Self::connect) fail.
-    pub fn event_filter(mut self, pattern: impl Into<String>) -> Self {
-        self.event_filter = Some(pattern.into());
-        self
-    }
-
-    /// Receives the server's log messages.
-    pub fn on_log<F>(mut self, f: F) -> Self
-    where
-        F: Fn(LoggingMessageNotificationParams) + Send + Sync + 'static,
-    {
-        self.handlers.log = Some(Arc::new(f));
-        self
-    }
-
-    /// Receives every other notification (list changes, resource updates…).
-    pub fn on_notification<F>(mut self, f: F) -> Self
-    where
-        F: Fn(Notification) + Send + Sync + 'static,
-    {
-        self.handlers.notification = Some(Arc::new(f));
-        self
-    }
-
-    /// The protocol revision to ask for (default: the newest).
-    pub fn protocol_version(mut self, version: impl Into<String>) -> Self {
-        self.protocol_version = version.into();
-        self
-    }
-
-    /// Settings of the connection's service loop (timeouts, queue capacity).
-    pub fn service_config(mut self, config: ServiceConfig) -> Self {
-        self.service = config;
-        self
-    }
-
-    /// Connects over `transport` and initializes the session.
-    pub async fn connect<T: Transport>(mut self, transport: T) -> Result<Client> {
-        if let Some(filter) = &self.event_filter {
-            let pattern =
-                TopicPattern::new(filter).map_err(|source| Error::InvalidEventFilter {
-                    filter: filter.clone(),
-                    source,
-                })?;
-            self.handlers.event_filter = Some(pattern);
-        }
-        let (event_tx, event_rx) = mpsc::unbounded_channel();
-        let shared = Arc::new(handler::ClientShared::new(self.handlers, event_tx));
-        if let Some(handler) = shared.handlers.event.clone() {
-            tokio::spawn(handler::deliver_events(event_rx, handler));
-        }
-        let handler_shared = shared.clone();
-        let service = spawn_service(
-            transport,
-            move |_peer| {
-                Arc::new(handler::ClientHandler {
-                    shared: handler_shared,
-                })
-            },
-            self.service,
-        );
-        let peer = service.peer().clone();
-        let params = json!({
-            "protocolVersion": self.protocol_version,
-            "capabilities": self.capabilities,
-            "clientInfo": self.info,
-        });
-        let init: InitializeResult = match typed(&peer, methods::INITIALIZE, Some(params)).await {
-            Ok(init) => init,
-            Err(e) => {
-                peer.close();
-                return Err(e);
-            }
-        };
-        peer.notify(methods::INITIALIZED, None)?;
-        Ok(Client {
-            inner: Arc::new(ClientInner {
-                peer,
-                init,
-                shared,
-                service: std::sync::Mutex::new(Some(service)),
-            }),
-        })
-    }
-}
-
 async fn typed<R: DeserializeOwned>(peer: &Peer, method: &str, params: Option<Value>) -> Result<R> {
     typed_with(peer, method, params, RequestOptions::default()).await
 }
@@ -238,14 +98,29 @@ async fn typed_with<R: DeserializeOwned>(
     })
 }
 
+
+/// What the topic-event methods answer in the 2026-07-28 era.
+const EVENTS_NEED_LEGACY: &str = "topic events (events/subscribe, events/list) exist only in the \
+     handshake era of MCP, and this client speaks 2026-07-28 with the server: build it with \
+     .era(Era::Legacy) (or with an event handler, which makes Era::Auto open with initialize)";
+
 struct ClientInner {
     peer: Peer,
+    /// The answer to `initialize`, or in the 2026-07-28 era the same facts from `server/discover`.
     init: InitializeResult,
+    /// What 2026-07-28 requests carry; `None` in the handshake era.
+    modern: Option<Arc<modern::ModernLink>>,
     shared: Arc<handler::ClientShared>,
     service: std::sync::Mutex<Option<ServiceHandle>>,
+    listener: listen::Listener,
+    /// The service loop's request timeout, also the wait for a listen acknowledgement.
+    request_timeout: Duration,
 }
 
 /// A connected MCP client. Clonable: every clone talks to the same server.
+///
+/// The same methods work in both eras; where the 2026-07-28 era has no such request, the
+/// method says what it does instead.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<ClientInner>,
@@ -255,6 +130,7 @@ impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("server", &self.inner.init.server_info.name)
+            .field("era", &self.era())
             .field("session_id", &self.session_id())
             .finish()
     }
@@ -263,17 +139,26 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// Starts configuring a client with its name and version.
     pub fn builder(name: impl Into<String>, version: impl Into<String>) -> ClientBuilder {
-        ClientBuilder {
-            info: Implementation::new(name, version),
-            protocol_version: LATEST_PROTOCOL_VERSION.to_string(),
-            capabilities: ClientCapabilities::default(),
-            handlers: handler::Handlers::default(),
-            event_filter: None,
-            service: ServiceConfig::default(),
+        ClientBuilder::new(Implementation::new(name, version))
+    }
+
+    /// The era the client speaks with the server: [`Era::Modern`] or [`Era::Legacy`].
+    pub fn era(&self) -> Era {
+        if self.inner.modern.is_some() {
+            Era::Modern
+        } else {
+            Era::Legacy
         }
     }
 
-    /// The server's answer to `initialize`.
+    /// The server's `server/discover` result (2026-07-28 era only).
+    pub fn discover_result(&self) -> Option<&DiscoverResult> {
+        self.inner.modern.as_deref().map(|m| &m.discover)
+    }
+
+    /// The server's answer to `initialize`. In the 2026-07-28 era, the same facts from
+    /// `server/discover`: the revision spoken, the capabilities, the server's identity (its
+    /// result `_meta`) and instructions.
     pub fn initialize_result(&self) -> &InitializeResult {
         &self.inner.init
     }
@@ -288,7 +173,7 @@ impl Client {
         &self.inner.init.capabilities
     }
 
-    /// The negotiated protocol revision.
+    /// The protocol revision negotiated when connecting.
     pub fn protocol_version(&self) -> &str {
         &self.inner.init.protocol_version
     }
@@ -298,19 +183,57 @@ impl Client {
         self.inner.init.instructions.as_deref()
     }
 
-    /// The session id the server sent in `InitializeResult._meta.session_id`, if any.
+    /// The session id the server sent in `InitializeResult._meta.session_id`, if any (never in
+    /// the 2026-07-28 era, which has no sessions).
     pub fn session_id(&self) -> Option<&str> {
         self.inner.init.session_id()
     }
 
-    /// The raw peer, for requests and notifications this API does not cover.
+    /// The raw peer, for requests and notifications this API does not cover. In the 2026-07-28
+    /// era its requests carry no `_meta` of their own: prefer [`Client::request`].
     pub fn peer(&self) -> &Peer {
         &self.inner.peer
     }
 
-    /// Sends any request and returns its raw result.
+    /// Sends any request and returns its raw result. In the 2026-07-28 era the request gets the
+    /// client's `_meta` and is retried once at another revision after `-32022`; its result is
+    /// returned as it is (even `input_required`).
     pub async fn request(&self, method: &str, params: Option<Value>) -> Result<Value> {
-        self.inner.peer.request(method, params).await
+        match &self.inner.modern {
+            Some(link) => {
+                link.send(&self.inner.peer, method, params, RequestOptions::default())
+                    .await
+            }
+            None => self.inner.peer.request(method, params).await,
+        }
+    }
+
+    /// A request of this API: in the 2026-07-28 era with `_meta`, a complete result required,
+    /// and `input_required` answered through the callbacks.
+    async fn call(&self, method: &str, params: Option<Value>, opts: RequestOptions) -> Result<Value> {
+        let inner = &self.inner;
+        match &inner.modern {
+            None => inner.peer.request_with(method, params, opts).await,
+            Some(link) if modern::takes_input(method) => {
+                let params = params.unwrap_or_else(|| json!({}));
+                link.request_with_input(&inner.peer, &inner.shared, method, params, opts)
+                    .await
+            }
+            Some(link) => link.request(&inner.peer, method, params, opts).await,
+        }
+    }
+
+    async fn typed_call<R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        opts: RequestOptions,
+    ) -> Result<R> {
+        let value = self.call(method, params, opts).await?;
+        serde_json::from_value(value).map_err(|source| Error::InvalidResponse {
+            method: method.to_owned(),
+            source,
+        })
     }
 
     /// Follows a paginated listing to its end.
@@ -326,7 +249,10 @@ impl Client {
         let mut cursor: Option<String> = None;
         loop {
             let params = cursor.as_ref().map(|c| json!({"cursor": c}));
-            let (items, next) = split(typed(&self.inner.peer, method, params).await?);
+            let page = self
+                .typed_call(method, params, RequestOptions::default())
+                .await?;
+            let (items, next) = split(page);
             all.extend(items);
             match next {
                 Some(next) => cursor = Some(next),
@@ -335,17 +261,31 @@ impl Client {
         }
     }
 
-    /// Checks that the server is alive.
+    /// Checks that the server is alive: `ping`, or in the 2026-07-28 era (which has no `ping`)
+    /// `server/discover`.
     pub async fn ping(&self) -> Result<()> {
-        self.request(methods::PING, None).await.map(|_| ())
+        let method = match self.era() {
+            Era::Modern => methods::SERVER_DISCOVER,
+            _ => methods::PING,
+        };
+        self.call(method, None, RequestOptions::default())
+            .await
+            .map(|_| ())
     }
 
-    /// Lists every tool (following pagination).
+    /// Lists every tool (following pagination). Over HTTP in the 2026-07-28 era, tools whose
+    /// `x-mcp-header` annotations are invalid are left out (with a warning), and the others'
+    /// annotations decide the `Mcp-Param-*` headers of later calls.
     pub async fn list_tools(&self) -> Result<Vec<Tool>> {
-        self.list_all(methods::TOOLS_LIST, |p: ListToolsResult| {
-            (p.tools, p.next_cursor)
-        })
-        .await
+        let mut tools = self
+            .list_all(methods::TOOLS_LIST, |p: ListToolsResult| {
+                (p.tools, p.next_cursor)
+            })
+            .await?;
+        if let Some(http) = self.inner.modern.as_deref().and_then(|m| m.http.as_ref()) {
+            http.admit_tools(&mut tools);
+        }
+        Ok(tools)
     }
 
     /// Calls a tool with JSON arguments (an object, or null for none).
@@ -354,7 +294,9 @@ impl Client {
             .await
     }
 
-    /// Calls a tool with request options (timeout, progress).
+    /// Calls a tool with request options (timeout, progress). Over HTTP in the 2026-07-28 era,
+    /// a `-32020` (header mismatch) answer makes the client list the tools again, to learn
+    /// their current `x-mcp-header` annotations, and call once more.
     pub async fn call_tool_with(
         &self,
         name: &str,
@@ -365,7 +307,19 @@ impl Client {
         if !arguments.is_null() {
             params["arguments"] = arguments;
         }
-        typed_with(&self.inner.peer, methods::TOOLS_CALL, Some(params), opts).await
+        let first = self
+            .typed_call(methods::TOOLS_CALL, Some(params.clone()), opts.clone())
+            .await;
+        let over_http = self.inner.modern.as_deref().is_some_and(|m| m.http.is_some());
+        match first {
+            Err(Error::Remote(e)) if over_http && e.code == error_codes::HEADER_MISMATCH => {
+                tracing::info!(tool = name, error = %e.message, "header mismatch: listing the tools again");
+                self.list_tools().await?;
+                self.typed_call(methods::TOOLS_CALL, Some(params), opts)
+                    .await
+            }
+            other => other,
+        }
     }
 
     /// Lists every resource (following pagination).
@@ -387,26 +341,54 @@ impl Client {
 
     /// Reads a resource.
     pub async fn read_resource(&self, uri: &str) -> Result<ReadResourceResult> {
-        typed(
-            &self.inner.peer,
-            methods::RESOURCES_READ,
-            Some(json!({"uri": uri})),
-        )
-        .await
+        let params = json!({"uri": uri});
+        self.typed_call(methods::RESOURCES_READ, Some(params), RequestOptions::default())
+            .await
     }
 
-    /// Asks for `notifications/resources/updated` about `uri`.
+    /// Asks for `notifications/resources/updated` about `uri`: `resources/subscribe`, or in the
+    /// 2026-07-28 era the URI added to the client's listen stream (see [`Client::listen`]).
     pub async fn subscribe_resource(&self, uri: &str) -> Result<()> {
-        self.request(methods::RESOURCES_SUBSCRIBE, Some(json!({"uri": uri})))
-            .await
-            .map(|_| ())
+        if self.era() == Era::Legacy {
+            return self
+                .request(methods::RESOURCES_SUBSCRIBE, Some(json!({"uri": uri})))
+                .await
+                .map(|_| ());
+        }
+        let mut filter = self.current_filter();
+        let uris = filter.resource_subscriptions.get_or_insert_with(Vec::new);
+        if !uris.iter().any(|u| u == uri) {
+            uris.push(uri.to_owned());
+        }
+        let acknowledged = self.listen(filter).await?;
+        let accepted = acknowledged.resource_subscriptions.unwrap_or_default();
+        if accepted.iter().any(|u| u == uri) {
+            Ok(())
+        } else {
+            Err(Error::Protocol(format!(
+                "the server did not accept updates of {uri} on its listen stream"
+            )))
+        }
     }
 
-    /// Stops `notifications/resources/updated` about `uri`.
+    /// Stops `notifications/resources/updated` about `uri`: `resources/unsubscribe`, or in the
+    /// 2026-07-28 era the URI removed from the listen stream.
     pub async fn unsubscribe_resource(&self, uri: &str) -> Result<()> {
-        self.request(methods::RESOURCES_UNSUBSCRIBE, Some(json!({"uri": uri})))
-            .await
-            .map(|_| ())
+        if self.era() == Era::Legacy {
+            return self
+                .request(methods::RESOURCES_UNSUBSCRIBE, Some(json!({"uri": uri})))
+                .await
+                .map(|_| ());
+        }
+        let mut filter = self.current_filter();
+        if let Some(uris) = &mut filter.resource_subscriptions {
+            uris.retain(|u| u != uri);
+        }
+        if filter.is_empty() {
+            self.stop_listening();
+            return Ok(());
+        }
+        self.listen(filter).await.map(|_| ())
     }
 
     /// Lists every prompt (following pagination).
@@ -423,44 +405,56 @@ impl Client {
         name: &str,
         arguments: BTreeMap<String, String>,
     ) -> Result<GetPromptResult> {
-        typed(
-            &self.inner.peer,
-            methods::PROMPTS_GET,
-            Some(json!({"name": name, "arguments": arguments})),
-        )
-        .await
+        let params = json!({"name": name, "arguments": arguments});
+        self.typed_call(methods::PROMPTS_GET, Some(params), RequestOptions::default())
+            .await
     }
 
     /// Asks for completions of an argument.
     pub async fn complete(&self, params: CompleteRequestParams) -> Result<CompleteResult> {
         let params = crate::error::encode_params(methods::COMPLETION_COMPLETE, params)?;
-        typed(&self.inner.peer, methods::COMPLETION_COMPLETE, Some(params)).await
+        self.typed_call(
+            methods::COMPLETION_COMPLETE,
+            Some(params),
+            RequestOptions::default(),
+        )
+        .await
     }
 
-    /// Sets the minimum level of the log messages the server sends.
+    /// Sets the minimum level of the log messages the server sends: `logging/setLevel`, or in
+    /// the 2026-07-28 era the level every later request carries in its `_meta`.
     pub async fn set_log_level(&self, level: LoggingLevel) -> Result<()> {
+        if let Some(link) = &self.inner.modern {
+            link.set_log_level(level);
+            return Ok(());
+        }
         self.request(methods::LOGGING_SET_LEVEL, Some(json!({"level": level})))
             .await
             .map(|_| ())
     }
 
-    /// Replaces the roots offered to the server and tells it they changed.
+    /// Replaces the roots offered to the server and tells it they changed (in the 2026-07-28
+    /// era, which has no such notification, the server gets them when it next asks).
     pub fn set_roots(&self, roots: Vec<Root>) -> Result<()> {
         let Some(current) = &self.inner.shared.handlers.roots else {
             return Err(Error::Protocol("the client was built without roots".into()));
         };
         *current.write().unwrap_or_else(|p| p.into_inner()) = roots;
+        if self.era() == Era::Modern {
+            return Ok(());
+        }
         self.inner.peer.notify(methods::ROOTS_LIST_CHANGED, None)
     }
 
     /// Subscribes to topic patterns. Accepted patterns are tracked: once one is held, events
     /// matching none of them are dropped before the handler (docs/protocol.md 2.4). Retained values
-    /// come back in the result, not through the handler.
+    /// come back in the result, not through the handler. Handshake era only.
     pub async fn subscribe<I, S>(&self, topics: I) -> Result<EventSubscribeResult>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        self.legacy_only()?;
         let topics: Vec<String> = topics.into_iter().map(Into::into).collect();
         let result: EventSubscribeResult = typed(
             &self.inner.peer,
@@ -474,12 +468,13 @@ impl Client {
         Ok(result)
     }
 
-    /// Unsubscribes from topic patterns and stops tracking them.
+    /// Unsubscribes from topic patterns and stops tracking them. Handshake era only.
     pub async fn unsubscribe<I, S>(&self, topics: I) -> Result<EventUnsubscribeResult>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        self.legacy_only()?;
         let topics: Vec<String> = topics.into_iter().map(Into::into).collect();
         let result: EventUnsubscribeResult = typed(
             &self.inner.peer,
@@ -491,10 +486,18 @@ impl Client {
         Ok(result)
     }
 
-    /// Lists the topics the server declares.
+    /// Lists the topics the server declares. Handshake era only.
     pub async fn list_events(&self) -> Result<Vec<EventTopicDescriptor>> {
+        self.legacy_only()?;
         let result: EventListResult = typed(&self.inner.peer, methods::EVENTS_LIST, None).await?;
         Ok(result.topics)
+    }
+
+    fn legacy_only(&self) -> Result<()> {
+        match self.era() {
+            Era::Modern => Err(Error::Protocol(EVENTS_NEED_LEGACY.to_owned())),
+            _ => Ok(()),
+        }
     }
 
     /// The patterns the server accepted and that are still subscribed.
@@ -502,8 +505,75 @@ impl Client {
         self.inner.shared.subscriptions()
     }
 
+    /// Asks for the change notifications of `filter`; they reach the
+    /// [`on_notification`](ClientBuilder::on_notification) callback. Returns what the server
+    /// will send.
+    ///
+    /// In the 2026-07-28 era this opens the client's `subscriptions/listen` stream (or replaces
+    /// its filter) and waits for the server's acknowledgement; the stream is reopened with a
+    /// backoff whenever it ends or breaks, until [`stop_listening`](Client::stop_listening) or
+    /// [`close`](Client::close). In the handshake era the list changes the server declares
+    /// arrive by themselves, and each URI of `resource_subscriptions` is subscribed to with
+    /// `resources/subscribe`.
+    pub async fn listen(&self, filter: SubscriptionFilter) -> Result<SubscriptionFilter> {
+        let inner = &self.inner;
+        let Some(link) = &inner.modern else {
+            for uri in filter.resource_subscriptions.iter().flatten() {
+                self.request(methods::RESOURCES_SUBSCRIBE, Some(json!({"uri": uri})))
+                    .await?;
+            }
+            let declared = builder::declared_list_changes(self.capabilities());
+            return Ok(SubscriptionFilter {
+                tools_list_changed: filter.tools_list_changed.and(declared.tools_list_changed),
+                prompts_list_changed: filter.prompts_list_changed.and(declared.prompts_list_changed),
+                resources_list_changed: filter
+                    .resources_list_changed
+                    .and(declared.resources_list_changed),
+                resource_subscriptions: filter.resource_subscriptions,
+            });
+        };
+        let acks = || inner.shared.listen_acks();
+        inner
+            .listener
+            .listen(&inner.peer, link, acks, filter, inner.request_timeout)
+            .await
+    }
+
+    /// Closes the listen stream and stops reopening it (2026-07-28 era; nothing in the
+    /// handshake era).
+    pub fn stop_listening(&self) {
+        self.inner.listener.stop();
+    }
+
+    /// The filter of the running listen stream, else the list changes asked for by default.
+    fn current_filter(&self) -> SubscriptionFilter {
+        self.inner.listener.filter().unwrap_or_else(|| {
+            if self.inner.shared.handlers.notification.is_some() {
+                builder::declared_list_changes(self.capabilities())
+            } else {
+                SubscriptionFilter::default()
+            }
+        })
+    }
+
+    /// In the 2026-07-28 era, a client with a notification callback listens to the list
+    /// changes the server declares, as it would hear them in the handshake era.
+    async fn listen_by_default(&self) {
+        if self.era() != Era::Modern || self.inner.shared.handlers.notification.is_none() {
+            return;
+        }
+        let filter = builder::declared_list_changes(self.capabilities());
+        if filter.is_empty() {
+            return;
+        }
+        if let Err(e) = self.listen(filter).await {
+            tracing::warn!(error = %e, "cannot listen to the server's list changes");
+        }
+    }
+
     /// Closes the connection (a spawned server sees end of input and exits) and waits for it.
     pub async fn close(&self) {
+        self.inner.listener.stop();
         self.inner.peer.close();
         let handle = self
             .inner

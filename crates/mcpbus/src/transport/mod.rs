@@ -19,6 +19,7 @@ use mcpbus_proto::{InvalidMessage, Message};
 
 pub use child::ChildProcess;
 pub use http_client::{HttpClientConfig, HttpClientTransport};
+pub(crate) use http_client::{HttpHandle, Probe};
 pub use line::{DEFAULT_MAX_LINE_BYTES, LineReader, LineTransport, LineWriter, duplex, stdio};
 
 /// What a reader yields: a message, or input that is not one (to be answered with an error).

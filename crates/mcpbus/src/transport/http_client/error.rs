@@ -88,6 +88,10 @@ pub(super) enum HttpError {
     /// The JSON answer to a request is not that request's response.
     #[error("the server's JSON answer does not answer this request")]
     NotTheAnswer,
+    /// A 2026-07-28 request's SSE stream ended before the response (such streams cannot be
+    /// resumed).
+    #[error("the SSE stream ended before the response (2026-07-28 streams cannot be resumed)")]
+    StreamEnded,
     /// A request's SSE stream ended before the response, with nothing to resume from.
     #[error("the SSE stream ended before the response, without an event id to resume from")]
     NothingToResume,

@@ -1,4 +1,5 @@
-//! MCP Streamable HTTP, client side (revisions 2025-03-26 to 2025-11-25).
+//! MCP Streamable HTTP, client side (revisions 2025-03-26 to 2025-11-25, and 2026-07-28 once
+//! the client switches the transport to it).
 //!
 //! See [`HttpClientTransport`].
 
@@ -23,10 +24,14 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 mod error;
+mod param_headers;
+mod modern;
 mod streams;
 
 use error::HttpError;
 use streams::{RequestExchange, run_get_stream};
+
+pub(crate) use modern::{HttpHandle, Probe};
 
 use super::{DEFAULT_MAX_LINE_BYTES, Inbound, Transport, TransportReader, TransportWriter};
 
@@ -112,6 +117,13 @@ impl Default for HttpClientConfig {
 /// turned into a JSON-RPC error answer (`-32603`, quoting the status and body) so that the caller
 /// fails at once. Sending `notifications/cancelled` stops the work on that request's stream.
 ///
+/// [`crate::client::Client`] probes the server's era first and, for a 2026-07-28 server,
+/// switches the transport to that era: every request is then a sessionless POST with the
+/// `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name` and `Mcp-Param-*` headers, answered by JSON or
+/// by an SSE stream that cannot be resumed; there is no `GET` stream and no `DELETE`, and
+/// cancelling a request closes its stream instead of posting `notifications/cancelled`
+/// (docs/client.md).
+///
 /// Only `http://` is supported: there is no TLS dependency.
 ///
 /// ```no_run
@@ -180,8 +192,17 @@ impl HttpClientTransport {
                 reinit: tokio::sync::Mutex::new(()),
                 shutdown: CancellationToken::new(),
                 in_flight: Mutex::default(),
+                tool_headers: param_headers::ToolHeaders::default(),
             }),
         })
+    }
+
+    /// The handle through which the client probes the server's era and switches the
+    /// transport to 2026-07-28; it stays valid after the transport is split.
+    pub(crate) fn handle(&self) -> HttpHandle {
+        HttpHandle {
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -246,20 +267,18 @@ impl TransportWriter for HttpClientWriter {
         };
         let message = parse_message(&frame).ok();
         let body = frame;
+        if let Some(version) = self.shared.modern_version() {
+            let tx = tx.clone();
+            self.send_modern(message, body, version, tx).await;
+            return Ok(());
+        }
         if let Some(Message::Request(request)) = message {
             let initialize = request.method == methods::INITIALIZE;
             if initialize {
                 self.shared.state().init = Some((request.id.clone(), body.clone()));
             }
-            let cancel = self.shared.shutdown.child_token();
-            lock(&self.shared.in_flight).insert(request.id.clone(), cancel.clone());
-            let exchange = RequestExchange {
-                shared: self.shared.clone(),
-                id: request.id,
-                initialize,
-                tx: tx.clone(),
-            };
-            tokio::spawn(exchange.run(body, cancel));
+            let tx = tx.clone();
+            self.spawn_exchange(request.id, initialize, None, body, tx);
             return Ok(());
         }
 
@@ -287,15 +306,8 @@ impl TransportWriter for HttpClientWriter {
         }
         if let Some(Message::Notification(n)) = &message
             && n.method == methods::CANCELLED
-            && let Some(id) = n
-                .params
-                .as_ref()
-                .and_then(|p| p.get("requestId"))
-                .and_then(RequestId::from_value)
-            && let Some(token) = lock(&shared.in_flight).remove(&id)
         {
-            // The caller gave up on the request: stop reading or resuming its stream.
-            token.cancel();
+            self.cancel_in_flight(n.params.as_ref());
         }
         Ok(())
     }
@@ -332,6 +344,42 @@ impl TransportWriter for HttpClientWriter {
     }
 }
 
+impl HttpClientWriter {
+    /// Posts a request and reads its answer in a task of its own; `modern` holds the headers of
+    /// a 2026-07-28 request.
+    fn spawn_exchange(
+        &mut self,
+        id: RequestId,
+        initialize: bool,
+        modern: Option<modern::ExtraHeaders>,
+        body: Bytes,
+        tx: Tx,
+    ) {
+        let cancel = self.shared.shutdown.child_token();
+        lock(&self.shared.in_flight).insert(id.clone(), cancel.clone());
+        let exchange = RequestExchange {
+            shared: self.shared.clone(),
+            id,
+            initialize,
+            modern,
+            tx,
+        };
+        tokio::spawn(exchange.run(body, cancel));
+    }
+
+    /// The caller gave up on the request `notifications/cancelled` names: stop reading or
+    /// resuming its stream.
+    fn cancel_in_flight(&self, params: Option<&serde_json::Value>) {
+        if let Some(id) = params
+            .and_then(|p| p.get("requestId"))
+            .and_then(RequestId::from_value)
+            && let Some(token) = lock(&self.shared.in_flight).remove(&id)
+        {
+            token.cancel();
+        }
+    }
+}
+
 impl Drop for HttpClientWriter {
     fn drop(&mut self) {
         // Dropped without close: stop the stream tasks so that the reader ends.
@@ -352,6 +400,8 @@ struct State {
     protocol_version: Option<HeaderValue>,
     /// The `initialize` request sent, replayed to re-initialize after a `404`.
     init: Option<(RequestId, Bytes)>,
+    /// The 2026-07-28 revision, once the client switched the transport to that era.
+    modern: Option<HeaderValue>,
 }
 
 /// State shared by the writer and the stream tasks.
@@ -367,6 +417,8 @@ struct Shared {
     shutdown: CancellationToken,
     /// Requests whose answer is awaited, to stop their task when the caller cancels them.
     in_flight: Mutex<HashMap<RequestId, CancellationToken>>,
+    /// The `x-mcp-header` annotations of the listed tools (2026-07-28).
+    tool_headers: param_headers::ToolHeaders,
 }
 
 /// How the body of a successful answer is framed.

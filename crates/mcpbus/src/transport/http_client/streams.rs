@@ -20,6 +20,8 @@ pub(super) struct RequestExchange {
     pub(super) shared: Arc<Shared>,
     pub(super) id: RequestId,
     pub(super) initialize: bool,
+    /// The headers of a 2026-07-28 request; `None` in the handshake era.
+    pub(super) modern: Option<super::modern::ExtraHeaders>,
     pub(super) tx: Tx,
 }
 
@@ -39,6 +41,9 @@ impl RequestExchange {
     }
 
     async fn exchange(&self, body: Bytes) -> Result<(), HttpError> {
+        if let Some(headers) = &self.modern {
+            return self.exchange_modern(body, headers).await;
+        }
         let shared = &self.shared;
         let resp = shared.post(&body).await?;
         if self.initialize {
