@@ -50,12 +50,15 @@ struct Control {
     generations: watch::Sender<Generation>,
     status: watch::Receiver<Status>,
     stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// The client's listen stream, if one is open.
 #[derive(Default)]
 pub(super) struct Listener {
     control: std::sync::Mutex<Option<Control>>,
+    /// Tasks told to stop, until someone waits for them.
+    stopping: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Listener {
@@ -115,6 +118,18 @@ impl Listener {
     pub(super) fn stop(&self) {
         if let Some(control) = lock(&self.control).take() {
             control.stop.cancel();
+            lock(&self.stopping).push(control.task);
+        }
+    }
+
+    /// Like [`stop`](Self::stop), and waits until the stream's request is given up, so that its
+    /// cancellation goes out before the connection closes (a server would otherwise keep the
+    /// stream, and the connection, open).
+    pub(super) async fn stop_and_wait(&self) {
+        self.stop();
+        let tasks = std::mem::take(&mut *lock(&self.stopping));
+        for task in tasks {
+            let _ = task.await;
         }
     }
 }
@@ -135,11 +150,12 @@ fn spawn(
         acks,
         stop: stop.clone(),
     };
-    tokio::spawn(task.run());
+    let task = tokio::spawn(task.run());
     Control {
         generations,
         status,
         stop,
+        task,
     }
 }
 

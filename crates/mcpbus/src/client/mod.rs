@@ -117,6 +117,13 @@ struct ClientInner {
     request_timeout: Duration,
 }
 
+impl Drop for ClientInner {
+    fn drop(&mut self) {
+        // The listen task holds no handle on the client: tell it that nobody listens any more.
+        self.listener.stop();
+    }
+}
+
 /// A connected MCP client. Clonable: every clone talks to the same server.
 ///
 /// The same methods work in both eras; where the 2026-07-28 era has no such request, the
@@ -573,7 +580,7 @@ impl Client {
 
     /// Closes the connection (a spawned server sees end of input and exits) and waits for it.
     pub async fn close(&self) {
-        self.inner.listener.stop();
+        self.inner.listener.stop_and_wait().await;
         self.inner.peer.close();
         let handle = self
             .inner

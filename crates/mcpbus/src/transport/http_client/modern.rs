@@ -183,7 +183,7 @@ impl Shared {
             Ok(Ok(collected)) => collected.to_bytes(),
             _ => Bytes::new(),
         };
-        let message = parse_message(&bytes).ok();
+        let message = parse_error_body(&bytes);
         let text = String::from_utf8_lossy(&bytes[..bytes.len().min(super::ERROR_BODY_BYTES)]);
         let error = HttpError::Status {
             status,
@@ -192,6 +192,21 @@ impl Shared {
         };
         (error, message)
     }
+}
+
+/// The JSON-RPC message of an error answer's body. JSON-RPC writes `"id": null` on an error
+/// whose request id the server could not tell, which the strict parser refuses: such an error
+/// is read without an id.
+fn parse_error_body(bytes: &[u8]) -> Option<Message> {
+    if let Ok(message) = parse_message(bytes) {
+        return Some(message);
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    if !value.get("id").is_none_or(serde_json::Value::is_null) {
+        return None;
+    }
+    let error: ErrorObject = serde_json::from_value(value.get("error")?.clone()).ok()?;
+    Some(Message::error(None, error))
 }
 
 impl super::HttpClientWriter {
