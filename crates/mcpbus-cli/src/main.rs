@@ -1,5 +1,6 @@
 //! `mcpbus`: an MCP server with topic events, and clients to subscribe to one.
 
+mod client_cmd;
 mod config;
 mod http;
 mod modern_config;
@@ -10,10 +11,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mcpbus::client::Client;
+use mcpbus::client::{Client, Era};
 use mcpbus::transport::{ChildProcess, HttpClientConfig, HttpClientTransport};
 use tracing_subscriber::EnvFilter;
 
+use crate::client_cmd::ClientCmdError;
 use crate::config::{Config, ConfigError, DEFAULT_CONFIG};
 use crate::publish::PubError;
 use crate::serve::ServeError;
@@ -57,6 +59,39 @@ enum Command {
         /// A stdio server command and its arguments, after `--`.
         #[arg(last = true)]
         command: Vec<String>,
+        /// The era of MCP to speak: auto (the handshake era when the server has it, since topic
+        /// events exist only there), legacy, or modern (refused: 2026-07-28 has no topic events
+        /// yet).
+        #[arg(long, default_value = "auto", value_parser = parse_era)]
+        era: Era,
+    },
+    /// Call a tool and print its result: its text, or with --json the whole result.
+    Call {
+        /// The server: an http:// URL, or a command line that runs a stdio server
+        /// (e.g. "mcpbus serve --stdio", split on whitespace).
+        target: String,
+        /// The tool's name.
+        tool: String,
+        /// The arguments, as a JSON object (default {}).
+        arguments: Option<String>,
+        /// The era of MCP to speak: auto (probe with server/discover, fall back to
+        /// initialize), modern or legacy.
+        #[arg(long, default_value = "auto", value_parser = parse_era)]
+        era: Era,
+        /// Print the whole result as one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a server's tools, resources, resource templates and prompts.
+    Ls {
+        /// The server: an http:// URL, or a command line that runs a stdio server.
+        target: String,
+        /// The era of MCP to speak: auto, modern or legacy.
+        #[arg(long, default_value = "auto", value_parser = parse_era)]
+        era: Era,
+        /// Print one JSON object instead of a listing.
+        #[arg(long)]
+        json: bool,
     },
     /// Publish an event through a running server's `POST /publish`.
     Pub {
@@ -96,6 +131,12 @@ enum CliError {
     Sub(#[from] SubError),
     #[error(transparent)]
     Pub(#[from] PubError),
+    #[error(transparent)]
+    Client(#[from] ClientCmdError),
+}
+
+fn parse_era(text: &str) -> Result<Era, String> {
+    text.parse()
 }
 
 /// Why `mcpbus sub` failed or stopped.
@@ -133,6 +174,12 @@ enum SubError {
     ConnectionEnded,
     #[error("the server closed the connection")]
     ServerClosed,
+    /// The server speaks only 2026-07-28, or --era modern was asked for.
+    #[error(
+        "{0}: MCP 2026-07-28 has no topic events yet; mcpbus sub needs a server of the \
+         handshake era (2025-11-25 or earlier), as mcpbus serve is"
+    )]
+    ModernHasNoEvents(String),
 }
 
 fn init_logging() {
@@ -167,8 +214,21 @@ async fn run(command: Command) -> Result<(), CliError> {
             redis,
             redis_prefix,
         } => run_serve(stdio, listen, config, redis, redis_prefix).await?,
-        Command::Sub { args, command } if command.is_empty() => run_sub_http(args).await?,
-        Command::Sub { args, command } => run_sub(args, command).await?,
+        Command::Sub { era: Era::Modern, .. } => {
+            return Err(SubError::ModernHasNoEvents("--era modern".into()).into());
+        }
+        Command::Sub { args, command, era } if command.is_empty() => {
+            run_sub_http(args, era).await?
+        }
+        Command::Sub { args, command, era } => run_sub(args, command, era).await?,
+        Command::Call {
+            target,
+            tool,
+            arguments,
+            era,
+            json,
+        } => client_cmd::call(&target, &tool, arguments.as_deref(), era, json).await?,
+        Command::Ls { target, era, json } => client_cmd::ls(&target, era, json).await?,
         Command::Pub {
             topic,
             payload,
@@ -264,6 +324,12 @@ fn print_json<T: serde::Serialize>(value: &T) {
 }
 
 async fn subscribe_and_print(client: &Client, patterns: Vec<String>) -> Result<(), SubError> {
+    if client.era() == Era::Modern {
+        client.close().await;
+        return Err(SubError::ModernHasNoEvents(
+            "the server speaks only MCP 2026-07-28".into(),
+        ));
+    }
     let result = client
         .subscribe(patterns)
         .await
@@ -284,7 +350,7 @@ async fn subscribe_and_print(client: &Client, patterns: Vec<String>) -> Result<(
     Ok(())
 }
 
-async fn run_sub_http(args: Vec<String>) -> Result<(), SubError> {
+async fn run_sub_http(args: Vec<String>, era: Era) -> Result<(), SubError> {
     let Some((url, patterns)) = args.split_first() else {
         return Err(SubError::Usage);
     };
@@ -296,8 +362,11 @@ async fn run_sub_http(args: Vec<String>) -> Result<(), SubError> {
     }
     let transport =
         HttpClientTransport::new(url, HttpClientConfig::default()).map_err(SubError::Transport)?;
+    // With an event handler, Era::Auto opens with initialize (topic events are of the
+    // handshake era) and falls forward only to a modern-only server.
     let client = Client::builder("mcpbus-sub", env!("CARGO_PKG_VERSION"))
         .on_event(|event| print_json(&event))
+        .era(era)
         .connect(transport)
         .await
         .map_err(|source| SubError::Initialize {
@@ -314,7 +383,7 @@ async fn run_sub_http(args: Vec<String>) -> Result<(), SubError> {
     }
 }
 
-async fn run_sub(patterns: Vec<String>, command: Vec<String>) -> Result<(), SubError> {
+async fn run_sub(patterns: Vec<String>, command: Vec<String>, era: Era) -> Result<(), SubError> {
     let Some((program, args)) = command.split_first() else {
         return Err(SubError::NoCommand);
     };
@@ -324,8 +393,11 @@ async fn run_sub(patterns: Vec<String>, command: Vec<String>) -> Result<(), SubE
         program: program.clone(),
         source,
     })?;
+    // With an event handler, Era::Auto opens with initialize (topic events are of the
+    // handshake era) and falls forward only to a modern-only server.
     let client = Client::builder("mcpbus-sub", env!("CARGO_PKG_VERSION"))
         .on_event(|event| print_json(&event))
+        .era(era)
         .connect(transport)
         .await
         .map_err(|source| SubError::Initialize {
