@@ -7,13 +7,15 @@
 #                                              supported scenario
 #   conformance/run-client.sh sse-retry ...    run only these scenarios
 #
-# The supported scenarios are the ones `mcpbus-conformance-client --list` prints; NOTES.md
-# ("Client mode") says why the others (the OAuth ones) are left out. Each scenario is run on its
+# The supported scenarios are the ones `mcpbus-conformance-client --list $SPEC_VERSION` prints
+# (2025-11-25 and 2026-07-28 have different sets); NOTES.md ("Client mode") says why the others
+# (the OAuth ones) are left out. Each scenario is run on its
 # own rather than through `--requirements`, because single-scenario runs are the strict ones:
 # they also fail on WARNING checks, on a client timeout and on a non-zero client exit, which a
 # suite run ignores.
 #
-# Environment: SPEC_VERSION (the revision each scenario runs at, default 2025-11-25),
+# Environment: SPEC_VERSION (the revision each scenario runs at; default REQUIREMENTS, as for
+# run.sh, else 2025-11-25; the client's era follows it),
 # CONFORMANCE_OUT (results directory; by default a temporary one, kept only when a scenario
 # fails; each scenario writes checks.json, stdout.txt and stderr.txt there), MCPBUS_LOG (log
 # filter of the client, default warn), CARGO_TARGET_DIR (honoured). Node 22 and the suite are
@@ -23,6 +25,10 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 
+# REQUIREMENTS counts only when it names a revision (scripts elsewhere use the name for files).
+if [[ -z "${SPEC_VERSION:-}" && "${REQUIREMENTS:-}" =~ ^([0-9]{4}-[0-9]{2}-[0-9]{2}|draft)$ ]]; then
+    SPEC_VERSION="$REQUIREMENTS"
+fi
 SPEC_VERSION="${SPEC_VERSION:-2025-11-25}"
 
 node="$here/.node/bin/node"
@@ -48,7 +54,7 @@ binary="${CARGO_TARGET_DIR:-$root/target}/debug/mcpbus-conformance-client"
 if [[ $# -gt 0 ]]; then
     scenarios=("$@")
 else
-    mapfile -t scenarios < <("$binary" --list)
+    mapfile -t scenarios < <("$binary" --list "$SPEC_VERSION")
 fi
 [[ ${#scenarios[@]} -gt 0 ]] || die "no scenarios to run"
 

@@ -133,5 +133,6 @@ if [ "$#" -eq 0 ] && [ -z "${MCPBUS_SKIP_CONFORMANCE:-}" ]; then
     log "conformance suite, server mode (--requirements 2026-07-28)"
     REQUIREMENTS=2026-07-28 bash "$ROOT/conformance/run.sh"
     log "conformance suite, client mode (the scenarios mcpbus's HTTP client supports)"
-    bash "$ROOT/conformance/run-client.sh"
+    SPEC_VERSION=2025-11-25 bash "$ROOT/conformance/run-client.sh"
+    SPEC_VERSION=2026-07-28 bash "$ROOT/conformance/run-client.sh"
 fi

@@ -9,7 +9,9 @@
 //! the scenario expects (see [`scenarios`]), closes the session and exits `0`. Any failure is
 //! printed on stderr and exits `1`; an unknown scenario or a missing URL exits `2`.
 //!
-//! `mcpbus-conformance-client --list` prints the supported scenarios, one a line.
+//! `mcpbus-conformance-client --list [REVISION]` prints the scenarios supported at a spec
+//! revision (default 2025-11-25; 2026-07-28's are in [`modern`]), one a line. The client's era
+//! follows the revision the harness names in `MCP_CONFORMANCE_PROTOCOL_VERSION`.
 //!
 //! The whole run is bounded by `MCPBUS_CLIENT_TIMEOUT_MS` (default 20000), below the suite's own
 //! 30 s limit, so that a hang is reported by this binary with a message rather than by the suite
@@ -19,6 +21,7 @@
 //! `conformance/run-client.sh` builds it and runs the suite's client scenarios it supports;
 //! `conformance/NOTES.md` ("Client mode") says which and why.
 
+mod modern;
 mod scenarios;
 
 use std::io::IsTerminal;
@@ -52,8 +55,10 @@ async fn main() -> ExitCode {
         .init();
 
     let name = "mcpbus-conformance-client";
-    if std::env::args().skip(1).eq(["--list"]) {
-        for scenario in scenarios::SUPPORTED {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--list") {
+        let version = args.get(1).map_or("2025-11-25", String::as_str);
+        for scenario in scenarios::supported(version) {
             println!("{scenario}");
         }
         return ExitCode::SUCCESS;
@@ -72,8 +77,10 @@ async fn main() -> ExitCode {
     };
     let Some(run) = scenarios::find(&scenario) else {
         eprintln!(
-            "{name}: scenario {scenario:?} is not supported; supported: {}",
-            scenarios::SUPPORTED.join(", ")
+            "{name}: scenario {scenario:?} is not supported; supported: {} (2025-11-25), {} \
+             (2026-07-28)",
+            scenarios::SUPPORTED.join(", "),
+            modern::SUPPORTED.join(", ")
         );
         return ExitCode::from(2);
     };

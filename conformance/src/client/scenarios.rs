@@ -9,16 +9,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use mcpbus::client::{Client, ClientBuilder};
+use mcpbus::client::{Client, ClientBuilder, Era};
 use mcpbus::proto::jsonrpc::ErrorObject;
 use mcpbus::proto::mcp::{
     CallToolResult, ElicitAction, ElicitRequestParams, ElicitResult, Tool,
     is_supported_protocol_version,
 };
+use mcpbus::proto::modern;
 use mcpbus::transport::{HttpClientConfig, HttpClientTransport};
 use serde_json::{Map, Value, json};
 
-/// The scenarios this client supports, in the order `run-client.sh` runs them.
+/// The 2025-11-25 scenarios this client supports, in the order `run-client.sh` runs them.
 pub(crate) const SUPPORTED: &[&str] = &[
     "initialize",
     "tools_call",
@@ -33,27 +34,48 @@ pub(crate) type Outcome = Result<String, String>;
 /// A scenario: given the mock server's URL, runs the client against it.
 pub(crate) type Runner = fn(String) -> Pin<Box<dyn Future<Output = Outcome> + Send>>;
 
-/// The runner of a supported scenario.
+/// The scenarios this client supports at spec revision `version` (2026-07-28's, or else
+/// 2025-11-25's).
+pub(crate) fn supported(version: &str) -> &'static [&'static str] {
+    if modern::is_supported_protocol_version(version) {
+        super::modern::SUPPORTED
+    } else {
+        SUPPORTED
+    }
+}
+
+/// The runner of a supported scenario (of either revision).
 pub(crate) fn find(name: &str) -> Option<Runner> {
+    use super::modern as m;
     let run: Runner = match name {
         "initialize" => |url| Box::pin(initialize(url)),
         "tools_call" => |url| Box::pin(tools_call(url)),
         "elicitation-sep1034-client-defaults" => |url| Box::pin(elicitation_defaults(url)),
         "sse-retry" => |url| Box::pin(sse_retry(url)),
         "json-schema-2020-12-preservation" => |url| Box::pin(json_schema_preservation(url)),
+        "request-metadata" => |url| Box::pin(m::request_metadata(url)),
+        "sep-2322-client-request-state" => |url| Box::pin(m::request_state(url)),
+        "http-standard-headers" => |url| Box::pin(m::standard_headers(url)),
+        "http-custom-headers" => |url| Box::pin(m::custom_headers(url)),
+        "http-invalid-tool-headers" => |url| Box::pin(m::invalid_tool_headers(url)),
+        "json-schema-ref-no-deref" => |url| Box::pin(m::ref_no_deref(url)),
         _ => return None,
     };
     Some(run)
 }
 
-/// A client builder with this binary's identity and no capabilities yet. It asks for the
-/// revision the harness names in `MCP_CONFORMANCE_PROTOCOL_VERSION` when that is one mcpbus
-/// speaks (the harness sets it to the run's revision, 2025-11-25 by default), else for the
-/// newest.
-fn builder() -> ClientBuilder {
+/// A client builder with this binary's identity and no capabilities yet, pinned to the era of
+/// the revision the harness names in `MCP_CONFORMANCE_PROTOCOL_VERSION` (the run's revision,
+/// 2025-11-25 by default) and asking for that revision when mcpbus speaks it. Pinning keeps a
+/// 2025-11-25 run free of the `server/discover` probe, which that revision's schema does not
+/// know.
+pub(crate) fn builder() -> ClientBuilder {
     let builder = Client::builder("mcpbus-conformance-client", env!("CARGO_PKG_VERSION"));
     match std::env::var("MCP_CONFORMANCE_PROTOCOL_VERSION") {
-        Ok(v) if is_supported_protocol_version(&v) => builder.protocol_version(v),
+        Ok(v) if modern::is_supported_protocol_version(&v) => {
+            builder.era(Era::Modern).protocol_version(v)
+        }
+        Ok(v) if is_supported_protocol_version(&v) => builder.era(Era::Legacy).protocol_version(v),
         _ => builder,
     }
 }
@@ -65,11 +87,11 @@ async fn connect(url: &str, builder: ClientBuilder) -> Result<Client, String> {
     builder
         .connect(transport)
         .await
-        .map_err(|e| format!("connecting (initialize) failed: {e}"))
+        .map_err(|e| format!("connecting failed: {e}"))
 }
 
 /// Runs `body` with a connected client, then closes the session whatever the outcome.
-async fn with_client<F, Fut>(url: &str, builder: ClientBuilder, body: F) -> Outcome
+pub(crate) async fn with_client<F, Fut>(url: &str, builder: ClientBuilder, body: F) -> Outcome
 where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = Outcome>,
@@ -81,7 +103,7 @@ where
 }
 
 /// Lists the server's tools.
-async fn list_tools(client: &Client) -> Result<Vec<Tool>, String> {
+pub(crate) async fn list_tools(client: &Client) -> Result<Vec<Tool>, String> {
     client
         .list_tools()
         .await
@@ -89,7 +111,7 @@ async fn list_tools(client: &Client) -> Result<Vec<Tool>, String> {
 }
 
 /// Finds the tool `name` among `tools`.
-fn tool<'a>(tools: &'a [Tool], name: &str) -> Result<&'a Tool, String> {
+pub(crate) fn tool<'a>(tools: &'a [Tool], name: &str) -> Result<&'a Tool, String> {
     tools.iter().find(|t| t.name == name).ok_or_else(|| {
         let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
         format!("the server lists no tool {name:?} (it lists {names:?})")
@@ -98,7 +120,7 @@ fn tool<'a>(tools: &'a [Tool], name: &str) -> Result<&'a Tool, String> {
 
 /// Calls `name`; a JSON-RPC error or an `isError` result is a failure. Returns the result's
 /// text blocks, joined.
-async fn call(client: &Client, name: &str, arguments: Value) -> Result<String, String> {
+pub(crate) async fn call(client: &Client, name: &str, arguments: Value) -> Result<String, String> {
     let result: CallToolResult = client
         .call_tool(name, arguments)
         .await
@@ -210,7 +232,7 @@ pub(crate) fn accept_with_defaults(
 
 /// A value of the property's type for a required field without a default: the first enum
 /// option, the minimum, `false`, an empty string or list.
-fn neutral_value(property: &Value) -> Value {
+pub(crate) fn neutral_value(property: &Value) -> Value {
     if let Some(first) = property
         .get("enum")
         .and_then(Value::as_array)
@@ -317,9 +339,11 @@ mod tests {
 
     #[test]
     fn every_supported_scenario_has_a_runner() {
-        for name in SUPPORTED {
+        for name in SUPPORTED.iter().chain(super::super::modern::SUPPORTED) {
             assert!(find(name).is_some(), "{name}");
         }
+        assert_eq!(supported("2026-07-28"), super::super::modern::SUPPORTED);
+        assert_eq!(supported("2025-11-25"), SUPPORTED);
         assert!(find("auth/metadata-default").is_none());
     }
 }
