@@ -91,10 +91,11 @@ impl Target {
                 let (program, args) = words.split_first().ok_or(ClientCmdError::NoTarget)?;
                 let mut cmd = tokio::process::Command::new(program);
                 cmd.args(args);
-                let transport = ChildProcess::spawn(cmd).map_err(|source| ClientCmdError::Spawn {
-                    program: program.clone(),
-                    source,
-                })?;
+                let transport =
+                    ChildProcess::spawn(cmd).map_err(|source| ClientCmdError::Spawn {
+                        program: program.clone(),
+                        source,
+                    })?;
                 builder
                     .connect(transport)
                     .await
@@ -248,7 +249,12 @@ async fn listing(client: &Client) -> Result<Value, ClientCmdError> {
         out["resourceTemplates"] = json!(templates);
     }
     if caps.prompts.is_some() {
-        out["prompts"] = json!(client.list_prompts().await.map_err(failed("prompts/list"))?);
+        out["prompts"] = json!(
+            client
+                .list_prompts()
+                .await
+                .map_err(failed("prompts/list"))?
+        );
     }
     Ok(out)
 }
@@ -259,7 +265,10 @@ mod tests {
 
     #[test]
     fn targets_are_urls_or_command_lines() {
-        assert!(matches!(Target::parse("http://127.0.0.1:1/mcp"), Ok(Target::Url(_))));
+        assert!(matches!(
+            Target::parse("http://127.0.0.1:1/mcp"),
+            Ok(Target::Url(_))
+        ));
         match Target::parse("mcpbus serve --stdio") {
             Ok(Target::Command(words)) => assert_eq!(words, ["mcpbus", "serve", "--stdio"]),
             _ => panic!("a command"),

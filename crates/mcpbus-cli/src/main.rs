@@ -214,7 +214,9 @@ async fn run(command: Command) -> Result<(), CliError> {
             redis,
             redis_prefix,
         } => run_serve(stdio, listen, config, redis, redis_prefix).await?,
-        Command::Sub { era: Era::Modern, .. } => {
+        Command::Sub {
+            era: Era::Modern, ..
+        } => {
             return Err(SubError::ModernHasNoEvents("--era modern".into()).into());
         }
         Command::Sub { args, command, era } if command.is_empty() => {

@@ -97,7 +97,10 @@ fn call_prints_the_result_and_fails_on_a_tool_error() {
 
             let out = mcpbus(&["call", "--json", "--era", era, &target, "whoami", "{}"]);
             let result = json_line(&out);
-            assert!(result["structuredContent"]["agentId"].is_string(), "{result}");
+            assert!(
+                result["structuredContent"]["agentId"].is_string(),
+                "{result}"
+            );
         }
         let args = r#"{"topic": "build/status", "payload": {"ok": true}}"#;
         let out = mcpbus(&["call", "--json", &target, "publish", args]);
@@ -109,7 +112,11 @@ fn call_prints_the_result_and_fails_on_a_tool_error() {
         let out = mcpbus(&["call", &target, "publish", args]);
         assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
         assert!(!stdout(&out).is_empty());
-        assert!(stderr(&out).contains("reported an error"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("reported an error"),
+            "{}",
+            stderr(&out)
+        );
     }
 }
 
@@ -118,11 +125,19 @@ fn bad_input_is_a_clear_error() {
     let target = stdio_server();
     let out = mcpbus(&["call", &target, "whoami", "[1]"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("must be a JSON object"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("must be a JSON object"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = mcpbus(&["call", &target, "no_such_tool"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("tools/call no_such_tool failed"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("tools/call no_such_tool failed"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = mcpbus(&["ls", "--era", "newest", &target]);
     assert!(!out.status.success());
@@ -132,7 +147,20 @@ fn bad_input_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("cannot start"), "{}", stderr(&out));
 
-    let out = mcpbus(&["sub", "--era", "modern", "build/status", "--", MCPBUS, "serve", "--stdio"]);
+    let out = mcpbus(&[
+        "sub",
+        "--era",
+        "modern",
+        "build/status",
+        "--",
+        MCPBUS,
+        "serve",
+        "--stdio",
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("no topic events yet"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no topic events yet"),
+        "{}",
+        stderr(&out)
+    );
 }

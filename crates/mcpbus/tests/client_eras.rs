@@ -13,8 +13,8 @@ use std::time::Duration;
 use mcpbus::client::{Client, ClientBuilder, Era, MAX_INPUT_ROUNDS};
 use mcpbus::proto::jsonrpc::Notification;
 use mcpbus::proto::mcp::{
-    CallToolResult, ElicitAction, ElicitRequestFormParams, ElicitRequestParams, ElicitResult,
-    Tool, methods,
+    CallToolResult, ElicitAction, ElicitRequestFormParams, ElicitRequestParams, ElicitResult, Tool,
+    methods,
 };
 use mcpbus::proto::modern::SubscriptionFilter;
 use mcpbus::server::modern::ModernConfig;
@@ -75,23 +75,31 @@ fn builder() -> ServerBuilder {
         .tool_raw(invalid, |_args, _ctx| async move {
             Ok(CallToolResult::text("must not be called"))
         })
-        .tool("login", "Asks the user's name", |_: NoArgs, ctx: Context| async move {
-            let answer = ctx.elicit(form("Your name?")).await?;
-            let name = answer
-                .content
-                .and_then(|c| c.get("name").cloned())
-                .unwrap_or(Value::Null);
-            Ok(CallToolResult::text(format!("hello {name}")))
-        })
-        .tool("endless", "Never has enough", move |_: NoArgs, ctx: Context| {
-            let round = endless.fetch_add(1, Ordering::SeqCst);
-            async move {
-                ctx.input_key(format!("round-{round}"))
-                    .elicit(form("Again?"))
-                    .await?;
-                Ok(CallToolResult::text("unreachable"))
-            }
-        })
+        .tool(
+            "login",
+            "Asks the user's name",
+            |_: NoArgs, ctx: Context| async move {
+                let answer = ctx.elicit(form("Your name?")).await?;
+                let name = answer
+                    .content
+                    .and_then(|c| c.get("name").cloned())
+                    .unwrap_or(Value::Null);
+                Ok(CallToolResult::text(format!("hello {name}")))
+            },
+        )
+        .tool(
+            "endless",
+            "Never has enough",
+            move |_: NoArgs, ctx: Context| {
+                let round = endless.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    ctx.input_key(format!("round-{round}"))
+                        .elicit(form("Again?"))
+                        .await?;
+                    Ok(CallToolResult::text("unreachable"))
+                }
+            },
+        )
 }
 
 /// A client whose elicitation callback answers `octocat` and counts its calls.
@@ -171,7 +179,10 @@ async fn auto_speaks_modern_to_a_dual_era_server_and_legacy_when_pinned_or_for_e
         .await
         .unwrap();
     assert_eq!(legacy.era(), Era::Legacy);
-    assert_eq!(legacy.protocol_version(), proto::mcp::LATEST_PROTOCOL_VERSION);
+    assert_eq!(
+        legacy.protocol_version(),
+        proto::mcp::LATEST_PROTOCOL_VERSION
+    );
     assert!(legacy.session_id().is_some());
     assert!(legacy.discover_result().is_none());
     assert_eq!(call(&legacy, "echo", json!({})).await.unwrap(), "echoed");
@@ -202,7 +213,10 @@ async fn a_handshake_only_server_makes_auto_fall_back_and_modern_fail() {
     let err = over_pipe(&server, client_builder(&asked).era(Era::Modern))
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("does not speak MCP 2026-07-28"), "{err}");
+    assert!(
+        err.to_string().contains("does not speak MCP 2026-07-28"),
+        "{err}"
+    );
 
     let (url, _stop) = over_http(&server).await;
     let client = connect_http(&url, client_builder(&asked)).await;
@@ -320,6 +334,5 @@ async fn list_changes_arrive_on_a_listen_stream_over_a_pipe_and_over_http() {
         assert_eq!(n.method, methods::TOOLS_LIST_CHANGED, "{over}");
         client.stop_listening();
         client.close().await;
-
     }
 }

@@ -118,8 +118,11 @@ fn respond(script: &Script, seen: &Seen) -> Response<Body> {
     let params = &seen.body["params"];
     if script.legacy {
         return match seen.rpc() {
-            "initialize" => result(id, json!({"protocolVersion": "2025-11-25",
-                "capabilities": {}, "serverInfo": {"name": "old", "version": "1"}})),
+            "initialize" => result(
+                id,
+                json!({"protocolVersion": "2025-11-25",
+                "capabilities": {}, "serverInfo": {"name": "old", "version": "1"}}),
+            ),
             "notifications/initialized" => json_answer(StatusCode::ACCEPTED, &json!({})),
             _ => {
                 let mut resp = json_answer(StatusCode::BAD_REQUEST, &json!({}));
@@ -144,14 +147,17 @@ fn respond(script: &Script, seen: &Seen) -> Response<Body> {
             )
         }
         "server/discover" => result(id, discover_result()),
-        "tools/list" => result(id, json!({"resultType": "complete", "tools": [
-            {"name": "t", "inputSchema": {"type": "object", "properties": {
-                "region": {"type": "string", "x-mcp-header": "Region"},
-                "n": {"type": "integer", "x-mcp-header": "N"},
-                "on": {"type": "boolean", "x-mcp-header": "On"}}}},
-            {"name": "bad", "inputSchema": {"type": "object", "properties": {
-                "v": {"type": "number", "x-mcp-header": "V"}}}}
-        ]})),
+        "tools/list" => result(
+            id,
+            json!({"resultType": "complete", "tools": [
+                {"name": "t", "inputSchema": {"type": "object", "properties": {
+                    "region": {"type": "string", "x-mcp-header": "Region"},
+                    "n": {"type": "integer", "x-mcp-header": "N"},
+                    "on": {"type": "boolean", "x-mcp-header": "On"}}}},
+                {"name": "bad", "inputSchema": {"type": "object", "properties": {
+                    "v": {"type": "number", "x-mcp-header": "V"}}}}
+            ]}),
+        ),
         "tools/call" => call(seen, id, params),
         "resources/read" => result(id, json!({"resultType": "complete", "contents": []})),
         "subscriptions/listen" => listen(script, id),
@@ -163,7 +169,8 @@ fn respond(script: &Script, seen: &Seen) -> Response<Body> {
 }
 
 fn call(seen: &Seen, id: &Value, params: &Value) -> Response<Body> {
-    let text = |t: &str| json!({"resultType": "complete", "content": [{"type": "text", "text": t}]});
+    let text =
+        |t: &str| json!({"resultType": "complete", "content": [{"type": "text", "text": t}]});
     match params["name"].as_str() {
         Some("needs_sampling") => json_answer(
             StatusCode::BAD_REQUEST,
@@ -179,14 +186,23 @@ fn call(seen: &Seen, id: &Value, params: &Value) -> Response<Body> {
         Some("roots") => {
             assert_eq!(params["requestState"], "opaque ∂ state");
             let roots = &params["inputResponses"]["where"]["roots"];
-            result(id, text(&format!("{} root(s)", roots.as_array().unwrap().len())))
+            result(
+                id,
+                text(&format!("{} root(s)", roots.as_array().unwrap().len())),
+            )
         }
         Some("slow") => {
             let (tx, resp) = sse();
             let token = &params["_meta"]["progressToken"];
-            send(&tx, &json!({"jsonrpc": "2.0", "method": "notifications/progress",
-                "params": {"progressToken": token, "progress": 1, "total": 2}}));
-            send(&tx, &json!({"jsonrpc": "2.0", "id": id, "result": text("done")}));
+            send(
+                &tx,
+                &json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                "params": {"progressToken": token, "progress": 1, "total": 2}}),
+            );
+            send(
+                &tx,
+                &json!({"jsonrpc": "2.0", "id": id, "result": text("done")}),
+            );
             resp
         }
         _ => result(id, text(seen.header("mcp-param-region").unwrap_or("-"))),
@@ -199,11 +215,17 @@ fn listen(script: &Script, id: &Value) -> Response<Body> {
     let n = script.listens.fetch_add(1, Ordering::SeqCst);
     let (tx, resp) = sse();
     let meta = json!({"io.modelcontextprotocol/subscriptionId": id});
-    send(&tx, &json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
-        "params": {"notifications": {"toolsListChanged": true}, "_meta": meta}}));
+    send(
+        &tx,
+        &json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
+        "params": {"notifications": {"toolsListChanged": true}, "_meta": meta}}),
+    );
     if n > 0 {
-        send(&tx, &json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed",
-            "params": {"_meta": meta}}));
+        send(
+            &tx,
+            &json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed",
+            "params": {"_meta": meta}}),
+        );
         script.open.lock().unwrap().push(tx);
     }
     resp
@@ -317,7 +339,10 @@ async fn a_refusal_without_a_modern_error_falls_back_to_initialize() {
     assert_eq!(client.server_info().name, "old");
     client.close().await;
     let rpcs: Vec<String> = script.seen().iter().map(|s| s.rpc().to_owned()).collect();
-    assert_eq!(rpcs[..3], ["server/discover", "initialize", "notifications/initialized"]);
+    assert_eq!(
+        rpcs[..3],
+        ["server/discover", "initialize", "notifications/initialized"]
+    );
 }
 
 #[tokio::test]
@@ -367,7 +392,10 @@ async fn input_rounds_progress_and_a_reopened_listen_stream() {
         .filter(|s| s.rpc() == "tools/call")
         .collect();
     assert_eq!(calls.len(), 2);
-    assert_ne!(calls[0].body["id"], calls[1].body["id"], "a retry has a new id");
+    assert_ne!(
+        calls[0].body["id"], calls[1].body["id"],
+        "a retry has a new id"
+    );
     assert!(calls[0].body["params"].get("requestState").is_none());
 
     let progressed = Arc::new(AtomicUsize::new(0));
@@ -378,7 +406,10 @@ async fn input_rounds_progress_and_a_reopened_listen_stream() {
         })),
         ..RequestOptions::default()
     };
-    let done = client.call_tool_with("slow", json!({}), opts).await.unwrap();
+    let done = client
+        .call_tool_with("slow", json!({}), opts)
+        .await
+        .unwrap();
     assert_eq!(done.content[0].as_text(), Some("done"));
     assert_eq!(progressed.load(Ordering::SeqCst), 1);
 
@@ -403,5 +434,9 @@ async fn input_rounds_progress_and_a_reopened_listen_stream() {
         .map(|s| s.body["params"]["notifications"].clone())
         .collect::<Vec<_>>();
     assert_eq!(listens.len(), 3);
-    assert!(listens.iter().all(|f| *f == json!({"toolsListChanged": true})));
+    assert!(
+        listens
+            .iter()
+            .all(|f| *f == json!({"toolsListChanged": true}))
+    );
 }

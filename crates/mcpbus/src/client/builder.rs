@@ -6,20 +6,20 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::FutureExt;
+use mcpbus_proto::events::EventParams;
 use mcpbus_proto::jsonrpc::ErrorObject;
+use mcpbus_proto::jsonrpc::Notification;
 use mcpbus_proto::mcp::{
-    self, ClientCapabilities, CreateMessageRequestParams, CreateMessageResult,
-    ElicitRequestParams, ElicitResult, ElicitationCapability, Implementation, InitializeResult,
+    self, ClientCapabilities, CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams,
+    ElicitResult, ElicitationCapability, Implementation, InitializeResult,
     LoggingMessageNotificationParams, Root, RootsCapability, methods,
 };
-use mcpbus_proto::jsonrpc::Notification;
 use mcpbus_proto::modern::{self, RequestMeta, SubscriptionFilter};
-use mcpbus_proto::events::EventParams;
 use mcpbus_proto::topic::TopicPattern;
 use serde_json::{Map, json};
 use tokio::sync::mpsc;
 
-use super::era::{Era, Prober, Verdict};
+use super::era::{Discovered, Era, Prober, Verdict};
 use super::modern::{ModernLink, modern_capabilities};
 use super::{Client, ClientInner, handler, listen, typed};
 use crate::error::{Error, Result};
@@ -223,7 +223,7 @@ impl ClientBuilder {
         };
         let (init, modern) = match connected {
             Connected::Legacy(init) => (init, None),
-            Connected::Modern(init, link) => (init, Some(Arc::new(link))),
+            Connected::Modern(init, link) => (init, Some(link)),
         };
         let client = Client {
             inner: Arc::new(ClientInner {
@@ -290,12 +290,12 @@ impl ClientBuilder {
 
     /// Sets the connection up in the 2026-07-28 era, if the probe found the server modern.
     fn modern(&self, verdict: Verdict, http: Option<&HttpHandle>) -> Result<Connected> {
-        let (version, discover, description) = match verdict {
-            Verdict::Modern {
-                version,
-                discover,
-                description,
-            } => (version, discover, description),
+        let Discovered {
+            version,
+            discover,
+            description,
+        } = match verdict {
+            Verdict::Modern(discovered) => *discovered,
             Verdict::Refused(e) => return Err(Error::Remote(e)),
             Verdict::Legacy(reason) => {
                 return Err(Error::Protocol(format!(
@@ -315,7 +315,7 @@ impl ClientBuilder {
             http.cloned(),
             discover,
         );
-        Ok(Connected::Modern(description, link))
+        Ok(Connected::Modern(description, Arc::new(link)))
     }
 
     /// The handshake: `initialize`, then `notifications/initialized`.
@@ -337,7 +337,7 @@ enum Connected {
     Legacy(InitializeResult),
     /// In the 2026-07-28 era: the server described in the handshake era's shape, and what
     /// every request carries.
-    Modern(InitializeResult, ModernLink),
+    Modern(InitializeResult, Arc<ModernLink>),
 }
 
 /// The list changes a server declares, as a listen filter.
@@ -346,10 +346,7 @@ pub(super) fn declared_list_changes(capabilities: &mcp::ServerCapabilities) -> S
     SubscriptionFilter {
         tools_list_changed: on(capabilities.tools.as_ref().and_then(|c| c.list_changed)),
         prompts_list_changed: on(capabilities.prompts.as_ref().and_then(|c| c.list_changed)),
-        resources_list_changed: on(capabilities
-            .resources
-            .as_ref()
-            .and_then(|c| c.list_changed)),
+        resources_list_changed: on(capabilities.resources.as_ref().and_then(|c| c.list_changed)),
         resource_subscriptions: None,
     }
 }

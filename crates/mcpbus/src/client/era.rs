@@ -80,19 +80,23 @@ const MAX_PROBES: usize = 3;
 /// What a probe found out.
 #[derive(Debug)]
 pub(super) enum Verdict {
-    /// The server speaks 2026-07-28 at `version`.
-    Modern {
-        /// The revision both speak.
-        version: String,
-        /// What `server/discover` said (a bare one when the server has no `server/discover`).
-        discover: DiscoverResult,
-        /// Who the server is and what it does, in the handshake era's shape.
-        description: InitializeResult,
-    },
+    /// The server speaks 2026-07-28.
+    Modern(Box<Discovered>),
     /// The server is of the handshake era, for this reason.
     Legacy(String),
     /// A modern server refused the probe in a way no retry fixes.
     Refused(ErrorObject),
+}
+
+/// A modern server, as the probe found it.
+#[derive(Debug)]
+pub(super) struct Discovered {
+    /// The revision both speak.
+    pub(super) version: String,
+    /// What `server/discover` said (a bare one when the server has no `server/discover`).
+    pub(super) discover: DiscoverResult,
+    /// Who the server is and what it does, in the handshake era's shape.
+    pub(super) description: InitializeResult,
 }
 
 /// What one probe's answer says.
@@ -124,7 +128,10 @@ impl Prober<'_> {
             match reading {
                 Reading::Discovered(raw) => return Ok(self.discovered(raw)),
                 Reading::Retry(version) => {
-                    tracing::debug!(version, "the server asked for another revision; probing again");
+                    tracing::debug!(
+                        version,
+                        "the server asked for another revision; probing again"
+                    );
                     self.meta.protocol_version = version;
                 }
                 Reading::Verdict(verdict) => return Ok(verdict),
@@ -188,7 +195,10 @@ impl Prober<'_> {
                     .unwrap_or_default();
                 match pick_modern(&supported, &self.meta.protocol_version) {
                     Some(version) => Reading::Retry(version),
-                    None if supported.iter().any(|v| mcp::is_supported_protocol_version(v)) => {
+                    None if supported
+                        .iter()
+                        .any(|v| mcp::is_supported_protocol_version(v)) =>
+                    {
                         Reading::Verdict(Verdict::Legacy(format!(
                             "the server speaks {supported:?}, of which this client shares only \
                              handshake-era revisions"
@@ -203,7 +213,8 @@ impl Prober<'_> {
             // Only a modern endpoint answers an unknown method with 404 and a JSON-RPC error:
             // a modern server without `server/discover`.
             error_codes::METHOD_NOT_FOUND if status == Some(StatusCode::NOT_FOUND) => {
-                let bare = json!({"supportedVersions": [self.meta.protocol_version], "capabilities": {}});
+                let bare =
+                    json!({"supportedVersions": [self.meta.protocol_version], "capabilities": {}});
                 Reading::Discovered(bare)
             }
             code => Reading::Verdict(Verdict::Legacy(format!(
@@ -242,11 +253,11 @@ impl Prober<'_> {
             ));
         };
         let description = describe(&version, &discover, &raw);
-        Verdict::Modern {
+        Verdict::Modern(Box::new(Discovered {
             version,
             discover,
             description,
-        }
+        }))
     }
 }
 
@@ -322,6 +333,9 @@ mod tests {
         let raw = json!({"supportedVersions": ["2026-07-28"], "capabilities": {},
                          "_meta": {"io.modelcontextprotocol/serverInfo": {"name": "meta", "version": "2"}}});
         let discover: DiscoverResult = serde_json::from_value(raw.clone()).expect("discover");
-        assert_eq!(describe("2026-07-28", &discover, &raw).server_info.name, "meta");
+        assert_eq!(
+            describe("2026-07-28", &discover, &raw).server_info.name,
+            "meta"
+        );
     }
 }

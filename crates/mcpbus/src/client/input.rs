@@ -32,7 +32,10 @@ pub(super) async fn answer(handlers: &Handlers, requests: InputRequests) -> Resu
                 InputResponse::CreateMessage(f(params).await.map_err(|e| failed(&key, method, &e))?)
             }
             InputRequest::ListRoots(_) => {
-                let roots = handlers.roots.as_ref().ok_or_else(|| unhandled(&key, method))?;
+                let roots = handlers
+                    .roots
+                    .as_ref()
+                    .ok_or_else(|| unhandled(&key, method))?;
                 let roots = roots.read().unwrap_or_else(|p| p.into_inner()).clone();
                 InputResponse::ListRoots(ListRootsResult { roots, meta: None })
             }

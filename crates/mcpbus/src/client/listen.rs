@@ -240,9 +240,12 @@ impl Task {
             timeout: Some(STREAM_LIFETIME),
             ..RequestOptions::default()
         };
-        let request = self
-            .link
-            .send(&self.peer, methods::SUBSCRIPTIONS_LISTEN, Some(params), opts);
+        let request = self.link.send(
+            &self.peer,
+            methods::SUBSCRIPTIONS_LISTEN,
+            Some(params),
+            opts,
+        );
         tokio::pin!(request);
         loop {
             tokio::select! {

@@ -98,7 +98,6 @@ async fn typed_with<R: DeserializeOwned>(
     })
 }
 
-
 /// What the topic-event methods answer in the 2026-07-28 era.
 const EVENTS_NEED_LEGACY: &str = "topic events (events/subscribe, events/list) exist only in the \
      handshake era of MCP, and this client speaks 2026-07-28 with the server: build it with \
@@ -217,7 +216,12 @@ impl Client {
 
     /// A request of this API: in the 2026-07-28 era with `_meta`, a complete result required,
     /// and `input_required` answered through the callbacks.
-    async fn call(&self, method: &str, params: Option<Value>, opts: RequestOptions) -> Result<Value> {
+    async fn call(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        opts: RequestOptions,
+    ) -> Result<Value> {
         let inner = &self.inner;
         match &inner.modern {
             None => inner.peer.request_with(method, params, opts).await,
@@ -317,7 +321,11 @@ impl Client {
         let first = self
             .typed_call(methods::TOOLS_CALL, Some(params.clone()), opts.clone())
             .await;
-        let over_http = self.inner.modern.as_deref().is_some_and(|m| m.http.is_some());
+        let over_http = self
+            .inner
+            .modern
+            .as_deref()
+            .is_some_and(|m| m.http.is_some());
         match first {
             Err(Error::Remote(e)) if over_http && e.code == error_codes::HEADER_MISMATCH => {
                 tracing::info!(tool = name, error = %e.message, "header mismatch: listing the tools again");
@@ -349,8 +357,12 @@ impl Client {
     /// Reads a resource.
     pub async fn read_resource(&self, uri: &str) -> Result<ReadResourceResult> {
         let params = json!({"uri": uri});
-        self.typed_call(methods::RESOURCES_READ, Some(params), RequestOptions::default())
-            .await
+        self.typed_call(
+            methods::RESOURCES_READ,
+            Some(params),
+            RequestOptions::default(),
+        )
+        .await
     }
 
     /// Asks for `notifications/resources/updated` about `uri`: `resources/subscribe`, or in the
@@ -413,8 +425,12 @@ impl Client {
         arguments: BTreeMap<String, String>,
     ) -> Result<GetPromptResult> {
         let params = json!({"name": name, "arguments": arguments});
-        self.typed_call(methods::PROMPTS_GET, Some(params), RequestOptions::default())
-            .await
+        self.typed_call(
+            methods::PROMPTS_GET,
+            Some(params),
+            RequestOptions::default(),
+        )
+        .await
     }
 
     /// Asks for completions of an argument.
@@ -532,7 +548,9 @@ impl Client {
             let declared = builder::declared_list_changes(self.capabilities());
             return Ok(SubscriptionFilter {
                 tools_list_changed: filter.tools_list_changed.and(declared.tools_list_changed),
-                prompts_list_changed: filter.prompts_list_changed.and(declared.prompts_list_changed),
+                prompts_list_changed: filter
+                    .prompts_list_changed
+                    .and(declared.prompts_list_changed),
                 resources_list_changed: filter
                     .resources_list_changed
                     .and(declared.resources_list_changed),

@@ -156,9 +156,7 @@ impl ModernLink {
     ) -> Result<Value> {
         let mut attempt = params.clone();
         for round in 1..=MAX_INPUT_ROUNDS {
-            let result = self
-                .send(peer, method, Some(attempt), opts.clone())
-                .await?;
+            let result = self.send(peer, method, Some(attempt), opts.clone()).await?;
             match ResultType::of(&result) {
                 Some(ResultType::Complete) => return Ok(result),
                 Some(ResultType::InputRequired) => {}
@@ -175,7 +173,11 @@ impl ModernLink {
             attempt = params.clone();
             if let Some(requests) = asked.input_requests {
                 let responses = input::answer(&shared.handlers, requests).await?;
-                put(&mut attempt, "inputResponses", serde_json::to_value(responses));
+                put(
+                    &mut attempt,
+                    "inputResponses",
+                    serde_json::to_value(responses),
+                );
             }
             if let Some(state) = asked.request_state {
                 put(&mut attempt, "requestState", Ok(Value::String(state)));
@@ -273,8 +275,14 @@ mod tests {
         assert_eq!(params["name"], "t");
         let meta = &params["_meta"];
         assert_eq!(meta["progressToken"], 7);
-        assert_eq!(meta["io.modelcontextprotocol/protocolVersion"], "2026-07-28");
-        assert_eq!(meta["io.modelcontextprotocol/clientCapabilities"], json!({}));
+        assert_eq!(
+            meta["io.modelcontextprotocol/protocolVersion"],
+            "2026-07-28"
+        );
+        assert_eq!(
+            meta["io.modelcontextprotocol/clientCapabilities"],
+            json!({})
+        );
         assert_eq!(meta["io.modelcontextprotocol/clientInfo"]["name"], "c");
         assert_eq!(meta["io.modelcontextprotocol/logLevel"], "debug");
         assert!(link.with_meta("x", Some(json!([1]))).is_err());

@@ -24,8 +24,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 mod error;
-mod param_headers;
 mod modern;
+mod param_headers;
 mod streams;
 
 use error::HttpError;

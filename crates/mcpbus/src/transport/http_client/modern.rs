@@ -219,7 +219,9 @@ impl super::HttpClientWriter {
         tx: Tx,
     ) {
         match message {
-            Some(Message::Request(request)) => self.spawn_modern_request(request, frame, &version, tx),
+            Some(Message::Request(request)) => {
+                self.spawn_modern_request(request, frame, &version, tx)
+            }
             Some(Message::Notification(n)) if n.method == methods::CANCELLED => {
                 // Closing the request's stream is the cancellation; nothing is posted.
                 self.cancel_in_flight(n.params.as_ref());
@@ -229,7 +231,9 @@ impl super::HttpClientWriter {
                     (HeaderName::from_static(PROTOCOL_VERSION), version),
                     match HeaderValue::from_str(&n.method) {
                         Ok(m) => (HeaderName::from_static(METHOD), m),
-                        Err(_) => return tracing::warn!(method = %n.method, "cannot post a notification whose method is no header value"),
+                        Err(_) => {
+                            return tracing::warn!(method = %n.method, "cannot post a notification whose method is no header value");
+                        }
                     },
                 ];
                 let shared = &self.shared;
@@ -243,7 +247,9 @@ impl super::HttpClientWriter {
                         let (error, _) = shared.read_error_body(resp).await;
                         tracing::warn!(method = %n.method, %error, "the server refused a notification");
                     }
-                    Err(e) => tracing::warn!(method = %n.method, error = %e, "POST of a notification failed"),
+                    Err(e) => {
+                        tracing::warn!(method = %n.method, error = %e, "POST of a notification failed")
+                    }
                 }
             }
             Some(Message::Response(_) | Message::Error(_)) => {

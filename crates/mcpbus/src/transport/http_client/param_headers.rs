@@ -153,11 +153,14 @@ fn check_primitive(schema: &Map<String, Value>, header: &str) -> Result<(), Stri
 /// allowed), else `=?base64?…?=` of its UTF-8 bytes; a plain value that looks like that
 /// sentinel is encoded too, so that it cannot be misread.
 pub(crate) fn encode_value(text: &str) -> HeaderValue {
-    let plain = text.bytes().all(|b| (0x20..=0x7E).contains(&b))
-        && !text.starts_with(' ')
-        && !text.ends_with(' ')
-        && !(text.starts_with(BASE64_VALUE_PREFIX) && text.ends_with(BASE64_VALUE_SUFFIX));
-    if plain && let Ok(value) = HeaderValue::from_str(text) {
+    let unsafe_text = text.bytes().any(|b| !(0x20..=0x7E).contains(&b))
+        || text.starts_with(' ')
+        || text.ends_with(' ');
+    let sentinel = text.starts_with(BASE64_VALUE_PREFIX) && text.ends_with(BASE64_VALUE_SUFFIX);
+    if !unsafe_text
+        && !sentinel
+        && let Ok(value) = HeaderValue::from_str(text)
+    {
         return value;
     }
     let encoded = format!(
@@ -232,7 +235,9 @@ fn param_headers(
         };
         match HeaderName::try_from(param(&p.header)) {
             Ok(header) => headers.push((header, encode_value(&text))),
-            Err(e) => tracing::warn!(header = %p.header, error = %e, "skipping an Mcp-Param header"),
+            Err(e) => {
+                tracing::warn!(header = %p.header, error = %e, "skipping an Mcp-Param header")
+            }
         }
     }
 }
@@ -347,7 +352,10 @@ mod tests {
         assert_eq!(get("mcp-protocol-version").as_deref(), Some("2026-07-28"));
         assert_eq!(get("mcp-method").as_deref(), Some("tools/call"));
         assert_eq!(get("mcp-name").as_deref(), Some("sql"));
-        assert_eq!(get("mcp-param-region").as_deref(), Some("=?base64?ZXUgMSA=?="));
+        assert_eq!(
+            get("mcp-param-region").as_deref(),
+            Some("=?base64?ZXUgMSA=?=")
+        );
         assert_eq!(get("mcp-param-priority").as_deref(), Some("42"));
         assert_eq!(get("mcp-param-verbose"), None);
     }
