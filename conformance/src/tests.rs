@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use mcpbus::client::Client;
+use mcpbus::client::{Client, Era};
 use mcpbus::service::RequestOptions;
 use mcpbus_proto::mcp::{
     CompleteRequestParams, CompletionArgument, ContentBlock, CreateMessageRequestParams,
@@ -30,7 +30,9 @@ async fn connect() -> Harness {
     let logs: Captured<String> = Arc::default();
     let elicitations: Captured<Map<String, Value>> = Arc::default();
     let (log_sink, elicit_sink) = (logs.clone(), elicitations.clone());
+    // A replay of the 2025-11-25 server suite: the handshake era, whatever the server also speaks.
     let client = Client::builder("suite-replay", "1.0.0")
+        .era(Era::Legacy)
         .on_log(move |m| {
             let text = m.data.as_str().unwrap_or_default().to_string();
             log_sink.lock().expect("lock").push(text);
