@@ -2,7 +2,8 @@
 //! pipe (as over stdio) and over Streamable HTTP. Era detection and pinning, a tool call, an
 //! elicitation asked through `input_required` and answered by the same callback as in the
 //! handshake era, the bound on input rounds, `x-mcp-header` tools over HTTP, and a list change
-//! heard on a `subscriptions/listen` stream.
+//! heard on a `subscriptions/listen` stream; and a server that ignores the probe, which the
+//! client initializes after the probe times out.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
@@ -335,4 +336,48 @@ async fn list_changes_arrive_on_a_listen_stream_over_a_pipe_and_over_http() {
         client.stop_listening();
         client.close().await;
     }
+}
+
+/// A handshake-era server that never answers what it does not know (as some do before
+/// `initialize`): the probe times out and the client initializes.
+#[tokio::test]
+async fn a_silent_probe_falls_back_to_initialize_after_the_probe_timeout() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        let (r, mut w) = tokio::io::split(server_io);
+        let mut lines = BufReader::new(r).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let message: Value = serde_json::from_str(&line).unwrap();
+            let method = message["method"].as_str().unwrap_or("").to_owned();
+            record.lock().unwrap().push(method.clone());
+            if method == "initialize" {
+                let answer = json!({"jsonrpc": "2.0", "id": message["id"], "result": {
+                    "protocolVersion": "2025-11-25", "capabilities": {},
+                    "serverInfo": {"name": "old", "version": "1"}}});
+                w.write_all(format!("{answer}\n").as_bytes()).await.unwrap();
+            }
+        }
+    });
+    let (r, w) = tokio::io::split(client_io);
+    let started = std::time::Instant::now();
+    let client = Client::builder("c", "1")
+        .probe_timeout(Duration::from_millis(200))
+        .connect(mcpbus::transport::LineTransport::new(r, w))
+        .await
+        .unwrap();
+    assert_eq!(client.era(), Era::Legacy);
+    assert_eq!(client.server_info().name, "old");
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    client.close().await;
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen[..2],
+        ["server/discover", "notifications/cancelled"],
+        "{seen:?}"
+    );
+    assert!(seen.contains(&"initialize".to_owned()), "{seen:?}");
 }
