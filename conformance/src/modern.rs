@@ -268,6 +268,6 @@ fn field(answer: &ElicitResult, name: &str) -> String {
 
 /// How the user answered, with the field asked for.
 fn accepted(answer: &ElicitResult, name: &str) -> String {
-    let action = serde_json::to_value(&answer.action).unwrap_or_default();
+    let action = serde_json::to_value(answer.action).unwrap_or_default();
     format!("{} {}", action.as_str().unwrap_or("?"), field(answer, name))
 }

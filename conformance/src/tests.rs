@@ -87,7 +87,17 @@ fn kinds(content: &[ContentBlock]) -> Vec<&'static str> {
 async fn every_listed_tool_and_prompt_is_described_and_well_named() {
     let h = connect().await;
     let tools = h.client.list_tools().await.expect("tools/list");
-    assert_eq!(tools.len(), 14);
+    // One tool of each family the suite calls, by the name it calls it.
+    for name in [
+        "test_simple_text",
+        "test_sampling",
+        "json_schema_2020_12_tool",
+        "test_missing_capability",
+        "test_input_required_result_elicitation",
+        "test_header_param",
+    ] {
+        assert!(tools.iter().any(|t| t.name == name), "{name} is not listed");
+    }
     for tool in &tools {
         assert!(tool.description.as_deref().is_some_and(|d| !d.is_empty()));
         assert!(

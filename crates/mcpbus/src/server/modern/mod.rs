@@ -4,7 +4,7 @@
 //! the client a request, and change notifications flow on `subscriptions/listen` streams.
 //!
 //! The handlers are the legacy ones (`requests/`): a modern request runs them with a
-//! [`Context`] whose [`ModernScope`] answers `client()`, `log()` and the requests to the client.
+//! [`Context`] whose `ModernScope` answers `client()`, `log()` and the requests to the client.
 
 mod input;
 pub(crate) mod listen;
