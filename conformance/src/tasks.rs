@@ -41,9 +41,11 @@ struct ConfirmDelete {
 /// Adds the tasks fixtures to `builder`.
 pub(crate) fn register(builder: ServerBuilder) -> ServerBuilder {
     let builder = builder
-        .tool("greet", "Greets someone (never a task)", |a: Greet, _ctx| async move {
-            format!("Hello, {}!", a.name)
-        })
+        .tool(
+            "greet",
+            "Greets someone (never a task)",
+            |a: Greet, _ctx| async move { format!("Hello, {}!", a.name) },
+        )
         .tool_with(
             ToolSpec::new(
                 "slow_compute",
@@ -55,8 +57,11 @@ pub(crate) fn register(builder: ServerBuilder) -> ServerBuilder {
             slow_compute,
         )
         .tool_with(
-            ToolSpec::new("failing_job", "A task that ends with a tool error after a second")
-                .task_support(TaskSupport::Required),
+            ToolSpec::new(
+                "failing_job",
+                "A task that ends with a tool error after a second",
+            )
+            .task_support(TaskSupport::Required),
             |_: NoArgs, ctx: Context| async move {
                 pause(&ctx, 1.0).await;
                 Err::<String, _>(ToolError::failed("the job failed: the input was invalid"))
@@ -88,7 +93,10 @@ fn input_tools(builder: ServerBuilder) -> ServerBuilder {
             .task_support(TaskSupport::Optional),
             |a: ConfirmDelete, ctx: Context| async move {
                 let message = format!("Delete {}?", a.filename);
-                let answer = ctx.input_key("confirm").elicit(confirm_form(&message)).await?;
+                let answer = ctx
+                    .input_key("confirm")
+                    .elicit(confirm_form(&message))
+                    .await?;
                 Ok::<_, ToolError>(if confirmed(&answer) {
                     format!("Deleted {}.", a.filename)
                 } else {

@@ -118,7 +118,8 @@ impl TaskRecord {
 
     /// When the store may forget the task, in milliseconds since the Unix epoch.
     pub fn expires_at_ms(&self) -> Option<u64> {
-        self.ttl_ms.map(|ttl| self.created_at_ms.saturating_add(ttl))
+        self.ttl_ms
+            .map(|ttl| self.created_at_ms.saturating_add(ttl))
     }
 
     /// Whether the task's time to live has passed at `now_ms`.

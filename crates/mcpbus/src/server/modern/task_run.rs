@@ -141,7 +141,10 @@ impl TaskRun {
         }
         let answer = self.answer_to(id, &key).await?;
         // Taken: the key is never issued again, so its answer need not be kept.
-        let _ = modify(self.store(), id, |r| r.input_responses.remove(&key).is_some()).await;
+        let _ = modify(self.store(), id, |r| {
+            r.input_responses.remove(&key).is_some()
+        })
+        .await;
         Ok(answer)
     }
 
