@@ -1,6 +1,6 @@
 //! Tasks (the 2026-07-28 extension `io.modelcontextprotocol/tasks`, SEP-2663) over raw HTTP:
 //! creation, polling, input through `tasks/update`, cancellation, errors, expiry, and two
-//! servers sharing one task store as replicas do (docs/protocol.md 7.7).
+//! servers sharing one task store as replicas do (docs/protocol.md 6.9).
 
 #![allow(clippy::unwrap_used)] // tests unwrap to fail loudly
 
@@ -8,17 +8,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use http::Method;
 use mcpbus::proto::mcp::{ElicitAction, ElicitRequestFormParams, ElicitRequestParams};
 use mcpbus::server::modern::ModernConfig;
 use mcpbus::server::{Context, NoArgs, Server, ToolError, ToolSpec};
 use mcpbus::tasks::{MemoryTaskStore, TaskConfig, TaskStart, TaskStore, TaskSupport};
 use mcpbus::transport::http::{HttpConfig, serve_http};
-use mcpbus_testkit::jsonrpc::{ACCEPT_BOTH, tool_call};
+use mcpbus_testkit::jsonrpc::tool_call;
+use mcpbus_testkit::modern::{answer_message, request};
 use mcpbus_testkit::{HttpClient, TestServer};
 use serde_json::{Value, json};
 
-const VERSION: &str = "2026-07-28";
 const TASKS: &str = "io.modelcontextprotocol/tasks";
 
 /// A 2026-07-28 client of one server, declaring the tasks extension or not.
@@ -40,38 +39,12 @@ impl Modern {
         }
     }
 
-    /// Sends `method` with `params` (plus this client's `_meta`); the HTTP status and the
-    /// JSON-RPC answer (the last message of an SSE answer).
-    async fn send(&self, method: &str, mut params: Value) -> (u16, Value) {
-        params["_meta"] = json!({
-            "io.modelcontextprotocol/protocolVersion": VERSION,
-            "io.modelcontextprotocol/clientCapabilities": self.capabilities,
-        });
-        let name = ["name", "taskId"]
-            .iter()
-            .find_map(|k| params.get(*k).and_then(Value::as_str))
-            .map(str::to_owned);
-        let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
-        let mut headers = vec![
-            ("content-type", "application/json"),
-            ("accept", ACCEPT_BOTH),
-            ("mcp-protocol-version", VERSION),
-            ("mcp-method", method),
-        ];
-        if let Some(name) = &name {
-            headers.push(("mcp-name", name));
-        }
-        let answer = self
-            .http
-            .call(Method::POST, &headers, body.to_string().as_bytes())
-            .await;
-        let message = if answer.text().starts_with('{') {
-            answer.json()
-        } else {
-            let last = answer.text();
-            let data = last.lines().filter_map(|l| l.strip_prefix("data: ")).last();
-            serde_json::from_str(data.expect("an SSE answer carries the response")).unwrap()
-        };
+    /// Sends `method` with `params` (plus this client's `_meta` and headers); the HTTP status
+    /// and the JSON-RPC answer (the last message of an SSE answer).
+    async fn send(&self, method: &str, params: Value) -> (u16, Value) {
+        let message = request(7, method, params, self.capabilities.clone());
+        let answer = self.http.post_modern(&message).await;
+        let message = answer_message(&answer);
         assert_eq!(message["id"], 7, "{message}");
         (answer.status.as_u16(), message)
     }
