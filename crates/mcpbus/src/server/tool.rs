@@ -156,7 +156,7 @@ pub struct ToolSpec {
     tasks: TaskPolicy,
 }
 
-/// How a tool runs as a task (docs/protocol.md 7.7).
+/// How a tool runs as a task (docs/protocol.md 6.9).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct TaskPolicy {
     pub(crate) support: TaskSupport,

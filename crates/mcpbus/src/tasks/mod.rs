@@ -1,5 +1,5 @@
 //! Tasks on the server: the 2026-07-28 extension `io.modelcontextprotocol/tasks` (SEP-2663,
-//! docs/protocol.md 7.7), with which a tool call is answered by a task handle at once and runs
+//! docs/protocol.md 6.9), with which a tool call is answered by a task handle at once and runs
 //! in the background, while the client polls `tasks/get` for its state and result.
 //!
 //! - Which tools run as tasks is declared per tool ([`TaskSupport`], [`TaskStart`], set on
@@ -302,7 +302,7 @@ pub(crate) fn new_task_id() -> Result<String, ErrorObject> {
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| duration_ms(d))
+        .map_or(0, duration_ms)
 }
 
 fn duration_ms(d: Duration) -> u64 {

@@ -3,7 +3,8 @@
 //! is (`resultType`), a handler that needs input answers `input_required` instead of sending
 //! the client a request, and change notifications flow on `subscriptions/listen` streams.
 //!
-//! Tool calls may run as tasks (the extension `io.modelcontextprotocol/tasks`, [`tasks`]).
+//! Tool calls may run as tasks (the extension `io.modelcontextprotocol/tasks`, docs/protocol.md
+//! 6.9; see [`crate::tasks`]).
 //!
 //! The handlers are the legacy ones (`requests/`): a modern request runs them with a
 //! [`Context`] whose [`ModernScope`] answers `client()`, `log()` and the requests to the client.

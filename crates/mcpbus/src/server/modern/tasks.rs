@@ -1,5 +1,5 @@
 //! The Tasks extension in the 2026-07-28 era (`io.modelcontextprotocol/tasks`, SEP-2663;
-//! docs/protocol.md 7.7).
+//! docs/protocol.md 6.9).
 //!
 //! A `tools/call` of a tool declared with [`TaskSupport::Optional`] or
 //! [`TaskSupport::Required`], in a request that declares the extension, is answered with a
