@@ -15,7 +15,7 @@ use mcpbus::tasks::{MemoryTaskStore, TaskConfig, TaskStart, TaskStore, TaskSuppo
 use mcpbus::transport::http::{HttpConfig, serve_http};
 use mcpbus_testkit::jsonrpc::tool_call;
 use mcpbus_testkit::modern::{answer_message, request};
-use mcpbus_testkit::{HttpClient, TestServer};
+use mcpbus_testkit::{HttpClient, SseReader, TestServer};
 use serde_json::{Value, json};
 
 const TASKS: &str = "io.modelcontextprotocol/tasks";
@@ -426,4 +426,64 @@ async fn a_handshake_session_runs_optional_tools_inline_and_refuses_required_one
         .await
         .json();
     assert_eq!(answer["error"]["code"], -32601, "{answer}");
+}
+
+#[tokio::test]
+async fn listen_streams_carry_the_state_of_the_tasks_they_watch() {
+    let (ts, _) = start(TaskConfig::new()).await;
+    let client = Modern::new(ts.url(), true);
+    let id = client.call("confirm", json!({})).await["taskId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    client.wait_for(&id, "input_required").await;
+    let caps = json!({"extensions": {TASKS: {}}});
+    let filter = json!({"notifications": {"taskIds": [id, "unknown-task"]}});
+    let listen = request(9, "subscriptions/listen", filter.clone(), caps);
+    let mut stream = SseReader::new(client.http.post_modern_stream(&listen).await);
+    let t = Duration::from_secs(5);
+    let (_, ack) = stream.next_message(t).await.unwrap();
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+    assert_eq!(ack["params"]["notifications"], json!({"taskIds": [id]}));
+    // First the state as it is, then every change.
+    let (_, now) = stream.next_message(t).await.unwrap();
+    assert_eq!(now["method"], "notifications/tasks");
+    assert_eq!(now["params"]["status"], "input_required");
+    assert_eq!(
+        now["params"]["inputRequests"]["ok"]["method"],
+        "elicitation/create"
+    );
+    assert_eq!(
+        now["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        9
+    );
+    let answer = json!({"ok": {"action": "accept", "content": {"confirm": true}}});
+    client
+        .result(
+            "tasks/update",
+            json!({"taskId": id, "inputResponses": answer}),
+        )
+        .await;
+    let mut seen = Vec::new();
+    while seen.last().is_none_or(|s| s != "completed") {
+        let (_, note) = stream.next_message(t).await.expect("a task notification");
+        assert_eq!(note["params"]["taskId"], id.as_str());
+        seen.push(note["params"]["status"].as_str().unwrap().to_owned());
+        if note["params"]["status"] == "completed" {
+            assert_eq!(
+                text(&note["params"]["result"]),
+                "confirmed: true, task true"
+            );
+        }
+    }
+    // Each notification shows the task as it is when sent: a state that passes quickly may be
+    // skipped, never shown out of order.
+    assert!(
+        seen == ["completed"] || seen == ["working", "completed"],
+        "{seen:?}"
+    );
+    // Watching tasks needs the extension.
+    let plain = request(10, "subscriptions/listen", filter, json!({}));
+    let refused = answer_message(&client.http.post_modern(&plain).await);
+    assert_eq!(refused["error"]["code"], -32021, "{refused}");
 }

@@ -12,6 +12,7 @@
 mod input;
 pub(crate) mod listen;
 pub(crate) mod state;
+mod task_listen;
 mod task_run;
 pub(crate) mod tasks;
 

@@ -22,6 +22,7 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{BackendError, Error};
+use crate::server::Server;
 use crate::tasks::{TaskConfig, TaskRecord, TaskStore, modify, new_task_id};
 use crate::util::lock;
 
@@ -32,6 +33,8 @@ pub(crate) type Handler = BoxFuture<'static, Result<Value, ErrorObject>>;
 #[derive(Debug)]
 pub(crate) struct TaskRun {
     config: TaskConfig,
+    /// Told of every change, for the listen streams watching the task.
+    server: Server,
     /// Set once the task is stored: from then on the call is a task.
     id: OnceLock<String>,
     /// The handler's cancellation: fired when the task is cancelled or expires.
@@ -51,9 +54,10 @@ struct Keys {
 }
 
 impl TaskRun {
-    pub(crate) fn new(config: TaskConfig) -> Self {
+    pub(crate) fn new(config: TaskConfig, server: Server) -> Self {
         TaskRun {
             config,
+            server,
             id: OnceLock::new(),
             cancel: CancellationToken::new(),
             start_wanted: Notify::new(),
@@ -139,6 +143,7 @@ impl TaskRun {
         if parked.is_none_or(|r| r.status.is_terminal()) {
             return Err(Error::Cancelled);
         }
+        self.server.notify_task_changed(id);
         let answer = self.answer_to(id, &key).await?;
         // Taken: the key is never issued again, so its answer need not be kept.
         let _ = modify(self.store(), id, |r| {
@@ -253,7 +258,12 @@ impl TaskRun {
             })
             .await;
             match written {
-                Ok(_) => return,
+                Ok(written) => {
+                    if written.is_some_and(|r| r.status == status) {
+                        self.server.notify_task_changed(id);
+                    }
+                    return;
+                }
                 Err(e) => {
                     tracing::warn!(task = id, error = %e, "cannot record the task's outcome");
                     tokio::time::sleep(delay).await;

@@ -52,7 +52,8 @@ pub(crate) fn advertise(capabilities: &mut Value, server: &Server) {
     }
 }
 
-fn declares_extension(scope: &ModernScope) -> bool {
+/// Whether the request declares the tasks extension.
+pub(super) fn declares_extension(scope: &ModernScope) -> bool {
     scope
         .meta
         .client_capabilities
@@ -61,7 +62,7 @@ fn declares_extension(scope: &ModernScope) -> bool {
 }
 
 /// `-32021` naming the extension.
-fn missing_extension() -> ErrorObject {
+pub(super) fn missing_extension() -> ErrorObject {
     let required = ClientCapabilities::default().with_extension(TASKS_EXTENSION, Map::new());
     ErrorObject::missing_required_client_capability(required)
 }
@@ -88,7 +89,8 @@ pub(crate) async fn call(
         (TaskSupport::Required, false) => return Err(missing_extension()),
         (TaskSupport::Optional | TaskSupport::Required, true) => {}
     }
-    let run = Arc::new(TaskRun::new(ctx.server.inner.modern.tasks.clone()));
+    let config = ctx.server.inner.modern.tasks.clone();
+    let run = Arc::new(TaskRun::new(config, ctx.server.clone()));
     scope.attach_task(run.clone());
     // The handler outlives the request: its cancellation is the task's from now on.
     let request_cancel = std::mem::replace(&mut ctx.request.cancel, run.cancel.clone());
@@ -185,8 +187,8 @@ pub(crate) async fn serve(
             let record = load(store, &p.task_id).await?;
             to_result(&Complete(record.detailed()))
         }
-        TASKS_UPDATE => update(store, params).await,
-        TASKS_CANCEL => cancel(store, params).await,
+        TASKS_UPDATE => update(store, params, &ctx.server).await,
+        TASKS_CANCEL => cancel(store, params, &ctx.server).await,
         other => Err(ErrorObject::method_not_found(other)),
     }
 }
@@ -202,7 +204,11 @@ struct UpdateParams {
 
 /// `tasks/update`: hands the answers to outstanding requests to the task; the task goes back
 /// to `working` once nothing is outstanding. Acknowledged with an empty result.
-async fn update(store: &dyn TaskStore, params: Option<Value>) -> Result<Value, ErrorObject> {
+async fn update(
+    store: &dyn TaskStore,
+    params: Option<Value>,
+    server: &Server,
+) -> Result<Value, ErrorObject> {
     let p: UpdateParams = parse_params(params)?;
     let record = load(store, &p.task_id).await?;
     for (key, answer) in &p.input_responses {
@@ -233,17 +239,26 @@ async fn update(store: &dyn TaskStore, params: Option<Value>) -> Result<Value, E
     })
     .await
     .map_err(store_failed)?;
-    written.ok_or_else(|| unknown_task(&p.task_id))?;
+    let written = written.ok_or_else(|| unknown_task(&p.task_id))?;
+    if written.version > record.version {
+        server.notify_task_changed(&p.task_id);
+    }
     Ok(json!({}))
 }
 
 /// `tasks/cancel`: a task not over yet becomes `cancelled` (final: what its handler does
 /// afterwards is discarded); one already over stays as it is. Acknowledged with an empty
 /// result either way.
-async fn cancel(store: &dyn TaskStore, params: Option<Value>) -> Result<Value, ErrorObject> {
+async fn cancel(
+    store: &dyn TaskStore,
+    params: Option<Value>,
+    server: &Server,
+) -> Result<Value, ErrorObject> {
     let p: CancelTaskRequestParams = parse_params(params)?;
+    let mut cancelled = false;
     let written = modify(store, &p.task_id, |r| {
-        if r.status.is_terminal() {
+        cancelled = !r.status.is_terminal();
+        if !cancelled {
             return false;
         }
         r.status = TaskStatus::Cancelled;
@@ -255,6 +270,9 @@ async fn cancel(store: &dyn TaskStore, params: Option<Value>) -> Result<Value, E
     .await
     .map_err(store_failed)?;
     written.ok_or_else(|| unknown_task(&p.task_id))?;
+    if cancelled {
+        server.notify_task_changed(&p.task_id);
+    }
     Ok(json!({}))
 }
 
