@@ -236,7 +236,9 @@ impl TaskConfig {
     }
 
     /// How long a task is kept after its creation (`None`: for as long as the store lives;
-    /// at least one second otherwise). Clients see it as `ttlMs`.
+    /// at least one second otherwise). Clients see it as `ttlMs`. Without a time to live,
+    /// finished tasks are never dropped: a [`MemoryTaskStore`] then fills up for good once it
+    /// holds its maximum.
     pub fn ttl(mut self, ttl: Option<Duration>) -> Self {
         self.ttl = ttl.map(|t| t.max(Duration::from_secs(1)));
         self
