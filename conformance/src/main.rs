@@ -16,6 +16,7 @@
 mod content;
 mod media;
 mod modern;
+mod tasks;
 mod tools;
 
 use std::io::IsTerminal;
@@ -54,6 +55,7 @@ fn build_server(watched: Arc<Watched>) -> Result<Server, BuildError> {
         );
     let builder = tools::register(builder);
     let builder = modern::register(builder);
+    let builder = tasks::register(builder);
     content::register(builder, watched).build()
 }
 

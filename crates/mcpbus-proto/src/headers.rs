@@ -4,6 +4,7 @@
 //! names compare case-insensitively on the wire, so `Mcp-Session-Id` is the same header.
 
 use crate::mcp::methods;
+use crate::modern::tasks;
 
 /// The session a request belongs to (`Mcp-Session-Id`), given by the server in its answer to
 /// `initialize` and sent by the client on every later request.
@@ -22,8 +23,8 @@ pub const LAST_EVENT_ID: &str = "last-event-id";
 /// request POST).
 pub const METHOD: &str = "mcp-method";
 
-/// The name the request acts on (`Mcp-Name`; 2026-07-28): `params.name` or `params.uri`, required
-/// for the methods in [`NAMED_METHODS`].
+/// The name the request acts on (`Mcp-Name`; 2026-07-28): `params.name`, `params.uri` or
+/// `params.taskId`, required for the methods in [`NAMED_METHODS`].
 pub const NAME: &str = "mcp-name";
 
 /// The prefix of the headers that mirror tool arguments (`Mcp-Param-{Name}`; 2026-07-28), for
@@ -35,6 +36,9 @@ pub const NAMED_METHODS: &[(&str, &str)] = &[
     (methods::TOOLS_CALL, "name"),
     (methods::PROMPTS_GET, "name"),
     (methods::RESOURCES_READ, "uri"),
+    (tasks::TASKS_GET, "taskId"),
+    (tasks::TASKS_UPDATE, "taskId"),
+    (tasks::TASKS_CANCEL, "taskId"),
 ];
 
 /// How a [`NAME`] or `Mcp-Param-*` value that is not plain visible ASCII (or that looks like

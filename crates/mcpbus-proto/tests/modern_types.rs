@@ -396,7 +396,10 @@ fn names_of_methods_headers_and_meta_keys() {
         &[
             ("tools/call", "name"),
             ("prompts/get", "name"),
-            ("resources/read", "uri")
+            ("resources/read", "uri"),
+            ("tasks/get", "taskId"),
+            ("tasks/update", "taskId"),
+            ("tasks/cancel", "taskId")
         ]
     );
     assert_eq!(modern::meta::LOG_LEVEL, "io.modelcontextprotocol/logLevel");

@@ -1,7 +1,7 @@
 //! Redis backend for mcpbus: several replicas of one deployment share one Redis, so that any
 //! request of any client can reach any replica.
 //!
-//! One [`RedisBackend`] gives the three shared parts the core asks for:
+//! One [`RedisBackend`] gives the shared parts the core asks for:
 //!
 //! - [`RedisBackend::event_store`]: the [`EventStore`] of resumable SSE streams (docs/protocol.md 4).
 //!   One Redis Stream per (session, stream), appended by one Lua call (exact trimming, TTL),
@@ -14,6 +14,9 @@
 //! - [`RedisBackend::session_store`]: the [`SessionStore`]: initialized sessions, ended for
 //!   every replica through the log, client answers routed through the log to the replica
 //!   that waits for them.
+//! - [`RedisBackend::task_store`]: the [`TaskStore`] of the 2026-07-28 tasks extension: one
+//!   hash per task (`{NAME}:task:ID`: version and record), written by compare-and-swap, expiring
+//!   with the task's time to live.
 //!
 //! Every key lives under the hash tag `{NAME}` (one deployment, one Redis Cluster slot).
 //! See `docs/ARCHITECTURE.md` and `docs/deployment.md` of the repository.
@@ -23,6 +26,7 @@ mod scripts;
 mod sessions;
 mod store;
 mod tailer;
+mod tasks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -31,6 +35,7 @@ use std::time::Duration;
 use mcpbus::cluster::{ClusterListener, SessionStore};
 use mcpbus::events::{EventLog, LogFeed};
 use mcpbus::store::{EventStore, StoreError};
+use mcpbus::tasks::TaskStore;
 use mcpbus::{BackendError, BackendErrorKind};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc;
@@ -137,6 +142,9 @@ impl Keys {
     pub(crate) fn retained_topics(&self, first_segment: &str) -> String {
         format!("{}:rix:{first_segment}", self.tag)
     }
+    pub(crate) fn task(&self, task_id: &str) -> String {
+        format!("{}:task:{task_id}", self.tag)
+    }
 }
 
 pub(crate) struct Inner {
@@ -238,6 +246,13 @@ impl RedisBackend {
     /// The shared session store.
     pub fn session_store(&self) -> Arc<dyn SessionStore> {
         Arc::new(sessions::RedisSessionStore(self.inner.clone()))
+    }
+
+    /// The shared task store of the 2026-07-28 tasks extension, for
+    /// `TaskConfig::store`: a task created on one replica is found, answered and cancelled on
+    /// every other one. Each call gives a store of its own; give one to each server.
+    pub fn task_store(&self) -> Arc<dyn TaskStore> {
+        Arc::new(tasks::RedisTaskStore::new(self.inner.clone()))
     }
 }
 

@@ -1,5 +1,6 @@
 //! Requests of the 2026-07-28 era as a client writes them on the wire: the request `_meta`
-//! and the standard headers (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`).
+//! and the standard headers (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`: the `name`, `uri`
+//! or `taskId` the request acts on).
 
 use http::Method;
 use hyper::Response;
@@ -43,7 +44,8 @@ pub fn headers(message: &Value) -> Vec<(String, String)> {
         ("mcp-method".to_string(), method),
     ];
     let params = &message["params"];
-    if let Some(name) = params["name"].as_str().or(params["uri"].as_str()) {
+    let name = params["name"].as_str().or(params["uri"].as_str());
+    if let Some(name) = name.or(params["taskId"].as_str()) {
         headers.push(("mcp-name".to_string(), name.to_string()));
     }
     headers

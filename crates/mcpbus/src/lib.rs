@@ -8,6 +8,7 @@ mod outbound;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod tasks;
 pub mod transport;
 mod util;
 

@@ -30,6 +30,9 @@
 //! | `notifications/{tools,prompts,resources}/list_changed` | [`NotificationParams`] | |
 //! | `notifications/resources/updated` | [`ResourceUpdatedNotificationParams`] | |
 //!
+//! The Tasks extension (`io.modelcontextprotocol/tasks`: `tasks/get`, `tasks/update`,
+//! `tasks/cancel`, `resultType: "task"`) has a module of its own, [`tasks`].
+//!
 //! As in [`crate::mcp`], members this crate does not know are ignored on input, and `_meta`
 //! objects keep every key. Nothing here decides anything: which era a request belongs to, and
 //! what a server does with it, is up to the caller.
@@ -42,6 +45,7 @@ pub mod meta;
 mod mrtr;
 mod results;
 mod subscriptions;
+pub mod tasks;
 
 pub use capabilities::*;
 pub use discover::*;

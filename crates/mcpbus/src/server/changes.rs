@@ -37,6 +37,11 @@ impl Server {
         self.change(ServerChange::PromptsListChanged);
     }
 
+    /// Tells the listen streams watching task `task_id`, on every replica, that it changed.
+    pub(crate) fn notify_task_changed(&self, task_id: &str) {
+        self.change(ServerChange::TaskChanged(task_id.to_owned()));
+    }
+
     /// Delivers a change here, and to the other replicas through a shared log.
     fn change(&self, change: ServerChange) -> usize {
         let told = deliver_here(&self.inner, &change);
@@ -85,6 +90,8 @@ fn deliver_here(inner: &ServerInner, change: &ServerChange) -> usize {
             ServerChange::ResourceUpdated(uri) => {
                 lock(&session.resource_subscriptions).contains(uri)
             }
+            // Tasks are of the modern era only.
+            ServerChange::TaskChanged(_) => false,
             _ => session.is_initialized(),
         };
         let params = match change {

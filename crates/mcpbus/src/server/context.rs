@@ -161,6 +161,39 @@ impl Context {
         keyed
     }
 
+    /// Makes this tool call a task now, for a tool declared with
+    /// [`TaskStart::Handler`](crate::tasks::TaskStart::Handler): the client is answered with
+    /// the task as soon as it is stored, and the handler runs on in the background; input it
+    /// asked for before this came through `input_required` rounds of the call itself, input
+    /// it asks for afterwards parks the task until `tasks/update` answers it.
+    ///
+    /// Does nothing when the call does not run as a task (the tool does not support tasks,
+    /// the request did not declare the extension, the handshake era) or already is one; an
+    /// error when the task could not be stored.
+    ///
+    /// ```no_run
+    /// # use mcpbus::server::{Context, ToolError};
+    /// # use mcpbus_proto::mcp::ElicitRequestParams;
+    /// # async fn handler(ctx: Context, form: ElicitRequestParams) -> Result<String, ToolError> {
+    /// // Asked before the task exists: answered in the call's own rounds of input.
+    /// let answer = ctx.input_key("confirm").elicit(form).await?;
+    /// ctx.start_task().await?;
+    /// // From here on the client polls tasks/get.
+    /// # Ok(format!("{:?}", answer.action)) }
+    /// ```
+    pub async fn start_task(&self) -> Result<()> {
+        match self.modern.as_ref().and_then(|scope| scope.task()) {
+            Some(run) => run.start().await,
+            None => Ok(()),
+        }
+    }
+
+    /// The id of the task this tool call runs as, once it is one.
+    pub fn task_id(&self) -> Option<String> {
+        let run = self.modern.as_ref()?.task()?;
+        run.id().map(str::to_owned)
+    }
+
     /// Whether the request is of the 2026-07-28 era (no session; see docs/protocol.md 6).
     pub fn is_modern(&self) -> bool {
         self.modern.is_some()
@@ -236,7 +269,11 @@ impl Context {
         let value = match &self.modern {
             Some(scope) => {
                 let key = self.input_key.as_deref();
-                let answer = scope.input.ask(key, method, params).await?;
+                // Once the call is a task, input goes through the task (tasks/update).
+                let answer = match scope.task().filter(|run| run.id().is_some()) {
+                    Some(run) => run.ask(key, method, params).await?,
+                    None => scope.input.ask(key, method, params).await?,
+                };
                 return serde_json::from_value(answer).map_err(|e| {
                     Error::Refused(ErrorObject::invalid_params(format_args!(
                         "inputResponses: the answer to {method} is malformed: {e}"

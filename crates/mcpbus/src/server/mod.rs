@@ -468,7 +468,8 @@ impl ServerBuilder {
     }
 
     /// Adds a tool like [`tool`](Self::tool), listed with the metadata of `spec` (title,
-    /// annotations, output schema, icons).
+    /// annotations, output schema, icons) and run as a task as `spec` says
+    /// ([`ToolSpec::task_support`]).
     pub fn tool_with<A, F, Fut, R>(mut self, spec: ToolSpec, handler: F) -> Self
     where
         A: DeserializeOwned + JsonSchema + Send + 'static,
@@ -476,9 +477,11 @@ impl ServerBuilder {
         Fut: Future<Output = R> + Send + 'static,
         R: IntoToolResult,
     {
+        let tasks = spec.task_policy();
         self.registry.add_tool(ToolEntry {
             tool: spec.into_tool::<A>(),
             call: typed_tool(handler),
+            tasks,
         });
         self
     }
@@ -494,6 +497,7 @@ impl ServerBuilder {
         self.registry.add_tool(ToolEntry {
             tool,
             call: raw_tool(handler),
+            tasks: Default::default(),
         });
         self
     }

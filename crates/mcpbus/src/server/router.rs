@@ -12,7 +12,7 @@ use mcpbus_proto::mcp::{
 
 use super::TemplateError;
 use super::context::Context;
-use super::tool::ToolFn;
+use super::tool::{TaskPolicy, ToolFn};
 
 pub(crate) type ResourceFn = Arc<
     dyn Fn(String, Context) -> BoxFuture<'static, Result<ReadResourceResult, ErrorObject>>
@@ -48,6 +48,7 @@ pub(crate) type CompletionFn = Arc<
 pub(crate) struct ToolEntry {
     pub(crate) tool: Tool,
     pub(crate) call: ToolFn,
+    pub(crate) tasks: TaskPolicy,
 }
 
 pub(crate) struct ResourceEntry {

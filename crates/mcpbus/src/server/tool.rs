@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 use super::context::Context;
 use crate::events::EmitError;
+use crate::tasks::{TaskStart, TaskSupport};
 
 /// A registered tool's handler: raw arguments in, a result or a tool error out.
 pub(crate) type ToolFn = Arc<
@@ -152,6 +153,14 @@ impl<T: Serialize> IntoToolResult for Json<T> {
 #[derive(Debug, Clone)]
 pub struct ToolSpec {
     tool: Tool,
+    tasks: TaskPolicy,
+}
+
+/// How a tool runs as a task (docs/protocol.md 6.9).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TaskPolicy {
+    pub(crate) support: TaskSupport,
+    pub(crate) start: TaskStart,
 }
 
 impl ToolSpec {
@@ -159,7 +168,46 @@ impl ToolSpec {
     pub fn new(name: impl Into<String>, description: impl Into<String>) -> Self {
         ToolSpec {
             tool: Tool::new(name, Value::Object(Map::new())).with_description(description),
+            tasks: TaskPolicy::default(),
         }
+    }
+
+    /// Whether the tool runs as a task (the 2026-07-28 extension `io.modelcontextprotocol/tasks`)
+    /// for a request that declares the extension; [`TaskSupport::None`] by default.
+    ///
+    /// ```no_run
+    /// # use mcpbus::server::{Context, Server, ToolSpec};
+    /// # use mcpbus::tasks::TaskSupport;
+    /// # #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// # struct Report { month: String }
+    /// let builder = Server::builder("reports", "1.0.0").tool_with(
+    ///     ToolSpec::new("build_report", "Builds a monthly report (minutes)")
+    ///         .task_support(TaskSupport::Optional),
+    ///     |args: Report, ctx: Context| async move {
+    ///         // Runs in the background when the client accepts tasks; cancelled by tasks/cancel.
+    ///         tokio::select! {
+    ///             _ = tokio::time::sleep(std::time::Duration::from_secs(120)) => {}
+    ///             _ = ctx.cancellation().cancelled() => return "cancelled".to_string(),
+    ///         }
+    ///         format!("report for {}", args.month)
+    ///     },
+    /// );
+    /// ```
+    pub fn task_support(mut self, support: TaskSupport) -> Self {
+        self.tasks.support = support;
+        self
+    }
+
+    /// When a call that runs as a task becomes one ([`TaskStart::AtCall`] by default); see
+    /// [`Context::start_task`].
+    pub fn task_start(mut self, start: TaskStart) -> Self {
+        self.tasks.start = start;
+        self
+    }
+
+    /// How the tool runs as a task.
+    pub(crate) fn task_policy(&self) -> TaskPolicy {
+        self.tasks
     }
 
     /// A display name.

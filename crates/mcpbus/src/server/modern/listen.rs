@@ -13,10 +13,12 @@ use mcpbus_proto::error_codes;
 use mcpbus_proto::jsonrpc::{ErrorObject, RequestId};
 use mcpbus_proto::mcp::methods;
 use mcpbus_proto::modern::meta::SUBSCRIPTION_ID;
+use mcpbus_proto::modern::tasks::TASKS_NOTIFICATION;
 use mcpbus_proto::modern::{SubscriptionFilter, SubscriptionsListenRequestParams};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
+use super::task_listen::TaskWatch;
 use crate::server::context::Context;
 use crate::service::parse_params;
 
@@ -37,6 +39,9 @@ pub enum ServerChange {
     ResourcesListChanged,
     /// The resource with this URI changed.
     ResourceUpdated(String),
+    /// The task with this id changed (the tasks extension): the listen streams watching it
+    /// send its state (`notifications/tasks`); handshake-era sessions hear nothing of it.
+    TaskChanged(String),
 }
 
 impl ServerChange {
@@ -47,6 +52,7 @@ impl ServerChange {
             ServerChange::PromptsListChanged => methods::PROMPTS_LIST_CHANGED,
             ServerChange::ResourcesListChanged => methods::RESOURCES_LIST_CHANGED,
             ServerChange::ResourceUpdated(_) => methods::RESOURCES_UPDATED,
+            ServerChange::TaskChanged(_) => TASKS_NOTIFICATION,
         }
     }
 
@@ -57,6 +63,7 @@ impl ServerChange {
             ServerChange::PromptsListChanged => json!({"kind": "promptsListChanged"}),
             ServerChange::ResourcesListChanged => json!({"kind": "resourcesListChanged"}),
             ServerChange::ResourceUpdated(uri) => json!({"kind": "resourceUpdated", "uri": uri}),
+            ServerChange::TaskChanged(id) => json!({"kind": "taskChanged", "taskId": id}),
         }
     }
 
@@ -67,6 +74,7 @@ impl ServerChange {
             "promptsListChanged" => ServerChange::PromptsListChanged,
             "resourcesListChanged" => ServerChange::ResourcesListChanged,
             "resourceUpdated" => ServerChange::ResourceUpdated(value.get("uri")?.as_str()?.into()),
+            "taskChanged" => ServerChange::TaskChanged(value.get("taskId")?.as_str()?.into()),
             _ => return None,
         })
     }
@@ -80,6 +88,8 @@ impl ServerChange {
                 .resource_subscriptions
                 .as_ref()
                 .is_some_and(|uris| uris.iter().any(|u| u == uri)),
+            // Watched tasks are not part of the filter (see `task_listen`).
+            ServerChange::TaskChanged(_) => false,
         }
     }
 
@@ -143,6 +153,7 @@ impl Drop for ListenSlot {
 
 /// `subscriptions/listen`: acknowledges, then forwards the wanted changes until cancelled.
 pub(crate) async fn listen(params: Option<Value>, ctx: Context) -> Result<Value, ErrorObject> {
+    let tasks = TaskWatch::of_listen(params.as_ref(), &ctx).await?;
     let p: SubscriptionsListenRequestParams = parse_params(params)?;
     let accepted = honoured(&p.notifications, &ctx);
     let bus = &ctx.server.inner.changes;
@@ -157,9 +168,11 @@ pub(crate) async fn listen(params: Option<Value>, ctx: Context) -> Result<Value,
     };
     let mut changes = bus.sender.subscribe();
     let id = ctx.request.id.clone();
-    let ack = json!({"notifications": accepted, "_meta": { SUBSCRIPTION_ID: id }});
+    let mut ack = json!({"notifications": accepted, "_meta": { SUBSCRIPTION_ID: id }});
+    tasks.acknowledge(&mut ack);
     let peer = ctx.peer().clone();
     let _ = peer.notify(ACKNOWLEDGED, Some(ack));
+    tasks.send_all(&peer, &id).await;
     loop {
         let change = tokio::select! {
             change = changes.recv() => change,
@@ -167,6 +180,7 @@ pub(crate) async fn listen(params: Option<Value>, ctx: Context) -> Result<Value,
             _ = peer.closed() => return Err(cancelled()),
         };
         match change {
+            Ok(ServerChange::TaskChanged(task)) => tasks.changed(&task, &peer, &id).await,
             Ok(change) if change.wanted_by(&accepted) => {
                 let _ = peer.notify(change.method(), Some(change.params(&id)));
             }
@@ -177,6 +191,7 @@ pub(crate) async fn listen(params: Option<Value>, ctx: Context) -> Result<Value,
                 for change in lagged_all(&accepted) {
                     let _ = peer.notify(change.method(), Some(change.params(&id)));
                 }
+                tasks.send_all(&peer, &id).await;
             }
             Err(broadcast::error::RecvError::Closed) => return Err(cancelled()),
         }

@@ -3,14 +3,20 @@
 //! is (`resultType`), a handler that needs input answers `input_required` instead of sending
 //! the client a request, and change notifications flow on `subscriptions/listen` streams.
 //!
+//! Tool calls may run as tasks (the extension `io.modelcontextprotocol/tasks`, docs/protocol.md
+//! 6.9; see [`crate::tasks`]).
+//!
 //! The handlers are the legacy ones (`requests/`): a modern request runs them with a
 //! [`Context`] whose `ModernScope` answers `client()`, `log()` and the requests to the client.
 
 mod input;
 pub(crate) mod listen;
 pub(crate) mod state;
+mod task_listen;
+mod task_run;
+pub(crate) mod tasks;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use mcpbus_proto::error_codes;
 use mcpbus_proto::jsonrpc::{ErrorObject, Request};
@@ -21,6 +27,7 @@ use serde_json::{Map, Value, json};
 use super::context::Context;
 use super::requests::{completion, prompts, resources, tools};
 use input::{Driven, InputRound};
+use task_run::TaskRun;
 
 pub use listen::{DEFAULT_MAX_LISTENS, ServerChange};
 pub use state::{DEFAULT_STATE_TTL, RequestStateKeys, StateKeyError};
@@ -35,6 +42,8 @@ pub(crate) const SUBSCRIPTIONS_LISTEN: &str = "subscriptions/listen";
 pub(crate) struct ModernScope {
     pub(crate) meta: RequestMeta,
     pub(crate) input: InputRound,
+    /// Set when the request is a tool call that runs (or may come to run) as a task.
+    task: OnceLock<Arc<TaskRun>>,
 }
 
 impl ModernScope {
@@ -50,7 +59,21 @@ impl ModernScope {
             return Err(unsupported_version(&meta.protocol_version));
         }
         let input = InputRound::of_request(&request.method, params, keys)?;
-        Ok(ModernScope { meta, input })
+        Ok(ModernScope {
+            meta,
+            input,
+            task: OnceLock::new(),
+        })
+    }
+
+    /// Makes the request's handler run under `run` (see [`tasks`]).
+    pub(crate) fn attach_task(&self, run: Arc<TaskRun>) {
+        let _ = self.task.set(run);
+    }
+
+    /// The task the request runs as, or may come to run as.
+    pub(crate) fn task(&self) -> Option<&Arc<TaskRun>> {
+        self.task.get()
     }
 
     /// The client as the handlers know it (the handshake era's shape).
@@ -103,7 +126,10 @@ pub(crate) async fn serve(request: Request, mut ctx: Context) -> Result<Value, E
         methods::PROMPTS_LIST => prompts::list(params, &ctx).map(cacheable(&ctx)),
         methods::COMPLETION_COMPLETE => completion::complete(params, ctx).await,
         SUBSCRIPTIONS_LISTEN => listen::listen(params, ctx).await,
-        methods::TOOLS_CALL => drive(&scope, tools::call(params, ctx)).await,
+        methods::TOOLS_CALL => tasks::call(&scope, params, ctx).await,
+        m if tasks::is_task_method(m) && tasks::offered(&server) => {
+            tasks::serve(m, params, &ctx, &scope).await
+        }
         methods::PROMPTS_GET => drive(&scope, prompts::get(params, ctx)).await,
         methods::RESOURCES_READ => {
             let cache = cacheable(&ctx);
@@ -112,8 +138,9 @@ pub(crate) async fn serve(request: Request, mut ctx: Context) -> Result<Value, E
                 .map(|v| if is_complete(&v) { cache(v) } else { v })
                 .map_err(resource_not_found_as_invalid_params)
         }
-        // `initialize`, `ping`, `logging/setLevel`, `resources/(un)subscribe` and the topic
-        // events of the handshake era do not exist in this revision.
+        // `initialize`, `ping`, `logging/setLevel`, `resources/(un)subscribe`, the topic
+        // events of the handshake era and its `tasks/result` and `tasks/list` do not exist
+        // in this revision.
         other => Err(ErrorObject::method_not_found(other)),
     };
     answer.map(|result| complete(result, &server))
@@ -133,9 +160,11 @@ where
 /// `server/discover`: the revisions served, the capabilities, who the server is.
 fn discover(ctx: &Context) -> Value {
     let inner = &ctx.server.inner;
+    let mut caps = capabilities(&inner.capabilities());
+    tasks::advertise(&mut caps, &ctx.server);
     let mut result = json!({
         "supportedVersions": modern::SUPPORTED_PROTOCOL_VERSIONS,
-        "capabilities": capabilities(&inner.capabilities()),
+        "capabilities": caps,
     });
     if let Some(instructions) = &inner.instructions {
         result["instructions"] = json!(instructions);
@@ -205,6 +234,7 @@ pub struct ModernConfig {
     pub(crate) cache_ttl_ms: u64,
     pub(crate) cache_scope: modern::CacheScope,
     pub(crate) max_listens: usize,
+    pub(crate) tasks: crate::tasks::TaskConfig,
 }
 
 impl Default for ModernConfig {
@@ -215,6 +245,7 @@ impl Default for ModernConfig {
             cache_ttl_ms: 0,
             cache_scope: modern::CacheScope::Private,
             max_listens: listen::DEFAULT_MAX_LISTENS,
+            tasks: crate::tasks::TaskConfig::default(),
         }
     }
 }
@@ -246,6 +277,14 @@ impl ModernConfig {
     /// How many `subscriptions/listen` streams the server holds open at once (default 1024).
     pub fn max_listens(mut self, max: usize) -> Self {
         self.max_listens = max;
+        self
+    }
+
+    /// Where tasks live and how long (the extension `io.modelcontextprotocol/tasks`); by
+    /// default in this process's memory. Replicas behind one load balancer share one
+    /// [`TaskStore`](crate::tasks::TaskStore).
+    pub fn tasks(mut self, config: crate::tasks::TaskConfig) -> Self {
+        self.tasks = config;
         self
     }
 }

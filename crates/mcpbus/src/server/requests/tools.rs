@@ -1,5 +1,6 @@
 //! `tools/list` and `tools/call`.
 
+use mcpbus_proto::error_codes;
 use mcpbus_proto::jsonrpc::ErrorObject;
 use mcpbus_proto::mcp::{CallToolRequestParams, CallToolResult, ListToolsResult, methods};
 use serde_json::Value;
@@ -8,6 +9,7 @@ use super::{requested_page, require};
 use crate::server::ToolError;
 use crate::server::context::Context;
 use crate::service::{parse_params, to_result};
+use crate::tasks::TaskSupport;
 
 /// `tools/list`: one page of the declared tools.
 pub(crate) fn list(params: Option<Value>, ctx: &Context) -> Result<Value, ErrorObject> {
@@ -31,6 +33,18 @@ pub(crate) async fn call(params: Option<Value>, ctx: Context) -> Result<Value, E
     let entry = registry
         .tool(&p.name)
         .ok_or_else(|| ErrorObject::invalid_params(format_args!("unknown tool {:?}", p.name)))?;
+    if !ctx.is_modern() && entry.tasks.support == TaskSupport::Required {
+        // The handshake era has no tasks extension: 2025-11-25 refuses a task-required tool
+        // called without a task with -32601.
+        return Err(ErrorObject::new(
+            error_codes::METHOD_NOT_FOUND,
+            format!(
+                "tool {:?} runs only as a task: call it in the 2026-07-28 era with the \
+                 io.modelcontextprotocol/tasks extension",
+                p.name
+            ),
+        ));
+    }
     let call = entry.call.clone();
     let result = match call(p.arguments.unwrap_or_default(), ctx).await {
         Ok(result) => result,
