@@ -132,3 +132,41 @@ async fn initialize_keeps_the_handshake_era_for_the_connection() {
         .await;
     assert_eq!(io.answer(&mut notes).await["error"]["code"], -32601);
 }
+
+#[tokio::test]
+async fn end_of_input_ends_an_open_listen_stream_at_once() {
+    let server = Server::builder("stdio-listen", "1")
+        .tool("noop", "Does nothing", |_: NoArgs, _ctx: Context| async {
+            "ok"
+        })
+        .build()
+        .unwrap();
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let (r, w) = tokio::io::split(server_io);
+    let serving = tokio::spawn(async move {
+        server
+            .serve(mcpbus::transport::LineTransport::new(r, w))
+            .await
+    });
+    let (r, w) = tokio::io::split(client_io);
+    let mut io = Line {
+        lines: BufReader::new(r).lines(),
+        w,
+    };
+    let filter = json!({"notifications": {"toolsListChanged": true}});
+    io.send(&request(1, "subscriptions/listen", filter, json!({})))
+        .await;
+    let ack = io.lines.next_line().await.unwrap().unwrap();
+    assert!(
+        ack.contains("notifications/subscriptions/acknowledged"),
+        "{ack}"
+    );
+    // The client goes away: end of input. The stream must not hold the server for the drain
+    // timeout (10 s).
+    io.w.shutdown().await.unwrap();
+    drop(io);
+    tokio::time::timeout(Duration::from_secs(3), serving)
+        .await
+        .expect("the server ends soon after its input")
+        .unwrap();
+}

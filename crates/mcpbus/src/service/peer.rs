@@ -85,6 +85,8 @@ pub(crate) struct PeerShared {
     pub(crate) closed: CancellationToken,
     /// Set once no more input will arrive: requests can no longer be answered.
     input_closed: AtomicBool,
+    /// Cancelled with `input_closed`, for whoever waits on it.
+    input_done: CancellationToken,
     default_timeout: Duration,
     router: Option<Arc<dyn RelatedSink>>,
 }
@@ -121,6 +123,7 @@ impl Peer {
                 next_id: AtomicI64::new(1),
                 closed: CancellationToken::new(),
                 input_closed: AtomicBool::new(false),
+                input_done: CancellationToken::new(),
                 default_timeout,
                 router: routing.related,
             }),
@@ -300,6 +303,12 @@ impl Peer {
         self.shared.closed.cancelled().await
     }
 
+    /// Completes when no more input will arrive from the peer (e.g. end of stdin): requests
+    /// that only wait for the peer, such as a listen stream, end then.
+    pub(crate) async fn input_closed(&self) {
+        self.shared.input_done.cancelled().await
+    }
+
     /// Whether a request this peer sent with `id` still waits for its answer.
     pub(crate) fn has_pending(&self, id: &RequestId) -> bool {
         self.pending().contains_key(id)
@@ -342,6 +351,7 @@ impl Peer {
     /// No more input will arrive: fail every pending request now and refuse new ones.
     pub(crate) fn close_input(&self) {
         self.shared.input_closed.store(true, Ordering::Release);
+        self.shared.input_done.cancel();
         self.pending().clear();
     }
 }

@@ -178,6 +178,8 @@ pub(crate) async fn listen(params: Option<Value>, ctx: Context) -> Result<Value,
             change = changes.recv() => change,
             _ = ctx.cancellation().cancelled() => return Err(cancelled()),
             _ = peer.closed() => return Err(cancelled()),
+            // stdio: the client is gone; do not hold the process for the drain timeout.
+            _ = peer.input_closed() => return Err(cancelled()),
         };
         match change {
             Ok(ServerChange::TaskChanged(task)) => tasks.changed(&task, &peer, &id).await,
