@@ -374,9 +374,12 @@ async fn send_answer(
     token: CancellationToken,
     in_flight: InFlight,
 ) {
+    // Cancellation first: a handler that ends because it was cancelled (a push stream) is
+    // ready in the same instant, and a cancelled request gets no answer.
     let outcome = tokio::select! {
-        r = answer => Some(r),
+        biased;
         _ = token.cancelled() => None,
+        r = answer => Some(r),
     };
     lock(&in_flight).remove(&id);
     match outcome {
