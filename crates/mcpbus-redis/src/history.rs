@@ -7,6 +7,8 @@
 //! deployment's, or a log that was lost), starts over from the oldest entry kept, `truncated`.
 //! The log is trimmed approximately, so a cursor just before the oldest entry kept counts as
 //! trimmed even when nothing after it was lost: a rare spurious `truncated`, never a silent gap.
+//! Whether trimming began is `XINFO STREAM`'s `entries-added` (Redis 7.0); without it (Redis 6)
+//! every cursor before the oldest entry is taken as trimmed.
 
 use std::sync::Arc;
 
@@ -47,7 +49,8 @@ pub(crate) fn event_of(entry: &Entry) -> Option<LoggedEvent> {
 struct Bounds {
     exists: bool,
     length: u64,
-    added: u64,
+    /// Entries ever added; `None` before Redis 7.0, which does not count them.
+    added: Option<u64>,
     first: Option<LogPosition>,
     last: LogPosition,
 }
@@ -71,7 +74,10 @@ async fn bounds(inner: &Inner) -> Result<Bounds, ReadError> {
     Ok(Bounds {
         exists: int(reply.first()) == 1,
         length: int(reply.get(1)),
-        added: int(reply.get(2)),
+        added: match reply.get(2) {
+            Some(Value::Int(n)) => u64::try_from(*n).ok(),
+            _ => None,
+        },
         first: LogPosition::parse(&text(reply.get(3))),
         last: LogPosition::parse(&text(reply.get(4))).unwrap_or(LogPosition(0, 0)),
     })
@@ -96,7 +102,8 @@ impl Bounds {
         if cursor > self.last {
             return (oldest, true);
         }
-        let trimmed = self.added > self.length;
+        // Without the count (Redis 6), trimming may have begun.
+        let trimmed = self.added.is_none_or(|added| added > self.length);
         if trimmed && self.first.is_none_or(|first| cursor < first) && cursor < oldest {
             return (oldest, true);
         }
@@ -174,7 +181,7 @@ mod tests {
         Bounds {
             exists: true,
             length,
-            added,
+            added: Some(added),
             first: first.map(|(a, b)| LogPosition(a, b)),
             last: LogPosition(last.0, last.1),
         }
@@ -211,6 +218,15 @@ mod tests {
         };
         assert_eq!(missing.place(LogPosition(0, 0)), (LogPosition(0, 0), false));
         assert_eq!(missing.place(LogPosition(7, 0)), (LogPosition(0, 0), true));
+        let uncounted = Bounds {
+            added: None,
+            ..bounds(3, 3, Some((10, 0)), (12, 0))
+        };
+        assert!(
+            uncounted.place(LogPosition(5, 0)).1,
+            "Redis 6: possibly trimmed"
+        );
+        assert!(!uncounted.place(LogPosition(11, 0)).1);
     }
 
     #[test]

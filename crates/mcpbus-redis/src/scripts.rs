@@ -159,12 +159,12 @@ return 1
 /// What a read of the log needs to place a cursor (docs/protocol.md 3.3): whether the log
 /// exists, its length, how many entries were ever added (more than its length once trimming
 /// began), its first entry and its newest id. KEYS: log. Returns `{0}` when there is no log,
-/// else `{1, length, entries-added, first id or '', last id}`. Needs Redis 7.0 (XINFO's
-/// `entries-added`).
+/// else `{1, length, entries-added, first id or '', last id}`; `entries-added` is -1 before
+/// Redis 7.0, which does not count it.
 pub(crate) const LOG_BOUNDS: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
 local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local out = {1, 0, 0, '', '0-0'}
+local out = {1, 0, -1, '', '0-0'}
 for i = 1, #info, 2 do
   local k = info[i]
   if k == 'length' then out[2] = info[i + 1]
