@@ -32,3 +32,24 @@ pub const MISSING_REQUIRED_CLIENT_CAPABILITY: i64 = -32021;
 /// does and `data.requested` repeats the asked one (2026-07-28; HTTP 400). See
 /// [`ErrorObject::unsupported_protocol_version`](crate::ErrorObject::unsupported_protocol_version).
 pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+
+// The five general-purpose codes SEP-3415 (the Events extension, `io.modelcontextprotocol/events`,
+// a draft) requests as the next allocations after `-32022`. The numbers are provisional until the
+// SEP is accepted (its design sketch used `-32011` to `-32015`), which is why they are named here
+// once and nowhere else: docs/protocol.md 3 keeps the table.
+
+/// A referenced entity does not exist: an unknown event name, or no webhook subscription with
+/// the given key; `data.kind` is `"event"` or `"subscription"` (SEP-3415, provisional number).
+pub const NOT_FOUND: i64 = -32023;
+/// The principal may not use this event type with these arguments, or lost its access
+/// (SEP-3415, provisional number).
+pub const FORBIDDEN: i64 = -32024;
+/// A server limit was reached; `data.limit` names it, `data.max` may give it (SEP-3415,
+/// provisional number).
+pub const RESOURCE_EXHAUSTED: i64 = -32025;
+/// A well-formed request asks for something not offered here, e.g. a delivery mode; `data`
+/// names it (`{"feature": "deliveryMode", "value": "push"}`) (SEP-3415, provisional number).
+pub const UNSUPPORTED: i64 = -32026;
+/// A webhook callback endpoint failed verification or could not be reached; `data.reason` is a
+/// delivery error category (SEP-3415, provisional number).
+pub const CALLBACK_ENDPOINT_ERROR: i64 = -32027;

@@ -2,6 +2,7 @@
 
 pub mod error_codes;
 pub mod events;
+pub mod events_ext;
 pub mod headers;
 pub mod jsonrpc;
 pub mod mcp;

@@ -340,6 +340,36 @@ impl DeclaredPattern {
         )
     }
 
+    /// Whether every topic the subscription pattern matches is covered by this declaration
+    /// (docs/protocol.md 3.2: a SEP-3415 subscription's `topic` must lie within its event type).
+    ///
+    /// ```
+    /// # use mcpbus_proto::topic::{DeclaredPattern, TopicPattern};
+    /// let declared = DeclaredPattern::new("build/{project}/#").unwrap();
+    /// assert!(declared.contains(&TopicPattern::new("build/web/status").unwrap()));
+    /// assert!(declared.contains(&TopicPattern::new("build/+").unwrap()));
+    /// assert!(!declared.contains(&TopicPattern::new("build/#").unwrap()), "matches `build`");
+    /// assert!(!declared.contains(&TopicPattern::new("deploy/web").unwrap()));
+    /// ```
+    pub fn contains(&self, sub: &TopicPattern) -> bool {
+        let mut declared = self.segments().map(declared_seg);
+        let mut subs = sub.segments().map(sub_seg);
+        loop {
+            match (declared.next(), subs.next()) {
+                // A declared `#` covers whatever the subscription has left, nothing included.
+                (Some(Seg::Rest), _) | (None, None) => return true,
+                // The subscription's `#` also matches a topic that ends here, which the
+                // declaration (not `#` here) does not.
+                (Some(_), Some(Seg::Rest)) => return false,
+                (None, Some(_)) | (Some(_), None) => return false,
+                (Some(Seg::One), Some(Seg::One)) => {}
+                (Some(Seg::One), Some(Seg::Lit(lit))) if !lit.is_empty() => {}
+                (Some(Seg::Lit(d)), Some(Seg::Lit(s))) if d == s => {}
+                _ => return false,
+            }
+        }
+    }
+
     /// What the subscription pattern puts at each placeholder, or `None` when the two do not
     /// [overlap](Self::overlaps).
     ///
@@ -660,5 +690,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn containment_of_subscriptions_in_declarations() {
+        let d = decl("a/{x}/c");
+        assert!(d.contains(&pat("a/b/c")));
+        assert!(d.contains(&pat("a/+/c")));
+        assert!(!d.contains(&pat("a//c")), "a placeholder is never empty");
+        assert!(!d.contains(&pat("a/#")));
+        assert!(!d.contains(&pat("a/b")));
+        assert!(!d.contains(&pat("a/b/c/d")));
+        assert!(!d.contains(&pat("+/b/c")));
+        let d = decl("a/#");
+        assert!(d.contains(&pat("a")));
+        assert!(d.contains(&pat("a/#")));
+        assert!(d.contains(&pat("a/+/x/#")));
+        assert!(!d.contains(&pat("#")));
+        assert!(decl("#").contains(&pat("#")));
     }
 }

@@ -21,6 +21,7 @@
 //! Every key lives under the hash tag `{NAME}` (one deployment, one Redis Cluster slot).
 //! See `docs/ARCHITECTURE.md` and `docs/deployment.md` of the repository.
 
+mod history;
 mod log;
 mod scripts;
 mod sessions;

@@ -5,12 +5,15 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use mcpbus::events::{Appended, EventLog, LogFeed, NewEvent};
+use mcpbus::events::{
+    Appended, EventLog, LogFeed, LogPage, NewEvent, ReadError, ReadFrom, RetainedValue,
+};
 use mcpbus::{BackendError, BackendErrorKind};
 use mcpbus_proto::events::RetainedEvent;
 use mcpbus_proto::topic::TopicPattern;
+use serde_json::Value;
 
-use crate::{Inner, backend_error, scripts};
+use crate::{Inner, backend_error, history, scripts};
 
 pub(crate) struct RedisEventLog(pub(crate) Arc<Inner>);
 
@@ -107,72 +110,121 @@ impl EventLog for RedisEventLog {
         pattern: &'a TopicPattern,
     ) -> BoxFuture<'a, Result<Vec<RetainedEvent>, BackendError>> {
         async move {
-            let keys = &self.0.keys;
-            let mut conn = self.0.conn.clone();
-            // Only the index of the pattern's first segment is read (all of them for a
-            // wildcard there): never a scan of the keyspace.
-            let first = pattern.as_str().split('/').next().unwrap_or_default();
-            let segments: Vec<String> = if first == "+" || first == "#" {
-                redis::cmd("SMEMBERS")
-                    .arg(keys.retained_segments())
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(backend_error)?
-            } else {
-                vec![first.to_string()]
-            };
-            if segments.is_empty() {
-                return Ok(Vec::new());
-            }
-            // Every segment's index in one round trip.
-            let mut pipe = redis::pipe();
-            for segment in &segments {
-                pipe.cmd("SMEMBERS").arg(keys.retained_topics(segment));
-            }
-            let members: Vec<Vec<String>> =
-                pipe.query_async(&mut conn).await.map_err(backend_error)?;
-            let mut topics: Vec<String> = members
-                .into_iter()
-                .flatten()
-                .filter(|t| pattern.matches(t))
-                .collect();
-            if topics.is_empty() {
-                return Ok(Vec::new());
-            }
-            topics.sort();
-            let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
-                .arg(topics.iter().map(|t| keys.retained(t)).collect::<Vec<_>>())
-                .query_async(&mut conn)
-                .await
-                .map_err(backend_error)?;
-            let mut out = Vec::new();
-            let mut gone = Vec::new();
-            for (topic, value) in topics.into_iter().zip(values) {
-                match value.map(|v| serde_json::from_slice::<RetainedEvent>(&v)) {
-                    Some(Ok(mut event)) => {
-                        event.retained = true;
-                        out.push(event);
-                    }
-                    Some(Err(e)) => {
-                        tracing::warn!(topic, error = %e, "unreadable retained value skipped")
-                    }
-                    // Expired: drop it from the index too.
-                    None => gone.push(topic),
-                }
-            }
-            if !gone.is_empty() {
-                let mut pipe = redis::pipe();
-                for topic in &gone {
-                    let first = topic.split('/').next().unwrap_or_default();
-                    pipe.cmd("SREM")
-                        .arg(keys.retained_topics(first))
-                        .arg(topic)
-                        .ignore();
-                }
-                let _: Result<(), _> = pipe.query_async(&mut conn).await;
-            }
-            Ok(out)
+            let values = self.retained_with_ids(pattern).await?;
+            Ok(values.into_iter().map(|v| v.event).collect())
         }
         .boxed()
+    }
+
+    fn retained_values<'a>(
+        &'a self,
+        pattern: &'a TopicPattern,
+    ) -> BoxFuture<'a, Result<Vec<RetainedValue>, BackendError>> {
+        self.retained_with_ids(pattern).boxed()
+    }
+
+    fn head(&self) -> BoxFuture<'_, Result<Arc<str>, BackendError>> {
+        async move {
+            let top = crate::tailer::log_top(&self.0)
+                .await
+                .map_err(backend_error)?;
+            Ok(top.into())
+        }
+        .boxed()
+    }
+
+    fn read_after<'a>(
+        &'a self,
+        from: ReadFrom<'a>,
+        max: usize,
+    ) -> BoxFuture<'a, Result<LogPage, ReadError>> {
+        history::read_after(&self.0, from, max).boxed()
+    }
+}
+
+/// A stored retained value: the event's params, with its log id in `_meta["mcpbus/cursor"]`
+/// (values stored by an older version have none).
+fn retained_value(raw: &[u8]) -> Result<RetainedValue, serde_json::Error> {
+    let value: Value = serde_json::from_slice(raw)?;
+    let cursor = value
+        .get("_meta")
+        .and_then(|m| m.get("mcpbus/cursor"))
+        .and_then(Value::as_str)
+        .map(history::published_at);
+    let mut event: RetainedEvent = serde_json::from_value(value)?;
+    event.retained = true;
+    Ok(RetainedValue {
+        event,
+        published_at: cursor,
+    })
+}
+
+impl RedisEventLog {
+    /// Every unexpired retained value whose topic matches `pattern`, ordered by topic.
+    async fn retained_with_ids(
+        &self,
+        pattern: &TopicPattern,
+    ) -> Result<Vec<RetainedValue>, BackendError> {
+        let keys = &self.0.keys;
+        let mut conn = self.0.conn.clone();
+        // Only the index of the pattern's first segment is read (all of them for a
+        // wildcard there): never a scan of the keyspace.
+        let first = pattern.as_str().split('/').next().unwrap_or_default();
+        let segments: Vec<String> = if first == "+" || first == "#" {
+            redis::cmd("SMEMBERS")
+                .arg(keys.retained_segments())
+                .query_async(&mut conn)
+                .await
+                .map_err(backend_error)?
+        } else {
+            vec![first.to_string()]
+        };
+        if segments.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Every segment's index in one round trip.
+        let mut pipe = redis::pipe();
+        for segment in &segments {
+            pipe.cmd("SMEMBERS").arg(keys.retained_topics(segment));
+        }
+        let members: Vec<Vec<String>> = pipe.query_async(&mut conn).await.map_err(backend_error)?;
+        let mut topics: Vec<String> = members
+            .into_iter()
+            .flatten()
+            .filter(|t| pattern.matches(t))
+            .collect();
+        if topics.is_empty() {
+            return Ok(Vec::new());
+        }
+        topics.sort();
+        let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+            .arg(topics.iter().map(|t| keys.retained(t)).collect::<Vec<_>>())
+            .query_async(&mut conn)
+            .await
+            .map_err(backend_error)?;
+        let mut out = Vec::new();
+        let mut gone = Vec::new();
+        for (topic, value) in topics.into_iter().zip(values) {
+            match value.map(|v| retained_value(&v)) {
+                Some(Ok(value)) => out.push(value),
+                Some(Err(e)) => {
+                    tracing::warn!(topic, error = %e, "unreadable retained value skipped")
+                }
+                // Expired: drop it from the index too.
+                None => gone.push(topic),
+            }
+        }
+        if !gone.is_empty() {
+            let mut pipe = redis::pipe();
+            for topic in &gone {
+                let first = topic.split('/').next().unwrap_or_default();
+                pipe.cmd("SREM")
+                    .arg(keys.retained_topics(first))
+                    .arg(topic)
+                    .ignore();
+            }
+            let _: Result<(), _> = pipe.query_async(&mut conn).await;
+        }
+        Ok(out)
     }
 }

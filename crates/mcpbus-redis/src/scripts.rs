@@ -79,17 +79,21 @@ return 1
 "#;
 
 /// Publishes an event: appends it to the log and keeps it as the retained value of its topic
-/// (native expiry), indexed by first segment so that wildcards find it without a scan.
+/// (native expiry, with the log id in `_meta["mcpbus/cursor"]`), indexed by first segment so
+/// that wildcards find it without a scan.
 /// KEYS: log, retained value, first-segment index, topic index of that segment.
 /// ARGV: topic, params, retained (`1`/`0`), expiry in ms since the epoch or empty, log max
 /// len, first segment. Returns the log id.
 pub(crate) const PUBLISH: &str = r#"
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'k', 'e', 't', ARGV[1], 'p', ARGV[2])
 if ARGV[3] == '1' then
+  -- The params (one JSON object, without _meta) with the event's log id spliced in, so that a
+  -- retained value delivered later tells when it was published.
+  local value = string.sub(ARGV[2], 1, -2) .. ',"_meta":{"mcpbus/cursor":"' .. id .. '"}}'
   if ARGV[4] ~= '' then
-    redis.call('SET', KEYS[2], ARGV[2], 'PXAT', ARGV[4])
+    redis.call('SET', KEYS[2], value, 'PXAT', ARGV[4])
   else
-    redis.call('SET', KEYS[2], ARGV[2])
+    redis.call('SET', KEYS[2], value)
   end
   redis.call('SADD', KEYS[3], ARGV[6])
   redis.call('SADD', KEYS[4], ARGV[1])
@@ -150,4 +154,24 @@ pub(crate) const END_SESSION: &str = r#"
 if redis.call('DEL', KEYS[1]) == 0 then return 0 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'k', 'x', 's', ARGV[1])
 return 1
+"#;
+
+/// What a read of the log needs to place a cursor (docs/protocol.md 3.3): whether the log
+/// exists, its length, how many entries were ever added (more than its length once trimming
+/// began), its first entry and its newest id. KEYS: log. Returns `{0}` when there is no log,
+/// else `{1, length, entries-added, first id or '', last id}`; `entries-added` is -1 before
+/// Redis 7.0, which does not count it.
+pub(crate) const LOG_BOUNDS: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local out = {1, 0, -1, '', '0-0'}
+for i = 1, #info, 2 do
+  local k = info[i]
+  if k == 'length' then out[2] = info[i + 1]
+  elseif k == 'entries-added' then out[3] = info[i + 1]
+  elseif k == 'last-generated-id' then out[5] = info[i + 1]
+  elseif k == 'first-entry' and type(info[i + 1]) == 'table' then out[4] = info[i + 1][1]
+  end
+end
+return out
 "#;

@@ -440,6 +440,7 @@ fn logged_event(id: &str, topic: &str, params: &Bytes) -> LoggedEvent {
         cursor: id.into(),
         topic: topic.into(),
         params: params.clone(),
+        published_at: crate::history::published_at(id),
     }
 }
 

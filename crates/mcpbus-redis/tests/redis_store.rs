@@ -166,6 +166,7 @@ async fn retained_values_expire_natively_and_wildcards_find_them() {
             json: Bytes::from(serde_json::to_vec(&params).unwrap()),
             params,
             expires_at: expires_in_ms.map(|ms| now + chrono::Duration::milliseconds(ms)),
+            published_at: now,
         }
     };
     let c1 = log.append(publish("alerts/a", None)).await.unwrap().cursor;

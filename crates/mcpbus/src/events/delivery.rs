@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 
 use crate::service::Peer;
 
@@ -23,6 +24,9 @@ pub struct LoggedEvent {
     /// The `events/emit` params as a JSON object, without `_meta` (serialized once, by the
     /// hub, when the event was published).
     pub params: Bytes,
+    /// When it was published (the `timestamp` of its SEP-3415 occurrence, docs/protocol.md
+    /// 3.2).
+    pub published_at: DateTime<Utc>,
 }
 
 impl LoggedEvent {
@@ -60,6 +64,13 @@ pub trait EventSink: Send + Sync + 'static {
     /// `cursor`. Returns `false` when the sink is closed and takes nothing any more.
     fn deliver(&self, frame: &Bytes, cursor: &str) -> bool;
 
+    /// Takes one event, as logged and as its `events/emit` frame. What the hub calls; by
+    /// default the frame goes to [`deliver`](Self::deliver). A sink that delivers another
+    /// shape (a SEP-3415 push stream) reads the logged event instead.
+    fn deliver_logged(&self, event: &LoggedEvent, frame: &Bytes) -> bool {
+        self.deliver(frame, &event.cursor)
+    }
+
     /// Events this sink has dropped so far because its subscriber read too slowly.
     fn dropped(&self) -> u64 {
         0
@@ -90,6 +101,7 @@ mod tests {
             cursor: "17".into(),
             topic: "a/b".into(),
             params: Bytes::from_static(params.as_bytes()),
+            published_at: Utc::now(),
         }
     }
 

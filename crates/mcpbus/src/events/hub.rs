@@ -20,6 +20,7 @@ use mcpbus_proto::events::{
 use mcpbus_proto::jsonrpc::ErrorObject;
 use mcpbus_proto::topic::{Topic, TopicError, TopicPattern};
 
+use super::config::DeliveryConfig;
 use super::delivery::{EventSink, LoggedEvent};
 use super::event::{EmitError, EmitReport, Event};
 use super::feed::{FeedTarget, LogFeed, SubscriberKey};
@@ -84,6 +85,12 @@ pub(crate) struct HubInner {
     dropped: AtomicU64,
     /// Who hears the server notices that travel through the log (never subscribers).
     notices: std::sync::OnceLock<NoticeHandler>,
+    /// The cursor of the newest event every sink of this process has been offered.
+    delivered: std::sync::Mutex<Option<Arc<str>>>,
+    /// How SEP-3415 subscriptions are served (docs/protocol.md 3.4).
+    delivery: DeliveryConfig,
+    /// Open `events/stream` push streams of this process.
+    pub(crate) push_streams: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Hears a server notice read from the log (see [`EventHub::publish_notice`]).
@@ -128,6 +135,16 @@ impl EventHub {
         instructions: Option<String>,
         log: Arc<dyn EventLog>,
     ) -> Result<Self, InvalidDeclaredTopic> {
+        Self::with_config(topics, instructions, log, DeliveryConfig::default())
+    }
+
+    /// Like [`with_log`](Self::with_log), with the settings of SEP-3415 polls and push streams.
+    pub fn with_config(
+        topics: Vec<TopicSpec>,
+        instructions: Option<String>,
+        log: Arc<dyn EventLog>,
+        delivery: DeliveryConfig,
+    ) -> Result<Self, InvalidDeclaredTopic> {
         let inner = Arc::new(HubInner {
             topics: DeclaredTopics::new(topics)?,
             instructions,
@@ -138,6 +155,9 @@ impl EventHub {
             deliveries: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             notices: std::sync::OnceLock::new(),
+            delivered: std::sync::Mutex::new(None),
+            delivery,
+            push_streams: Arc::default(),
         });
         let target: std::sync::Weak<dyn FeedTarget> = Arc::downgrade(&inner) as _;
         inner.log.attach(LogFeed { hub: target });
@@ -197,6 +217,47 @@ impl EventHub {
         self.inner.log.is_shared()
     }
 
+    /// The event log, for reading it back.
+    pub(crate) fn log(&self) -> &Arc<dyn EventLog> {
+        &self.inner.log
+    }
+
+    /// The settings of SEP-3415 polls and push streams.
+    pub(crate) fn delivery_config(&self) -> &DeliveryConfig {
+        &self.inner.delivery
+    }
+
+    /// The cursor of the newest event every sink of this process has been offered.
+    pub(crate) fn delivered_head(&self) -> Option<Arc<str>> {
+        crate::util::lock(&self.inner.delivered).clone()
+    }
+
+    /// Attaches a sink of this process only (not recorded in the log: it lives as long as one
+    /// request) for the events matching `pattern`.
+    pub(crate) fn attach_local(
+        &self,
+        id: Arc<str>,
+        sink: Arc<dyn EventSink>,
+        pattern: TopicPattern,
+    ) -> SubscriberKey {
+        self.inner.attach(id, sink, vec![pattern])
+    }
+
+    /// The declared topics.
+    pub(crate) fn declared(&self) -> &DeclaredTopics {
+        &self.inner.topics
+    }
+
+    /// Open `events/stream` push streams of this process.
+    pub fn push_streams(&self) -> usize {
+        self.inner.push_streams.load(Ordering::Relaxed)
+    }
+
+    /// The counter of open push streams.
+    pub(crate) fn push_stream_counter(&self) -> &Arc<std::sync::atomic::AtomicUsize> {
+        &self.inner.push_streams
+    }
+
     /// Sets who hears the server notices read from the log (once; later calls are ignored).
     pub(crate) fn on_notice(&self, handler: NoticeHandler) {
         let _ = self.inner.notices.set(handler);
@@ -223,6 +284,7 @@ impl EventHub {
             params,
             json,
             expires_at: None,
+            published_at: Utc::now(),
         };
         self.inner.log.append(event).await.map(|_| ())
     }
@@ -271,6 +333,7 @@ impl EventHub {
             params,
             json,
             expires_at,
+            published_at: Utc::now(),
         })
     }
 
@@ -280,6 +343,14 @@ impl EventHub {
         pattern: &TopicPattern,
     ) -> Result<Vec<RetainedEvent>, BackendError> {
         self.inner.log.retained(pattern).await
+    }
+
+    /// Like [`retained`](Self::retained), with publish times when the log knows them.
+    pub(crate) async fn retained_values(
+        &self,
+        pattern: &TopicPattern,
+    ) -> Result<Vec<super::log::RetainedValue>, BackendError> {
+        self.inner.log.retained_values(pattern).await
     }
 
     /// Attaches a subscriber whose events go to `sink` (see [`LogFeed::attach`]).
@@ -426,20 +497,8 @@ impl HubInner {
         }
     }
 
-    fn retire(&self, sink: Option<Arc<dyn EventSink>>) {
-        if let Some(sink) = sink {
-            self.dropped.fetch_add(sink.dropped(), Ordering::Relaxed);
-        }
-    }
-}
-
-impl FeedTarget for HubInner {
-    /// Matches a logged event once and hands its frame to every matching sink.
-    fn deliver(&self, event: &LoggedEvent) -> usize {
-        if &*event.topic == NOTICE_TOPIC {
-            self.hear_notice(event);
-            return 0;
-        }
+    /// Matches an event once and hands its frame to every matching sink.
+    fn deliver_to_sinks(&self, event: &LoggedEvent) -> usize {
         let mut keys = Vec::new();
         let sinks: Vec<Arc<dyn EventSink>> = {
             let routes = self.routes_read();
@@ -455,10 +514,32 @@ impl FeedTarget for HubInner {
         let frame = event.emit_frame();
         let delivered = sinks
             .iter()
-            .filter(|sink| sink.deliver(&frame, &event.cursor))
+            .filter(|sink| sink.deliver_logged(event, &frame))
             .count();
         self.deliveries
             .fetch_add(delivered as u64, Ordering::Relaxed);
+        delivered
+    }
+
+    fn retire(&self, sink: Option<Arc<dyn EventSink>>) {
+        if let Some(sink) = sink {
+            self.dropped.fetch_add(sink.dropped(), Ordering::Relaxed);
+        }
+    }
+}
+
+impl FeedTarget for HubInner {
+    /// Matches a logged event once and hands its frame to every matching sink.
+    fn deliver(&self, event: &LoggedEvent) -> usize {
+        let delivered = if &*event.topic == NOTICE_TOPIC {
+            self.hear_notice(event);
+            0
+        } else {
+            self.deliver_to_sinks(event)
+        };
+        // Only once every sink has been offered the event: a push stream's heartbeat may then
+        // say it has checked up to here (docs/protocol.md 3.4).
+        *crate::util::lock(&self.delivered) = Some(event.cursor.clone());
         delivered
     }
 

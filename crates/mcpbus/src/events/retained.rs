@@ -10,6 +10,8 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use mcpbus_proto::TopicPattern;
 use mcpbus_proto::events::{EventParams, RetainedEvent};
 
+use super::log::RetainedValue;
+
 /// An `expiresAt` value that is neither RFC 3339 nor a naive ISO 8601 date-time.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid timestamp {value:?}: expected RFC 3339 such as 2026-04-08T12:00:00Z")]
@@ -53,11 +55,22 @@ pub(crate) fn parse_expires_at(s: &str) -> Result<DateTime<Utc>, InvalidTimestam
 struct Entry {
     event: RetainedEvent,
     expires: Option<DateTime<Utc>>,
+    published: Option<DateTime<Utc>>,
 }
 
 impl Entry {
     fn expired(&self, now: DateTime<Utc>) -> bool {
         self.expires.is_some_and(|at| at <= now)
+    }
+
+    /// The stored value as delivered: `retained: true`.
+    fn value(&self) -> RetainedValue {
+        let mut event = self.event.clone();
+        event.retained = true;
+        RetainedValue {
+            event,
+            published_at: self.published,
+        }
     }
 }
 
@@ -83,9 +96,28 @@ impl RetainedStore {
     /// Stores `params` as the retained value of its topic, replacing any previous one.
     ///
     /// `expires` is the parsed `expiresAt` (see [`parse_expires_at`]); `None` never expires.
+    #[cfg(test)]
     pub(crate) fn set(&mut self, params: EventParams, expires: Option<DateTime<Utc>>) {
+        self.set_at(params, expires, None);
+    }
+
+    /// Like `set`, remembering when the event was published (the `timestamp` a SEP-3415
+    /// subscription receives it with, docs/protocol.md 3.2).
+    pub(crate) fn set_at(
+        &mut self,
+        params: EventParams,
+        expires: Option<DateTime<Utc>>,
+        published: Option<DateTime<Utc>>,
+    ) {
         let event = RetainedEvent::from_params(&params);
-        self.entries.insert(params.topic, Entry { event, expires });
+        self.entries.insert(
+            params.topic,
+            Entry {
+                event,
+                expires,
+                published,
+            },
+        );
     }
 
     /// Forgets the retained value of `topic`; true if there was one (expired or not).
@@ -96,27 +128,43 @@ impl RetainedStore {
 
     /// The unexpired retained value of `topic` (with `retained: true`); an expired one is
     /// purged.
+    #[cfg(test)]
     pub(crate) fn get(&mut self, topic: &str, now: DateTime<Utc>) -> Option<RetainedEvent> {
+        self.get_value(topic, now).map(|v| v.event)
+    }
+
+    fn get_value(&mut self, topic: &str, now: DateTime<Utc>) -> Option<RetainedValue> {
         let entry = self.entries.get(topic)?;
         if entry.expired(now) {
             self.entries.remove(topic);
             return None;
         }
-        let mut event = entry.event.clone();
-        event.retained = true;
-        Some(event)
+        Some(entry.value())
     }
 
     /// Every unexpired retained value whose topic matches `pattern`, ordered by topic, each with
     /// `retained: true`. Expired values met on the way are purged.
+    #[cfg(test)]
     pub(crate) fn matching(
         &mut self,
         pattern: &TopicPattern,
         now: DateTime<Utc>,
     ) -> Vec<RetainedEvent> {
+        self.matching_values(pattern, now)
+            .into_iter()
+            .map(|v| v.event)
+            .collect()
+    }
+
+    /// Like `matching`, with the publish times.
+    pub(crate) fn matching_values(
+        &mut self,
+        pattern: &TopicPattern,
+        now: DateTime<Utc>,
+    ) -> Vec<RetainedValue> {
         if pattern.is_literal() {
             // One exact topic: a hash lookup instead of a scan.
-            return self.get(pattern.as_str(), now).into_iter().collect();
+            return self.get_value(pattern.as_str(), now).into_iter().collect();
         }
         let mut found = Vec::new();
         let mut saw_expired = false;
@@ -128,15 +176,13 @@ impl RetainedStore {
                 saw_expired = true;
                 continue;
             }
-            let mut event = entry.event.clone();
-            event.retained = true;
-            found.push(event);
+            found.push(entry.value());
         }
         if saw_expired {
             self.entries
                 .retain(|topic, entry| !(entry.expired(now) && pattern.matches(topic)));
         }
-        found.sort_by(|a, b| a.topic.cmp(&b.topic));
+        found.sort_by(|a, b| a.event.topic.cmp(&b.event.topic));
         found
     }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use mcpbus_proto::events::{EventKind, EventTopicDescriptor, SuggestedHandle, reject_reason};
+use mcpbus_proto::events_ext::DeliveryMode;
 use mcpbus_proto::topic::{DeclaredPattern, TopicError, TopicPattern};
 use serde_json::Value;
 
@@ -38,6 +39,10 @@ pub type Authorizer = Arc<
 pub struct TopicSpec {
     descriptor: EventTopicDescriptor,
     authorizer: Option<Authorizer>,
+    /// The SEP-3415 event type's name (docs/protocol.md 3.2); by default the pattern.
+    pub(crate) event_name: Option<String>,
+    /// The SEP-3415 delivery modes offered; by default poll and push.
+    pub(crate) delivery: Option<Vec<DeliveryMode>>,
 }
 
 impl std::fmt::Debug for TopicSpec {
@@ -45,6 +50,8 @@ impl std::fmt::Debug for TopicSpec {
         f.debug_struct("TopicSpec")
             .field("descriptor", &self.descriptor)
             .field("authorizer", &self.authorizer.is_some())
+            .field("event_name", &self.event_name)
+            .field("delivery", &self.delivery)
             .finish()
     }
 }
@@ -70,7 +77,29 @@ impl TopicSpec {
         TopicSpec {
             descriptor,
             authorizer: None,
+            event_name: None,
+            delivery: None,
         }
+    }
+
+    /// The name the topic has as a SEP-3415 event type in `events/list` (docs/protocol.md 3.2;
+    /// default: the pattern verbatim, e.g. `build/+`).
+    pub fn event_name(mut self, name: impl Into<String>) -> Self {
+        self.event_name = Some(name.into());
+        self
+    }
+
+    /// Narrows the SEP-3415 delivery modes the topic offers (default: poll and push). A mode
+    /// the server does not serve is not listed; no mode at all leaves the topic out of
+    /// `events/list`.
+    pub fn delivery(mut self, modes: impl IntoIterator<Item = DeliveryMode>) -> Self {
+        self.delivery = Some(modes.into_iter().collect());
+        self
+    }
+
+    /// Whether a callback decides who may subscribe.
+    pub(crate) fn has_authorizer(&self) -> bool {
+        self.authorizer.is_some()
     }
 
     /// Sets the description.
@@ -166,6 +195,11 @@ impl DeclaredTopics {
         self.0.iter().map(|t| t.spec.descriptor.clone()).collect()
     }
 
+    /// Every declared topic, in declaration order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &DeclaredTopic> {
+        self.0.iter()
+    }
+
     /// The first declared topic a concrete topic falls under.
     pub(crate) fn find(&self, topic: &str) -> Option<&DeclaredTopic> {
         self.0.iter().find(|t| t.pattern.matches_topic(topic))
@@ -204,7 +238,7 @@ impl DeclaredTopics {
 impl TopicSpec {
     /// Whether `principal` may subscribe as `request` asks: the authorizer decides when there
     /// is one (an error denies), else the default scope rule.
-    fn allows(&self, principal: &Principal, request: &AuthorizationRequest<'_>) -> bool {
+    pub(crate) fn allows(&self, principal: &Principal, request: &AuthorizationRequest<'_>) -> bool {
         match &self.authorizer {
             Some(authorize) => match authorize(principal, request) {
                 Ok(allowed) => allowed,

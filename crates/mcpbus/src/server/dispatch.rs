@@ -6,7 +6,9 @@ use mcpbus_proto::mcp::methods;
 use serde_json::Value;
 
 use super::context::Context;
-use super::requests::{completion, events, lifecycle, prompts, resources, tools};
+use mcpbus_proto::events_ext::methods as events_ext_methods;
+
+use super::requests::{completion, events, events_ext, lifecycle, prompts, resources, tools};
 
 /// Answers one request of a session.
 pub(crate) async fn dispatch(request: Request, ctx: Context) -> Result<Value, ErrorObject> {
@@ -41,6 +43,9 @@ pub(crate) async fn dispatch(request: Request, ctx: Context) -> Result<Value, Er
         methods::EVENTS_SUBSCRIBE => events::subscribe(params, &ctx).await,
         methods::EVENTS_UNSUBSCRIBE => events::unsubscribe(params, &ctx).await,
         methods::EVENTS_LIST => events::list(&ctx),
+        // SEP-3415's poll and push beside the topic events (docs/protocol.md 3.5).
+        events_ext_methods::EVENTS_POLL => events_ext::poll::poll(params, ctx).await,
+        events_ext_methods::EVENTS_STREAM => events_ext::stream::stream(params, ctx).await,
         other => Err(ErrorObject::method_not_found(other)),
     }
 }

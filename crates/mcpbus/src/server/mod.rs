@@ -59,7 +59,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::events::{
-    EventHub, EventLog, EventSink, MemoryEventLog, Principal, QueueSink, TopicSpec,
+    DeliveryConfig, EventHub, EventLog, EventSink, MemoryEventLog, Principal, QueueSink, TopicSpec,
 };
 use crate::service::{Routing, ServiceConfig, ServiceHandle, spawn_routed_service};
 use crate::transport::Transport;
@@ -227,6 +227,7 @@ impl Server {
             service: ServiceConfig::default(),
             template_errors: Vec::new(),
             event_log: None,
+            event_delivery: DeliveryConfig::default(),
             modern: modern::ModernConfig::default(),
         }
     }
@@ -392,6 +393,7 @@ pub struct ServerBuilder {
     service: ServiceConfig,
     template_errors: Vec<TemplateError>,
     event_log: Option<Arc<dyn EventLog>>,
+    event_delivery: DeliveryConfig,
     modern: modern::ModernConfig,
 }
 
@@ -591,6 +593,13 @@ impl ServerBuilder {
         self
     }
 
+    /// How SEP-3415 polls and push streams are served (docs/protocol.md 3.4): `nextPollMs`,
+    /// batch sizes, the longest long poll, the heartbeat, the cap on push streams.
+    pub fn event_delivery(mut self, config: DeliveryConfig) -> Self {
+        self.event_delivery = config;
+        self
+    }
+
     /// Items per page of `tools/list`, `resources/list` and the like (default 100).
     pub fn page_size(mut self, size: usize) -> Self {
         self.page_size = size.max(1);
@@ -617,11 +626,15 @@ impl ServerBuilder {
         let log = self
             .event_log
             .unwrap_or_else(|| Arc::new(MemoryEventLog::new()));
-        let hub = EventHub::with_log(self.topics, self.events_instructions, log).map_err(|e| {
-            BuildError::Topic {
-                pattern: e.pattern,
-                source: e.source,
-            }
+        let hub = EventHub::with_config(
+            self.topics,
+            self.events_instructions,
+            log,
+            self.event_delivery,
+        )
+        .map_err(|e| BuildError::Topic {
+            pattern: e.pattern,
+            source: e.source,
         })?;
         let server = Server {
             inner: Arc::new(ServerInner {

@@ -55,6 +55,12 @@ impl Handler for SessionHandler {
         // A client may pipeline requests right behind `initialize`; they must see its effects.
         method == methods::INITIALIZE
     }
+
+    fn is_long_lived(&self, method: &str) -> bool {
+        // SEP-3415 asks servers to exempt push streams from caps on concurrent requests; they
+        // have a cap of their own (docs/protocol.md 3.4).
+        method == mcpbus_proto::events_ext::methods::EVENTS_STREAM
+    }
 }
 
 impl SessionState {

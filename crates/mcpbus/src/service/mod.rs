@@ -7,7 +7,7 @@
 
 mod peer;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,6 +43,12 @@ pub trait Handler: Send + Sync + 'static {
     /// Whether a request must be answered before the next message is read (e.g. `initialize`,
     /// whose effects every later request depends on). Other requests run concurrently.
     fn is_sequential(&self, _method: &str) -> bool {
+        false
+    }
+
+    /// Whether a request lives as long as a subscription (a SEP-3415 push stream) and so does
+    /// not count against [`ServiceConfig::max_in_flight`].
+    fn is_long_lived(&self, _method: &str) -> bool {
         false
     }
 }
@@ -172,7 +178,27 @@ where
     ServiceHandle { peer, task }
 }
 
-type InFlight = Arc<Mutex<HashMap<RequestId, CancellationToken>>>;
+/// The requests in flight on a connection: their cancellation tokens, and those that do not
+/// count against the limit ([`Handler::is_long_lived`]).
+#[derive(Default)]
+struct Flights {
+    tokens: HashMap<RequestId, CancellationToken>,
+    uncounted: HashSet<RequestId>,
+}
+
+impl Flights {
+    fn remove(&mut self, id: &RequestId) -> Option<CancellationToken> {
+        self.uncounted.remove(id);
+        self.tokens.remove(id)
+    }
+
+    /// Requests that count against the limit.
+    fn counted(&self) -> usize {
+        self.tokens.len() - self.uncounted.len()
+    }
+}
+
+type InFlight = Arc<Mutex<Flights>>;
 
 use crate::util::lock;
 
@@ -212,7 +238,7 @@ async fn run<T: Transport>(
     {
         tracing::warn!("requests still running after end of input; cancelling them");
     }
-    for (_, token) in lock(&in_flight).drain() {
+    for (_, token) in lock(&in_flight).tokens.drain() {
         token.cancel();
     }
     handler.on_close();
@@ -269,7 +295,8 @@ async fn dispatch_request(
 ) {
     // Everything about this request, its refusal included, travels with it.
     let peer = peer.scoped(request.id.clone());
-    let Some(token) = admit(&request.id, &peer, in_flight, config.max_in_flight) else {
+    let counted = !handler.is_long_lived(&request.method);
+    let Some(token) = admit(&request.id, &peer, in_flight, config.max_in_flight, counted) else {
         return;
     };
     let ctx = request_context(&request, peer.clone(), token.clone());
@@ -291,16 +318,20 @@ fn admit(
     peer: &Peer,
     in_flight: &InFlight,
     limit: usize,
+    counted: bool,
 ) -> Option<CancellationToken> {
     let refusal = {
-        let mut map = lock(in_flight);
-        if map.contains_key(id) {
+        let mut flights = lock(in_flight);
+        if flights.tokens.contains_key(id) {
             ErrorObject::invalid_request(format_args!("request id {id} is already in flight"))
-        } else if map.len() >= limit {
+        } else if counted && flights.counted() >= limit {
             ErrorObject::internal(format_args!("too many requests in flight (limit {limit})"))
         } else {
             let token = CancellationToken::new();
-            map.insert(id.clone(), token.clone());
+            flights.tokens.insert(id.clone(), token.clone());
+            if !counted {
+                flights.uncounted.insert(id.clone());
+            }
             return Some(token);
         }
     };
@@ -343,9 +374,12 @@ async fn send_answer(
     token: CancellationToken,
     in_flight: InFlight,
 ) {
+    // Cancellation first: a handler that ends because it was cancelled (a push stream) is
+    // ready in the same instant, and a cancelled request gets no answer.
     let outcome = tokio::select! {
-        r = answer => Some(r),
+        biased;
         _ = token.cancelled() => None,
+        r = answer => Some(r),
     };
     lock(&in_flight).remove(&id);
     match outcome {

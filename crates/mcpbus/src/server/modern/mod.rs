@@ -25,9 +25,10 @@ use mcpbus_proto::modern::{self, RequestMeta, meta::SERVER_INFO};
 use serde_json::{Map, Value, json};
 
 use super::context::Context;
-use super::requests::{completion, prompts, resources, tools};
+use super::requests::{completion, events_ext, prompts, resources, tools};
 use input::{Driven, InputRound};
 use task_run::TaskRun;
+use mcpbus_proto::events_ext::methods as events_methods;
 
 pub use listen::{DEFAULT_MAX_LISTENS, ServerChange};
 pub use state::{DEFAULT_STATE_TTL, RequestStateKeys, StateKeyError};
@@ -126,6 +127,9 @@ pub(crate) async fn serve(request: Request, mut ctx: Context) -> Result<Value, E
         methods::PROMPTS_LIST => prompts::list(params, &ctx).map(cacheable(&ctx)),
         methods::COMPLETION_COMPLETE => completion::complete(params, ctx).await,
         SUBSCRIPTIONS_LISTEN => listen::listen(params, ctx).await,
+        events_methods::EVENTS_LIST => events_ext::list(params, &ctx),
+        events_methods::EVENTS_POLL => events_ext::poll::poll(params, ctx).await,
+        events_methods::EVENTS_STREAM => events_ext::stream::stream(params, ctx).await,
         methods::TOOLS_CALL => tasks::call(&scope, params, ctx).await,
         m if tasks::is_task_method(m) && tasks::offered(&server) => {
             tasks::serve(m, params, &ctx, &scope).await
@@ -162,6 +166,9 @@ fn discover(ctx: &Context) -> Value {
     let inner = &ctx.server.inner;
     let mut caps = capabilities(&inner.capabilities());
     tasks::advertise(&mut caps, &ctx.server);
+    if let Some(object) = caps.as_object_mut() {
+        events_ext::advertise(object, &inner.hub);
+    }
     let mut result = json!({
         "supportedVersions": modern::SUPPORTED_PROTOCOL_VERSIONS,
         "capabilities": caps,

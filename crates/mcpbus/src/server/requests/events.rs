@@ -40,11 +40,16 @@ pub(crate) async fn unsubscribe(
     to_result(&hub.unsubscribe(&ctx.session.id, p.topics).await?)
 }
 
-/// `events/list`: the declared topics.
+/// `events/list`: the declared topics, and beside them the same topics as SEP-3415 event types
+/// (docs/protocol.md 3.5).
 pub(crate) fn list(ctx: &Context) -> Result<Value, ErrorObject> {
     let hub = hub_with_topics(ctx)?;
-    to_result(&EventListResult {
+    let mut result = to_result(&EventListResult {
         topics: hub.descriptors(),
         meta: None,
-    })
+    })?;
+    if let Some(object) = result.as_object_mut() {
+        object.insert("events".into(), to_result(&hub.declared().event_types())?);
+    }
+    Ok(result)
 }

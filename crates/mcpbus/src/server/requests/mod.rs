@@ -4,6 +4,7 @@
 
 pub(crate) mod completion;
 pub(crate) mod events;
+pub(crate) mod events_ext;
 pub(crate) mod lifecycle;
 pub(crate) mod prompts;
 pub(crate) mod resources;

@@ -16,6 +16,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode};
 use mcpbus_proto::error_codes;
+use mcpbus_proto::events_ext::methods::EVENTS_STREAM;
 use mcpbus_proto::headers::{PROTOCOL_VERSION, SESSION_ID};
 use mcpbus_proto::jsonrpc::{ErrorObject, Message, Request, RequestId};
 use mcpbus_proto::mcp::{self, methods};
@@ -66,15 +67,22 @@ pub(super) async fn post(
         // Every refusal of the request's frame is a 400, whatever its code.
         return error_with_status(&request.id, e, StatusCode::BAD_REQUEST);
     }
-    let Some(slot) = InFlight::take(&http) else {
-        return wire::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            error_codes::INTERNAL_ERROR,
-            format!(
-                "too many requests in flight (limit {}); retry later",
-                http.config.max_modern_requests
-            ),
-        );
+    // SEP-3415: push streams last as long as their subscription and are exempt from the cap
+    // on requests in flight; they have a cap of their own (docs/protocol.md 3.4).
+    let slot = if request.method == EVENTS_STREAM {
+        None
+    } else {
+        let Some(slot) = InFlight::take(&http) else {
+            return wire::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                error_codes::INTERNAL_ERROR,
+                format!(
+                    "too many requests in flight (limit {}); retry later",
+                    http.config.max_modern_requests
+                ),
+            );
+        };
+        Some(slot)
     };
     answer(http, request, slot).await
 }
@@ -92,7 +100,7 @@ fn check(http: &HttpInner, headers: &HeaderMap, request: &Request) -> Result<(),
 }
 
 /// Runs the request: JSON if the answer comes before anything else, SSE otherwise.
-async fn answer(http: Arc<HttpInner>, request: Request, slot: InFlight) -> Response<Body> {
+async fn answer(http: Arc<HttpInner>, request: Request, slot: Option<InFlight>) -> Response<Body> {
     let id = request.id.clone();
     let (tx, mut related) = mpsc::unbounded_channel();
     // Shutting down ends every request, listen streams included.
@@ -223,8 +231,8 @@ struct Streamed {
     keep_alive: Option<Duration>,
     /// Dropped with the body: the client closed the stream, which cancels the request.
     _guard: CancelOnDrop,
-    /// Counts the request as in flight while its stream is open.
-    _slot: InFlight,
+    /// Counts the request as in flight while its stream is open (push streams are not).
+    _slot: Option<InFlight>,
     /// The answer is in `pending`: nothing follows it.
     answered: bool,
 }
