@@ -294,7 +294,11 @@ async fn run_serve(
             Some(mcpbus_redis::RedisBackend::connect(redis_config).await?)
         }
     };
-    let server = serve::build_server(&config, backend.as_ref().map(|b| b.event_log()))?;
+    let shared = backend.as_ref().map(|b| serve::Shared {
+        event_log: b.event_log(),
+        task_store: b.task_store(),
+    });
+    let server = serve::build_server(&config, shared)?;
     if backend.is_some() && config.modern.uses_random_key(|v| std::env::var(v).ok()) {
         tracing::warn!(
             "no shared requestState key (set {} or [modern] request_state_keys): an \

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use mcpbus::events::{EmitReport, Event};
-use mcpbus::server::{Context, Json, NoArgs, Server, ToolError};
+use mcpbus::server::{Context, Json, NoArgs, Server, ToolError, ToolSpec};
 use mcpbus::service::ServiceConfig;
+use mcpbus::tasks::{TaskConfig, TaskSupport};
 use mcpbus_proto::events::EventPriority;
 use mcpbus_proto::mcp::{
     ElicitAction, ElicitRequestFormParams, ElicitRequestParams, ReadResourceResult, Resource,
@@ -62,11 +63,14 @@ pub(crate) struct PublishArgs {
     pub expires_at: Option<String>,
 }
 
-/// Builds the server a configuration describes.
-pub(crate) fn build_server(
-    config: &Config,
-    event_log: Option<std::sync::Arc<dyn mcpbus::events::EventLog>>,
-) -> Result<Server, ConfigError> {
+/// What the replicas of a deployment share (with Redis): the event log and the task store.
+pub(crate) struct Shared {
+    pub event_log: Arc<dyn mcpbus::events::EventLog>,
+    pub task_store: Arc<dyn mcpbus::tasks::TaskStore>,
+}
+
+/// Builds the server a configuration describes; `shared` when replicas share Redis.
+pub(crate) fn build_server(config: &Config, shared: Option<Shared>) -> Result<Server, ConfigError> {
     let mut builder = Server::builder(&config.server.name, env!("CARGO_PKG_VERSION"))
         .service_config(ServiceConfig {
             outbound_capacity: config.events.queue_capacity,
@@ -75,10 +79,13 @@ pub(crate) fn build_server(
     if let Some(text) = &config.server.instructions {
         builder = builder.instructions(text);
     }
-    builder = builder.modern(config.modern.to_config(|v| std::env::var(v).ok())?);
-    if let Some(log) = event_log {
-        builder = builder.event_log(log);
+    let mut modern = config.modern.to_config(|v| std::env::var(v).ok())?;
+    if let Some(shared) = shared {
+        // Any replica answers tasks/get, tasks/update and tasks/cancel of any task.
+        modern = modern.tasks(TaskConfig::new().store(shared.task_store));
+        builder = builder.event_log(shared.event_log);
     }
+    builder = builder.modern(modern);
     if let Some(text) = &config.events.instructions {
         builder = builder.events_instructions(text);
     }
@@ -114,10 +121,16 @@ pub(crate) fn build_server(
         }
         let confirm_priorities: Arc<[String]> = config.publish.confirm_priorities.clone().into();
         builder = builder
-            .tool(
-                "publish",
-                "Publish an event on a declared topic to every subscribed session (e.g. a message to \
-                 another agent's agents/<agent id>/inbox). The event's source is your agent id.",
+            .tool_with(
+                // A publish may wait on the user's confirmation: a client that declares the
+                // tasks extension (2026-07-28) gets a task instead of a long-held request.
+                ToolSpec::new(
+                    "publish",
+                    "Publish an event on a declared topic to every subscribed session (e.g. a \
+                     message to another agent's agents/<agent id>/inbox). The event's source is \
+                     your agent id.",
+                )
+                .task_support(TaskSupport::Optional),
                 move |args: PublishArgs, ctx: Context| {
                     publish(args, ctx, confirm_priorities.clone())
                 },

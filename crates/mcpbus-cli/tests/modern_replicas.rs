@@ -1,6 +1,7 @@
 //! Two `mcpbus serve --redis` replicas serving the 2026-07-28 era (docs/protocol.md 6): a
-//! listen stream held by one replica hears a change made on the other, and an `input_required`
-//! round started on one replica completes on the other (they share the requestState key).
+//! listen stream held by one replica hears a change made on the other, an `input_required`
+//! round started on one replica completes on the other (they share the requestState key), and
+//! a task created on one is followed and answered on the other (they share the task store).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -131,5 +132,59 @@ fn an_input_required_round_started_on_one_replica_completes_on_the_other() {
         let report: Value =
             serde_json::from_str(done["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
         assert!(report["eventId"].is_string(), "{done}");
+    });
+}
+
+const TASKS: &str = "io.modelcontextprotocol/tasks";
+
+#[test]
+fn a_task_created_on_one_replica_is_followed_and_answered_on_the_other() {
+    let redis = RedisServer::start(false);
+    let (a, b) = (replica(&redis, Some(KEY)), replica(&redis, Some(KEY)));
+    let caps = json!({"elicitation": {}, "extensions": {TASKS: {}}});
+    block_on(async {
+        // An urgent publish needs the user's confirmation: as a task, it waits for it.
+        let params = json!({"name": "publish", "arguments": {
+            "topic": "alerts/critical", "payload": {"disk": "full"}, "priority": "urgent"}});
+        let created = HttpClient::new(a.mcp_url())
+            .post_modern(&request(1, "tools/call", params, caps.clone()))
+            .await;
+        let created = answer_message(&created);
+        assert_eq!(created["result"]["resultType"], "task", "{created}");
+        let id = created["result"]["taskId"].as_str().unwrap().to_string();
+        let on_b = HttpClient::new(b.mcp_url());
+        let get = |n: i64| request(n, "tasks/get", json!({"taskId": id}), caps.clone());
+        let mut task = Value::Null;
+        for n in 2..200 {
+            task = answer_message(&on_b.post_modern(&get(n)).await)["result"].clone();
+            if task["status"] == "input_required" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(task["status"], "input_required", "{task}");
+        let ask = &task["inputRequests"]["confirm_publish"];
+        assert_eq!(ask["method"], "elicitation/create", "{task}");
+        // Replica B answers the question the task on A asked.
+        let answers =
+            json!({"confirm_publish": {"action": "accept", "content": {"publish": true}}});
+        let update = request(
+            300,
+            "tasks/update",
+            json!({"taskId": id, "inputResponses": answers}),
+            caps.clone(),
+        );
+        let updated = answer_message(&on_b.post_modern(&update).await);
+        assert!(updated.get("error").is_none(), "{updated}");
+        for n in 301..500 {
+            task = answer_message(&on_b.post_modern(&get(n)).await)["result"].clone();
+            if task["status"] == "completed" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(task["status"], "completed", "{task}");
+        let report = task["result"]["structuredContent"].clone();
+        assert!(report["eventId"].is_string(), "{task}");
     });
 }

@@ -27,8 +27,8 @@ use serde_json::{Map, Value, json};
 use super::context::Context;
 use super::requests::{completion, events_ext, prompts, resources, tools};
 use input::{Driven, InputRound};
-use task_run::TaskRun;
 use mcpbus_proto::events_ext::methods as events_methods;
+use task_run::TaskRun;
 
 pub use listen::{DEFAULT_MAX_LISTENS, ServerChange};
 pub use state::{DEFAULT_STATE_TTL, RequestStateKeys, StateKeyError};
