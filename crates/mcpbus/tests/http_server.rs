@@ -629,3 +629,35 @@ async fn shutdown_closes_streams() {
     ts.stop().await;
     assert!(events.next(T).await.is_none());
 }
+
+/// The official SDKs drop the top-level `events` capability they do not know, but keep
+/// `experimental`: the same capability is there under `mcpbus/events`, in `initialize` and in
+/// the 2026-07-28 `server/discover`.
+#[tokio::test]
+async fn the_events_capability_is_repeated_under_experimental() {
+    let (_ts, raw, _) = start(HttpConfig::default()).await;
+    let init = raw.post(None, &initialize_request("http-test")).await;
+    assert_eq!(init.status, StatusCode::OK, "{init:?}");
+    let caps = &init.json()["result"]["capabilities"];
+    assert_eq!(caps["events"]["topics"][0]["pattern"], "news/+", "{caps}");
+    assert_eq!(caps["experimental"]["mcpbus/events"], caps["events"], "{caps}");
+
+    let discover = json!({"jsonrpc": "2.0", "id": 7, "method": "server/discover", "params": {
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }
+    }});
+    let headers = [
+        ("content-type", "application/json"),
+        ("accept", ACCEPT_BOTH),
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "server/discover"),
+    ];
+    let a = raw
+        .call(Method::POST, &headers, discover.to_string().as_bytes())
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{a:?}");
+    let modern = &a.json()["result"]["capabilities"];
+    assert_eq!(modern["experimental"]["mcpbus/events"], caps["events"], "{modern}");
+}

@@ -180,7 +180,8 @@ fn discover(ctx: &Context) -> Value {
 }
 
 /// The handshake era's capabilities as 2026-07-28 writes them: no `tasks`, and the topic
-/// events under `experimental` (the official SDKs keep only the keys they know).
+/// events only under `experimental` (`experimental["mcpbus/events"]`, already there in the
+/// handshake era's): the official SDKs keep only the keys they know.
 fn capabilities(legacy: &mcp::ServerCapabilities) -> Value {
     let mut caps = serde_json::to_value(legacy).unwrap_or_else(|_| json!({}));
     if let Some(object) = caps.as_object_mut() {
