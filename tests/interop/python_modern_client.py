@@ -3,10 +3,10 @@
 
 Usage: python_modern_client.py SERVE_URL FIXTURE_URL
   SERVE_URL is the MCP endpoint of `mcpbus serve` (http://127.0.0.1:PORT/mcp), configured as
-  crates/mcpbus-cli/tests/fixtures/http.toml (the publish and whoami tools, its topics);
-  FIXTURE_URL the endpoint of the test's fixture server (crates/mcpbus-cli/tests/
-  interop_modern.rs), which has what `mcpbus serve` does not offer: a tool that asks the user
-  (`confirm_deploy`) and one that announces a tool list change (`announce_tools_changed`).
+  crates/mcpbus-cli/tests/fixtures/confirm.toml (the publish and whoami tools, its topics, and
+  urgent events published only once the user confirmed); FIXTURE_URL the endpoint of the test's
+  fixture server (crates/mcpbus-cli/tests/interop_modern.rs), which has the one thing `mcpbus
+  serve` cannot do: announce a tool list change (`announce_tools_changed`).
 
 Needs the `mcp` package pinned in tests/interop/requirements-mcp2.txt (2.3.x: `mcp.Client`);
 `bash scripts/test.sh` installs it in .tools/py-mcp2.
@@ -16,12 +16,14 @@ Needs the `mcp` package pinned in tests/interop/requirements-mcp2.txt (2.3.x: `m
 
   mcpbus serve: the negotiated revision and the server's name; the events capability under
   `experimental["mcpbus/events"]` (the SDK drops the top-level `events` it does not know);
-  list_tools; call_tool publish (an event on build/status) and whoami; list_resources;
-  read_resource mcpbus://retained (holds the event just published) and mcpbus://topics.
-  The fixture: call_tool confirm_deploy, answered through the SDK's elicitation callback (the
-  server answers `input_required`, the SDK calls the callback and retries with
-  `inputResponses` and the sealed `requestState`); `Client.listen(tools_list_changed=True)`,
-  then call_tool announce_tools_changed, and the listen stream must yield ToolsListChanged.
+  list_tools; call_tool whoami; `Client.listen(resource_subscriptions=["mcpbus://retained"])`,
+  then call_tool publish of an urgent event on build/status, which the server confirms with the
+  user first: it answers `input_required`, the SDK calls its elicitation callback and retries
+  with `inputResponses` and the sealed `requestState`; the event published, the listen stream
+  must yield ResourceUpdated for mcpbus://retained; list_resources; read_resource
+  mcpbus://retained (holds the event) and mcpbus://topics.
+  The fixture: `Client.listen(tools_list_changed=True)`, then call_tool announce_tools_changed,
+  and the listen stream must yield ToolsListChanged.
 
 What went on the wire is recorded by httpx2 event hooks on the HTTP client given to the SDK
 (headers and request bodies): no `initialize`, no `Mcp-Session-Id`, every POST with
@@ -43,7 +45,7 @@ try:
     import mcp_types as types
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
-    from mcp.client.subscriptions import ToolsListChanged
+    from mcp.client.subscriptions import ResourceUpdated, Subscription, ToolsListChanged
 except ImportError as e:  # pragma: no cover - reported to the Rust test
     print(f"interop FAILED: cannot import the MCP Python SDK 2.x ({e}); run scripts/test.sh", file=sys.stderr)
     sys.exit(3)
@@ -129,14 +131,66 @@ def resource_json(result: types.ReadResourceResult, uri: str) -> Any:
 
 
 CLIENT_INFO = types.Implementation(name="mcpbus-interop-python-modern", version="1")
+RETAINED = "mcpbus://retained"
+
+
+async def next_change(subscription: Subscription, what: str) -> Any:
+    """The next event of a listen stream, within CHANGE_TIMEOUT_S."""
+    try:
+        with anyio.fail_after(CHANGE_TIMEOUT_S):
+            return await subscription.__anext__()
+    except TimeoutError:
+        raise Mismatch(f"no {what} on the listen stream within {CHANGE_TIMEOUT_S} s") from None
+
+
+def mrtr_retry(wire: Wire, tool: str) -> dict[str, Any]:
+    """The params of the retry of `tool`, checked: the first call went out bare, the retry with
+    one answer in `inputResponses` and the sealed `requestState`."""
+    calls = [r["body"]["params"] for r in wire.requests if isinstance(r["body"], dict) and r["body"].get("method") == "tools/call"]
+    sent = [c for c in calls if c.get("name") == tool]
+    check(len(sent) == 2, f"{tool} went out {len(sent)} times (expected: the call and its retry)")
+    first, retry = sent
+    check("requestState" not in first and "inputResponses" not in first, f"first call: {first}")
+    check(len(retry.get("inputResponses") or {}) == 1, f"the retry's inputResponses: {retry}")
+    check(isinstance(retry.get("requestState"), str) and retry["requestState"], f"the retry has no requestState: {retry}")
+    return retry
+
+
+async def publish_confirmed(client: Client, asked: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An urgent publish, confirmed by the elicitation callback, heard on a listen stream of
+    mcpbus://retained. The publish's report and what was published."""
+    body = {"topic": "build/status", "payload": {"status": "red", "via": "python-modern"}, "priority": "urgent"}
+    async with client.listen(resource_subscriptions=[RETAINED]) as subscription:
+        honored = subscription.honored.resource_subscriptions
+        check(honored == [RETAINED], f"listen honoured {subscription.honored}")
+        report = structured(await client.call_tool("publish", body), "publish")
+        update = await next_change(subscription, f"update of {RETAINED}")
+    check(isinstance(update, ResourceUpdated) and update.uri == RETAINED, f"listen yielded {update!r}")
+    check(len(asked) == 1, f"the elicitation callback ran {len(asked)} times: {asked}")
+    check("urgent" in asked[0]["message"] and "build/status" in asked[0]["message"], f"elicitation: {asked}")
+    check("publish" in asked[0]["schema"].get("properties", {}), f"elicitation schema: {asked}")
+    check(isinstance(report.get("eventId"), str) and report.get("retained") is True, f"publish: {report}")
+    return report, body
 
 
 async def against_serve(url: str) -> dict[str, Any]:
-    """The product server: discover, tools, resources, the events capability."""
+    """The product server: discover, tools, a confirmed publish, resources, listen."""
     wire = Wire()
+    asked: list[dict[str, Any]] = []
+
+    async def elicitation(_context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        check(isinstance(params, types.ElicitRequestFormParams), f"elicitation params: {params!r}")
+        asked.append({"message": params.message, "schema": dict(params.requested_schema)})
+        return types.ElicitResult(action="accept", content={"publish": True})
+
     async with wire.client() as http:
         transport = streamable_http_client(url, http_client=http)
-        async with Client(transport, client_info=CLIENT_INFO, read_timeout_seconds=REQUEST_TIMEOUT_S) as client:
+        async with Client(
+            transport,
+            client_info=CLIENT_INFO,
+            read_timeout_seconds=REQUEST_TIMEOUT_S,
+            elicitation_callback=elicitation,
+        ) as client:
             check(client.protocol_version == MODERN, f"negotiated {client.protocol_version!r}")
             info = client.server_info
             check(info is not None and info.name == "mcpbus", f"server_info: {info}")
@@ -148,87 +202,52 @@ async def against_serve(url: str) -> dict[str, Any]:
 
             tools = sorted(t.name for t in (await client.list_tools()).tools)
             check({"publish", "whoami"} <= set(tools), f"tools/list: {tools}")
-            body = {"topic": "build/status", "payload": {"status": "green", "via": "python-modern"}, "priority": "high"}
-            report = structured(await client.call_tool("publish", body), "publish")
-            check(isinstance(report.get("eventId"), str) and report.get("retained") is True, f"publish: {report}")
             who = structured(await client.call_tool("whoami", {}), "whoami")
             check(isinstance(who.get("agentId"), str) and who["agentId"], f"whoami: {who}")
+            report, body = await publish_confirmed(client, asked)
 
             uris = sorted(str(r.uri) for r in (await client.list_resources()).resources)
-            check({"mcpbus://retained", "mcpbus://topics"} <= set(uris), f"resources/list: {uris}")
-            retained = resource_json(await client.read_resource("mcpbus://retained"), "mcpbus://retained")
+            check({RETAINED, "mcpbus://topics"} <= set(uris), f"resources/list: {uris}")
+            retained = resource_json(await client.read_resource(RETAINED), RETAINED)
             held = [e for e in retained.get("retained", []) if e.get("eventId") == report["eventId"]]
-            check(len(held) == 1 and held[0].get("payload") == body["payload"], f"mcpbus://retained: {retained}")
+            check(len(held) == 1 and held[0].get("payload") == body["payload"], f"{RETAINED}: {retained}")
             topics = resource_json(await client.read_resource("mcpbus://topics"), "mcpbus://topics")
             check(
                 any(t.get("pattern") == "build/status" for t in topics.get("topics", [])),
                 f"mcpbus://topics: {topics}",
             )
     wire.check_modern("mcpbus serve")
+    retry = mrtr_retry(wire, "publish")
+    answer = next(iter(retry["inputResponses"].values()))
+    check(answer.get("action") == "accept" and answer.get("content") == {"publish": True}, f"retry: {retry}")
     return {
         "protocolVersion": MODERN,
         "tools": tools,
         "resources": uris,
         "experimentalEventsTopics": patterns,
+        "elicitation": asked[0]["message"],
+        "inputResponseKeys": sorted(retry["inputResponses"]),
         "publishedEventId": report["eventId"],
+        "listenYielded": f"ResourceUpdated({RETAINED})",
         "wireMethods": wire.methods(),
     }
 
 
 async def against_fixture(url: str) -> dict[str, Any]:
-    """The fixture: an elicitation through input_required, a tools list change on listen."""
+    """The fixture: a tools list change on a listen stream."""
     wire = Wire()
-    asked: list[dict[str, Any]] = []
-
-    async def elicitation(_context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
-        check(isinstance(params, types.ElicitRequestFormParams), f"elicitation params: {params!r}")
-        asked.append({"message": params.message, "schema": dict(params.requested_schema)})
-        return types.ElicitResult(action="accept", content={"confirm": True, "note": "ship it"})
-
     async with wire.client() as http:
         transport = streamable_http_client(url, http_client=http)
-        async with Client(
-            transport,
-            client_info=CLIENT_INFO,
-            read_timeout_seconds=REQUEST_TIMEOUT_S,
-            elicitation_callback=elicitation,
-        ) as client:
+        async with Client(transport, client_info=CLIENT_INFO, read_timeout_seconds=REQUEST_TIMEOUT_S) as client:
             check(client.protocol_version == MODERN, f"fixture negotiated {client.protocol_version!r}")
-            deploy = structured(await client.call_tool("confirm_deploy", {"target": "production"}), "confirm_deploy")
-            check(len(asked) == 1, f"the elicitation callback ran {len(asked)} times: {asked}")
-            check(asked[0]["message"] == "Deploy to production?", f"elicitation message: {asked}")
-            check("confirm" in asked[0]["schema"].get("properties", {}), f"elicitation schema: {asked}")
-            expected = {"target": "production", "action": "accept", "content": {"confirm": True, "note": "ship it"}}
-            check(deploy == expected, f"confirm_deploy answered {deploy}, expected {expected}")
-
             async with client.listen(tools_list_changed=True) as subscription:
                 check(subscription.honored.tools_list_changed is True, f"listen honoured {subscription.honored}")
                 announced = await client.call_tool("announce_tools_changed", {})
                 check(not announced.is_error, f"announce_tools_changed: {announced}")
-                try:
-                    with anyio.fail_after(CHANGE_TIMEOUT_S):
-                        change = await subscription.__anext__()
-                except TimeoutError:
-                    raise Mismatch(f"no change on the listen stream within {CHANGE_TIMEOUT_S} s") from None
-                check(isinstance(change, ToolsListChanged), f"listen yielded {change!r}")
+                change = await next_change(subscription, "tools list change")
+            check(isinstance(change, ToolsListChanged), f"listen yielded {change!r}")
     wire.check_modern("fixture")
-    calls = [r["body"] for r in wire.requests if isinstance(r["body"], dict) and r["body"].get("method") == "tools/call"]
-    deploys = [c["params"] for c in calls if c.get("params", {}).get("name") == "confirm_deploy"]
-    check(len(deploys) == 2, f"confirm_deploy went out {len(deploys)} times (expected: the call and its retry)")
-    retry = deploys[1]
-    responses = retry.get("inputResponses") or {}
-    check(len(responses) == 1, f"the retry's inputResponses: {retry}")
-    answer = next(iter(responses.values()))
-    check(answer.get("action") == "accept" and answer.get("content", {}).get("confirm") is True, f"retry: {retry}")
-    check(isinstance(retry.get("requestState"), str) and retry["requestState"], f"the retry has no requestState: {retry}")
-    check("requestState" not in deploys[0] and "inputResponses" not in deploys[0], f"first call: {deploys[0]}")
-    return {
-        "elicitation": asked[0]["message"],
-        "inputResponseKeys": sorted(responses),
-        "deploy": deploy,
-        "listenYielded": type(change).__name__,
-        "wireMethods": wire.methods(),
-    }
+    return {"listenYielded": type(change).__name__, "wireMethods": wire.methods()}
 
 
 def unwrap(exc: BaseException) -> BaseException:

@@ -4,17 +4,19 @@
 //! - the Python SDK `mcp` 2.x (`tests/interop/python_modern_client.py`, `Client` in its default
 //!   mode) and the TypeScript client `@modelcontextprotocol/client` 2.x
 //!   (`tests/interop/ts-modern/client.mjs`, pinned to the 2026-07-28 revision) must negotiate
-//!   2026-07-28 with `mcpbus serve`, list and call its tools, read its resources and find its
-//!   events capability under `experimental["mcpbus/events"]`; then, on the fixture server
-//!   below, answer an elicitation through `input_required` with their elicitation handler and
-//!   receive `notifications/tools/list_changed` on a `subscriptions/listen` stream;
+//!   2026-07-28 with `mcpbus serve` (`fixtures/confirm.toml`), list and call its tools, find its
+//!   events capability under `experimental["mcpbus/events"]`, answer through their elicitation
+//!   handler the confirmation an urgent `publish` asks for (an `input_required` round), hear on
+//!   a `subscriptions/listen` stream that `mcpbus://retained` changed, and read its resources;
+//!   then receive `notifications/tools/list_changed` on a listen stream of the fixture server
+//!   below;
 //! - the Python SDK 2.x must read the JSON-RPC errors in mcpbus's HTTP error bodies
 //!   (`tests/interop/python_error_bodies.py`: 413, 406, 404).
 //!
-//! The fixture server: `mcpbus serve` has no tool that asks the user and nothing that changes
-//! its tool list, and test-only tools do not belong in the product. So the test serves, in its
-//! own process, a server built with the public mcpbus API (`Server::builder`, `Context::elicit`,
-//! `Server::notify_tools_list_changed`, `serve_http`), as an application would.
+//! The fixture server: nothing changes the tool list of `mcpbus serve`, and a test-only tool
+//! does not belong in the product. So the test serves, in its own process, a server built with
+//! the public mcpbus API (`Server::builder`, `Server::notify_tools_list_changed`, `serve_http`),
+//! as an application would; its one tool announces a tool list change.
 //!
 //! The Python comes from `MCPBUS_PYTHON_MCP2` and must have the `mcp` of
 //! `tests/interop/requirements-mcp2.txt` (`bash scripts/test.sh` creates `.tools/py-mcp2`); Node
@@ -26,63 +28,20 @@
 use std::process::Command;
 use std::time::Duration;
 
-use mcpbus::server::{Context, Json, NoArgs, Server, ToolError};
+use mcpbus::server::{Context, NoArgs, Server};
 use mcpbus::transport::http::{HttpConfig, serve_http};
-use mcpbus_proto::mcp::{ElicitRequestFormParams, ElicitRequestParams};
 use mcpbus_testkit::interop::{
     node, node_version, pinned_npm_package, python_with_mcp2, summary_line,
 };
 use mcpbus_testkit::{ServeProcess, TestServer, fixture, repo_root, run_bounded};
-use schemars::JsonSchema;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// One whole script run (the scripts bound themselves at 90 s; this catches anything else).
 const RUN_TIMEOUT: Duration = Duration::from_secs(150);
 
-/// Arguments of the fixture's `confirm_deploy` tool.
-#[derive(Debug, Deserialize, JsonSchema)]
-struct Deploy {
-    /// Where to deploy.
-    target: String,
-}
-
-/// What the fixture asks the user for: a confirmation and an optional note.
-fn confirmation_form(target: &str) -> ElicitRequestParams {
-    let schema = json!({
-        "type": "object",
-        "properties": {
-            "confirm": {"type": "boolean", "description": "Go ahead with the deployment"},
-            "note": {"type": "string", "description": "Anything to add"}
-        },
-        "required": ["confirm"]
-    });
-    let Value::Object(requested_schema) = schema else {
-        unreachable!("a JSON object literal")
-    };
-    ElicitRequestParams::Form(ElicitRequestFormParams {
-        message: format!("Deploy to {target}?"),
-        requested_schema,
-        meta: None,
-    })
-}
-
-/// The fixture server: a tool that asks the user to confirm (answered through `input_required`
-/// in this revision) and one that announces a tool list change to every listener.
+/// The fixture server: one tool, which announces a tool list change to every listener.
 fn fixture_server() -> Server {
     Server::builder("mcpbus-interop-fixture", "1")
-        .tool(
-            "confirm_deploy",
-            "Asks the user to confirm a deployment and reports the answer",
-            |args: Deploy, ctx: Context| async move {
-                let answer = ctx.elicit(confirmation_form(&args.target)).await?;
-                Ok::<_, ToolError>(Json(json!({
-                    "target": args.target,
-                    "action": answer.action,
-                    "content": answer.content,
-                })))
-            },
-        )
         .tool(
             "announce_tools_changed",
             "Tells every subscriptions/listen stream that the tool list changed",
@@ -175,7 +134,8 @@ fn run_script(mut cmd: Command, what: &str, server: &ServeProcess) -> Value {
 }
 
 /// What both SDKs must report: 2026-07-28 with `mcpbus serve` (tools, resources, the events
-/// capability under experimental) and with the fixture (the elicitation's answer, the change).
+/// capability under experimental, the confirmed publish, the update of `mcpbus://retained` on a
+/// listen stream) and with the fixture (the tool list change on a listen stream).
 fn assert_modern_summary(summary: &Value, server: &ServeProcess) {
     assert_eq!(summary["ok"], json!(true), "{summary}");
     let serve = &summary["serve"];
@@ -194,11 +154,25 @@ fn assert_modern_summary(summary: &Value, server: &ServeProcess) {
             .contains(&json!("build/status")),
         "{summary}"
     );
-    let fixture = &summary["fixture"];
-    assert_eq!(fixture["elicitation"], "Deploy to production?", "{summary}");
-    assert_eq!(fixture["deploy"]["action"], "accept", "{summary}");
-    assert_eq!(fixture["deploy"]["content"]["confirm"], true, "{summary}");
-    assert_eq!(fixture["listenYielded"], "ToolsListChanged", "{summary}");
+    let asked = serve["elicitation"].as_str().unwrap_or_default();
+    assert!(
+        asked.contains("urgent") && asked.contains("build/status"),
+        "{summary}"
+    );
+    // The retry carried the user's answer under the key the publish tool gives its question.
+    assert_eq!(
+        serve["inputResponseKeys"],
+        json!(["confirm_publish"]),
+        "{summary}"
+    );
+    assert_eq!(
+        serve["listenYielded"], "ResourceUpdated(mcpbus://retained)",
+        "{summary}"
+    );
+    assert_eq!(
+        summary["fixture"]["listenYielded"], "ToolsListChanged",
+        "{summary}"
+    );
     // No handshake reached mcpbus serve: no session was ever opened.
     assert!(
         !server.log().contains("session initialized"),
@@ -212,7 +186,7 @@ fn official_python_sdk_2_client_speaks_2026_07_28() {
     let (python, version) = python_mcp2();
     let server = ServeProcess::start(
         env!("CARGO_BIN_EXE_mcpbus"),
-        &fixture("http.toml"),
+        &fixture("confirm.toml"),
         "info",
         &[],
     );
@@ -225,12 +199,6 @@ fn official_python_sdk_2_client_speaks_2026_07_28() {
     let summary = run_script(cmd, &what, &server);
     assert_eq!(summary["sdk"], "mcp", "{summary}");
     assert_modern_summary(&summary, &server);
-    // The MRTR retry carried the answer under the key of the server's input request.
-    assert_eq!(
-        summary["fixture"]["inputResponseKeys"],
-        json!(["elicitation-1"]),
-        "{summary}"
-    );
 }
 
 #[test]
@@ -241,7 +209,7 @@ fn official_typescript_client_2_speaks_2026_07_28() {
     let node_version = node_version(&node);
     let server = ServeProcess::start(
         env!("CARGO_BIN_EXE_mcpbus"),
-        &fixture("http.toml"),
+        &fixture("confirm.toml"),
         "info",
         &[],
     );

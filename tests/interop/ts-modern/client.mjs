@@ -3,10 +3,10 @@
 //
 // Usage: node client.mjs SERVE_URL FIXTURE_URL
 //   SERVE_URL is the MCP endpoint of `mcpbus serve` (http://127.0.0.1:PORT/mcp), configured as
-//   crates/mcpbus-cli/tests/fixtures/http.toml (the publish and whoami tools, its topics);
-//   FIXTURE_URL the endpoint of the test's fixture server (crates/mcpbus-cli/tests/
-//   interop_modern.rs), which has what `mcpbus serve` does not offer: a tool that asks the user
-//   (`confirm_deploy`) and one that announces a tool list change (`announce_tools_changed`).
+//   crates/mcpbus-cli/tests/fixtures/confirm.toml (the publish and whoami tools, its topics, and
+//   urgent events published only once the user confirmed); FIXTURE_URL the endpoint of the
+//   test's fixture server (crates/mcpbus-cli/tests/interop_modern.rs), which has the one thing
+//   `mcpbus serve` cannot do: announce a tool list change (`announce_tools_changed`).
 //
 // Needs `npm ci` in this directory (@modelcontextprotocol/client, pinned in package.json and
 // package-lock.json); `bash scripts/test.sh` does it.
@@ -16,15 +16,17 @@
 //
 //   mcpbus serve: the negotiated revision and the server's name; the events capability under
 //   `getServerCapabilities().experimental["mcpbus/events"]` (the SDK strips the top-level
-//   `events` it does not know); listTools; callTool publish (an event on build/status) and
-//   whoami; listResources; readResource mcpbus://retained (holds the event just published) and
+//   `events` it does not know); listTools; callTool whoami; `client.listen({
+//   resourceSubscriptions: ['mcpbus://retained'] })`, then callTool publish of an urgent event on
+//   build/status, which the server confirms with the user first: it answers `input_required`,
+//   the SDK calls the handler registered with `setRequestHandler('elicitation/create')` and
+//   retries with `inputResponses` and the sealed `requestState`; the event published, the
+//   handler registered with `setNotificationHandler('notifications/resources/updated')` must run
+//   for mcpbus://retained; listResources; readResource mcpbus://retained (holds the event) and
 //   mcpbus://topics.
-//   The fixture: callTool confirm_deploy, answered by the handler registered with
-//   `setRequestHandler('elicitation/create')` (the server answers `input_required`, the SDK
-//   calls the handler and retries with `inputResponses` and the sealed `requestState`);
-//   `client.listen({ toolsListChanged: true })`, then callTool announce_tools_changed, and the
-//   handler registered with `setNotificationHandler('notifications/tools/list_changed')` must
-//   run.
+//   The fixture: `client.listen({ toolsListChanged: true })`, then callTool
+//   announce_tools_changed, and the handler registered with
+//   `setNotificationHandler('notifications/tools/list_changed')` must run.
 //
 // What went on the wire is recorded by the `fetch` given to the transport (request headers and
 // bodies, response headers): no `initialize`, no `Mcp-Session-Id`, every POST with
@@ -36,6 +38,7 @@
 const OVERALL_TIMEOUT_MS = 90_000;
 const CHANGE_TIMEOUT_MS = 15_000;
 const MODERN = '2026-07-28';
+const RETAINED = 'mcpbus://retained';
 
 class Mismatch extends Error {}
 
@@ -126,10 +129,61 @@ function newClient(capabilities = {}) {
     );
 }
 
-/** The product server: discover, tools, resources, the events capability. */
+/** A promise of the next notification `method` the client's handler gets. */
+function nextNotification(client, method) {
+    let resolve;
+    const promise = new Promise(r => (resolve = r));
+    client.setNotificationHandler(method, notification => resolve(notification));
+    return promise;
+}
+
+/** The params of the retry of `tool`, checked: the first call went out bare, the retry with one
+ * answer in `inputResponses` and the sealed `requestState`. */
+function mrtrRetry(wire, tool) {
+    const sent = wire.requests
+        .map(r => r.body)
+        .filter(b => b?.method === 'tools/call' && b.params?.name === tool)
+        .map(b => b.params);
+    check(sent.length === 2, `${tool} went out ${sent.length} times (expected: the call and its retry)`);
+    const [first, retry] = sent;
+    check(!('requestState' in first) && !('inputResponses' in first), `first call: ${JSON.stringify(first)}`);
+    check(Object.keys(retry.inputResponses ?? {}).length === 1, `the retry's inputResponses: ${JSON.stringify(retry)}`);
+    check(typeof retry.requestState === 'string' && retry.requestState, `the retry has no requestState: ${JSON.stringify(retry)}`);
+    return retry;
+}
+
+/** An urgent publish, confirmed by the elicitation handler, heard on a listen stream of
+ * mcpbus://retained. The publish's report and what was published. */
+async function publishConfirmed(client, asked) {
+    const body = { topic: 'build/status', payload: { status: 'red', via: 'ts-modern' }, priority: 'urgent' };
+    const updated = nextNotification(client, 'notifications/resources/updated');
+    const subscription = await client.listen({ resourceSubscriptions: [RETAINED] });
+    let report, update;
+    try {
+        const honored = subscription.honoredFilter.resourceSubscriptions;
+        check(deepEqual(honored, [RETAINED]), `listen honoured ${JSON.stringify(subscription.honoredFilter)}`);
+        report = structured(await client.callTool({ name: 'publish', arguments: body }), 'publish');
+        update = await within(CHANGE_TIMEOUT_MS, updated, `the update of ${RETAINED} on the listen stream`);
+    } finally {
+        await subscription.close();
+    }
+    check(update?.params?.uri === RETAINED, `resources/updated handler got ${JSON.stringify(update)}`);
+    check(asked.length === 1, `the elicitation handler ran ${asked.length} times: ${JSON.stringify(asked)}`);
+    check(asked[0].message.includes('urgent') && asked[0].message.includes('build/status'), `elicitation: ${JSON.stringify(asked)}`);
+    check('publish' in (asked[0].schema?.properties ?? {}), `elicitation schema: ${JSON.stringify(asked)}`);
+    check(typeof report.eventId === 'string' && report.retained === true, `publish: ${JSON.stringify(report)}`);
+    return { report, body };
+}
+
+/** The product server: discover, tools, a confirmed publish, resources, listen. */
 async function againstServe(url) {
     const wire = recordingFetch();
-    const client = newClient();
+    const client = newClient({ elicitation: { form: {} } });
+    const asked = [];
+    client.setRequestHandler('elicitation/create', async request => {
+        asked.push({ message: request.params.message, schema: request.params.requestedSchema });
+        return { action: 'accept', content: { publish: true } };
+    });
     await client.connect(new StreamableHTTPClientTransport(new URL(url), { fetch: wire.fetchFn }));
     try {
         check(client.getNegotiatedProtocolVersion() === MODERN, `negotiated ${client.getNegotiatedProtocolVersion()}`);
@@ -143,26 +197,30 @@ async function againstServe(url) {
 
         const tools = (await client.listTools()).tools.map(t => t.name).sort();
         check(['publish', 'whoami'].every(t => tools.includes(t)), `listTools: ${tools}`);
-        const body = { topic: 'build/status', payload: { status: 'green', via: 'ts-modern' }, priority: 'high' };
-        const report = structured(await client.callTool({ name: 'publish', arguments: body }), 'publish');
-        check(typeof report.eventId === 'string' && report.retained === true, `publish: ${JSON.stringify(report)}`);
         const who = structured(await client.callTool({ name: 'whoami', arguments: {} }), 'whoami');
         check(typeof who.agentId === 'string' && who.agentId, `whoami: ${JSON.stringify(who)}`);
+        const { report, body } = await publishConfirmed(client, asked);
 
         const uris = (await client.listResources()).resources.map(r => r.uri).sort();
-        check(['mcpbus://retained', 'mcpbus://topics'].every(u => uris.includes(u)), `listResources: ${uris}`);
-        const retained = resourceJson(await client.readResource({ uri: 'mcpbus://retained' }), 'mcpbus://retained');
+        check([RETAINED, 'mcpbus://topics'].every(u => uris.includes(u)), `listResources: ${uris}`);
+        const retained = resourceJson(await client.readResource({ uri: RETAINED }), RETAINED);
         const held = (retained.retained ?? []).filter(e => e.eventId === report.eventId);
-        check(held.length === 1 && deepEqual(held[0].payload, body.payload), `mcpbus://retained: ${JSON.stringify(retained)}`);
+        check(held.length === 1 && deepEqual(held[0].payload, body.payload), `${RETAINED}: ${JSON.stringify(retained)}`);
         const topics = resourceJson(await client.readResource({ uri: 'mcpbus://topics' }), 'mcpbus://topics');
         check((topics.topics ?? []).some(t => t.pattern === 'build/status'), `mcpbus://topics: ${JSON.stringify(topics)}`);
         wire.checkModern('mcpbus serve');
+        const retry = mrtrRetry(wire, 'publish');
+        const answer = Object.values(retry.inputResponses)[0];
+        check(answer?.action === 'accept' && deepEqual(answer?.content, { publish: true }), `retry: ${JSON.stringify(retry)}`);
         return {
             protocolVersion: client.getNegotiatedProtocolVersion(),
             tools,
             resources: uris,
             experimentalEventsTopics: patterns,
+            elicitation: asked[0].message,
+            inputResponseKeys: Object.keys(retry.inputResponses).sort(),
             publishedEventId: report.eventId,
+            listenYielded: `ResourceUpdated(${RETAINED})`,
             wireMethods: wire.methods(),
         };
     } finally {
@@ -170,64 +228,27 @@ async function againstServe(url) {
     }
 }
 
-/** The fixture: an elicitation through input_required, a tools list change on listen. */
+/** The fixture: a tools list change on a listen stream. */
 async function againstFixture(url) {
     const wire = recordingFetch();
-    const client = newClient({ elicitation: { form: {} } });
-    const asked = [];
-    client.setRequestHandler('elicitation/create', async request => {
-        asked.push({ message: request.params.message, schema: request.params.requestedSchema });
-        return { action: 'accept', content: { confirm: true, note: 'ship it' } };
-    });
-    let changed;
-    const change = new Promise(resolve => (changed = resolve));
-    client.setNotificationHandler('notifications/tools/list_changed', notification => changed(notification));
+    const client = newClient();
+    const changed = nextNotification(client, 'notifications/tools/list_changed');
     await client.connect(new StreamableHTTPClientTransport(new URL(url), { fetch: wire.fetchFn }));
     try {
         check(client.getNegotiatedProtocolVersion() === MODERN, `fixture negotiated ${client.getNegotiatedProtocolVersion()}`);
-        const deploy = structured(
-            await client.callTool({ name: 'confirm_deploy', arguments: { target: 'production' } }),
-            'confirm_deploy',
-        );
-        check(asked.length === 1, `the elicitation handler ran ${asked.length} times: ${JSON.stringify(asked)}`);
-        check(asked[0].message === 'Deploy to production?', `elicitation message: ${JSON.stringify(asked)}`);
-        check('confirm' in (asked[0].schema?.properties ?? {}), `elicitation schema: ${JSON.stringify(asked)}`);
-        const expected = { target: 'production', action: 'accept', content: { confirm: true, note: 'ship it' } };
-        check(deepEqual(deploy, expected), `confirm_deploy answered ${JSON.stringify(deploy)}, expected ${JSON.stringify(expected)}`);
-
         const subscription = await client.listen({ toolsListChanged: true });
         let notification;
         try {
             check(subscription.honoredFilter.toolsListChanged === true, `listen honoured ${JSON.stringify(subscription.honoredFilter)}`);
             const announced = await client.callTool({ name: 'announce_tools_changed', arguments: {} });
             check(!announced.isError, `announce_tools_changed: ${JSON.stringify(announced)}`);
-            notification = await within(CHANGE_TIMEOUT_MS, change, 'the tools list change on the listen stream');
+            notification = await within(CHANGE_TIMEOUT_MS, changed, 'the tools list change on the listen stream');
         } finally {
             await subscription.close();
         }
         check(notification?.method === 'notifications/tools/list_changed', `handler got ${JSON.stringify(notification)}`);
         wire.checkModern('fixture');
-
-        const deploys = wire.requests
-            .map(r => r.body)
-            .filter(b => b?.method === 'tools/call' && b.params?.name === 'confirm_deploy')
-            .map(b => b.params);
-        check(deploys.length === 2, `confirm_deploy went out ${deploys.length} times (expected: the call and its retry)`);
-        const [first, retry] = deploys;
-        const responses = retry.inputResponses ?? {};
-        const keys = Object.keys(responses).sort();
-        check(keys.length === 1, `the retry's inputResponses: ${JSON.stringify(retry)}`);
-        const answer = responses[keys[0]];
-        check(answer?.action === 'accept' && answer?.content?.confirm === true, `retry: ${JSON.stringify(retry)}`);
-        check(typeof retry.requestState === 'string' && retry.requestState, `the retry has no requestState: ${JSON.stringify(retry)}`);
-        check(!('requestState' in first) && !('inputResponses' in first), `first call: ${JSON.stringify(first)}`);
-        return {
-            elicitation: asked[0].message,
-            inputResponseKeys: keys,
-            deploy,
-            listenYielded: 'ToolsListChanged',
-            wireMethods: wire.methods(),
-        };
+        return { listenYielded: 'ToolsListChanged', wireMethods: wire.methods() };
     } finally {
         await client.close();
     }
