@@ -7,33 +7,37 @@
 #
 #   - .tools/py (gitignored): a Python venv made with `python3 -m venv`, holding the official MCP
 #     Python SDK `mcp==1.30.0` and its dependencies, pinned in tests/interop/requirements.txt.
-#     Used by crates/mcpbus-cli/tests/interop_python.rs. If `python3 -m venv` does not work
-#     (Debian without python3-venv), the Debian package python3-venv is installed with apt-get.
-#   - MCPBUS_PYTHON is exported as that venv's python, unless already set by the caller (then
-#     that interpreter is used as is and nothing is installed).
+#     Used by crates/mcpbus-cli/tests/interop_python.rs and interop_python_http.rs (the
+#     handshake era). If `python3 -m venv` does not work (Debian without python3-venv), the
+#     Debian package python3-venv is installed with apt-get.
+#   - .tools/py-mcp2 (gitignored): a second venv, with the Python SDK 2.x (`mcp==2.3.0`, pinned
+#     with its dependencies in tests/interop/requirements-mcp2.txt), for
+#     crates/mcpbus-cli/tests/interop_modern.rs (the 2026-07-28 era). Both versions are tested,
+#     and one venv cannot hold both.
+#   - MCPBUS_PYTHON and MCPBUS_PYTHON_MCP2 are exported as those venvs' python, each unless
+#     already set by the caller (then that interpreter is used as is and nothing is installed
+#     for it).
 #   - Node 22 in conformance/.node (gitignored; scripts/install-node.sh, shared with
 #     conformance/run.sh, fetches the pinned binary from the npm registry), exported as
-#     MCPBUS_NODE unless the caller set it; and tests/interop/ts/node_modules (gitignored): the
-#     official MCP TypeScript SDK, `npm ci` from tests/interop/ts/package-lock.json, for
-#     crates/mcpbus-cli/tests/interop_ts.rs. Needs npm on PATH only when something is missing.
+#     MCPBUS_NODE unless the caller set it; and, `npm ci` from their package-lock.json, the
+#     official MCP TypeScript SDKs: tests/interop/ts/node_modules (`@modelcontextprotocol/sdk`
+#     1.x, for crates/mcpbus-cli/tests/interop_ts.rs) and tests/interop/ts-modern/node_modules
+#     (`@modelcontextprotocol/client` 2.x, for interop_modern.rs), both gitignored. Needs npm on
+#     PATH only when something is missing.
 #   - redis-server (the Debian package redis-server, apt-get) for the Redis tests
 #     (crates/mcpbus-cli/tests/redis_cluster.rs, crates/mcpbus-redis/tests), which start their
 #     own server on a free loopback port and stop it; a Redis already running is never used.
 #
-# Idempotent: once installed, nothing is downloaded again until requirements.txt (or
-# tests/interop/ts/package-lock.json) changes.
+# Idempotent: once installed, nothing is downloaded again until a requirements file (or a
+# package-lock.json under tests/interop) changes.
 # Quiet when everything is present. Extra arguments go to `cargo test`, e.g.
 #   bash scripts/test.sh -p mcpbus-cli --test interop_python
 # Runnable from any directory.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="$ROOT/.tools/py"
-REQUIREMENTS="$ROOT/tests/interop/requirements.txt"
-STAMP="$VENV/.mcpbus-requirements.sha256"
+INTEROP="$ROOT/tests/interop"
 PYTHON="${PYTHON:-python3}"
-TS_DIR="$ROOT/tests/interop/ts"
-TS_STAMP="$TS_DIR/node_modules/.mcpbus-lock.sha256"
 
 log() { printf 'scripts/test.sh: %s\n' "$*" >&2; }
 
@@ -48,54 +52,62 @@ as_root() {
     fi
 }
 
+# make_venv VENV: a fresh venv at VENV.
 make_venv() {
-    rm -rf "$VENV"
-    mkdir -p "$(dirname "$VENV")"
-    if ! "$PYTHON" -m venv "$VENV" >/dev/null 2>&1; then
+    local venv="$1"
+    rm -rf "$venv"
+    mkdir -p "$(dirname "$venv")"
+    if ! "$PYTHON" -m venv "$venv" >/dev/null 2>&1; then
         log "'$PYTHON -m venv' failed; installing Debian's python3-venv"
-        rm -rf "$VENV"
+        rm -rf "$venv"
         as_root apt-get update -qq
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
-        "$PYTHON" -m venv "$VENV"
+        "$PYTHON" -m venv "$venv"
     fi
 }
 
+# setup_python VENV REQUIREMENTS MODULE: VENV holds exactly REQUIREMENTS (a stamp in the venv
+# remembers which), checked by importing MODULE.
 setup_python() {
-    local want have=""
-    want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
-    [ -f "$STAMP" ] && have="$(cat "$STAMP")"
-    if [ -x "$VENV/bin/python" ] && [ "$want" = "$have" ] &&
-        "$VENV/bin/python" -c 'import mcp.client.stdio' >/dev/null 2>&1; then
+    local venv="$1" requirements="$2" module="$3"
+    local stamp="$venv/.mcpbus-requirements.sha256" want have=""
+    want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+    [ -f "$stamp" ] && have="$(cat "$stamp")"
+    if [ -x "$venv/bin/python" ] && [ "$want" = "$have" ] &&
+        "$venv/bin/python" -c "import $module" >/dev/null 2>&1; then
         return 0
     fi
-    if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
-        log "creating the Python venv $VENV"
-        make_venv
+    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
+        log "creating the Python venv $venv"
+        make_venv "$venv"
     fi
-    log "installing the interop test's Python packages (mcp, pinned) into $VENV"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-        --require-virtualenv -r "$REQUIREMENTS"
-    "$VENV/bin/python" -c 'import mcp.client.stdio'
-    printf '%s\n' "$want" >"$STAMP"
+    log "installing the Python packages of ${requirements#"$ROOT"/} (mcp, pinned) into $venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --require-virtualenv -r "$requirements"
+    "$venv/bin/python" -c "import $module"
+    printf '%s\n' "$want" >"$stamp"
 }
 
-setup_ts() {
-    local want have=""
-    want="$(sha256sum "$TS_DIR/package-lock.json" | cut -d' ' -f1)"
-    [ -f "$TS_STAMP" ] && have="$(cat "$TS_STAMP")"
-    if [ "$want" = "$have" ] && [ -f "$TS_DIR/node_modules/@modelcontextprotocol/sdk/package.json" ]; then
+# setup_npm DIR PACKAGE: `npm ci` in DIR unless its node_modules holds PACKAGE and matches
+# DIR/package-lock.json (a stamp in node_modules remembers which).
+setup_npm() {
+    local dir="$1" package="$2"
+    local stamp="$dir/node_modules/.mcpbus-lock.sha256" want have=""
+    want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+    [ -f "$stamp" ] && have="$(cat "$stamp")"
+    if [ "$want" = "$have" ] && [ -f "$dir/node_modules/$package/package.json" ]; then
         return 0
     fi
     if ! command -v npm >/dev/null 2>&1; then
-        log "npm is needed to install tests/interop/ts (npm ci)"
+        log "npm is needed to install ${dir#"$ROOT"/} (npm ci)"
         return 1
     fi
-    log "installing the TypeScript interop test's packages (npm ci in tests/interop/ts)"
+    log "installing the packages of ${dir#"$ROOT"/} (npm ci)"
     local path="$PATH"
     # npm runs under the pinned Node (first on PATH) when MCPBUS_NODE is a path.
     case "$MCPBUS_NODE" in */*) path="$(dirname "$MCPBUS_NODE"):$PATH" ;; esac
-    (cd "$TS_DIR" && PATH="$path" npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-    printf '%s\n' "$want" >"$TS_STAMP"
+    (cd "$dir" && PATH="$path" npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    printf '%s\n' "$want" >"$stamp"
 }
 
 setup_redis() {
@@ -112,15 +124,20 @@ setup_redis() {
 setup_redis
 
 if [ -z "${MCPBUS_PYTHON:-}" ]; then
-    setup_python
-    export MCPBUS_PYTHON="$VENV/bin/python"
+    setup_python "$ROOT/.tools/py" "$INTEROP/requirements.txt" mcp.client.stdio
+    export MCPBUS_PYTHON="$ROOT/.tools/py/bin/python"
+fi
+if [ -z "${MCPBUS_PYTHON_MCP2:-}" ]; then
+    setup_python "$ROOT/.tools/py-mcp2" "$INTEROP/requirements-mcp2.txt" mcp.client.subscriptions
+    export MCPBUS_PYTHON_MCP2="$ROOT/.tools/py-mcp2/bin/python"
 fi
 
 if [ -z "${MCPBUS_NODE:-}" ]; then
     MCPBUS_NODE="$("$ROOT/scripts/install-node.sh")"
     export MCPBUS_NODE
 fi
-setup_ts
+setup_npm "$INTEROP/ts" @modelcontextprotocol/sdk
+setup_npm "$INTEROP/ts-modern" @modelcontextprotocol/client
 
 cd "$ROOT"
 cargo test --workspace -j2 "$@"

@@ -9,7 +9,8 @@ Needs the `mcp` package pinned in tests/interop/requirements.txt (1.30.0:
 `mcp.client.streamable_http.streamable_http_client` and `ClientSession`); `bash scripts/test.sh`
 installs it in .tools/py.
 
-Steps, each checked: initialize over HTTP; tools/call whoami; a raw `events/subscribe` (the SDK
+Steps, each checked: initialize over HTTP (the events capability both at top level and under
+`experimental["mcpbus/events"]`); tools/call whoami; a raw `events/subscribe` (the SDK
 knows nothing of the events extension; the request goes through the session's generic
 send_request) for build/status and this session's own inbox; then two events published
 out of band through `POST /publish` (urllib, bearer token), which must reach this client as
@@ -272,6 +273,12 @@ async def run(base_url: str, token: str) -> dict[str, Any]:
                     check(init.serverInfo.name == "mcpbus", f"serverInfo.name: {init.serverInfo.name!r}")
                     caps = init.capabilities.model_dump(by_alias=True)
                     check(isinstance(caps.get("events"), dict), f"capabilities.events missing: {caps}")
+                    # The same capability under experimental, the member every SDK keeps.
+                    experimental = init.capabilities.experimental or {}
+                    check(
+                        experimental.get("mcpbus/events") == caps["events"],
+                        f"capabilities.experimental['mcpbus/events'] is not capabilities.events: {caps}",
+                    )
                     http_session_id = get_session_id()
                     check(bool(http_session_id), "no Mcp-Session-Id after initialize")
 

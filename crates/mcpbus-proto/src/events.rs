@@ -10,6 +10,11 @@ use serde_json::{Map, Value};
 /// The `InitializeResult._meta` key holding the client's session id.
 pub const META_SESSION_ID: &str = "session_id";
 
+/// The key of the `capabilities.experimental` member that repeats the `events` capability. The
+/// official SDKs drop capability members they do not know (such as `events`) but keep every
+/// member of `experimental`, so their users find the topics there.
+pub const EXPERIMENTAL_EVENTS: &str = "mcpbus/events";
+
 /// What a topic's payloads are for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

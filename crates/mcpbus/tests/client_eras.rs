@@ -1,9 +1,10 @@
 //! The client in both eras against mcpbus's own (dual-era) server, in process: over an in-memory
 //! pipe (as over stdio) and over Streamable HTTP. Era detection and pinning, a tool call, an
 //! elicitation asked through `input_required` and answered by the same callback as in the
-//! handshake era, the bound on input rounds, `x-mcp-header` tools over HTTP, and a list change
-//! heard on a `subscriptions/listen` stream; and a server that ignores the probe, which the
-//! client initializes after the probe times out.
+//! handshake era, the bound on input rounds, `x-mcp-header` tools over HTTP, a list change
+//! heard on a `subscriptions/listen` stream, and an HTTP error the server sent before reading the
+//! request (its id `"unknown"`); and a server that ignores the probe, which the client
+//! initializes after the probe times out.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
@@ -380,4 +381,29 @@ async fn a_silent_probe_falls_back_to_initialize_after_the_probe_timeout() {
         "{seen:?}"
     );
     assert!(seen.contains(&"initialize".to_owned()), "{seen:?}");
+}
+
+/// An HTTP error refused before the server read the request (a `413` for a body over the
+/// limit) carries the id `"unknown"`: the client still takes its JSON-RPC error as the answer
+/// to the one request its POST carried, code and message as the server wrote them.
+#[tokio::test]
+async fn an_error_answered_before_the_body_was_read_is_the_requests_error() {
+    let server = builder().build().unwrap();
+    let (url, _stop) = over_http(&server).await;
+    let client = connect_http(&url, Client::builder("c", "1")).await;
+    assert_eq!(client.era(), Era::Modern);
+    let big = "x".repeat(HttpConfig::default().max_body_bytes + 1);
+    let err = call(&client, "echo", json!({ "padding": big }))
+        .await
+        .unwrap_err();
+    match err {
+        Error::Remote(e) => {
+            assert_eq!(e.code, -32600, "{e:?}");
+            assert!(e.message.contains("exceeds the limit"), "{e:?}");
+        }
+        other => panic!("expected the server's JSON-RPC error, got {other:?}"),
+    }
+    // The client goes on.
+    assert_eq!(call(&client, "echo", json!({})).await.unwrap(), "echoed");
+    client.close().await;
 }

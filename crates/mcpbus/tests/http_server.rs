@@ -93,6 +93,10 @@ async fn table_row_406_415_400_413_on_post() {
         )
         .await;
     assert_eq!(a.status, StatusCode::NOT_ACCEPTABLE);
+    // Refused before the body was read: the error's id says the request's is unknown (a
+    // string, which the MCP schema and the official SDKs all accept; `null` is refused by
+    // the schema, a missing id by the Python SDK 2.x).
+    assert_eq!(a.json()["id"], "unknown", "{a:?}");
     // 415: the body must be JSON.
     let a = raw
         .call(
@@ -102,7 +106,7 @@ async fn table_row_406_415_400_413_on_post() {
         )
         .await;
     assert_eq!(a.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    // 400 with an id-less JSON-RPC error: not JSON, not one message.
+    // 400: not JSON, not one message; the error carries the request's id when it can be read.
     let h = [
         ("content-type", "application/json"),
         ("accept", ACCEPT_BOTH),
@@ -110,7 +114,13 @@ async fn table_row_406_415_400_413_on_post() {
     let a = raw.call(Method::POST, &h, b"{oops").await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert_eq!(a.json()["error"]["code"], -32700);
-    assert!(a.json().get("id").is_none());
+    assert_eq!(a.json()["id"], "unknown");
+    let a = raw
+        .call(Method::POST, &h, br#"{"jsonrpc":"2.0","id":9}"#)
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(a.json()["error"]["code"], -32600);
+    assert_eq!(a.json()["id"], 9);
     let a = raw
         .call(
             Method::POST,
@@ -124,6 +134,7 @@ async fn table_row_406_415_400_413_on_post() {
     let big = vec![b' '; 4 * 1024 * 1024 + 1];
     let a = raw.call(Method::POST, &h, &big).await;
     assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(a.json()["id"], "unknown");
     // And the server still serves.
     raw.initialize().await;
 }
@@ -193,6 +204,8 @@ async fn table_rows_on_sessions_versions_and_acceptance() {
         .post(None, &json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}))
         .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    // Refused after the body was read: the error answers the request by its id.
+    assert_eq!(a.json()["id"], 2, "{a:?}");
     // 404: an unknown session id.
     let a = raw
         .post(
@@ -201,6 +214,8 @@ async fn table_rows_on_sessions_versions_and_acceptance() {
         )
         .await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert_eq!(a.json()["id"], 2, "{a:?}");
+    assert_eq!(a.json()["error"]["message"], "Session not found", "{a:?}");
     // 400: a bad MCP-Protocol-Version.
     let h = [
         ("content-type", "application/json"),
@@ -216,6 +231,7 @@ async fn table_rows_on_sessions_versions_and_acceptance() {
         )
         .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(a.json()["id"], 3, "{a:?}");
     // 202, no body: a notification, and a response.
     let a = raw.post(Some(&sid), &json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 99}})).await;
     assert_eq!(a.status, StatusCode::ACCEPTED);
@@ -628,4 +644,42 @@ async fn shutdown_closes_streams() {
     let mut events = SseReader::new(raw.get_stream(&sid, None).await);
     ts.stop().await;
     assert!(events.next(T).await.is_none());
+}
+
+/// The official SDKs drop the top-level `events` capability they do not know, but keep
+/// `experimental`: the same capability is there under `mcpbus/events`, in `initialize` and in
+/// the 2026-07-28 `server/discover`.
+#[tokio::test]
+async fn the_events_capability_is_repeated_under_experimental() {
+    let (_ts, raw, _) = start(HttpConfig::default()).await;
+    let init = raw.post(None, &initialize_request("http-test")).await;
+    assert_eq!(init.status, StatusCode::OK, "{init:?}");
+    let caps = &init.json()["result"]["capabilities"];
+    assert_eq!(caps["events"]["topics"][0]["pattern"], "news/+", "{caps}");
+    assert_eq!(
+        caps["experimental"]["mcpbus/events"], caps["events"],
+        "{caps}"
+    );
+
+    let discover = json!({"jsonrpc": "2.0", "id": 7, "method": "server/discover", "params": {
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }
+    }});
+    let headers = [
+        ("content-type", "application/json"),
+        ("accept", ACCEPT_BOTH),
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "server/discover"),
+    ];
+    let a = raw
+        .call(Method::POST, &headers, discover.to_string().as_bytes())
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{a:?}");
+    let modern = &a.json()["result"]["capabilities"];
+    assert_eq!(
+        modern["experimental"]["mcpbus/events"], caps["events"],
+        "{modern}"
+    );
 }

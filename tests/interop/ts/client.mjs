@@ -18,7 +18,8 @@
 //
 // The SDK strips unknown capability members when it parses InitializeResult (zod strip mode), so
 // `client.getServerCapabilities()` has no `events`; the events capability is checked in the raw
-// initialize answer instead (the summary's sdkKeepsEventsCapability reports the SDK's view).
+// initialize answer instead (the summary's sdkKeepsEventsCapability reports the SDK's view), and
+// the SDK's view must have the same object under `experimental["mcpbus/events"]`.
 //
 // Which HTTP stream carried them: the transport is given a `fetch` that records the raw body of
 // every response by request method; the events must appear on the GET (standalone SSE) stream
@@ -198,6 +199,12 @@ async function run(baseUrl, token) {
     check(
         rawEvents && Array.isArray(rawEvents.topics) && rawEvents.topics.some(t => t.pattern === 'build/status'),
         `capabilities.events missing from the raw initialize answer: ${JSON.stringify(initAnswer)}`,
+    );
+    // The same capability under experimental["mcpbus/events"], which the SDK keeps.
+    const sdkEvents = sdkCaps.experimental?.['mcpbus/events'];
+    check(
+        JSON.stringify(sdkEvents) === JSON.stringify(rawEvents),
+        `getServerCapabilities().experimental["mcpbus/events"] is not capabilities.events: ${JSON.stringify(sdkCaps)}`,
     );
     const sessionId = transport.sessionId;
     check(typeof sessionId === 'string' && sessionId, 'no Mcp-Session-Id after initialize');

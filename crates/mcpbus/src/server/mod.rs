@@ -47,6 +47,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
+use mcpbus_proto::events::{EXPERIMENTAL_EVENTS, EventsCapability};
 use mcpbus_proto::jsonrpc::ErrorObject;
 use mcpbus_proto::mcp::{
     CompleteRequestParams, CompleteResult, GetPromptResult, Implementation,
@@ -148,6 +149,7 @@ impl ServerInner {
     }
 
     pub(crate) fn capabilities(&self) -> ServerCapabilities {
+        let events = self.hub.capability();
         ServerCapabilities {
             logging: Some(Map::new()),
             completions: self.registry.completion.as_ref().map(|_| Map::new()),
@@ -161,10 +163,18 @@ impl ServerInner {
             tools: (!self.registry.tools.is_empty()).then_some(ToolsCapability {
                 list_changed: Some(true),
             }),
-            events: self.hub.capability(),
+            experimental: events.as_ref().and_then(experimental_events),
+            events,
             ..Default::default()
         }
     }
+}
+
+/// `capabilities.experimental` with the events capability under [`EXPERIMENTAL_EVENTS`]: the
+/// official SDKs drop the top-level `events` member, which they do not know, but keep this one.
+fn experimental_events(events: &EventsCapability) -> Option<Map<String, Value>> {
+    let value = serde_json::to_value(events).ok()?;
+    Some(Map::from_iter([(EXPERIMENTAL_EVENTS.to_owned(), value)]))
 }
 
 /// An MCP server. Clonable: every clone serves with the same tools, resources and event hub.

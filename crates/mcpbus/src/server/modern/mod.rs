@@ -179,8 +179,10 @@ fn discover(ctx: &Context) -> Value {
     cacheable(ctx)(result)
 }
 
-/// The handshake era's capabilities as 2026-07-28 writes them: no `tasks`, and the topic
-/// events under `experimental` (the official SDKs keep only the keys they know).
+/// The handshake era's capabilities as 2026-07-28 writes them: no `tasks` and no handshake-era
+/// `events` (`discover` adds the extensions' own), while the topic descriptors stay under
+/// `experimental["mcpbus/events"]` as in the handshake era: the official SDKs keep only the
+/// keys they know, and `experimental` is one of them.
 fn capabilities(legacy: &mcp::ServerCapabilities) -> Value {
     let mut caps = serde_json::to_value(legacy).unwrap_or_else(|_| json!({}));
     if let Some(object) = caps.as_object_mut() {

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use mcpbus_proto::error_codes;
 use mcpbus_proto::headers::{PROTOCOL_VERSION, SESSION_ID};
-use mcpbus_proto::jsonrpc::{self, ErrorObject, Message, parse_message};
+use mcpbus_proto::jsonrpc::{self, ErrorObject, Message, RequestId, parse_message};
 use mcpbus_proto::mcp::{Implementation, LATEST_PROTOCOL_VERSION, methods};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
@@ -23,28 +23,54 @@ use super::{HttpInner, ResponseMode, wire};
 use crate::server::ClientSession;
 use crate::service::FrameKind;
 
-/// Answers a POST.
+/// Answers a POST. Once the body is read, every HTTP error answering a request carries that
+/// request's id.
 pub(super) async fn post(http: Arc<HttpInner>, request: Request<Body>) -> Response<Body> {
-    match serve_post(http, request).await {
+    let (parts, body) = request.into_parts();
+    let message = match read_message(&http, &parts.headers, body).await {
+        Ok(message) => message,
+        Err(response) => return response,
+    };
+    let id = match &message {
+        Message::Request(r) => Some(r.id.clone()),
+        _ => None,
+    };
+    let response = match serve_post(http, &parts.headers, message).await {
         Ok(response) | Err(response) => response,
+    };
+    match id {
+        Some(id) => wire::addressed(response, &id),
+        None => response,
     }
+}
+
+/// The POSTed message: 406 or 415 for the wrong headers, 413 for too large a body, 400 for a
+/// body that is not one JSON-RPC message (addressed to its id when that could be read).
+async fn read_message(
+    http: &HttpInner,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Message, Response<Body>> {
+    wire::check_post_headers(headers)?;
+    let bytes = wire::read_body(body, headers, http.config.max_body_bytes).await?;
+    parse_message(&bytes).map_err(|invalid| {
+        let response = wire::error(
+            StatusCode::BAD_REQUEST,
+            invalid.error.code,
+            invalid.error.message,
+        );
+        match &invalid.id {
+            Some(id) => wire::addressed(response, id),
+            None => response,
+        }
+    })
 }
 
 async fn serve_post(
     http: Arc<HttpInner>,
-    request: Request<Body>,
+    headers: &HeaderMap,
+    message: Message,
 ) -> Result<Response<Body>, Response<Body>> {
-    let (parts, body) = request.into_parts();
-    let headers = &parts.headers;
-    wire::check_post_headers(headers)?;
-    let bytes = wire::read_body(body, headers, http.config.max_body_bytes).await?;
-    let message = parse_message(&bytes).map_err(|invalid| {
-        wire::error(
-            StatusCode::BAD_REQUEST,
-            invalid.error.code,
-            invalid.error.message,
-        )
-    })?;
     if super::modern::is_modern(&http, headers, &message) {
         return Ok(super::modern::post(http.clone(), headers, message).await);
     }
@@ -58,11 +84,13 @@ async fn serve_post(
         Message::Request(r) => r,
         other => return deliver_other(&http, &session, other).await,
     };
+    let request_id = request.id.clone();
     let routed = submit(&session, request).await?;
     let exchange = Exchange {
         http,
         session,
         opens_session,
+        request_id,
     };
     Ok(exchange.answer(routed, activity).await)
 }
@@ -156,6 +184,8 @@ struct Exchange {
     session: Arc<HttpSession>,
     /// The request is the `initialize` of a session this POST opens.
     opens_session: bool,
+    /// The request's id, for the answer that ends a stream the handler left unanswered.
+    request_id: RequestId,
 }
 
 /// How the wait for a JSON answer ended.
@@ -301,7 +331,7 @@ impl Exchange {
                 }
                 // Cancelled, or the session ended: close the stream with an error answer so
                 // that the reader is not left waiting.
-                None | Some(Routed::Abandoned) => (cancelled_answer(), true),
+                None | Some(Routed::Abandoned) => (cancelled_answer(&self.request_id), true),
             };
             let failed_initialize = last && self.opens_session && is_error(&frame);
             if last && self.opens_session && !failed_initialize {
@@ -348,7 +378,7 @@ fn is_error(frame: &[u8]) -> bool {
 }
 
 /// The answer that ends the stream of a request that ended without one.
-fn cancelled_answer() -> Bytes {
+fn cancelled_answer(id: &RequestId) -> Bytes {
     let error = ErrorObject::new(error_codes::REQUEST_CANCELLED, "request cancelled");
-    Bytes::from(Message::error(None, error).to_vec())
+    Bytes::from(Message::error(Some(id.clone()), error).to_vec())
 }

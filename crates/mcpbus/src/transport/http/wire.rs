@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use mcpbus_proto::error_codes;
 use mcpbus_proto::headers::{PROTOCOL_VERSION, SESSION_ID};
-use mcpbus_proto::jsonrpc::{ErrorObject, Message};
+use mcpbus_proto::jsonrpc::{ErrorObject, Message, RequestId};
 use mcpbus_proto::mcp::is_supported_protocol_version;
 
 use super::HttpConfig;
@@ -19,16 +19,50 @@ use super::directory::DirectoryError;
 use crate::error::BackendError;
 use crate::store::StoreError;
 
-/// An HTTP error with an id-less JSON-RPC error body.
+/// The `id` of an error body that answers a request whose id could not be read: the body was
+/// refused before it was parsed (406, 415, 413, a foreign `Host` or `Origin`...), was not JSON,
+/// or there was no body (GET, DELETE).
+///
+/// The id cannot simply be left out, nor be `null`: the MCP Python SDK 2.x reads an error body
+/// only when it has an `id` member (`null` accepted), and shows "Server returned an error
+/// response" otherwise, while the MCP schema (2025-11-25 and 2026-07-28) makes `id` optional
+/// but never `null` (the TypeScript SDK 2.x refuses `null` too). A string id is read by both;
+/// neither uses it to match the answer to its request, which is the one its POST carried.
+pub(crate) const UNKNOWN_REQUEST_ID: &str = "unknown";
+
+/// What an [`error`] response's body says, kept in the response's extensions so that the body
+/// can be addressed to its request once the request's id is known ([`addressed`]).
+#[derive(Debug, Clone)]
+struct ErrorBody(ErrorObject);
+
+/// An HTTP error with a JSON-RPC error body whose id is [`UNKNOWN_REQUEST_ID`] until
+/// [`addressed`] gives it the request's.
 pub(crate) fn error(status: StatusCode, code: i64, message: impl Into<String>) -> Response<Body> {
-    let body = Message::error(None, ErrorObject::new(code, message)).to_vec();
-    let mut response = Response::new(Body::from(body));
+    let error = ErrorObject::new(code, message);
+    let mut response = Response::new(error_body(None, &error));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    response.extensions_mut().insert(ErrorBody(error));
     response
+}
+
+/// `response`, when it is an [`error`], with its body addressed to request `id`; any other
+/// response unchanged.
+pub(crate) fn addressed(mut response: Response<Body>, id: &RequestId) -> Response<Body> {
+    if let Some(ErrorBody(error)) = response.extensions_mut().remove::<ErrorBody>() {
+        *response.body_mut() = error_body(Some(id), &error);
+    }
+    response
+}
+
+fn error_body(id: Option<&RequestId>, error: &ErrorObject) -> Body {
+    let id = id
+        .cloned()
+        .unwrap_or_else(|| RequestId::from(UNKNOWN_REQUEST_ID));
+    Body::from(Message::error(Some(id), error.clone()).to_vec())
 }
 
 /// 400 with `-32600`: the request is malformed at the HTTP level.

@@ -293,10 +293,11 @@ impl RequestExchange {
             // 2026-07-28 servers answer errors under 400 and 404 with the JSON-RPC error in the
             // body: pass it on as it is, its code says more than the status.
             let (error, message) = shared.read_error_body(resp).await;
-            // One request per POST: an error without an id (some servers cannot tell it) still
-            // answers this one.
+            // One request per POST: the error in its answer answers this request, whatever id
+            // it carries (none or null when the server could not tell it; mcpbus's own server
+            // writes "unknown" then, which every SDK and the MCP schema accept).
             return match message {
-                Some(Message::Error(e)) if e.id.as_ref().is_none_or(|id| *id == self.id) => {
+                Some(Message::Error(e)) => {
                     let answer = Message::error(Some(self.id.clone()), e.error);
                     let _ = self.tx.send(Ok(answer)).await;
                     Ok(())
