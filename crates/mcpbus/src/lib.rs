@@ -9,6 +9,7 @@ pub mod server;
 pub mod service;
 pub mod store;
 pub mod tasks;
+pub mod webhooks;
 pub mod transport;
 mod util;
 
