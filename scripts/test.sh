@@ -7,7 +7,9 @@
 #
 #   - .tools/py (gitignored): a Python venv made with `python3 -m venv`, holding the official MCP
 #     Python SDK `mcp==1.30.0` and its dependencies, pinned in tests/interop/requirements.txt.
-#     Used by crates/mcpbus-cli/tests/interop_python.rs. If `python3 -m venv` does not work
+#     Used by crates/mcpbus-cli/tests/interop_python.rs; the same file pins `standardwebhooks`,
+#     the official Standard Webhooks library, with which crates/mcpbus/tests/webhooks.rs
+#     verifies webhook signatures (tests/interop/verify_webhooks.py). If `python3 -m venv` does not work
 #     (Debian without python3-venv), the Debian package python3-venv is installed with apt-get.
 #   - MCPBUS_PYTHON is exported as that venv's python, unless already set by the caller (then
 #     that interpreter is used as is and nothing is installed).
@@ -65,7 +67,7 @@ setup_python() {
     want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
     [ -f "$STAMP" ] && have="$(cat "$STAMP")"
     if [ -x "$VENV/bin/python" ] && [ "$want" = "$have" ] &&
-        "$VENV/bin/python" -c 'import mcp.client.stdio' >/dev/null 2>&1; then
+        "$VENV/bin/python" -c 'import mcp.client.stdio, standardwebhooks' >/dev/null 2>&1; then
         return 0
     fi
     if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
@@ -75,7 +77,7 @@ setup_python() {
     log "installing the interop test's Python packages (mcp, pinned) into $VENV"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
         --require-virtualenv -r "$REQUIREMENTS"
-    "$VENV/bin/python" -c 'import mcp.client.stdio'
+    "$VENV/bin/python" -c 'import mcp.client.stdio, standardwebhooks'
     printf '%s\n' "$want" >"$STAMP"
 }
 

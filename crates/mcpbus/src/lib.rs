@@ -9,9 +9,9 @@ pub mod server;
 pub mod service;
 pub mod store;
 pub mod tasks;
-pub mod webhooks;
 pub mod transport;
 mod util;
+pub mod webhooks;
 
 pub use error::{BackendError, BackendErrorKind, Error, Result};
 pub use mcpbus_proto as proto;

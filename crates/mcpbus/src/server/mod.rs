@@ -675,16 +675,11 @@ impl ServerBuilder {
             .event_log
             .unwrap_or_else(|| Arc::new(MemoryEventLog::new()));
         let topics = with_webhook_mode(self.topics, self.webhooks.is_some());
-        let hub = EventHub::with_config(
-            topics,
-            self.events_instructions,
-            log,
-            self.event_delivery,
-        )
-        .map_err(|e| BuildError::Topic {
-            pattern: e.pattern,
-            source: e.source,
-        })?;
+        let hub = EventHub::with_config(topics, self.events_instructions, log, self.event_delivery)
+            .map_err(|e| BuildError::Topic {
+                pattern: e.pattern,
+                source: e.source,
+            })?;
         let webhooks = self
             .webhooks
             .map(|config| crate::webhooks::Webhooks::new(config, hub.clone()))

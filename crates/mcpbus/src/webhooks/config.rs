@@ -176,9 +176,7 @@ fn is_host_name(s: &str) -> bool {
 /// An IPv4-mapped IPv6 address as the IPv4 address it is.
 pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(IpAddr::V6(v6), IpAddr::V4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
     }
 }
@@ -205,12 +203,8 @@ mod tests {
 
     #[test]
     fn allow_list_entries() {
-        let list = AllowList::parse(&[
-            "127.0.0.0/8".into(),
-            "::1".into(),
-            "hooks.internal".into(),
-        ])
-        .unwrap();
+        let list = AllowList::parse(&["127.0.0.0/8".into(), "::1".into(), "hooks.internal".into()])
+            .unwrap();
         assert!(list.allows_ip("127.1.2.3".parse().unwrap()));
         assert!(list.allows_ip("::ffff:127.0.0.1".parse().unwrap()));
         assert!(list.allows_ip("::1".parse().unwrap()));

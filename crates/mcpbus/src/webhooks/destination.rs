@@ -211,7 +211,13 @@ mod tests {
     #[test]
     fn global_addresses_are_public() {
         // Only classified, never contacted.
-        for s in ["8.8.8.8", "1.1.1.1", "172.32.0.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for s in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "172.32.0.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(public(s), "{s} must be public");
         }
     }

@@ -9,12 +9,12 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
+use mcpbus_proto::events_ext::EventOccurrence;
 use mcpbus_proto::events_ext::webhook::{
     DeliveryErrorCategory, DeliveryStatus, HEADER_SUBSCRIPTION_ID, HEADER_WEBHOOK_ID,
     HEADER_WEBHOOK_SIGNATURE, HEADER_WEBHOOK_TIMESTAMP, SubscribeEventsResult,
     VerificationResponse, WebhookControl,
 };
-use mcpbus_proto::events_ext::EventOccurrence;
 use mcpbus_proto::jsonrpc::ErrorObject;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -148,7 +148,10 @@ impl Sub {
             }
         }
         let (attempts, failures) = (u64::from(s.window_attempts), u64::from(s.window_failures));
-        if s.active && attempts >= u64::from(config.suspend_min_attempts) && failures * 100 >= attempts * 95 {
+        if s.active
+            && attempts >= u64::from(config.suspend_min_attempts)
+            && failures * 100 >= attempts * 95
+        {
             s.active = false;
             tracing::warn!(subscription = %self.id, "webhook delivery suspended until a refresh");
         }
@@ -279,7 +282,9 @@ impl Webhooks {
         arguments: Option<&Map<String, Value>>,
     ) -> Result<(), ErrorObject> {
         let id = derive_id(principal, url, name, arguments);
-        let sub = self.live(&id).ok_or_else(ErrorObject::subscription_not_found)?;
+        let sub = self
+            .live(&id)
+            .ok_or_else(ErrorObject::subscription_not_found)?;
         self.inner.forget(&sub);
         tracing::info!(subscription = %id, "webhook subscription removed");
         Ok(())
@@ -295,7 +300,13 @@ impl Webhooks {
         Some(sub)
     }
 
-    fn new_sub(&self, id: String, url: CallbackUrl, req: &SubscribeRequest, watermark: Arc<str>) -> Arc<Sub> {
+    fn new_sub(
+        &self,
+        id: String,
+        url: CallbackUrl,
+        req: &SubscribeRequest,
+        watermark: Arc<str>,
+    ) -> Arc<Sub> {
         let ttl = self.inner.config.grant(req.ttl_ms);
         Arc::new(Sub {
             id,
@@ -330,7 +341,10 @@ impl Webhooks {
         let ttl = self.inner.config.grant(req.ttl_ms);
         {
             let mut s = lock(&sub.state);
-            if s.secrets.first().is_none_or(|(current, _)| *current != req.secret) {
+            if s.secrets
+                .first()
+                .is_none_or(|(current, _)| *current != req.secret)
+            {
                 let grace = Instant::now() + self.inner.config.rotation_grace;
                 for (_, until) in &mut s.secrets {
                     let end = until.map_or(grace, |t| t.min(grace));
@@ -419,9 +433,15 @@ impl Webhooks {
         .unwrap_or_default();
         let webhook_id = control_id("verification");
         let headers = signed_headers(id, &webhook_id, [&req.secret], &body);
-        let answer = sender::post(url, addr, &headers, Bytes::from(body), self.inner.config.timeout)
-            .await
-            .map_err(ErrorObject::callback_endpoint_error)?;
+        let answer = sender::post(
+            url,
+            addr,
+            &headers,
+            Bytes::from(body),
+            self.inner.config.timeout,
+        )
+        .await
+        .map_err(ErrorObject::callback_endpoint_error)?;
         if !(200..300).contains(&answer.status) {
             return Err(ErrorObject::callback_endpoint_error(
                 sender::status_category(answer.status),
@@ -475,11 +495,7 @@ fn refusal_error(refusal: Refusal) -> ErrorObject {
     }
 }
 
-fn result_of(
-    sub: &Sub,
-    truncated: bool,
-    status: Option<DeliveryStatus>,
-) -> SubscribeEventsResult {
+fn result_of(sub: &Sub, truncated: bool, status: Option<DeliveryStatus>) -> SubscribeEventsResult {
     let s = lock(&sub.state);
     SubscribeEventsResult {
         id: sub.id.clone(),

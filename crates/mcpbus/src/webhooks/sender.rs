@@ -49,7 +49,9 @@ async fn exchange(
     body: Bytes,
 ) -> Result<Answer, DeliveryErrorCategory> {
     let refused = |_| DeliveryErrorCategory::ConnectionRefused;
-    let stream = tokio::net::TcpStream::connect(addr).await.map_err(refused)?;
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(refused)?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|_| DeliveryErrorCategory::ConnectionRefused)?;

@@ -44,10 +44,10 @@ pub enum InvalidSecret {
 impl WebhookSecret {
     /// Reads a `whsec_` secret.
     pub fn parse(value: &str) -> Result<Self, InvalidSecret> {
-        let encoded = value.strip_prefix(SECRET_PREFIX).ok_or(InvalidSecret::Prefix)?;
-        let key = LENIENT
-            .decode(encoded)
-            .map_err(|_| InvalidSecret::Base64)?;
+        let encoded = value
+            .strip_prefix(SECRET_PREFIX)
+            .ok_or(InvalidSecret::Prefix)?;
+        let key = LENIENT.decode(encoded).map_err(|_| InvalidSecret::Base64)?;
         if !(24..=64).contains(&key.len()) {
             return Err(InvalidSecret::Length(key.len()));
         }

@@ -27,8 +27,8 @@ use serde_json::{Map, Value, json};
 use super::context::Context;
 use super::requests::{completion, events_ext, prompts, resources, tools};
 use input::{Driven, InputRound};
-use task_run::TaskRun;
 use mcpbus_proto::events_ext::methods as events_methods;
+use task_run::TaskRun;
 
 pub use listen::{DEFAULT_MAX_LISTENS, ServerChange};
 pub use state::{DEFAULT_STATE_TTL, RequestStateKeys, StateKeyError};
@@ -316,9 +316,7 @@ pub(crate) async fn serve_alone(
     let scoped = peer.scoped(request.id.clone());
     let ctx = Context {
         request: crate::service::request_context(&request, scoped, cancel),
-        session: Arc::new(super::context::SessionState::of_request(
-            peer, principal,
-        )),
+        session: Arc::new(super::context::SessionState::of_request(peer, principal)),
         server: server.clone(),
         modern: None,
         input_key: None,

@@ -577,7 +577,9 @@ pub async fn serve_http(
 /// one (or when the server has no tokens), `Err` for a token it does not know.
 pub(super) fn principal(http: &HttpInner, headers: &HeaderMap) -> Result<Option<Arc<str>>, ()> {
     use crate::server::auth::Authorization;
-    let header = headers.get(http::header::AUTHORIZATION).map(|v| v.as_bytes());
+    let header = headers
+        .get(http::header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
     match http.server.bearer_tokens().authorize(header) {
         Authorization::Anonymous => Ok(None),
         Authorization::Principal(p) => Ok(Some(p)),

@@ -18,9 +18,9 @@ use crate::webhooks::{SubscribeRequest, WebhookSecret, Webhooks};
 
 /// `events/subscribe`.
 pub(crate) async fn subscribe(params: Option<Value>, ctx: Context) -> Result<Value, ErrorObject> {
-    let p: SubscribeEventsRequestParams = parse_params(params)?;
     let webhooks = served(&ctx)?;
     let principal = principal(&ctx)?;
+    let p: SubscribeEventsRequestParams = parse_params(params)?;
     if p.delivery.mode != "webhook" {
         return Err(ErrorObject::invalid_params(format_args!(
             "delivery.mode must be \"webhook\", not {:?}",
@@ -45,15 +45,10 @@ pub(crate) async fn subscribe(params: Option<Value>, ctx: Context) -> Result<Val
 
 /// `events/unsubscribe`: an empty result, or NotFound (`data.kind: "subscription"`).
 pub(crate) fn unsubscribe(params: Option<Value>, ctx: &Context) -> Result<Value, ErrorObject> {
-    let p: UnsubscribeEventsRequestParams = parse_params(params)?;
     let webhooks = served(ctx)?;
     let principal = principal(ctx)?;
-    webhooks.unsubscribe(
-        &principal,
-        &p.delivery.url,
-        &p.name,
-        p.arguments.as_ref(),
-    )?;
+    let p: UnsubscribeEventsRequestParams = parse_params(params)?;
+    webhooks.unsubscribe(&principal, &p.delivery.url, &p.name, p.arguments.as_ref())?;
     Ok(json!({}))
 }
 
