@@ -76,6 +76,10 @@ pub(crate) fn build_server(
         builder = builder.instructions(text);
     }
     builder = builder.modern(config.modern.to_config(|v| std::env::var(v).ok())?);
+    builder = builder.bearer_tokens(config.auth.to_tokens(|v| std::env::var(v).ok())?);
+    if let Some(webhooks) = config.webhooks.to_config() {
+        builder = builder.webhooks(webhooks);
+    }
     if let Some(log) = event_log {
         builder = builder.event_log(log);
     }
