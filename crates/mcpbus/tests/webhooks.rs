@@ -216,6 +216,31 @@ async fn a_receiver_that_fails_the_challenge_gets_nothing() {
 }
 
 #[tokio::test]
+async fn verifications_to_one_host_are_rate_limited() {
+    let webhooks = WebhookConfig {
+        max_verifications_per_host: 1,
+        ..config()
+    };
+    let (_ts, raw, server) = start(webhooks, Arc::default()).await;
+    let receiver = Receiver::start().await;
+    let params = subscribe_params("build/+", &receiver.url, &secret(13));
+    assert!(
+        call_as(&raw, Some(ALICE), "events/subscribe", params.clone()).await["result"].is_object()
+    );
+    let bob = call_as(&raw, Some(BOB), "events/subscribe", params.clone()).await;
+    assert_eq!(
+        bob["error"]["code"],
+        error_codes::RESOURCE_EXHAUSTED,
+        "{bob}"
+    );
+    assert_eq!(bob["error"]["data"]["limit"], "verifications");
+    // A refresh needs no verification.
+    assert!(call_as(&raw, Some(ALICE), "events/subscribe", params).await["result"].is_object());
+    assert_eq!(receiver.received().len(), 1);
+    assert_eq!(server.webhook_subscriptions(), 1);
+}
+
+#[tokio::test]
 async fn failed_deliveries_are_retried_each_time_with_a_fresh_timestamp_and_signature() {
     let (_ts, raw, server) = start(config(), Arc::default()).await;
     let receiver = Receiver::start().await;
@@ -310,6 +335,38 @@ async fn gone_ends_that_delivery_without_retry_and_the_subscription_goes_on() {
     .await;
     assert_eq!(refresh["result"]["deliveryStatus"]["active"], true);
     assert_eq!(server.webhook_subscriptions(), 1);
+}
+
+#[tokio::test]
+async fn repeated_failures_suspend_delivery_until_a_refresh() {
+    let mut webhooks = config();
+    webhooks.suspend_min_attempts = 2;
+    webhooks.retry.max_attempts = 1;
+    let (_ts, raw, server) = start(webhooks, Arc::default()).await;
+    let receiver = Receiver::start().await;
+    receiver.answer_with(&[500, 500]);
+    let key = secret(14);
+    let params = subscribe_params("build/+", &receiver.url, &key);
+    call_as(&raw, Some(ALICE), "events/subscribe", params.clone()).await;
+    publish(&server, "build/a", json!(1)).await;
+    publish(&server, "build/b", json!(2)).await;
+    receiver.wait_for(3, T).await;
+    let held = publish(&server, "build/c", json!(3)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        receiver.received().len(),
+        3,
+        "suspended: nothing more is sent"
+    );
+    let refresh = call_as(&raw, Some(ALICE), "events/subscribe", params).await;
+    let status = &refresh["result"]["deliveryStatus"];
+    assert_eq!(status["active"], false, "{refresh}");
+    assert_eq!(status["lastError"], "http_5xx");
+    assert!(status["failedSince"].is_string());
+    // The refresh resumed delivery.
+    let got = receiver.wait_for(4, T).await;
+    assert_eq!(got[3].header("webhook-id"), held);
+    assert_all_verify(&key, &got).await;
 }
 
 #[tokio::test]

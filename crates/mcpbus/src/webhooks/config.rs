@@ -38,6 +38,10 @@ pub struct WebhookConfig {
     pub suspend_window: Duration,
     /// The fewest attempts in a window before it can suspend delivery (default 100).
     pub suspend_min_attempts: u32,
+    /// Verification POSTs sent to one host per minute at most (default 10); beyond, a
+    /// subscribe that needs one is ResourceExhausted (`data.limit = "verifications"`). It
+    /// bounds what subscribing many URLs of a victim's host can send it.
+    pub max_verifications_per_host: u32,
 }
 
 impl Default for WebhookConfig {
@@ -55,6 +59,7 @@ impl Default for WebhookConfig {
             max_subscriptions: 10_000,
             suspend_window: Duration::from_secs(3600),
             suspend_min_attempts: 100,
+            max_verifications_per_host: 10,
         }
     }
 }

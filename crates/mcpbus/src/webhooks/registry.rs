@@ -51,6 +51,8 @@ pub(super) struct Inner {
     subs: Mutex<HashMap<String, Arc<Sub>>>,
     /// Verified (principal, URL) pairs and until when.
     verified: Mutex<HashMap<(Arc<str>, String), Instant>>,
+    /// Verification POSTs per host in the current minute: (minute's start, count).
+    verifications: Mutex<HashMap<String, (Instant, u32)>>,
     shutdown: CancellationToken,
 }
 
@@ -206,6 +208,7 @@ impl Webhooks {
                 hub,
                 subs: Mutex::default(),
                 verified: Mutex::default(),
+                verifications: Mutex::default(),
                 shutdown: CancellationToken::new(),
             }),
         })
@@ -426,6 +429,7 @@ impl Webhooks {
                 return Ok(());
             }
         }
+        self.count_verification(&url.host)?;
         let challenge = crate::util::random_hex(16);
         let body = serde_json::to_vec(&WebhookControl::Verification {
             challenge: challenge.clone(),
@@ -458,6 +462,27 @@ impl Webhooks {
         }
         let until = Instant::now() + self.inner.config.verification_ttl;
         lock(&self.inner.verified).insert(key, until);
+        Ok(())
+    }
+}
+
+impl Webhooks {
+    /// Counts a verification POST to `host`; ResourceExhausted past the limit per minute.
+    fn count_verification(&self, host: &str) -> Result<(), ErrorObject> {
+        const MINUTE: std::time::Duration = std::time::Duration::from_secs(60);
+        let max = self.inner.config.max_verifications_per_host;
+        let now = Instant::now();
+        let mut counts = lock(&self.inner.verifications);
+        counts.retain(|_, (start, _)| now.duration_since(*start) < MINUTE);
+        let (_, count) = counts.entry(host.to_owned()).or_insert((now, 0));
+        if *count >= max {
+            tracing::warn!(host, "webhook verifications to this host are rate-limited");
+            return Err(ErrorObject::resource_exhausted(
+                "verifications",
+                Some(u64::from(max)),
+            ));
+        }
+        *count += 1;
         Ok(())
     }
 }

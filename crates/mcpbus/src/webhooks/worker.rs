@@ -26,8 +26,9 @@ use crate::server::requests::events_ext::scan::scan;
 const BATCH: usize = 64;
 /// Live events a subscription's watch holds before it falls back to reading the log.
 const WATCH_BUFFER: usize = 256;
-/// How often an idle worker looks at the log even without news from this process's hub.
-const IDLE_RECHECK: Duration = Duration::from_secs(5);
+/// How often an idle worker looks at the log even without news from this process's hub (a
+/// safety net: the hub sees every event of the log, other replicas' included).
+const IDLE_RECHECK: Duration = Duration::from_secs(30);
 /// The wait after a failed read of the log.
 const READ_RETRY: Duration = Duration::from_secs(1);
 
