@@ -78,6 +78,14 @@ pub(crate) fn build_server(
     builder = builder.modern(config.modern.to_config(|v| std::env::var(v).ok())?);
     builder = builder.bearer_tokens(config.auth.to_tokens(|v| std::env::var(v).ok())?);
     if let Some(webhooks) = config.webhooks.to_config() {
+        if event_log.is_some() {
+            // Held in each replica's memory: behind a load balancer, a refresh or an
+            // unsubscribe may reach another replica than the one delivering.
+            tracing::warn!(
+                "webhook subscriptions are not shared between replicas yet \
+                 (docs/protocol.md 3.6.8): run one replica, or route each client to one"
+            );
+        }
         builder = builder.webhooks(webhooks);
     }
     if let Some(log) = event_log {
