@@ -338,6 +338,31 @@ async fn gone_ends_that_delivery_without_retry_and_the_subscription_goes_on() {
 }
 
 #[tokio::test]
+async fn redirects_are_not_followed() {
+    let mut webhooks = config();
+    webhooks.retry.max_attempts = 1;
+    let (_ts, raw, server) = start(webhooks, Arc::default()).await;
+    let receiver = Receiver::start().await;
+    receiver.answer_with(&[307]);
+    let key = secret(15);
+    let params = subscribe_params("build/+", &receiver.url, &key);
+    call_as(&raw, Some(ALICE), "events/subscribe", params.clone()).await;
+    publish(&server, "build/moved", json!({})).await;
+    receiver.wait_for(2, T).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        receiver.received().len(),
+        2,
+        "the redirect was not followed"
+    );
+    let refresh = call_as(&raw, Some(ALICE), "events/subscribe", params).await;
+    assert_eq!(
+        refresh["result"]["deliveryStatus"]["lastError"], "http_4xx",
+        "{refresh}"
+    );
+}
+
+#[tokio::test]
 async fn repeated_failures_suspend_delivery_until_a_refresh() {
     let mut webhooks = config();
     webhooks.suspend_min_attempts = 2;

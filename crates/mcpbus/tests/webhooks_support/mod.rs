@@ -123,19 +123,32 @@ async fn hook(
     inner.received.lock().unwrap().push(received);
     inner.arrived.notify_waiters();
     if parsed["type"] == "verification" {
-        if inner
+        let refuse = inner
             .refuse_challenge
-            .load(std::sync::atomic::Ordering::SeqCst)
-        {
-            return (StatusCode::OK, axum::Json(json!({"challenge": "not it"})));
-        }
+            .load(std::sync::atomic::Ordering::SeqCst);
+        let challenge = if refuse {
+            json!("not it")
+        } else {
+            parsed["challenge"].clone()
+        };
         return (
             StatusCode::OK,
-            axum::Json(json!({"challenge": parsed["challenge"]})),
+            HeaderMap::new(),
+            axum::Json(json!({"challenge": challenge})),
         );
     }
     let status = inner.statuses.lock().unwrap().pop_front().unwrap_or(200);
-    (StatusCode::from_u16(status).unwrap(), axum::Json(json!({})))
+    // A redirect points back here: a client that followed it would be seen arriving again.
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::LOCATION,
+        http::HeaderValue::from_static("/hook"),
+    );
+    (
+        StatusCode::from_u16(status).unwrap(),
+        headers,
+        axum::Json(json!({})),
+    )
 }
 
 /// Verifies each POST under `secret` with the official Standard Webhooks library (Python's
