@@ -363,6 +363,27 @@ async fn redirects_are_not_followed() {
 }
 
 #[tokio::test]
+async fn a_slow_endpoint_times_out() {
+    let mut webhooks = config();
+    webhooks.retry.max_attempts = 1;
+    webhooks.timeout = Duration::from_millis(300);
+    let (_ts, raw, server) = start(webhooks, Arc::default()).await;
+    let receiver = Receiver::start().await;
+    receiver.answer_slowly(1);
+    let key = secret(16);
+    let params = subscribe_params("build/+", &receiver.url, &key);
+    call_as(&raw, Some(ALICE), "events/subscribe", params.clone()).await;
+    publish(&server, "build/slow", json!({})).await;
+    receiver.wait_for(2, T).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let refresh = call_as(&raw, Some(ALICE), "events/subscribe", params).await;
+    assert_eq!(
+        refresh["result"]["deliveryStatus"]["lastError"], "timeout",
+        "{refresh}"
+    );
+}
+
+#[tokio::test]
 async fn repeated_failures_suspend_delivery_until_a_refresh() {
     let mut webhooks = config();
     webhooks.suspend_min_attempts = 2;

@@ -50,6 +50,8 @@ struct Inner {
     /// Statuses for the next deliveries (not verifications); 200 once empty.
     statuses: Mutex<VecDeque<u16>>,
     refuse_challenge: std::sync::atomic::AtomicBool,
+    /// Deliveries still to answer only after 2 s.
+    slow: std::sync::atomic::AtomicUsize,
     arrived: Notify,
 }
 
@@ -80,6 +82,13 @@ impl Receiver {
         self.inner
             .refuse_challenge
             .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Answers the next `n` deliveries only after 2 s.
+    pub(crate) fn answer_slowly(&self, n: usize) {
+        self.inner
+            .slow
+            .store(n, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The statuses of the next deliveries, in order.
@@ -136,6 +145,14 @@ async fn hook(
             HeaderMap::new(),
             axum::Json(json!({"challenge": challenge})),
         );
+    }
+    let slow = inner.slow.fetch_update(
+        std::sync::atomic::Ordering::SeqCst,
+        std::sync::atomic::Ordering::SeqCst,
+        |n| n.checked_sub(1),
+    );
+    if slow.is_ok() {
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let status = inner.statuses.lock().unwrap().pop_front().unwrap_or(200);
     // A redirect points back here: a client that followed it would be seen arriving again.
