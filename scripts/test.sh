@@ -8,7 +8,10 @@
 #   - .tools/py (gitignored): a Python venv made with `python3 -m venv`, holding the official MCP
 #     Python SDK `mcp==1.30.0` and its dependencies, pinned in tests/interop/requirements.txt.
 #     Used by crates/mcpbus-cli/tests/interop_python.rs and interop_python_http.rs (the
-#     handshake era). If `python3 -m venv` does not work (Debian without python3-venv), the
+#     handshake era); the same file pins `standardwebhooks`, the official Standard Webhooks
+#     library, with which crates/mcpbus/tests/webhooks.rs verifies webhook signatures
+#     (tests/interop/verify_webhooks.py). If `python3 -m venv` does not work (Debian without
+#     python3-venv), the
 #     Debian package python3-venv is installed with apt-get.
 #   - .tools/py-mcp2 (gitignored): a second venv, with the Python SDK 2.x (`mcp==2.3.0`, pinned
 #     with its dependencies in tests/interop/requirements-mcp2.txt), for
@@ -81,7 +84,7 @@ setup_python() {
         log "creating the Python venv $venv"
         make_venv "$venv"
     fi
-    log "installing the Python packages of ${requirements#"$ROOT"/} (mcp, pinned) into $venv"
+    log "installing the Python packages of ${requirements#"$ROOT"/} (pinned) into $venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
         --require-virtualenv -r "$requirements"
     "$venv/bin/python" -c "import $module"
@@ -124,7 +127,7 @@ setup_redis() {
 setup_redis
 
 if [ -z "${MCPBUS_PYTHON:-}" ]; then
-    setup_python "$ROOT/.tools/py" "$INTEROP/requirements.txt" mcp.client.stdio
+    setup_python "$ROOT/.tools/py" "$INTEROP/requirements.txt" "mcp.client.stdio, standardwebhooks"
     export MCPBUS_PYTHON="$ROOT/.tools/py/bin/python"
 fi
 if [ -z "${MCPBUS_PYTHON_MCP2:-}" ]; then

@@ -32,6 +32,12 @@ pub(crate) struct Config {
     /// The 2026-07-28 era.
     #[serde(default)]
     pub modern: crate::modern_config::ModernSection,
+    /// SEP-3415 webhook delivery.
+    #[serde(default)]
+    pub webhooks: crate::webhooks_config::WebhooksSection,
+    /// Bearer tokens of the HTTP endpoint.
+    #[serde(default)]
+    pub auth: crate::webhooks_config::AuthSection,
 }
 
 /// `[redis]`
@@ -239,6 +245,9 @@ pub(crate) enum ConfigError {
     /// `[modern]` is unusable.
     #[error(transparent)]
     Modern(#[from] crate::modern_config::ModernConfigError),
+    /// `[auth]` is unusable.
+    #[error(transparent)]
+    Auth(#[from] crate::webhooks_config::AuthConfigError),
     /// A shared Redis is set for a stdio server, which has one client and no replicas.
     #[error("a shared Redis serves HTTP replicas: drop --stdio or [redis] url")]
     RedisWithStdio,

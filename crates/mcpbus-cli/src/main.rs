@@ -6,6 +6,7 @@ mod http;
 mod modern_config;
 mod publish;
 mod serve;
+mod webhooks_config;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

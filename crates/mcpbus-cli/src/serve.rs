@@ -80,6 +80,18 @@ pub(crate) fn build_server(config: &Config, shared: Option<Shared>) -> Result<Se
         builder = builder.instructions(text);
     }
     let mut modern = config.modern.to_config(|v| std::env::var(v).ok())?;
+    builder = builder.bearer_tokens(config.auth.to_tokens(|v| std::env::var(v).ok())?);
+    if let Some(webhooks) = config.webhooks.to_config() {
+        if shared.is_some() {
+            // Held in each replica's memory: behind a load balancer, a refresh or an
+            // unsubscribe may reach another replica than the one delivering.
+            tracing::warn!(
+                "webhook subscriptions are not shared between replicas yet \
+                 (docs/protocol.md 3.6.8): run one replica, or route each client to one"
+            );
+        }
+        builder = builder.webhooks(webhooks);
+    }
     if let Some(shared) = shared {
         // Any replica answers tasks/get, tasks/update and tasks/cancel of any task.
         modern = modern.tasks(TaskConfig::new().store(shared.task_store));

@@ -11,6 +11,7 @@ pub mod store;
 pub mod tasks;
 pub mod transport;
 mod util;
+pub mod webhooks;
 
 pub use error::{BackendError, BackendErrorKind, Error, Result};
 pub use mcpbus_proto as proto;

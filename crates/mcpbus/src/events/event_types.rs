@@ -67,14 +67,20 @@ impl DeclaredTopic {
             .unwrap_or(self.pattern.as_str())
     }
 
-    /// The delivery modes served for this topic: the declared ones among poll and push (the
-    /// modes this server serves), by default both.
+    /// The delivery modes served for this topic: the declared ones among poll, push and
+    /// webhook, by default poll and push (the server builder adds webhook when it delivers
+    /// webhooks, and removes it when it does not).
     pub(crate) fn modes(&self) -> Vec<DeliveryMode> {
         match &self.spec.delivery {
             None => vec![DeliveryMode::Poll, DeliveryMode::Push],
             Some(modes) => modes
                 .iter()
-                .filter(|m| matches!(m, DeliveryMode::Poll | DeliveryMode::Push))
+                .filter(|m| {
+                    matches!(
+                        m,
+                        DeliveryMode::Poll | DeliveryMode::Push | DeliveryMode::Webhook
+                    )
+                })
                 .cloned()
                 .collect(),
         }
@@ -286,7 +292,10 @@ fn bind(
                 return value.clone();
             }
             match (name, principal) {
-                ("session_id", Some(p)) => p.session_id.to_string(),
+                // An empty session id is a principal without a session (an authenticated
+                // request of the 2026-07-28 era): its `{session_id}` stays unbound, and the
+                // scope check refuses it.
+                ("session_id", Some(p)) if !p.session_id.is_empty() => p.session_id.to_string(),
                 ("agent_id", Some(p)) => p.agent_id.to_string(),
                 _ => "+".to_owned(),
             }

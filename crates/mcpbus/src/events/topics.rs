@@ -89,9 +89,9 @@ impl TopicSpec {
         self
     }
 
-    /// Narrows the SEP-3415 delivery modes the topic offers (default: poll and push). A mode
-    /// the server does not serve is not listed; no mode at all leaves the topic out of
-    /// `events/list`.
+    /// Narrows the SEP-3415 delivery modes the topic offers (default: poll and push, and
+    /// webhook on a server built with webhooks). A mode the server does not serve is not
+    /// listed; no mode at all leaves the topic out of `events/list`.
     pub fn delivery(mut self, modes: impl IntoIterator<Item = DeliveryMode>) -> Self {
         self.delivery = Some(modes.into_iter().collect());
         self

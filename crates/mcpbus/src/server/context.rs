@@ -38,6 +38,9 @@ pub(crate) struct SessionState {
     pub(crate) subscriber: Option<crate::events::SubscriberKey>,
     pub(crate) peer: Peer,
     pub(crate) principal: Mutex<Principal>,
+    /// The principal a 2026-07-28 request authenticated as (a bearer token on HTTP,
+    /// docs/protocol.md 3.6.1); never set for a handshake-era session.
+    pub(crate) authenticated: Option<Arc<str>>,
     pub(crate) client: Mutex<Option<ClientSession>>,
     pub(crate) initialized: AtomicBool,
     pub(crate) log_level: Mutex<Option<LoggingLevel>>,
@@ -50,8 +53,8 @@ pub(crate) use crate::util::lock;
 
 impl SessionState {
     /// The state behind one request of the 2026-07-28 era, which has no session: nothing in
-    /// it outlives the request.
-    pub(crate) fn of_request(peer: Peer) -> Self {
+    /// it outlives the request. `authenticated` is the principal its credentials named.
+    pub(crate) fn of_request(peer: Peer, authenticated: Option<Arc<str>>) -> Self {
         // Not a session id: it names the request's scope in logs, and never leaves the server.
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -62,8 +65,10 @@ impl SessionState {
             peer,
             principal: Mutex::new(Principal {
                 session_id: id.clone(),
-                agent_id: id,
+                // An authenticated principal is its own agent (docs/protocol.md 3.6.1).
+                agent_id: authenticated.clone().unwrap_or(id),
             }),
+            authenticated,
             client: Mutex::new(None),
             initialized: AtomicBool::new(false),
             log_level: Mutex::new(None),
@@ -125,6 +130,12 @@ impl Context {
     /// The id of the caller's session.
     pub fn session_id(&self) -> &str {
         &self.session.id
+    }
+
+    /// The principal the request authenticated as (a bearer token on the HTTP endpoint, in the
+    /// 2026-07-28 era; docs/protocol.md 3.6.1), if any.
+    pub fn principal(&self) -> Option<&str> {
+        self.session.authenticated.as_deref()
     }
 
     /// The caller's agent id (by default its session id).

@@ -32,11 +32,12 @@
 //! # Ok(()) }
 //! ```
 
+pub mod auth;
 mod changes;
 mod context;
 mod dispatch;
 pub mod modern;
-mod requests;
+pub(crate) mod requests;
 mod router;
 mod session;
 mod tool;
@@ -90,6 +91,9 @@ pub enum BuildError {
     /// A resource template is not a supported URI template.
     #[error("{0}")]
     Template(#[from] TemplateError),
+    /// An entry of the webhook allow-list is unusable.
+    #[error("{0}")]
+    WebhookAllowList(#[from] crate::webhooks::InvalidAllowEntry),
 }
 
 /// Why a resource template's URI is not a supported URI template (RFC 6570 level 1: literal
@@ -141,6 +145,10 @@ pub(crate) struct ServerInner {
     sessions: Mutex<HashMap<Arc<str>, Arc<SessionState>>>,
     pub(crate) modern: modern::ModernConfig,
     pub(crate) changes: modern::listen::ChangeBus,
+    /// Webhook delivery, when configured (docs/protocol.md 3.6).
+    pub(crate) webhooks: Option<crate::webhooks::Webhooks>,
+    /// The bearer tokens of the HTTP endpoint (docs/protocol.md 3.6.1).
+    pub(crate) bearer_tokens: auth::BearerTokens,
 }
 
 impl ServerInner {
@@ -239,12 +247,32 @@ impl Server {
             event_log: None,
             event_delivery: DeliveryConfig::default(),
             modern: modern::ModernConfig::default(),
+            webhooks: None,
+            bearer_tokens: auth::BearerTokens::default(),
         }
     }
 
     /// The event hub, to publish events to subscribed sessions.
     pub fn events(&self) -> &EventHub {
         &self.inner.hub
+    }
+
+    /// How many webhook subscriptions are held (docs/protocol.md 3.6); 0 without webhooks.
+    pub fn webhook_subscriptions(&self) -> usize {
+        self.inner.webhooks.as_ref().map_or(0, |w| w.len())
+    }
+
+    /// Stops every webhook delivery of this server (they also end with their lifetime). For a
+    /// process that shuts down, or a test that ends.
+    pub fn stop_webhooks(&self) {
+        if let Some(webhooks) = &self.inner.webhooks {
+            webhooks.close();
+        }
+    }
+
+    /// The bearer tokens of the HTTP endpoint.
+    pub(crate) fn bearer_tokens(&self) -> &auth::BearerTokens {
+        &self.inner.bearer_tokens
     }
 
     /// Who the server says it is.
@@ -300,6 +328,7 @@ impl Server {
                         session_id: id.clone(),
                         agent_id: id.clone(),
                     }),
+                    authenticated: None,
                     initialized: AtomicBool::new(preinitialized.is_some()),
                     client: Mutex::new(preinitialized),
                     log_level: Mutex::new(None),
@@ -405,6 +434,8 @@ pub struct ServerBuilder {
     event_log: Option<Arc<dyn EventLog>>,
     event_delivery: DeliveryConfig,
     modern: modern::ModernConfig,
+    webhooks: Option<crate::webhooks::WebhookConfig>,
+    bearer_tokens: auth::BearerTokens,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -622,6 +653,23 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves SEP-3415 webhook delivery (`events/subscribe`, docs/protocol.md 3.6): event
+    /// types then list `webhook` among their modes (unless a topic's
+    /// [`TopicSpec::delivery`] leaves it out). Webhook subscriptions need an authenticated
+    /// principal ([`bearer_tokens`](Self::bearer_tokens)).
+    pub fn webhooks(mut self, config: crate::webhooks::WebhookConfig) -> Self {
+        self.webhooks = Some(config);
+        self
+    }
+
+    /// The bearer tokens of the HTTP endpoint, each naming a principal (docs/protocol.md
+    /// 3.6.1). A 2026-07-28 request with a known token acts as that principal; a request
+    /// without `Authorization` is served as before; an unknown token is `401`.
+    pub fn bearer_tokens(mut self, tokens: auth::BearerTokens) -> Self {
+        self.bearer_tokens = tokens;
+        self
+    }
+
     /// Settings of each session's service loop (queue capacity, timeouts, in-flight limit).
     pub fn service_config(mut self, config: ServiceConfig) -> Self {
         self.service = config;
@@ -636,16 +684,16 @@ impl ServerBuilder {
         let log = self
             .event_log
             .unwrap_or_else(|| Arc::new(MemoryEventLog::new()));
-        let hub = EventHub::with_config(
-            self.topics,
-            self.events_instructions,
-            log,
-            self.event_delivery,
-        )
-        .map_err(|e| BuildError::Topic {
-            pattern: e.pattern,
-            source: e.source,
-        })?;
+        let topics = with_webhook_mode(self.topics, self.webhooks.is_some());
+        let hub = EventHub::with_config(topics, self.events_instructions, log, self.event_delivery)
+            .map_err(|e| BuildError::Topic {
+                pattern: e.pattern,
+                source: e.source,
+            })?;
+        let webhooks = self
+            .webhooks
+            .map(|config| crate::webhooks::Webhooks::new(config, hub.clone()))
+            .transpose()?;
         let server = Server {
             inner: Arc::new(ServerInner {
                 info: self.info,
@@ -658,9 +706,37 @@ impl ServerBuilder {
                 sessions: Mutex::new(HashMap::new()),
                 changes: modern::listen::ChangeBus::new(self.modern.max_listens),
                 modern: self.modern,
+                webhooks,
+                bearer_tokens: self.bearer_tokens,
             }),
         };
         changes::listen_for_notices(&server.inner);
         Ok(server)
     }
+}
+
+/// The delivery modes each topic offers: webhook by default when the server delivers
+/// webhooks, and never when it does not (whatever a topic asked for).
+fn with_webhook_mode(topics: Vec<TopicSpec>, webhooks: bool) -> Vec<TopicSpec> {
+    use mcpbus_proto::events_ext::DeliveryMode;
+    topics
+        .into_iter()
+        .map(|mut topic| {
+            topic.delivery = match topic.delivery.take() {
+                None if webhooks => Some(vec![
+                    DeliveryMode::Poll,
+                    DeliveryMode::Push,
+                    DeliveryMode::Webhook,
+                ]),
+                None => None,
+                Some(modes) => Some(
+                    modes
+                        .into_iter()
+                        .filter(|m| webhooks || *m != DeliveryMode::Webhook)
+                        .collect(),
+                ),
+            };
+            topic
+        })
+        .collect()
 }

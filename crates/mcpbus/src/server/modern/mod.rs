@@ -130,6 +130,8 @@ pub(crate) async fn serve(request: Request, mut ctx: Context) -> Result<Value, E
         events_methods::EVENTS_LIST => events_ext::list(params, &ctx),
         events_methods::EVENTS_POLL => events_ext::poll::poll(params, ctx).await,
         events_methods::EVENTS_STREAM => events_ext::stream::stream(params, ctx).await,
+        events_methods::EVENTS_SUBSCRIBE => events_ext::webhook::subscribe(params, ctx).await,
+        events_methods::EVENTS_UNSUBSCRIBE => events_ext::webhook::unsubscribe(params, &ctx),
         methods::TOOLS_CALL => tasks::call(&scope, params, ctx).await,
         m if tasks::is_task_method(m) && tasks::offered(&server) => {
             tasks::serve(m, params, &ctx, &scope).await
@@ -299,12 +301,14 @@ impl ModernConfig {
 }
 
 /// Answers one modern request outside any session (Streamable HTTP): what relates to it
-/// (progress, log messages, listen notifications) goes to `related`, and `cancel` stops it.
+/// (progress, log messages, listen notifications) goes to `related`, `cancel` stops it, and
+/// `principal` is who its credentials authenticated (docs/protocol.md 3.6.1).
 pub(crate) async fn serve_alone(
     server: &super::Server,
     request: Request,
     related: Arc<dyn crate::service::RelatedSink>,
     cancel: tokio_util::sync::CancellationToken,
+    principal: Option<Arc<str>>,
 ) -> Result<Value, ErrorObject> {
     let service = &server.inner.service;
     let routing = crate::service::Routing {
@@ -314,7 +318,7 @@ pub(crate) async fn serve_alone(
     let scoped = peer.scoped(request.id.clone());
     let ctx = Context {
         request: crate::service::request_context(&request, scoped, cancel),
-        session: Arc::new(super::context::SessionState::of_request(peer)),
+        session: Arc::new(super::context::SessionState::of_request(peer, principal)),
         server: server.clone(),
         modern: None,
         input_key: None,

@@ -312,6 +312,9 @@ impl HttpInner {
                 "server is shutting down",
             );
         }
+        if principal(&self, request.headers()).is_err() {
+            return unauthorized();
+        }
         match *request.method() {
             Method::POST => post::post(self, request).await,
             // Without a session, GET and DELETE belong to no era: 2026-07-28 has neither.
@@ -568,4 +571,32 @@ pub async fn serve_http(
             stopper.shutdown();
         })
         .await
+}
+
+/// Who a request's bearer token authenticates (docs/protocol.md 3.6.1): `Ok(None)` without
+/// one (or when the server has no tokens), `Err` for a token it does not know.
+pub(super) fn principal(http: &HttpInner, headers: &HeaderMap) -> Result<Option<Arc<str>>, ()> {
+    use crate::server::auth::Authorization;
+    let header = headers
+        .get(http::header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    match http.server.bearer_tokens().authorize(header) {
+        Authorization::Anonymous => Ok(None),
+        Authorization::Principal(p) => Ok(Some(p)),
+        Authorization::Refused => Err(()),
+    }
+}
+
+/// `401` for a credential the server does not accept.
+fn unauthorized() -> Response<Body> {
+    let mut response = wire::error(
+        StatusCode::UNAUTHORIZED,
+        error_codes::INVALID_REQUEST,
+        "unknown bearer token",
+    );
+    response.headers_mut().insert(
+        http::header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static("Bearer"),
+    );
+    response
 }

@@ -84,7 +84,9 @@ pub(super) async fn post(
         };
         Some(slot)
     };
-    answer(http, request, slot).await
+    // Checked in `HttpInner::handle`: a refused token never gets here.
+    let principal = super::principal(&http, headers).ok().flatten();
+    answer(http, request, slot, principal).await
 }
 
 /// The `_meta` and the headers, in the order the revision gives their errors: a missing
@@ -100,7 +102,12 @@ fn check(http: &HttpInner, headers: &HeaderMap, request: &Request) -> Result<(),
 }
 
 /// Runs the request: JSON if the answer comes before anything else, SSE otherwise.
-async fn answer(http: Arc<HttpInner>, request: Request, slot: Option<InFlight>) -> Response<Body> {
+async fn answer(
+    http: Arc<HttpInner>,
+    request: Request,
+    slot: Option<InFlight>,
+    principal: Option<Arc<str>>,
+) -> Response<Body> {
     let id = request.id.clone();
     let (tx, mut related) = mpsc::unbounded_channel();
     // Shutting down ends every request, listen streams included.
@@ -111,7 +118,7 @@ async fn answer(http: Arc<HttpInner>, request: Request, slot: Option<InFlight>) 
     let sink = Arc::new(RelatedFrames(tx));
     let mut task = tokio::spawn({
         let cancel = cancel.clone();
-        async move { era::serve_alone(&server, request, sink, cancel).await }
+        async move { era::serve_alone(&server, request, sink, cancel, principal).await }
     });
     let first = tokio::select! {
         biased;

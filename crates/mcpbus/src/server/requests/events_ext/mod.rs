@@ -3,12 +3,15 @@
 //! reads the one event log ([`scan`]), so an event has the same id and cursor in all of them
 //! and in the handshake era's `events/emit`.
 //!
-//! Webhook delivery (`events/subscribe` and `events/unsubscribe` with a `delivery`) is not
-//! served yet: the modes listed for every event type are poll and push.
+//! Webhook delivery (`events/subscribe` and `events/unsubscribe`, in [`webhook`]) is served
+//! when the server is built with webhooks (docs/protocol.md 3.6), in the 2026-07-28 era.
 
 pub(crate) mod poll;
-mod scan;
+pub(crate) mod scan;
 pub(crate) mod stream;
+pub(crate) mod webhook;
+
+pub(crate) use scan::read_error;
 
 use mcpbus_proto::error_codes;
 use mcpbus_proto::events_ext::{
@@ -73,16 +76,24 @@ pub(crate) fn list(params: Option<Value>, ctx: &Context) -> Result<Value, ErrorO
     })
 }
 
-/// Resolves the subscription a poll or a push stream names (docs/protocol.md 3.2). A request of
-/// the 2026-07-28 era has no authenticated principal yet, so scoped topics are Forbidden to it;
-/// a handshake-era session subscribes as itself (2.5).
+/// Resolves the subscription a poll, a push stream or a webhook names (docs/protocol.md 3.2).
+/// A request of the 2026-07-28 era subscribes as its authenticated principal (a bearer token,
+/// 3.6.1), or without one, and then scoped topics are Forbidden to it; a handshake-era session
+/// subscribes as itself (2.5).
 fn subscription(
     ctx: &Context,
     params: &SubscriptionParams,
     mode: DeliveryMode,
 ) -> Result<EventSubscription, ErrorObject> {
     let hub = hub_with_topics(ctx)?;
-    let principal = (!ctx.is_modern()).then(|| lock(&ctx.session.principal).clone());
+    let principal = if ctx.is_modern() {
+        ctx.session
+            .authenticated
+            .as_ref()
+            .map(crate::server::auth::topic_principal)
+    } else {
+        Some(lock(&ctx.session.principal).clone())
+    };
     hub.declared().subscribe_event(
         &params.name,
         params.arguments.as_ref(),

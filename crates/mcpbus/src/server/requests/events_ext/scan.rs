@@ -10,7 +10,7 @@ use crate::events::event_types::EventSubscription;
 use crate::events::{EventHub, LoggedEvent, ReadError, ReadFrom};
 
 /// Log entries read per round trip.
-pub(super) const PAGE: usize = 512;
+pub(crate) const PAGE: usize = 512;
 
 /// Log entries one scan reads at most before it answers (a poll then says `hasMore`), so that a
 /// subscription whose events are rare in a long log costs several quick polls, not one slow one.
@@ -18,22 +18,22 @@ const BUDGET: usize = 20_000;
 
 /// What a scan found.
 #[derive(Debug)]
-pub(super) struct Scan {
+pub(crate) struct Scan {
     /// The subscription's events, oldest first.
-    pub(super) events: Vec<LoggedEvent>,
+    pub(crate) events: Vec<LoggedEvent>,
     /// Where the scan started (the cursor asked for, or where it had to resume).
-    pub(super) start: Arc<str>,
+    pub(crate) start: Arc<str>,
     /// Where the next scan starts: safe to persist, every matching event before it is in
     /// `events`.
-    pub(super) next: Arc<str>,
+    pub(crate) next: Arc<str>,
     /// Whether the scan started later than the cursor asked for.
-    pub(super) truncated: bool,
+    pub(crate) truncated: bool,
     /// Whether it stopped before the end of the log (the batch is full, or the budget spent).
-    pub(super) more: bool,
+    pub(crate) more: bool,
 }
 
 /// The error a client gets for a log that cannot be read.
-pub(super) fn read_error(e: ReadError) -> ErrorObject {
+pub(crate) fn read_error(e: ReadError) -> ErrorObject {
     match e {
         ReadError::InvalidCursor(cursor) => ErrorObject::invalid_params(format_args!(
             "cursor {cursor:?} is not a cursor of this server"
@@ -43,7 +43,7 @@ pub(super) fn read_error(e: ReadError) -> ErrorObject {
 }
 
 /// Up to `max` events of `sub` after `from`.
-pub(super) async fn scan(
+pub(crate) async fn scan(
     hub: &EventHub,
     sub: &EventSubscription,
     from: ReadFrom<'_>,
