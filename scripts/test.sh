@@ -11,8 +11,7 @@
 #     handshake era); the same file pins `standardwebhooks`, the official Standard Webhooks
 #     library, with which crates/mcpbus/tests/webhooks.rs verifies webhook signatures
 #     (tests/interop/verify_webhooks.py). If `python3 -m venv` does not work (Debian without
-#     python3-venv), the
-#     Debian package python3-venv is installed with apt-get.
+#     python3-venv), the Debian package python3-venv is installed with apt-get.
 #   - .tools/py-mcp2 (gitignored): a second venv, with the Python SDK 2.x (`mcp==2.3.0`, pinned
 #     with its dependencies in tests/interop/requirements-mcp2.txt), for
 #     crates/mcpbus-cli/tests/interop_modern.rs (the 2026-07-28 era). Both versions are tested,
