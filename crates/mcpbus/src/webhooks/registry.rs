@@ -58,9 +58,12 @@ pub(super) struct Inner {
 
 impl Inner {
     /// Drops `sub` from the registry, if it is still the one held under its id.
-    pub(super) fn forget(&self, sub: &Arc<Sub>) {
+    pub(super) fn forget(&self, sub: &Sub) {
         let mut subs = lock(&self.subs);
-        if subs.get(&sub.id).is_some_and(|s| Arc::ptr_eq(s, sub)) {
+        if subs
+            .get(&sub.id)
+            .is_some_and(|s| std::ptr::eq(Arc::as_ptr(s), sub))
+        {
             subs.remove(&sub.id);
         }
         sub.cancel.cancel();

@@ -1,7 +1,7 @@
 //! The delivery of one webhook subscription (docs/protocol.md 3.6.2): read the log after the
 //! subscription's watermark, POST each matching event in log order with retries, and advance
 //! the watermark past an event only once it is acknowledged (2xx) or abandoned (retries spent,
-//! `410`, `413`). One event is in flight at a time, so arrivals are in log order and every
+//! `413`); a `410` ends the subscription. One event is in flight at a time, so arrivals are in log order and every
 //! payload's `cursor` (the watermark when it is sent) is safe to persist.
 
 use std::sync::Arc;
@@ -37,7 +37,7 @@ const READ_RETRY: Duration = Duration::from_secs(1);
 enum Outcome {
     /// The endpoint answered 2xx.
     Acked,
-    /// Given up on: retries spent, or an answer that asks for none (`410`, `413`).
+    /// Given up on: retries spent, or an answer that asks for none (`413`).
     Abandoned,
     /// The subscription ended meanwhile.
     Stopped,
@@ -197,9 +197,15 @@ async fn deliver(inner: &Inner, sub: &Sub, webhook_id: &str, body: Bytes) -> Out
         let Some((status, category)) = failure else {
             return Outcome::Acked;
         };
-        // The SEP: 410 and 413 end that delivery, not the subscription.
-        if matches!(status, Some(410 | 413)) {
-            tracing::info!(subscription = %sub.id, webhook_id, status, "webhook delivery refused; not retried");
+        // 410 and 413 are never retried (SEP-3415). A 410 also ends the subscription: the
+        // endpoint says it is gone for good (docs/protocol.md 3.6); a 413 ends that delivery.
+        if status == Some(410) {
+            tracing::info!(subscription = %sub.id, webhook_id, "webhook endpoint answered 410 Gone; subscription ended");
+            inner.forget(sub);
+            return Outcome::Stopped;
+        }
+        if status == Some(413) {
+            tracing::info!(subscription = %sub.id, webhook_id, "webhook endpoint refused the body (413); not retried");
             return Outcome::Abandoned;
         }
         let wait = policy.backoff(attempts);
