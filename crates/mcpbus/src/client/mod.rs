@@ -29,6 +29,7 @@ mod handler;
 mod input;
 mod listen;
 mod modern;
+mod subscribe;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -59,6 +60,10 @@ pub use builder::{ClientBuilder, DEFAULT_PROBE_TIMEOUT};
 pub use era::Era;
 pub use event_queue::{EventQueue, ProvenanceEnvelope};
 pub use modern::MAX_INPUT_ROUNDS;
+pub use subscribe::{
+    CURSOR_KEY, DEFAULT_HEARTBEAT, DEFAULT_POLL_FLOOR, Delivery, EVENT_TYPE_KEY, SubscribeEvents,
+    Subscription, SubscriptionEvent, SubscriptionHandler, TIMESTAMP_KEY, event_params,
+};
 
 /// Receives the events that pass the client-side drop rules (docs/protocol.md 2.4), in order.
 pub type EventHandler = Arc<dyn Fn(EventParams) + Send + Sync>;
