@@ -1,5 +1,8 @@
 //! The MCP client: connect to a server, call its tools, read its resources, get its prompts,
-//! answer its requests (sampling, elicitation, roots), and subscribe to its topics.
+//! answer its requests (sampling, elicitation, roots), and subscribe to its topics: as topic
+//! events in the handshake era ([`ClientBuilder::on_event`], [`Client::subscribe`]), as the
+//! event types of the MCP Events extension (SEP-3415) in the 2026-07-28 era
+//! ([`Client::subscribe_events`], one handler for poll and push, resuming from a cursor).
 //!
 //! One client speaks both eras of MCP: the handshake era (2025-11-25 and earlier, `initialize`
 //! and a session) and the 2026-07-28 era (no handshake, `_meta` on every request, input through
@@ -105,7 +108,8 @@ async fn typed_with<R: DeserializeOwned>(
 
 /// What the topic-event methods answer in the 2026-07-28 era.
 const EVENTS_NEED_LEGACY: &str = "topic events (events/subscribe, events/list) exist only in the \
-     handshake era of MCP, and this client speaks 2026-07-28 with the server: build it with \
+     handshake era of MCP, and this client speaks 2026-07-28 with the server: subscribe to its \
+     event types with Client::subscribe_events (SEP-3415), or build the client with \
      .era(Era::Legacy) (or with an event handler, which makes Era::Auto open with initialize)";
 
 struct ClientInner {
