@@ -33,6 +33,7 @@ mod input;
 mod listen;
 mod modern;
 mod subscribe;
+mod webhook;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -67,6 +68,7 @@ pub use subscribe::{
     CURSOR_KEY, DEFAULT_HEARTBEAT, DEFAULT_POLL_FLOOR, Delivery, EVENT_TYPE_KEY, SubscribeEvents,
     Subscription, SubscriptionEvent, SubscriptionHandler, TIMESTAMP_KEY, event_params,
 };
+pub use webhook::{TIMESTAMP_TOLERANCE, WebhookHandler, WebhookReceiver};
 
 /// Receives the events that pass the client-side drop rules (docs/protocol.md 2.4), in order.
 pub type EventHandler = Arc<dyn Fn(EventParams) + Send + Sync>;

@@ -54,6 +54,7 @@ use crate::error::{Error, Result};
 use crate::service::{Peer, RequestOptions};
 use crate::util::lock;
 
+pub(crate) use sink::RecentIds;
 pub use sink::{CURSOR_KEY, EVENT_TYPE_KEY, TIMESTAMP_KEY, event_params};
 
 /// The heartbeat interval a push stream is assumed to keep when none is set (SEP-3415's

@@ -30,7 +30,7 @@ const REMEMBERED_IDS: usize = 4096;
 
 /// The event ids seen last.
 #[derive(Default)]
-struct RecentIds {
+pub(crate) struct RecentIds {
     set: HashSet<String>,
     order: VecDeque<String>,
 }
@@ -38,7 +38,7 @@ struct RecentIds {
 impl RecentIds {
     /// Whether `id` is new (and remembers it). Empty ids are never duplicates: they say
     /// nothing.
-    fn insert(&mut self, id: &str) -> bool {
+    pub(crate) fn insert(&mut self, id: &str) -> bool {
         if id.is_empty() {
             return true;
         }
