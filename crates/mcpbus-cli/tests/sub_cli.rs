@@ -358,6 +358,40 @@ fn errors_say_what_is_missing() {
         "{err}"
     );
 
+    // A handshake-era server: `sub` falls back to events/subscribe, which cannot resume from a
+    // cursor; `events ls` lists its topics.
+    let legacy = dir.path("legacy.toml");
+    let mut config = std::fs::read_to_string(fixture("publish.toml")).unwrap();
+    config.push_str("\n[modern]\nenabled = false\n");
+    std::fs::write(&legacy, config).unwrap();
+    let legacy_server = format!("{MCPBUS} serve --stdio --config {}", legacy.display());
+    let out = run(&["events", "ls", &legacy_server]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("topics (5):\n"),
+        "{}",
+        stdout(&out)
+    );
+    let cursors = dir.path("cursors.json");
+    let mut args = vec![
+        "sub",
+        "--cursor-file",
+        cursors.to_str().unwrap(),
+        "alerts/+",
+        "--",
+    ];
+    args.extend(legacy_server.split(' '));
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            "--cursor-file needs the events extension of MCP 2026-07-28 (SEP-3415), and this \
+             server speaks only the handshake era"
+        ),
+        "{}",
+        stderr(&out)
+    );
+
     // Polling and cursors need 2026-07-28.
     let out = run(&[
         "sub", "--era", "legacy", "--poll", "alerts/+", "--", MCPBUS, "serve", "--stdio",
