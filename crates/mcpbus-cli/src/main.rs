@@ -2,24 +2,28 @@
 
 mod client_cmd;
 mod config;
+mod cursor_file;
+mod events_cmd;
 mod http;
 mod modern_config;
 mod publish;
 mod serve;
+mod sub;
+mod sub_modern;
 mod webhooks_config;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mcpbus::client::{Client, Era};
-use mcpbus::transport::{ChildProcess, HttpClientConfig, HttpClientTransport};
+use mcpbus::client::Era;
 use tracing_subscriber::EnvFilter;
 
 use crate::client_cmd::ClientCmdError;
 use crate::config::{Config, ConfigError, DEFAULT_CONFIG};
 use crate::publish::PubError;
 use crate::serve::ServeError;
+use crate::sub::{SubArgs, SubError};
 
 /// An MCP server and client with topic-based server-to-client events.
 #[derive(Debug, Parser)]
@@ -51,20 +55,38 @@ enum Command {
         redis_prefix: Option<String>,
     },
     /// Subscribe to topic patterns and print events as JSON lines: over HTTP
-    /// (`mcpbus sub URL PATTERN...`, resuming across disconnects) or by spawning a stdio
-    /// server (`mcpbus sub PATTERN... -- COMMAND...`).
+    /// (`mcpbus sub URL PATTERN...`) or by spawning a stdio server
+    /// (`mcpbus sub PATTERN... -- COMMAND...`). A server of MCP 2026-07-28 is subscribed to
+    /// with the events extension (SEP-3415): pushed, or polled with --poll, resuming from
+    /// --cursor-file; a handshake-era one with events/subscribe.
     Sub {
-        /// The server URL (http://…/mcp), then topic patterns (`+` one segment, `#` the rest).
+        /// The server URL (http://…/mcp), then topic patterns (`+` one segment, `#` the rest)
+        /// or event type names.
         #[arg(required = true)]
         args: Vec<String>,
         /// A stdio server command and its arguments, after `--`.
         #[arg(last = true)]
         command: Vec<String>,
-        /// The era of MCP to speak: auto (the handshake era when the server has it, since topic
-        /// events exist only there), legacy, or modern (refused: 2026-07-28 has no topic events
-        /// yet).
+        /// The era of MCP to speak: auto (probe with server/discover: the events extension of
+        /// a 2026-07-28 server, else topic events after initialize), modern or legacy.
         #[arg(long, default_value = "auto", value_parser = parse_era)]
         era: Era,
+        /// Poll (events/poll at the interval the server asks for) instead of a push stream.
+        #[arg(long)]
+        poll: bool,
+        /// Long polls: the server holds a poll that finds nothing up to this many seconds
+        /// (implies --poll).
+        #[arg(long, value_name = "SECONDS")]
+        long_poll: Option<u64>,
+        /// Resume from the cursors kept in this file (JSON), and keep them there after each
+        /// event: a `sub` started again gets what was published meanwhile, once.
+        #[arg(long, value_name = "FILE")]
+        cursor_file: Option<PathBuf>,
+    },
+    /// The server's event types.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
     },
     /// Call a tool and print its result: its text, or with --json the whole result.
     Call {
@@ -123,6 +145,23 @@ enum Command {
     Config,
 }
 
+/// `mcpbus events ...`.
+#[derive(Debug, Subcommand)]
+enum EventsCommand {
+    /// List the event types (SEP-3415 events/list) of a 2026-07-28 server, or the topics of a
+    /// handshake-era one.
+    Ls {
+        /// The server: an http:// URL, or a command line that runs a stdio server.
+        target: String,
+        /// The era of MCP to speak: auto, modern or legacy.
+        #[arg(long, default_value = "auto", value_parser = parse_era)]
+        era: Era,
+        /// Print one JSON object instead of a listing.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// Why a command failed; printed as one `mcpbus: …` line on stderr.
 #[derive(Debug, thiserror::Error)]
 enum CliError {
@@ -138,49 +177,6 @@ enum CliError {
 
 fn parse_era(text: &str) -> Result<Era, String> {
     text.parse()
-}
-
-/// Why `mcpbus sub` failed or stopped.
-#[derive(Debug, thiserror::Error)]
-enum SubError {
-    #[error("usage: mcpbus sub URL PATTERN... (or PATTERN... -- COMMAND...)")]
-    Usage,
-    #[error(
-        "{0:?} is not a URL: use `mcpbus sub URL PATTERN...`, or `mcpbus sub PATTERN... -- COMMAND...` for a stdio server"
-    )]
-    NotAUrl(String),
-    #[error("no topic pattern given")]
-    NoPattern,
-    #[error("missing server command after --")]
-    NoCommand,
-    /// The HTTP transport refuses the URL.
-    #[error(transparent)]
-    Transport(mcpbus::Error),
-    #[error("cannot start {program:?}: {source}")]
-    Spawn {
-        program: String,
-        source: std::io::Error,
-    },
-    /// `server` is the URL, or the quoted program name.
-    #[error("cannot initialize with {server}: {source}")]
-    Initialize {
-        server: String,
-        source: mcpbus::Error,
-    },
-    #[error("events/subscribe failed: {0}")]
-    Subscribe(#[source] mcpbus::Error),
-    #[error("no pattern was accepted")]
-    NothingAccepted,
-    #[error("the connection to the server ended")]
-    ConnectionEnded,
-    #[error("the server closed the connection")]
-    ServerClosed,
-    /// The server speaks only 2026-07-28, or --era modern was asked for.
-    #[error(
-        "{0}: MCP 2026-07-28 has no topic events yet; mcpbus sub needs a server of the \
-         handshake era (2025-11-25 or earlier), as mcpbus serve is"
-    )]
-    ModernHasNoEvents(String),
 }
 
 fn init_logging() {
@@ -216,14 +212,26 @@ async fn run(command: Command) -> Result<(), CliError> {
             redis_prefix,
         } => run_serve(stdio, listen, config, redis, redis_prefix).await?,
         Command::Sub {
-            era: Era::Modern, ..
+            args,
+            command,
+            era,
+            poll,
+            long_poll,
+            cursor_file,
         } => {
-            return Err(SubError::ModernHasNoEvents("--era modern".into()).into());
+            sub::run(SubArgs {
+                args,
+                command,
+                era,
+                poll,
+                long_poll,
+                cursor_file,
+            })
+            .await?
         }
-        Command::Sub { args, command, era } if command.is_empty() => {
-            run_sub_http(args, era).await?
-        }
-        Command::Sub { args, command, era } => run_sub(args, command, era).await?,
+        Command::Events {
+            command: EventsCommand::Ls { target, era, json },
+        } => events_cmd::ls(&target, era, json).await?,
         Command::Call {
             target,
             tool,
@@ -321,102 +329,4 @@ async fn run_serve(
         return Ok(());
     }
     http::serve(&config, server, listen, backend.as_ref()).await
-}
-
-/// Prints every event, and the retained values a subscribe returns, as JSON lines.
-fn print_json<T: serde::Serialize>(value: &T) {
-    if let Ok(line) = serde_json::to_string(value) {
-        println!("{line}");
-    }
-}
-
-async fn subscribe_and_print(client: &Client, patterns: Vec<String>) -> Result<(), SubError> {
-    if client.era() == Era::Modern {
-        client.close().await;
-        return Err(SubError::ModernHasNoEvents(
-            "the server speaks only MCP 2026-07-28".into(),
-        ));
-    }
-    let result = client
-        .subscribe(patterns)
-        .await
-        .map_err(SubError::Subscribe)?;
-    for rejected in &result.rejected {
-        eprintln!(
-            "mcpbus: rejected {:?}: {}",
-            rejected.pattern, rejected.reason
-        );
-    }
-    if result.subscribed.is_empty() {
-        client.close().await;
-        return Err(SubError::NothingAccepted);
-    }
-    for retained in &result.retained {
-        print_json(retained);
-    }
-    Ok(())
-}
-
-async fn run_sub_http(args: Vec<String>, era: Era) -> Result<(), SubError> {
-    let Some((url, patterns)) = args.split_first() else {
-        return Err(SubError::Usage);
-    };
-    if !url.starts_with("http://") && !url.starts_with("https://") {
-        return Err(SubError::NotAUrl(url.clone()));
-    }
-    if patterns.is_empty() {
-        return Err(SubError::NoPattern);
-    }
-    let transport =
-        HttpClientTransport::new(url, HttpClientConfig::default()).map_err(SubError::Transport)?;
-    // With an event handler, Era::Auto opens with initialize (topic events are of the
-    // handshake era) and falls forward only to a modern-only server.
-    let client = Client::builder("mcpbus-sub", env!("CARGO_PKG_VERSION"))
-        .on_event(|event| print_json(&event))
-        .era(era)
-        .connect(transport)
-        .await
-        .map_err(|source| SubError::Initialize {
-            server: url.clone(),
-            source,
-        })?;
-    subscribe_and_print(&client, patterns.to_vec()).await?;
-    tokio::select! {
-        _ = client.closed() => Err(SubError::ConnectionEnded),
-        _ = http::shutdown_signal() => {
-            client.close().await;
-            Ok(())
-        }
-    }
-}
-
-async fn run_sub(patterns: Vec<String>, command: Vec<String>, era: Era) -> Result<(), SubError> {
-    let Some((program, args)) = command.split_first() else {
-        return Err(SubError::NoCommand);
-    };
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args);
-    let transport = ChildProcess::spawn(cmd).map_err(|source| SubError::Spawn {
-        program: program.clone(),
-        source,
-    })?;
-    // With an event handler, Era::Auto opens with initialize (topic events are of the
-    // handshake era) and falls forward only to a modern-only server.
-    let client = Client::builder("mcpbus-sub", env!("CARGO_PKG_VERSION"))
-        .on_event(|event| print_json(&event))
-        .era(era)
-        .connect(transport)
-        .await
-        .map_err(|source| SubError::Initialize {
-            server: format!("{program:?}"),
-            source,
-        })?;
-    subscribe_and_print(&client, patterns).await?;
-    tokio::select! {
-        _ = client.closed() => Err(SubError::ServerClosed),
-        _ = http::shutdown_signal() => {
-            client.close().await;
-            Ok(())
-        }
-    }
 }

@@ -1,6 +1,6 @@
 //! `mcpbus call` and `mcpbus ls` against `mcpbus serve`, spawned over stdio and over HTTP, in
 //! each era (`--era auto`, which finds the 2026-07-28 era, and `--era legacy`); their output,
-//! exit codes and errors; and `mcpbus sub --era modern`, refused with a reason.
+//! exit codes and errors; and `mcpbus sub --era modern` rejecting a pattern no event type covers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
@@ -147,20 +147,14 @@ fn bad_input_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("cannot start"), "{}", stderr(&out));
 
+    // `sub --era modern` subscribes with the events extension of 2026-07-28 (it was refused
+    // before SEP-3415 was served): a pattern no event type covers is rejected as in the
+    // handshake era (tests/sub_cli.rs covers the rest).
     let out = mcpbus(&[
-        "sub",
-        "--era",
-        "modern",
-        "build/status",
-        "--",
-        MCPBUS,
-        "serve",
-        "--stdio",
+        "sub", "--era", "modern", "nope/x", "--", MCPBUS, "serve", "--stdio",
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("no topic events yet"),
-        "{}",
-        stderr(&out)
-    );
+    let err = stderr(&out);
+    assert!(err.contains("rejected \"nope/x\": unknown_topic"), "{err}");
+    assert!(err.contains("no pattern was accepted"), "{err}");
 }

@@ -424,10 +424,19 @@ fn mcpbus_sub_over_http_prints_published_events_as_json_lines() {
     assert_eq!(r.status, 200, "{}", r.text());
 
     let mut cmd = mcpbus();
-    cmd.args(["sub", &server.mcp_url(), "build/status", "alerts/+"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+    // The handshake era's topic events (a 2026-07-28 server is subscribed to with SEP-3415,
+    // tests/sub_cli.rs): pinned, since mcpbus serve speaks both.
+    cmd.args([
+        "sub",
+        "--era",
+        "legacy",
+        &server.mcp_url(),
+        "build/status",
+        "alerts/+",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
     let mut sub = ChildGuard::spawn(&mut cmd, "mcpbus sub");
     let rx = line_channel(sub.child.stdout.take().unwrap());
 

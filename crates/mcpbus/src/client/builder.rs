@@ -43,6 +43,8 @@ pub struct ClientBuilder {
     service: ServiceConfig,
     era: Era,
     probe_timeout: Duration,
+    /// Probe with `server/discover` first even with an event handler.
+    discover_first: bool,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -67,6 +69,7 @@ impl ClientBuilder {
             service: ServiceConfig::default(),
             era: Era::Auto,
             probe_timeout: DEFAULT_PROBE_TIMEOUT,
+            discover_first: false,
         }
     }
 
@@ -166,6 +169,16 @@ impl ClientBuilder {
         self
     }
 
+    /// With [`Era::Auto`], probes with `server/discover` first even when an event handler is
+    /// set (which otherwise makes the client open with `initialize`): a client that takes
+    /// events in either era, SEP-3415 subscriptions ([`Client::subscribe_events`]) from a
+    /// 2026-07-28 server and topic events through [`on_event`](Self::on_event) from a
+    /// handshake-era one. `mcpbus sub` connects so.
+    pub fn discover_first(mut self) -> Self {
+        self.discover_first = true;
+        self
+    }
+
     /// How long the `server/discover` probe waits before taking the server for one of the
     /// handshake era (default [`DEFAULT_PROBE_TIMEOUT`]).
     pub fn probe_timeout(mut self, timeout: Duration) -> Self {
@@ -252,16 +265,18 @@ impl ClientBuilder {
             Era::Modern => self.modern(self.probe(peer, http).await?, http),
             // Topic events need the handshake era: try it first, and fall forward only when
             // the server refuses `initialize` and turns out modern.
-            Era::Auto if wants_events => match self.initialize(peer).await {
-                Ok(init) => Ok(Connected::Legacy(init)),
-                Err(e @ (Error::Remote(_) | Error::Timeout(_))) => {
-                    match self.probe(peer, http).await? {
-                        Verdict::Legacy(_) => Err(e),
-                        verdict => self.modern(verdict, http),
+            Era::Auto if wants_events && !self.discover_first => {
+                match self.initialize(peer).await {
+                    Ok(init) => Ok(Connected::Legacy(init)),
+                    Err(e @ (Error::Remote(_) | Error::Timeout(_))) => {
+                        match self.probe(peer, http).await? {
+                            Verdict::Legacy(_) => Err(e),
+                            verdict => self.modern(verdict, http),
+                        }
                     }
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
-            },
+            }
             Era::Auto => match self.probe(peer, http).await? {
                 Verdict::Legacy(reason) => {
                     tracing::debug!(%reason, "the server is of the handshake era; initializing");

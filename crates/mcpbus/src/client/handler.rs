@@ -13,6 +13,7 @@ use mcpbus_proto::topic::TopicPattern;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use super::subscribe::routes::Routes;
 use super::{ElicitationHandler, EventHandler, LogHandler, NotificationHandler, SamplingHandler};
 use crate::events::retained::parse_expires_at;
 use crate::service::{Handler, Peer, RequestContext, parse_params, to_result};
@@ -34,6 +35,8 @@ pub(super) struct ClientShared {
     events: mpsc::UnboundedSender<EventParams>,
     /// Where the acknowledgements of `subscriptions/listen` streams go (2026-07-28).
     listen_acks: std::sync::Mutex<Option<mpsc::UnboundedSender<SubscriptionFilter>>>,
+    /// Where the notifications of SEP-3415 push streams go, by subscription id.
+    pub(super) routes: Arc<Routes>,
 }
 
 impl ClientShared {
@@ -43,6 +46,7 @@ impl ClientShared {
             subscriptions: RwLock::new(Vec::new()),
             events,
             listen_acks: std::sync::Mutex::new(None),
+            routes: Arc::new(Routes::default()),
         }
     }
 
@@ -194,6 +198,10 @@ impl Handler for ClientHandler {
                 }
             }
             _ => {
+                // A SEP-3415 push stream's notification goes to its subscription.
+                let Some(notification) = self.shared.routes.route(notification) else {
+                    return;
+                };
                 if let Some(f) = &handlers.notification {
                     f(notification);
                 }

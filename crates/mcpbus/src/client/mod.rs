@@ -1,5 +1,8 @@
 //! The MCP client: connect to a server, call its tools, read its resources, get its prompts,
-//! answer its requests (sampling, elicitation, roots), and subscribe to its topics.
+//! answer its requests (sampling, elicitation, roots), and subscribe to its topics: as topic
+//! events in the handshake era ([`ClientBuilder::on_event`], [`Client::subscribe`]), as the
+//! event types of the MCP Events extension (SEP-3415) in the 2026-07-28 era
+//! ([`Client::subscribe_events`], one handler for poll and push, resuming from a cursor).
 //!
 //! One client speaks both eras of MCP: the handshake era (2025-11-25 and earlier, `initialize`
 //! and a session) and the 2026-07-28 era (no handshake, `_meta` on every request, input through
@@ -29,6 +32,8 @@ mod handler;
 mod input;
 mod listen;
 mod modern;
+mod subscribe;
+mod webhook;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -59,6 +64,11 @@ pub use builder::{ClientBuilder, DEFAULT_PROBE_TIMEOUT};
 pub use era::Era;
 pub use event_queue::{EventQueue, ProvenanceEnvelope};
 pub use modern::MAX_INPUT_ROUNDS;
+pub use subscribe::{
+    CURSOR_KEY, DEFAULT_HEARTBEAT, DEFAULT_POLL_FLOOR, Delivery, EVENT_TYPE_KEY, SubscribeEvents,
+    Subscription, SubscriptionEvent, SubscriptionHandler, TIMESTAMP_KEY, event_params,
+};
+pub use webhook::{TIMESTAMP_TOLERANCE, WebhookHandler, WebhookReceiver};
 
 /// Receives the events that pass the client-side drop rules (docs/protocol.md 2.4), in order.
 pub type EventHandler = Arc<dyn Fn(EventParams) + Send + Sync>;
@@ -100,7 +110,8 @@ async fn typed_with<R: DeserializeOwned>(
 
 /// What the topic-event methods answer in the 2026-07-28 era.
 const EVENTS_NEED_LEGACY: &str = "topic events (events/subscribe, events/list) exist only in the \
-     handshake era of MCP, and this client speaks 2026-07-28 with the server: build it with \
+     handshake era of MCP, and this client speaks 2026-07-28 with the server: subscribe to its \
+     event types with Client::subscribe_events (SEP-3415), or build the client with \
      .era(Era::Legacy) (or with an event handler, which makes Era::Auto open with initialize)";
 
 struct ClientInner {

@@ -7,6 +7,7 @@
 use std::sync::RwLock;
 
 use mcpbus_proto::error_codes;
+use mcpbus_proto::jsonrpc::RequestId;
 use mcpbus_proto::mcp::{self, Implementation, LoggingLevel, methods};
 use mcpbus_proto::modern::{
     self, ClientCapabilities, DiscoverResult, InputRequiredResult, RequestMeta, ResultType,
@@ -100,8 +101,24 @@ impl ModernLink {
         params: Option<Value>,
         opts: RequestOptions,
     ) -> Result<Value> {
+        self.send_tracked(peer, method, params, opts, &|_| {}).await
+    }
+
+    /// Like [`send`](Self::send), telling `on_id` the id of each request sent (a retry after
+    /// `-32022` has an id of its own) before it goes out.
+    pub(super) async fn send_tracked(
+        &self,
+        peer: &Peer,
+        method: &str,
+        params: Option<Value>,
+        opts: RequestOptions,
+        on_id: &(dyn Fn(&RequestId) + Sync),
+    ) -> Result<Value> {
         let first = self.with_meta(method, params.clone())?;
-        match peer.request_with(method, Some(first), opts.clone()).await {
+        match peer
+            .request_tracked(method, Some(first), opts.clone(), on_id)
+            .await
+        {
             Err(Error::Remote(e)) if e.code == error_codes::UNSUPPORTED_PROTOCOL_VERSION => {
                 let offered = e
                     .unsupported_protocol_version_data()
@@ -117,7 +134,7 @@ impl ModernLink {
                 tracing::info!(from = %current, to = next, "the server asked for another revision");
                 *self.version.write().unwrap_or_else(|p| p.into_inner()) = (*next).to_owned();
                 let again = self.with_meta(method, params)?;
-                peer.request_with(method, Some(again), opts).await
+                peer.request_tracked(method, Some(again), opts, on_id).await
             }
             other => other,
         }

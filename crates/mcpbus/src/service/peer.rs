@@ -171,6 +171,19 @@ impl Peer {
         params: Option<Value>,
         opts: RequestOptions,
     ) -> Result<Value> {
+        self.request_tracked(method, params, opts, &|_| {}).await
+    }
+
+    /// Like [`request_with`](Self::request_with), and tells `on_id` the request's id before
+    /// the request goes out: whoever routes the notifications that name it (an `events/stream`
+    /// subscription, whose id is its subscription id) is ready before the first one arrives.
+    pub(crate) async fn request_tracked(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        opts: RequestOptions,
+        on_id: &(dyn Fn(&RequestId) + Sync),
+    ) -> Result<Value> {
         if self.is_closed() || self.shared.input_closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
@@ -206,6 +219,7 @@ impl Peer {
             reason: "the request was abandoned",
             armed: true,
         };
+        on_id(&id);
         self.send_message(&Message::request(id, method, params));
 
         let timeout = opts.timeout.unwrap_or(self.shared.default_timeout);
