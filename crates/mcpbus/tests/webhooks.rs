@@ -97,6 +97,17 @@ fn subscribe_params(name: &str, url: &str, secret: &str) -> Value {
     })
 }
 
+/// `events/subscribe` as Alice, for webhook delivery of `pattern` to `url` signed with `key`.
+async fn subscribe_alice(raw: &HttpClient, pattern: &str, url: &str, key: &str) -> Value {
+    call_as(
+        raw,
+        Some(ALICE),
+        "events/subscribe",
+        subscribe_params(pattern, url, key),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn deliveries_are_signed_verified_in_order_and_end_with_unsubscribe() {
     let (_ts, raw, server) = start(config(), Arc::default()).await;
@@ -193,13 +204,7 @@ async fn a_receiver_that_fails_the_challenge_gets_nothing() {
     let receiver = Receiver::start().await;
     receiver.refuse_challenges();
     let key = secret(2);
-    let answer = call_as(
-        &raw,
-        Some(ALICE),
-        "events/subscribe",
-        subscribe_params("build/+", &receiver.url, &key),
-    )
-    .await;
+    let answer = subscribe_alice(&raw, "build/+", &receiver.url, &key).await;
     assert_eq!(
         answer["error"]["code"],
         error_codes::CALLBACK_ENDPOINT_ERROR,
@@ -246,13 +251,7 @@ async fn failed_deliveries_are_retried_each_time_with_a_fresh_timestamp_and_sign
     let receiver = Receiver::start().await;
     receiver.answer_with(&[500, 500, 500]);
     let key = secret(3);
-    call_as(
-        &raw,
-        Some(ALICE),
-        "events/subscribe",
-        subscribe_params("build/+", &receiver.url, &key),
-    )
-    .await;
+    subscribe_alice(&raw, "build/+", &receiver.url, &key).await;
     let id = publish(&server, "build/retry", json!({})).await;
     let got = receiver.wait_for(5, Duration::from_secs(20)).await;
     let attempts = &got[1..];
@@ -285,13 +284,7 @@ async fn failed_deliveries_are_retried_each_time_with_a_fresh_timestamp_and_sign
         5,
         "delivered on the 4th attempt, not again"
     );
-    let refresh = call_as(
-        &raw,
-        Some(ALICE),
-        "events/subscribe",
-        subscribe_params("build/+", &receiver.url, &key),
-    )
-    .await;
+    let refresh = subscribe_alice(&raw, "build/+", &receiver.url, &key).await;
     assert_eq!(
         refresh["result"]["deliveryStatus"]["lastError"],
         Value::Null,
@@ -305,13 +298,7 @@ async fn gone_ends_the_subscription_without_retry() {
     let receiver = Receiver::start().await;
     receiver.answer_with(&[410]);
     let key = secret(4);
-    call_as(
-        &raw,
-        Some(ALICE),
-        "events/subscribe",
-        subscribe_params("build/+", &receiver.url, &key),
-    )
-    .await;
+    subscribe_alice(&raw, "build/+", &receiver.url, &key).await;
     assert_eq!(server.webhook_subscriptions(), 1);
     let first = publish(&server, "build/a", json!({})).await;
     let got = receiver.wait_for(2, T).await;
@@ -324,13 +311,7 @@ async fn gone_ends_the_subscription_without_retry() {
     assert_eq!(got_later.len(), 2, "nothing after a 410: {got_later:#?}");
     assert_eq!(server.webhook_subscriptions(), 0);
     // Subscribing again starts over (a new verification, then delivery).
-    let again = call_as(
-        &raw,
-        Some(ALICE),
-        "events/subscribe",
-        subscribe_params("build/+", &receiver.url, &key),
-    )
-    .await;
+    let again = subscribe_alice(&raw, "build/+", &receiver.url, &key).await;
     // A fresh subscription, not a refresh: it has no delivery history to report.
     assert!(again["result"]["id"].is_string(), "{again}");
     assert!(again["result"].get("deliveryStatus").is_none(), "{again}");
@@ -537,13 +518,7 @@ async fn a_revoked_authorization_terminates_the_subscription() {
     let (_ts, raw, server) = start(config(), revoked.clone()).await;
     let receiver = Receiver::start().await;
     let key = secret(8);
-    call_as(
-        &raw,
-        Some(ALICE),
-        "events/subscribe",
-        subscribe_params("vip/news", &receiver.url, &key),
-    )
-    .await;
+    subscribe_alice(&raw, "vip/news", &receiver.url, &key).await;
     publish(&server, "vip/news", json!(1)).await;
     receiver.wait_for(2, T).await;
     revoked.store(true, Ordering::SeqCst);
@@ -592,13 +567,7 @@ async fn a_subscription_that_falls_behind_the_log_hears_of_the_gap() {
     let receiver = Receiver::start().await;
     receiver.answer_with(&[500]);
     let key = secret(12);
-    call_as(
-        &raw,
-        Some(ALICE),
-        "events/subscribe",
-        subscribe_params("build/+", &receiver.url, &key),
-    )
-    .await;
+    subscribe_alice(&raw, "build/+", &receiver.url, &key).await;
     publish(&server, "build/first", json!(0)).await;
     receiver.wait_for(2, T).await;
     // While the first event waits for its retry, the log (3 events kept) moves on.
