@@ -170,3 +170,33 @@ async fn end_of_input_ends_an_open_listen_stream_at_once() {
         .expect("the server ends soon after its input")
         .unwrap();
 }
+
+#[tokio::test]
+async fn end_of_input_ends_an_open_push_stream_at_once() {
+    let server = Server::builder("stdio-push", "1")
+        .topic(mcpbus::events::TopicSpec::content("alerts/+"))
+        .build()
+        .unwrap();
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let (r, w) = tokio::io::split(server_io);
+    let serving = tokio::spawn(async move {
+        server
+            .serve(mcpbus::transport::LineTransport::new(r, w))
+            .await
+    });
+    let (r, w) = tokio::io::split(client_io);
+    let mut io = Line {
+        lines: BufReader::new(r).lines(),
+        w,
+    };
+    let stream = request(1, "events/stream", json!({"name": "alerts/+"}), json!({}));
+    io.send(&stream).await;
+    let active = io.lines.next_line().await.unwrap().unwrap();
+    assert!(active.contains("notifications/events/active"), "{active}");
+    io.w.shutdown().await.unwrap();
+    drop(io);
+    tokio::time::timeout(Duration::from_secs(3), serving)
+        .await
+        .expect("the server ends soon after its input")
+        .unwrap();
+}

@@ -230,6 +230,8 @@ impl Push {
             tokio::select! {
                 _ = ctx.cancellation().cancelled() => return,
                 _ = self.out.peer.closed() => return,
+                // stdio: the client is gone; do not hold the process for the drain timeout.
+                _ = self.out.peer.input_closed() => return,
                 _ = heartbeat.tick() => self.heartbeat(),
                 event = self.watch.next() => match event {
                     Some(event) => self.send(&event, Utc::now()),
