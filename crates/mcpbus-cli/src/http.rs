@@ -116,7 +116,7 @@ pub(crate) async fn serve(
         tracing::info!("no publish token configured: POST /publish refuses every request");
     }
     let state = AppState {
-        server,
+        server: server.clone(),
         token,
         mcp: mcp.clone(),
     };
@@ -141,7 +141,21 @@ pub(crate) async fn serve(
             mcp.shutdown();
         })
         .await
-        .map_err(ServeError::Serve)
+        .map_err(ServeError::Serve)?;
+    wait_for_sessions_to_end(&server).await;
+    Ok(())
+}
+
+/// How long the ended sessions get to finish (and log their end) once the listener is closed.
+const SESSION_END_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Sessions end in tasks of their own: without a connection left open, the listener closes at
+/// once, and returning then would cut their last steps (and their "session ended" lines) off.
+async fn wait_for_sessions_to_end(server: &Server) {
+    let deadline = tokio::time::Instant::now() + SESSION_END_GRACE;
+    while server.session_count() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 pub(crate) async fn shutdown_signal() {
