@@ -90,20 +90,25 @@ pub(crate) fn register(builder: ServerBuilder, watched: Arc<Watched>) -> ServerB
     let mut template = ResourceTemplate::new("test://template/{id}/data", "template-data");
     template.description = Some("JSON data for any id".into());
     template.mime_type = Some("application/json".into());
+    let builder = builder.resource_template(
+        template,
+        |uri, vars: BTreeMap<String, String>, _ctx| async move {
+            let id = vars.get("id").cloned().unwrap_or_default();
+            let body =
+                json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")});
+            Ok(read_result(ResourceContents::text(
+                uri,
+                Some("application/json".into()),
+                body.to_string(),
+            )))
+        },
+    );
+    prompts(builder).completion(complete)
+}
+
+/// The prompts the suite gets, by name.
+fn prompts(builder: ServerBuilder) -> ServerBuilder {
     builder
-        .resource_template(
-            template,
-            |uri, vars: BTreeMap<String, String>, _ctx| async move {
-                let id = vars.get("id").cloned().unwrap_or_default();
-                let body =
-                    json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")});
-                Ok(read_result(ResourceContents::text(
-                    uri,
-                    Some("application/json".into()),
-                    body.to_string(),
-                )))
-            },
-        )
         .prompt(
             described(
                 Prompt::new("test_simple_prompt"),
@@ -173,7 +178,6 @@ pub(crate) fn register(builder: ServerBuilder, watched: Arc<Watched>) -> ServerB
                 ]))
             },
         )
-        .completion(complete)
 }
 
 fn described(mut prompt: Prompt, description: &str) -> Prompt {

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 /// Adds the 2026-07-28 fixtures to `builder`.
 pub(crate) fn register(builder: ServerBuilder) -> ServerBuilder {
     let builder = diagnostic_tools(builder);
-    let builder = input_required_tools(builder);
+    let builder = combined_input_tools(input_required_tools(builder));
     header_param_tool(input_required_prompt(builder))
 }
 
@@ -73,7 +73,7 @@ fn diagnostic_tools(builder: ServerBuilder) -> ServerBuilder {
         )
 }
 
-/// The tools of the `input-required-result-*` scenarios.
+/// The tools of the `input-required-result-*` scenarios that ask for one input.
 fn input_required_tools(builder: ServerBuilder) -> ServerBuilder {
     builder
         .tool(
@@ -117,6 +117,12 @@ fn input_required_tools(builder: ServerBuilder) -> ServerBuilder {
             "Asks for a confirmation; a tampered requestState is refused",
             confirm,
         )
+}
+
+/// The input-required tools that ask for several inputs, over one round or several, or choose
+/// by the client's capabilities.
+fn combined_input_tools(builder: ServerBuilder) -> ServerBuilder {
+    builder
         .tool(
             "test_input_required_result_multiple_inputs",
             "Asks for a name, a model's greeting and the roots in one round",

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use mcpbus::events::{EmitReport, Event};
-use mcpbus::server::{Context, Json, NoArgs, Server, ToolError, ToolSpec};
+use mcpbus::server::{Context, Json, NoArgs, Server, ServerBuilder, ToolError, ToolSpec};
 use mcpbus::service::ServiceConfig;
 use mcpbus::tasks::{TaskConfig, TaskSupport};
 use mcpbus_proto::events::EventPriority;
@@ -104,7 +104,16 @@ pub(crate) fn build_server(config: &Config, shared: Option<Shared>) -> Result<Se
     for spec in config.topic_specs()? {
         builder = builder.topic(spec);
     }
-    builder = builder
+    builder = with_resources(builder);
+    if config.publish.enabled {
+        builder = with_publish_tools(builder, &config.publish.confirm_priorities)?;
+    }
+    Ok(builder.build()?)
+}
+
+/// The resources every `mcpbus serve` offers: the declared topics and the retained values.
+fn with_resources(builder: ServerBuilder) -> ServerBuilder {
+    builder
         .resource(
             Resource::new("mcpbus://topics", "topics")
                 .with_description("The topics this server declares (the events capability)")
@@ -126,36 +135,39 @@ pub(crate) fn build_server(config: &Config, shared: Option<Shared>) -> Result<Se
                     .map_err(mcpbus_proto::ErrorObject::internal)?;
                 json_resource(&uri, &json!({ "retained": retained }))
             },
-        );
-    if config.publish.enabled {
-        for p in &config.publish.confirm_priorities {
-            parse_priority(p)?;
-        }
-        let confirm_priorities: Arc<[String]> = config.publish.confirm_priorities.clone().into();
-        builder = builder
-            .tool_with(
-                // A publish may wait on the user's confirmation: a client that declares the
-                // tasks extension (2026-07-28) gets a task instead of a long-held request.
-                ToolSpec::new(
-                    "publish",
-                    "Publish an event on a declared topic to every subscribed session (e.g. a \
-                     message to another agent's agents/<agent id>/inbox). The event's source is \
-                     your agent id.",
-                )
-                .task_support(TaskSupport::Optional),
-                move |args: PublishArgs, ctx: Context| {
-                    publish(args, ctx, confirm_priorities.clone())
-                },
-            )
-            .tool(
-                "whoami",
-                "Your session id and agent id on this server",
-                |_: NoArgs, ctx: Context| async move {
-                    Json(json!({"sessionId": ctx.session_id(), "agentId": &*ctx.agent_id()}))
-                },
-            );
+        )
+}
+
+/// The `publish` and `whoami` tools (`[publish] enabled`); `confirm_priorities` are the
+/// priorities whose events the user must confirm first.
+fn with_publish_tools(
+    builder: ServerBuilder,
+    confirm_priorities: &[String],
+) -> Result<ServerBuilder, ConfigError> {
+    for p in confirm_priorities.iter() {
+        parse_priority(p)?;
     }
-    Ok(builder.build()?)
+    let confirm_priorities: Arc<[String]> = confirm_priorities.to_vec().into();
+    Ok(builder
+        .tool_with(
+            // A publish may wait on the user's confirmation: a client that declares the
+            // tasks extension (2026-07-28) gets a task instead of a long-held request.
+            ToolSpec::new(
+                "publish",
+                "Publish an event on a declared topic to every subscribed session (e.g. a \
+                 message to another agent's agents/<agent id>/inbox). The event's source is \
+                 your agent id.",
+            )
+            .task_support(TaskSupport::Optional),
+            move |args: PublishArgs, ctx: Context| publish(args, ctx, confirm_priorities.clone()),
+        )
+        .tool(
+            "whoami",
+            "Your session id and agent id on this server",
+            |_: NoArgs, ctx: Context| async move {
+                Json(json!({"sessionId": ctx.session_id(), "agentId": &*ctx.agent_id()}))
+            },
+        ))
 }
 
 fn json_resource(

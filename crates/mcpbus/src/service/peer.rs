@@ -190,16 +190,7 @@ impl Peer {
         let id = RequestId::Number(self.shared.next_id.fetch_add(1, Ordering::Relaxed));
         let mut params = params;
         if opts.on_progress.is_some() {
-            let obj = match params.get_or_insert_with(|| Value::Object(Map::new())) {
-                Value::Object(o) => o,
-                _ => return Err(Error::Protocol("progress needs object params".into())),
-            };
-            let meta = obj
-                .entry("_meta")
-                .or_insert_with(|| Value::Object(Map::new()));
-            if let Value::Object(meta) = meta {
-                meta.insert("progressToken".into(), id.to_value());
-            }
+            with_progress_token(&mut params, &id)?;
         }
         let (tx, mut rx) = oneshot::channel();
         let progress_seen = opts
@@ -368,6 +359,20 @@ impl Peer {
         self.shared.input_done.cancel();
         self.pending().clear();
     }
+}
+
+/// Puts the request's own id in its `_meta.progressToken` (params must be an object).
+fn with_progress_token(params: &mut Option<Value>, id: &RequestId) -> Result<()> {
+    let Value::Object(obj) = params.get_or_insert_with(|| Value::Object(Map::new())) else {
+        return Err(Error::Protocol("progress needs object params".into()));
+    };
+    let meta = obj
+        .entry("_meta")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(meta) = meta {
+        meta.insert("progressToken".into(), id.to_value());
+    }
+    Ok(())
 }
 
 /// Cancels a request on the peer if the wait for it ends without an answer.
