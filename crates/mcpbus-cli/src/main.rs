@@ -106,16 +106,7 @@ enum Command {
         json: bool,
     },
     /// List a server's tools, resources, resource templates and prompts.
-    Ls {
-        /// The server: an http:// URL, or a command line that runs a stdio server.
-        target: String,
-        /// The era of MCP to speak: auto, modern or legacy.
-        #[arg(long, default_value = "auto", value_parser = parse_era)]
-        era: Era,
-        /// Print one JSON object instead of a listing.
-        #[arg(long)]
-        json: bool,
-    },
+    Ls(ListArgs),
     /// Publish an event through a running server's `POST /publish`.
     Pub {
         /// The concrete topic.
@@ -150,16 +141,20 @@ enum Command {
 enum EventsCommand {
     /// List the event types (SEP-3415 events/list) of a 2026-07-28 server, or the topics of a
     /// handshake-era one.
-    Ls {
-        /// The server: an http:// URL, or a command line that runs a stdio server.
-        target: String,
-        /// The era of MCP to speak: auto, modern or legacy.
-        #[arg(long, default_value = "auto", value_parser = parse_era)]
-        era: Era,
-        /// Print one JSON object instead of a listing.
-        #[arg(long)]
-        json: bool,
-    },
+    Ls(ListArgs),
+}
+
+/// What the listing commands take.
+#[derive(Debug, clap::Args)]
+struct ListArgs {
+    /// The server: an http:// URL, or a command line that runs a stdio server.
+    target: String,
+    /// The era of MCP to speak: auto, modern or legacy.
+    #[arg(long, default_value = "auto", value_parser = parse_era)]
+    era: Era,
+    /// Print one JSON object instead of a listing.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Why a command failed; printed as one `mcpbus: …` line on stderr.
@@ -230,7 +225,7 @@ async fn run(command: Command) -> Result<(), CliError> {
             .await?
         }
         Command::Events {
-            command: EventsCommand::Ls { target, era, json },
+            command: EventsCommand::Ls(ListArgs { target, era, json }),
         } => events_cmd::ls(&target, era, json).await?,
         Command::Call {
             target,
@@ -239,7 +234,7 @@ async fn run(command: Command) -> Result<(), CliError> {
             era,
             json,
         } => client_cmd::call(&target, &tool, arguments.as_deref(), era, json).await?,
-        Command::Ls { target, era, json } => client_cmd::ls(&target, era, json).await?,
+        Command::Ls(ListArgs { target, era, json }) => client_cmd::ls(&target, era, json).await?,
         Command::Pub {
             topic,
             payload,

@@ -365,6 +365,36 @@ impl Runner {
     }
 }
 
+/// What a failed poll or stream open means for the subscription.
+enum Failure {
+    /// The first request failed: `start` reports it, the task ends quietly.
+    Reported,
+    /// The subscription is over for good (the connection closed, or a permanent refusal).
+    Over(Error),
+    /// Try again later.
+    Retry(Error),
+}
+
+impl Runner {
+    /// Sorts a failed request: refused at start, over for good, or worth another try.
+    fn failure(&mut self, started: &mut Option<Started>, e: Error) -> Failure {
+        if let Some(started) = started.take() {
+            let _ = started.send(Err(e));
+            return Failure::Reported;
+        }
+        if self.peer.is_closed() || matches!(e, Error::Closed) {
+            return Failure::Over(Error::Closed);
+        }
+        if let Error::Remote(error) = &e
+            && is_permanent(error)
+        {
+            self.sink.terminated(error.clone());
+            return Failure::Over(e);
+        }
+        Failure::Retry(e)
+    }
+}
+
 /// Whether an error answer says the subscription can never work as asked, so that retrying
 /// is pointless: the SEP's NotFound, Forbidden, InvalidParams and Unsupported, and a server
 /// without the method.

@@ -19,7 +19,7 @@ use mcpbus_proto::events_ext::{PollEventsResult, methods};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::{Runner, Started, is_permanent};
+use super::{Failure, Runner, Started};
 use crate::error::{Error, Result};
 use crate::service::RequestOptions;
 
@@ -54,19 +54,11 @@ pub(super) async fn run(mut runner: Runner, started: Started) -> Result<()> {
                 wait
             }
             Err(e) => {
-                if let Some(started) = started.take() {
-                    let _ = started.send(Err(e));
-                    return Ok(());
-                }
-                if runner.peer.is_closed() || matches!(e, Error::Closed) {
-                    return Err(Error::Closed);
-                }
-                if let Error::Remote(error) = &e
-                    && is_permanent(error)
-                {
-                    runner.sink.terminated(error.clone());
-                    return Err(e);
-                }
+                let e = match runner.failure(&mut started, e) {
+                    Failure::Reported => return Ok(()),
+                    Failure::Over(e) => return Err(e),
+                    Failure::Retry(e) => e,
+                };
                 tracing::warn!(name = %runner.name, error = %e, ?backoff, "events/poll failed; polling again");
                 let wait = backoff;
                 backoff = (backoff * 2).min(MAX_BACKOFF);

@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{Runner, Started, is_permanent};
+use super::{Failure, Runner, Started};
 use crate::error::{Error, Result};
 use crate::service::RequestOptions;
 use crate::util::lock;
@@ -59,22 +59,11 @@ pub(super) async fn run(mut runner: Runner, started: Started) -> Result<()> {
                 runner.sink.terminated(error.clone());
                 return Err(Error::Remote(error));
             }
-            Ended::Refused(e) => {
-                if let Some(started) = started.take() {
-                    let _ = started.send(Err(e));
-                    return Ok(());
-                }
-                if runner.peer.is_closed() || matches!(e, Error::Closed) {
-                    return Err(Error::Closed);
-                }
-                if let Error::Remote(error) = &e
-                    && is_permanent(error)
-                {
-                    runner.sink.terminated(error.clone());
-                    return Err(e);
-                }
-                e.to_string()
-            }
+            Ended::Refused(e) => match runner.failure(&mut started, e) {
+                Failure::Reported => return Ok(()),
+                Failure::Over(e) => return Err(e),
+                Failure::Retry(e) => e.to_string(),
+            },
             Ended::Lost(_) if runner.peer.is_closed() => return Err(Error::Closed),
             Ended::Lost(reason) => reason,
         };
