@@ -1,7 +1,8 @@
 //! The TOML configuration of `mcpbus serve` (crates/mcpbus-cli/src/config.rs).
 //!
-//! The CLI is a binary crate, so its config module is compiled into this target as it is,
-//! through `#[path]` (it needs only `mcpbus`, `mcpbus-proto`, `serde`, `serde_json`, `toml` and
+//! The CLI is a binary crate, so its config module (and the section modules it reads:
+//! `modern_config`, `webhooks_config`, `priority`) is compiled into this target as it is,
+//! through `#[path]` (they need only `mcpbus`, `mcpbus-proto`, `serde`, `serde_json`, `toml` and
 //! `thiserror`). The input is the text of a configuration file. Properties:
 //! - `Config::parse` gives a config or `ConfigError::Parse`, naming the file when given one;
 //! - text it accepts is valid TOML, and the same document rendered again by `toml` parses to
@@ -16,6 +17,16 @@
 #[allow(dead_code)] // Only the parsing side is exercised here.
 #[path = "../../crates/mcpbus-cli/src/config.rs"]
 mod config;
+// The sections config.rs reads through modules of their own.
+#[allow(dead_code)]
+#[path = "../../crates/mcpbus-cli/src/modern_config.rs"]
+mod modern_config;
+#[allow(dead_code)]
+#[path = "../../crates/mcpbus-cli/src/priority.rs"]
+mod priority;
+#[allow(dead_code)]
+#[path = "../../crates/mcpbus-cli/src/webhooks_config.rs"]
+mod webhooks_config;
 
 use std::path::Path;
 

@@ -241,7 +241,7 @@ pub(crate) enum ConfigError {
     PrefixWithoutRedis,
     /// `[publish] confirm_priorities` names no priority.
     #[error("[publish] confirm_priorities: {0}")]
-    ConfirmPriority(#[from] crate::serve::InvalidPriority),
+    ConfirmPriority(#[from] crate::priority::InvalidPriority),
     /// `[modern]` is unusable.
     #[error(transparent)]
     Modern(#[from] crate::modern_config::ModernConfigError),

@@ -6,6 +6,7 @@ mod cursor_file;
 mod events_cmd;
 mod http;
 mod modern_config;
+mod priority;
 mod publish;
 mod serve;
 mod sub;

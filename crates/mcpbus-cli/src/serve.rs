@@ -6,7 +6,6 @@ use mcpbus::events::{EmitReport, Event};
 use mcpbus::server::{Context, Json, NoArgs, Server, ServerBuilder, ToolError, ToolSpec};
 use mcpbus::service::ServiceConfig;
 use mcpbus::tasks::{TaskConfig, TaskSupport};
-use mcpbus_proto::events::EventPriority;
 use mcpbus_proto::mcp::{
     ElicitAction, ElicitRequestFormParams, ElicitRequestParams, ReadResourceResult, Resource,
     ResourceContents,
@@ -17,6 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::config::{Config, ConfigError};
+pub(crate) use crate::priority::{InvalidPriority, parse_priority};
 
 /// Why `mcpbus serve` could not start, or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -183,22 +183,6 @@ fn json_resource(
         )],
         meta: None,
     })
-}
-
-/// A priority name that is none of urgent, high, normal and low.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid priority {0:?}: expected urgent, high, normal or low")]
-pub(crate) struct InvalidPriority(pub String);
-
-/// Reads a priority name as the `publish` tool, `POST /publish` and `mcpbus pub` take it.
-pub(crate) fn parse_priority(name: &str) -> Result<EventPriority, InvalidPriority> {
-    match name {
-        "urgent" => Ok(EventPriority::Urgent),
-        "high" => Ok(EventPriority::High),
-        "normal" => Ok(EventPriority::Normal),
-        "low" => Ok(EventPriority::Low),
-        other => Err(InvalidPriority(other.to_owned())),
-    }
 }
 
 /// Applies the optional fields a publisher may set on an event.

@@ -244,6 +244,7 @@ impl Harness {
             Then::Answer { .. } | Then::Stream { .. } | Then::Deleted(_) => 200,
             Then::Accepted => 202,
             Then::MethodNotAllowed => 405,
+            Then::Modern { .. } => status,
         };
         if status != wanted {
             let body = body_of(response).await;
@@ -290,6 +291,7 @@ impl Harness {
                 assert!(body_of(response).await.is_empty());
             }
             Then::Accepted => assert!(body_of(response).await.is_empty(), "202 with a body"),
+            Then::Modern { id } => check_modern(status, response, id.as_ref()).await,
             Then::Deleted(session) => {
                 self.model.live.remove(&session);
                 self.model.standalone.remove(&session);
@@ -406,6 +408,35 @@ fn content_type(response: &Response<Body>) -> &str {
         .unwrap_or("")
 }
 
+/// A 2026-07-28 answer: a documented status for that era; no session id ever; an error (or,
+/// in a JSON body, the answer) names the request's id.
+async fn check_modern(status: u16, response: Response<Body>, id: Option<&RequestId>) {
+    assert!(
+        [200, 202, 400, 404, 503].contains(&status),
+        "a 2026-07-28 message answered {status}"
+    );
+    assert!(response.headers().get("mcp-session-id").is_none());
+    if status == 202 || content_type(&response) == "text/event-stream" {
+        return;
+    }
+    let body = body_of(response).await;
+    let message = parse_message(&body).unwrap_or_else(|e| {
+        panic!("{status}: body {:?} is no message: {e}", String::from_utf8_lossy(&body))
+    });
+    let answered = match &message {
+        Message::Response(r) => Some(&r.id),
+        Message::Error(e) => e.id.as_ref(),
+        other => panic!("{status}: {other:?} is no answer"),
+    };
+    if let (Some(id), Some(answered)) = (id, answered)
+        && status != 503
+    {
+        assert_eq!(answered, id, "{status}: the answer names another request");
+    }
+    // Only a 200 may carry a result; every other status is an error.
+    assert!(status == 200 || matches!(message, Message::Error(_)), "{status}: {message:?}");
+}
+
 async fn body_of(response: Response<Body>) -> Bytes {
     let collected = tokio::time::timeout(PATIENCE, response.into_body().collect())
         .await
@@ -413,7 +444,8 @@ async fn body_of(response: Response<Body>) -> Bytes {
     collected.expect("an in-memory body cannot fail").to_bytes()
 }
 
-/// An error status carries an id-less JSON-RPC error: `-32603` for 503, the parse error's
+/// An error status carries a JSON-RPC error with an id (the request's when its body was read,
+/// the string `"unknown"` otherwise; docs/protocol.md 5): `-32603` for 503, the parse error's
 /// code when given, `-32600` otherwise.
 fn check_error_body(status: u16, body: &[u8], code: Option<i64>) {
     let message = parse_message(body).unwrap_or_else(|e| {
@@ -425,7 +457,7 @@ fn check_error_body(status: u16, body: &[u8], code: Option<i64>) {
     let Message::Error(error) = message else {
         panic!("{status}: {message:?} is not an error");
     };
-    assert_eq!(error.id, None);
+    assert!(error.id.is_some(), "{status}: an HTTP error body always has an id");
     let expected = match (status, code) {
         (_, Some(code)) => code,
         (503, None) => error_codes::INTERNAL_ERROR,

@@ -70,6 +70,13 @@ pub enum Then {
     Deleted(String),
     /// 405 with `Allow`.
     MethodNotAllowed,
+    /// A 2026-07-28 message (docs/protocol.md 6.2): answered on its own, with no session;
+    /// 200 (its answer, JSON or SSE), 202 (a notification), 400 or 404 (an error carrying the
+    /// request's id, `id`), or 503 (too many in flight).
+    Modern {
+        /// The request's id (`None` for a notification or a response).
+        id: Option<RequestId>,
+    },
 }
 
 /// The statuses a request may get: `then`, or one of `tolerated` from unsure header checks.
@@ -226,6 +233,10 @@ pub fn expect(
     };
     let outcome = host_and_origin(setup, headers, &mut checks).and_then(|()| match *method {
         Method::POST => post(setup, model, headers, body, &mut checks),
+        // Without a session, GET and DELETE belong to no era (docs/protocol.md 5): 405.
+        Method::GET | Method::DELETE if !headers.contains_key("mcp-session-id") => {
+            Ok(checks.done(Then::MethodNotAllowed))
+        }
         Method::GET if !setup.stateless => get(model, store, headers, &mut checks),
         Method::DELETE if !setup.stateless => {
             let session = session(model, headers, &mut checks)?;
@@ -277,6 +288,13 @@ fn post(
         Ok(m) => m,
         Err(invalid) => return Err(checks.done(Then::BadMessage(invalid.error.code))),
     };
+    if is_modern(headers, &message) {
+        let id = match &message {
+            Message::Request(r) => Some(r.id.clone()),
+            _ => None,
+        };
+        return Ok(checks.done(Then::Modern { id }));
+    }
     let initialize = matches!(&message, Message::Request(r) if r.method == methods::INITIALIZE);
     if !initialize {
         checks.check(version_verdict(headers), 400)?;
@@ -308,6 +326,31 @@ fn post(
         }
         _ => Then::Accepted,
     }))
+}
+
+/// Whether the server serves a POSTed message in the 2026-07-28 era: no session, and a modern
+/// revision in its `_meta` or `MCP-Protocol-Version` header (or `server/discover`); an
+/// `initialize` only when both name one (docs/protocol.md 6.2).
+fn is_modern(headers: &HeaderMap, message: &Message) -> bool {
+    if headers.contains_key(SESSION_ID) {
+        return false;
+    }
+    let header_is_modern = headers
+        .get("mcp-protocol-version")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !mcpbus_proto::mcp::is_supported_protocol_version(v));
+    match message {
+        Message::Request(r) if r.method == methods::INITIALIZE => {
+            mcpbus_proto::modern::protocol_version_of(r.params.as_ref()).is_some()
+                && header_is_modern
+        }
+        Message::Request(r) => {
+            r.method == "server/discover"
+                || mcpbus_proto::modern::protocol_version_of(r.params.as_ref()).is_some()
+                || header_is_modern
+        }
+        _ => header_is_modern,
+    }
 }
 
 fn get(

@@ -318,8 +318,10 @@ impl HttpInner {
         match *request.method() {
             Method::POST => post::post(self, request).await,
             // Without a session, GET and DELETE belong to no era: 2026-07-28 has neither.
+            // `Allow` still lists GET and DELETE when the server has sessions: they are
+            // allowed, with one.
             Method::GET | Method::DELETE if self.without_session(&request) => {
-                wire::method_not_allowed(true)
+                wire::method_not_allowed(self.config.stateless)
             }
             Method::GET if !self.config.stateless => get::get(self, request).await,
             Method::DELETE if !self.config.stateless => self.delete(request).await,
