@@ -244,6 +244,9 @@ impl Harness {
             Then::Answer { .. } | Then::Stream { .. } | Then::Deleted(_) => 200,
             Then::Accepted => 202,
             Then::MethodNotAllowed => 405,
+            // Any status of the era's own; one an unsure header check may give is checked as
+            // that check's refusal.
+            Then::Modern { .. } if expected.tolerated.contains(&status) => 0,
             Then::Modern { .. } => status,
         };
         if status != wanted {

@@ -58,8 +58,8 @@ pub enum Then {
         /// It is (or takes over) the standalone stream.
         standalone: bool,
     },
-    /// 410: the events after `Last-Event-ID` are gone; a standalone stream it would have
-    /// taken over is released.
+    /// 410: the events after `Last-Event-ID` on the standalone stream are gone; the stream it
+    /// would have taken over is released.
     Gone {
         /// The session.
         session: String,
@@ -390,6 +390,12 @@ fn get(
         .expect("in memory");
     match read {
         Ok(_) => Ok(checks.done(Then::Stream {
+            session,
+            standalone,
+        })),
+        // A POST stream whose id was trimmed resumes from the oldest message kept: its answer,
+        // the newest, is still there (docs/protocol.md 4).
+        Err(StoreError::Expired(_)) if !standalone => Ok(checks.done(Then::Stream {
             session,
             standalone,
         })),
