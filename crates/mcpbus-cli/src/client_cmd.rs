@@ -3,8 +3,10 @@
 
 use mcpbus::client::{Client, ClientBuilder, Era};
 use mcpbus::proto::mcp::{CallToolResult, ContentBlock};
-use mcpbus::transport::{ChildProcess, HttpClientConfig, HttpClientTransport};
 use serde_json::{Map, Value, json};
+
+use crate::connect::{self, ConnectError};
+use crate::sub::print_json;
 
 /// Why `mcpbus call` or `mcpbus ls` failed.
 #[derive(Debug, thiserror::Error)]
@@ -12,25 +14,9 @@ pub(crate) enum ClientCmdError {
     /// The target is neither a URL nor a command.
     #[error("no server given: pass an http:// URL or a command that runs a stdio server")]
     NoTarget,
-    /// The HTTP transport refuses the URL.
+    /// The server could not be reached.
     #[error(transparent)]
-    Transport(mcpbus::Error),
-    /// The stdio server could not be started.
-    #[error("cannot start {program:?}: {source}")]
-    Spawn {
-        /// The program.
-        program: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// Connecting (era detection, `initialize` or `server/discover`) failed.
-    #[error("cannot connect to {server}: {source}")]
-    Connect {
-        /// The URL, or the quoted program.
-        server: String,
-        /// Why.
-        source: mcpbus::Error,
-    },
+    Connect(#[from] ConnectError),
     /// The tool arguments are not a JSON object.
     #[error("the tool arguments must be a JSON object, e.g. '{{\"city\": \"Paris\"}}': {0}")]
     Arguments(String),
@@ -75,47 +61,18 @@ impl Target {
         era: Era,
     ) -> Result<Client, ClientCmdError> {
         let builder = builder.era(era);
-        match self {
-            Target::Url(url) => {
-                let transport = HttpClientTransport::new(url, HttpClientConfig::default())
-                    .map_err(ClientCmdError::Transport)?;
-                builder
-                    .connect(transport)
-                    .await
-                    .map_err(|source| ClientCmdError::Connect {
-                        server: url.clone(),
-                        source,
-                    })
-            }
+        Ok(match self {
+            Target::Url(url) => connect::to_url(builder, url).await?,
             Target::Command(words) => {
                 let (program, args) = words.split_first().ok_or(ClientCmdError::NoTarget)?;
-                let mut cmd = tokio::process::Command::new(program);
-                cmd.args(args);
-                let transport =
-                    ChildProcess::spawn(cmd).map_err(|source| ClientCmdError::Spawn {
-                        program: program.clone(),
-                        source,
-                    })?;
-                builder
-                    .connect(transport)
-                    .await
-                    .map_err(|source| ClientCmdError::Connect {
-                        server: format!("{program:?}"),
-                        source,
-                    })
+                connect::to_command(builder, program, args).await?
             }
-        }
+        })
     }
 }
 
 fn builder() -> ClientBuilder {
     Client::builder("mcpbus-cli", env!("CARGO_PKG_VERSION"))
-}
-
-fn print_json(value: &impl serde::Serialize) {
-    if let Ok(line) = serde_json::to_string(value) {
-        println!("{line}");
-    }
 }
 
 /// `mcpbus call TARGET TOOL [ARGS]`: prints the result's text blocks (other blocks and

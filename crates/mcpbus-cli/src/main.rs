@@ -2,6 +2,7 @@
 
 mod client_cmd;
 mod config;
+mod connect;
 mod cursor_file;
 mod events_cmd;
 mod http;

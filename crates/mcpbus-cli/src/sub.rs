@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 
 use mcpbus::client::{Client, Era};
-use mcpbus::transport::{ChildProcess, HttpClientConfig, HttpClientTransport};
 
+use crate::connect::{self as reach, ConnectError};
 use crate::cursor_file::{CursorFile, CursorFileError};
 use crate::sub_modern;
 
@@ -28,20 +28,9 @@ pub(crate) enum SubError {
     NoPattern,
     #[error("missing server command after --")]
     NoCommand,
-    /// The HTTP transport refuses the URL.
+    /// The server could not be reached.
     #[error(transparent)]
-    Transport(mcpbus::Error),
-    #[error("cannot start {program:?}: {source}")]
-    Spawn {
-        program: String,
-        source: std::io::Error,
-    },
-    /// `server` is the URL, or the quoted program name.
-    #[error("cannot connect to {server}: {source}")]
-    Connect {
-        server: String,
-        source: mcpbus::Error,
-    },
+    Connect(#[from] ConnectError),
     #[error("events/subscribe failed: {0}")]
     Subscribe(#[source] mcpbus::Error),
     #[error("no pattern was accepted")]
@@ -166,37 +155,15 @@ async fn connect(server: &Server<'_>, era: Era) -> Result<Client, SubError> {
         .on_event(|event| print_json(&event))
         .discover_first()
         .era(era);
-    match server {
-        Server::Url(url) => {
-            let transport = HttpClientTransport::new(url, HttpClientConfig::default())
-                .map_err(SubError::Transport)?;
-            builder
-                .connect(transport)
-                .await
-                .map_err(|source| SubError::Connect {
-                    server: (*url).to_owned(),
-                    source,
-                })
-        }
+    Ok(match server {
+        Server::Url(url) => reach::to_url(builder, url).await?,
         Server::Command(words) => {
             let Some((program, args)) = words.split_first() else {
                 return Err(SubError::NoCommand);
             };
-            let mut cmd = tokio::process::Command::new(program);
-            cmd.args(args);
-            let transport = ChildProcess::spawn(cmd).map_err(|source| SubError::Spawn {
-                program: program.clone(),
-                source,
-            })?;
-            builder
-                .connect(transport)
-                .await
-                .map_err(|source| SubError::Connect {
-                    server: format!("{program:?}"),
-                    source,
-                })
+            reach::to_command(builder, program, args).await?
         }
-    }
+    })
 }
 
 /// Prints an event (or a retained value) as one JSON line.
