@@ -49,13 +49,18 @@ pub(crate) struct ModernScope {
 
 impl ModernScope {
     /// Reads the request's `_meta` (`-32602` when a required member is missing or malformed,
-    /// `-32022` for a revision not served) and the answers it carries back.
+    /// `-32022` for a revision not served), unless the transport read it already (`read`),
+    /// and the answers it carries back.
     pub(crate) fn of_request(
         request: &Request,
+        read: Option<RequestMeta>,
         keys: &Arc<RequestStateKeys>,
     ) -> Result<Self, ErrorObject> {
         let params = request.params.as_ref();
-        let meta = RequestMeta::from_params(params).map_err(ErrorObject::from)?;
+        let meta = match read {
+            Some(meta) => meta,
+            None => RequestMeta::from_params(params).map_err(ErrorObject::from)?,
+        };
         if !modern::is_supported_protocol_version(&meta.protocol_version) {
             return Err(unsupported_version(&meta.protocol_version));
         }
@@ -110,8 +115,17 @@ pub(crate) fn is_modern_request(request: &Request) -> bool {
 }
 
 /// Answers one modern request.
-pub(crate) async fn serve(request: Request, mut ctx: Context) -> Result<Value, ErrorObject> {
-    let scope = ModernScope::of_request(&request, &ctx.server.inner.modern.state_keys)?;
+pub(crate) async fn serve(request: Request, ctx: Context) -> Result<Value, ErrorObject> {
+    serve_read(request, None, ctx).await
+}
+
+/// Answers one modern request whose `_meta` may have been read already (`meta`).
+async fn serve_read(
+    request: Request,
+    meta: Option<RequestMeta>,
+    mut ctx: Context,
+) -> Result<Value, ErrorObject> {
+    let scope = ModernScope::of_request(&request, meta, &ctx.server.inner.modern.state_keys)?;
     let scope = Arc::new(scope);
     ctx.modern = Some(scope.clone());
     let method = request.method.as_str();
@@ -306,6 +320,7 @@ impl ModernConfig {
 pub(crate) async fn serve_alone(
     server: &super::Server,
     request: Request,
+    meta: RequestMeta,
     related: Arc<dyn crate::service::RelatedSink>,
     cancel: tokio_util::sync::CancellationToken,
     principal: Option<Arc<str>>,
@@ -323,5 +338,5 @@ pub(crate) async fn serve_alone(
         modern: None,
         input_key: None,
     };
-    serve(request, ctx).await
+    serve_read(request, Some(meta), ctx).await
 }

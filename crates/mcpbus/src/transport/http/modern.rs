@@ -63,10 +63,11 @@ pub(super) async fn post(
             return wire::bad_request("a 2026-07-28 client never sends responses");
         }
     };
-    if let Err(e) = check(&http, headers, &request) {
+    let meta = match check(&http, headers, &request) {
+        Ok(meta) => meta,
         // Every refusal of the request's frame is a 400, whatever its code.
-        return error_with_status(&request.id, e, StatusCode::BAD_REQUEST);
-    }
+        Err(e) => return error_with_status(&request.id, e, StatusCode::BAD_REQUEST),
+    };
     // SEP-3415: push streams last as long as their subscription and are exempt from the cap
     // on requests in flight; they have a cap of their own (docs/protocol.md 3.4).
     let slot = if request.method == EVENTS_STREAM {
@@ -86,28 +87,40 @@ pub(super) async fn post(
     };
     // Checked in `HttpInner::handle`: a refused token never gets here.
     let principal = super::principal(&http, headers).ok().flatten();
-    answer(http, request, slot, principal).await
+    answer(http, Checked { request, meta }, slot, principal).await
+}
+
+/// A request whose frame passed [`check`], with the `_meta` read on the way (the handlers do
+/// not read it again).
+struct Checked {
+    request: Request,
+    meta: RequestMeta,
 }
 
 /// The `_meta` and the headers, in the order the revision gives their errors: a missing
 /// member (`-32602`), a header that disagrees with the body (`-32020`), a revision not served
-/// (`-32022`).
-fn check(http: &HttpInner, headers: &HeaderMap, request: &Request) -> Result<(), ErrorObject> {
+/// (`-32022`). The `_meta` read.
+fn check(
+    http: &HttpInner,
+    headers: &HeaderMap,
+    request: &Request,
+) -> Result<RequestMeta, ErrorObject> {
     let meta = RequestMeta::from_params(request.params.as_ref()).map_err(ErrorObject::from)?;
     modern_headers::check(headers, request, &meta.protocol_version, &http.server)?;
     if !modern::is_supported_protocol_version(&meta.protocol_version) {
         return Err(era::unsupported_version(&meta.protocol_version));
     }
-    Ok(())
+    Ok(meta)
 }
 
 /// Runs the request: JSON if the answer comes before anything else, SSE otherwise.
 async fn answer(
     http: Arc<HttpInner>,
-    request: Request,
+    checked: Checked,
     slot: Option<InFlight>,
     principal: Option<Arc<str>>,
 ) -> Response<Body> {
+    let Checked { request, meta } = checked;
     let id = request.id.clone();
     let (tx, mut related) = mpsc::unbounded_channel();
     // Shutting down ends every request, listen streams included.
@@ -118,7 +131,7 @@ async fn answer(
     let sink = Arc::new(RelatedFrames(tx));
     let mut task = tokio::spawn({
         let cancel = cancel.clone();
-        async move { era::serve_alone(&server, request, sink, cancel, principal).await }
+        async move { era::serve_alone(&server, request, meta, sink, cancel, principal).await }
     });
     let first = tokio::select! {
         biased;
