@@ -248,6 +248,9 @@ pub(crate) enum ConfigError {
     /// `[auth]` is unusable.
     #[error(transparent)]
     Auth(#[from] crate::webhooks_config::AuthConfigError),
+    /// `[webhooks]` is unusable.
+    #[error(transparent)]
+    Webhooks(#[from] crate::webhooks_config::WebhooksConfigError),
     /// A shared Redis is set for a stdio server, which has one client and no replicas.
     #[error("a shared Redis serves HTTP replicas: drop --stdio or [redis] url")]
     RedisWithStdio,

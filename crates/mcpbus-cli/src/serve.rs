@@ -81,7 +81,7 @@ pub(crate) fn build_server(config: &Config, shared: Option<Shared>) -> Result<Se
     }
     let mut modern = config.modern.to_config(|v| std::env::var(v).ok())?;
     builder = builder.bearer_tokens(config.auth.to_tokens(|v| std::env::var(v).ok())?);
-    if let Some(webhooks) = config.webhooks.to_config() {
+    if let Some(webhooks) = config.webhooks.to_config()? {
         if shared.is_some() {
             // Held in each replica's memory: behind a load balancer, a refresh or an
             // unsubscribe may reach another replica than the one delivering.

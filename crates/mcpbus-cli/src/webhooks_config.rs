@@ -1,10 +1,11 @@
 //! `[webhooks]` and `[[auth.tokens]]`: SEP-3415 webhook delivery in `mcpbus serve`, and the
 //! bearer tokens that give requests the principal webhooks need (docs/protocol.md 3.6).
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mcpbus::server::auth::{BearerTokens, InvalidToken};
-use mcpbus::webhooks::{RetryPolicy, WebhookConfig};
+use mcpbus::webhooks::{RetryPolicy, WebhookConfig, WebhookTlsError, certificates_from_pem};
 use serde::Deserialize;
 
 /// `[webhooks]`; every duration in milliseconds.
@@ -37,6 +38,29 @@ pub(crate) struct WebhooksSection {
     /// Private ranges, addresses or host names deliveries may go to.
     #[serde(default)]
     pub allow_private: Vec<String>,
+    /// A PEM file of CA certificates trusted for https endpoints besides the built-in roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Why `[webhooks]` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WebhooksConfigError {
+    /// The CA file cannot be read.
+    #[error("[webhooks] ca_file {path}: {source}")]
+    CaFile {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The CA file has no usable certificate.
+    #[error("[webhooks] ca_file {path}: {source}")]
+    CaPem {
+        /// The file.
+        path: String,
+        /// Why.
+        source: WebhookTlsError,
+    },
 }
 
 impl Default for WebhooksSection {
@@ -47,13 +71,17 @@ impl Default for WebhooksSection {
 
 impl WebhooksSection {
     /// The library's settings, or `None` when webhooks are off.
-    pub(crate) fn to_config(&self) -> Option<WebhookConfig> {
+    pub(crate) fn to_config(&self) -> Result<Option<WebhookConfig>, WebhooksConfigError> {
         if !self.enabled {
-            return None;
+            return Ok(None);
         }
+        let extra_root_certificates = match &self.ca_file {
+            None => Vec::new(),
+            Some(path) => read_ca_file(path)?,
+        };
         let d = WebhookConfig::default();
         let ms = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_millis);
-        Some(WebhookConfig {
+        Ok(Some(WebhookConfig {
             default_ttl: ms(self.default_ttl_ms, d.default_ttl),
             min_ttl: ms(self.min_ttl_ms, d.min_ttl),
             max_ttl: ms(self.max_ttl_ms, d.max_ttl),
@@ -67,9 +95,23 @@ impl WebhooksSection {
             max_body_bytes: self.max_body_bytes.unwrap_or(d.max_body_bytes),
             max_subscriptions: self.max_subscriptions.unwrap_or(d.max_subscriptions),
             allow_private: self.allow_private.clone(),
+            extra_root_certificates,
             ..d
-        })
+        }))
     }
+}
+
+/// The certificates of a PEM file.
+fn read_ca_file(path: &Path) -> Result<Vec<Vec<u8>>, WebhooksConfigError> {
+    let shown = || path.display().to_string();
+    let pem = std::fs::read(path).map_err(|source| WebhooksConfigError::CaFile {
+        path: shown(),
+        source,
+    })?;
+    certificates_from_pem(&pem).map_err(|source| WebhooksConfigError::CaPem {
+        path: shown(),
+        source,
+    })
 }
 
 /// `[auth]`
@@ -132,15 +174,35 @@ mod tests {
 
     #[test]
     fn webhooks_are_off_unless_enabled() {
-        assert!(WebhooksSection::default().to_config().is_none());
+        assert!(WebhooksSection::default().to_config().unwrap().is_none());
         let s: WebhooksSection = toml::from_str(
             "enabled = true\ninitial_backoff_ms = 50\nallow_private = [\"127.0.0.0/8\"]",
         )
         .unwrap();
-        let c = s.to_config().unwrap();
+        let c = s.to_config().unwrap().unwrap();
         assert_eq!(c.retry.initial_backoff, Duration::from_millis(50));
         assert_eq!(c.retry.max_attempts, 5);
         assert_eq!(c.allow_private, ["127.0.0.0/8"]);
+    }
+
+    #[test]
+    fn a_ca_file_that_is_missing_or_holds_no_certificate_is_refused() {
+        let section = |path: &str| -> WebhooksSection {
+            toml::from_str(&format!("enabled = true\nca_file = {path:?}")).unwrap()
+        };
+        let missing = section("/nonexistent/ca.pem").to_config().unwrap_err();
+        assert!(
+            matches!(missing, WebhooksConfigError::CaFile { .. }),
+            "{missing}"
+        );
+        let dir = std::env::temp_dir().join(format!("mcpbus-ca-{}", std::process::id()));
+        std::fs::write(&dir, "not pem").unwrap();
+        let empty = section(dir.to_str().unwrap()).to_config().unwrap_err();
+        std::fs::remove_file(&dir).unwrap();
+        assert!(
+            empty.to_string().contains("no CERTIFICATE section"),
+            "{empty}"
+        );
     }
 
     #[test]

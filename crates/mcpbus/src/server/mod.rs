@@ -91,9 +91,9 @@ pub enum BuildError {
     /// A resource template is not a supported URI template.
     #[error("{0}")]
     Template(#[from] TemplateError),
-    /// An entry of the webhook allow-list is unusable.
+    /// The webhook configuration is unusable (an allow-list entry, an extra root certificate).
     #[error("{0}")]
-    WebhookAllowList(#[from] crate::webhooks::InvalidAllowEntry),
+    Webhooks(#[from] crate::webhooks::WebhookSetupError),
 }
 
 /// Why a resource template's URI is not a supported URI template (RFC 6570 level 1: literal

@@ -30,6 +30,9 @@ pub struct WebhookConfig {
     /// (`127.0.0.0/8`, `fd00::/8`), single addresses, or host names (`hooks.internal`).
     /// Plain `http://` callback URLs are accepted only to these destinations.
     pub allow_private: Vec<String>,
+    /// Root certificates (DER) trusted for `https` endpoints besides the Mozilla roots the
+    /// build ships (default none): a private CA of the receivers' network.
+    pub extra_root_certificates: Vec<Vec<u8>>,
     /// Webhook subscriptions held at once (default 10,000); beyond, ResourceExhausted.
     pub max_subscriptions: usize,
     /// Delivery is suspended when, within this window, at least
@@ -56,6 +59,7 @@ impl Default for WebhookConfig {
             verification_ttl: Duration::from_secs(24 * 3600),
             rotation_grace: Duration::from_secs(5 * 60),
             allow_private: Vec::new(),
+            extra_root_certificates: Vec::new(),
             max_subscriptions: 10_000,
             suspend_window: Duration::from_secs(3600),
             suspend_min_attempts: 100,

@@ -12,9 +12,23 @@ mod destination;
 mod registry;
 mod sender;
 mod signing;
+mod tls;
 mod worker;
 
 pub use config::{InvalidAllowEntry, RetryPolicy, WebhookConfig};
 pub use signing::{InvalidSecret, WebhookSecret, signature_header};
+pub use tls::{WebhookTlsError, certificates_from_pem};
+
+/// The webhook configuration cannot be served (`ServerBuilder::build`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WebhookSetupError {
+    /// An entry of the allow-list is unusable.
+    #[error(transparent)]
+    AllowList(#[from] InvalidAllowEntry),
+    /// The TLS client cannot be set up (an unusable extra root certificate).
+    #[error(transparent)]
+    Tls(#[from] WebhookTlsError),
+}
 
 pub(crate) use registry::{SubscribeRequest, Webhooks};

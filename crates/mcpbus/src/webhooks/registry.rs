@@ -22,10 +22,12 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::config::{AllowList, InvalidAllowEntry, WebhookConfig};
+use super::WebhookSetupError;
+use super::config::{AllowList, WebhookConfig};
 use super::destination::{self, CallbackUrl, Refusal};
 use super::sender;
 use super::signing::{WebhookSecret, constant_time_eq, signature_header};
+use super::tls::Tls;
 use crate::events::event_types::{EventSubscription, retained_occurrence};
 use crate::events::{EventHub, ReadFrom};
 use crate::util::lock;
@@ -48,6 +50,7 @@ pub(super) struct Inner {
     pub(super) config: WebhookConfig,
     pub(super) allow: AllowList,
     pub(super) hub: EventHub,
+    tls: Tls,
     subs: Mutex<HashMap<String, Arc<Sub>>>,
     /// Verified (principal, URL) pairs and until when.
     verified: Mutex<HashMap<(Arc<str>, String), Instant>>,
@@ -57,6 +60,20 @@ pub(super) struct Inner {
 }
 
 impl Inner {
+    /// Where a POST for `url` to the checked `addr` goes.
+    pub(super) fn target<'a>(
+        &'a self,
+        url: &'a CallbackUrl,
+        addr: std::net::SocketAddr,
+    ) -> sender::Target<'a> {
+        sender::Target {
+            url,
+            addr,
+            tls: &self.tls,
+            timeout: self.config.timeout,
+        }
+    }
+
     /// Drops `sub` from the registry, if it is still the one held under its id.
     pub(super) fn forget(&self, sub: &Sub) {
         let mut subs = lock(&self.subs);
@@ -202,13 +219,15 @@ struct Start {
 
 impl Webhooks {
     /// The registry of a server whose events are `hub`'s.
-    pub(crate) fn new(config: WebhookConfig, hub: EventHub) -> Result<Self, InvalidAllowEntry> {
+    pub(crate) fn new(config: WebhookConfig, hub: EventHub) -> Result<Self, WebhookSetupError> {
         let allow = AllowList::parse(&config.allow_private)?;
+        let tls = Tls::new(&config.extra_root_certificates)?;
         Ok(Webhooks {
             inner: Arc::new(Inner {
                 config,
                 allow,
                 hub,
+                tls,
                 subs: Mutex::default(),
                 verified: Mutex::default(),
                 verifications: Mutex::default(),
@@ -440,15 +459,9 @@ impl Webhooks {
         .unwrap_or_default();
         let webhook_id = control_id("verification");
         let headers = signed_headers(id, &webhook_id, [&req.secret], &body);
-        let answer = sender::post(
-            url,
-            addr,
-            &headers,
-            Bytes::from(body),
-            self.inner.config.timeout,
-        )
-        .await
-        .map_err(ErrorObject::callback_endpoint_error)?;
+        let answer = sender::post(self.inner.target(url, addr), &headers, Bytes::from(body))
+            .await
+            .map_err(ErrorObject::callback_endpoint_error)?;
         if !(200..300).contains(&answer.status) {
             return Err(ErrorObject::callback_endpoint_error(
                 sender::status_category(answer.status),

@@ -1,7 +1,8 @@
 //! One POST to a checked address (docs/protocol.md 3.6.5): HTTP/1.1 over a connection to the
-//! address the SSRF check approved, the URL's host in `Host`, no redirect followed, the whole
-//! exchange under a timeout, and at most a few KiB of the answer read. Failures are reported
-//! as SEP-3415 categories only, never with what the endpoint said.
+//! address the SSRF check approved (in TLS for an `https` URL, the certificate checked against
+//! the URL's host), the URL's host in `Host`, no redirect followed, the whole exchange under a
+//! timeout, and at most a few KiB of the answer read. Failures are reported as SEP-3415
+//! categories only, never with what the endpoint said.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use hyper_util::rt::TokioIo;
 use mcpbus_proto::events_ext::webhook::DeliveryErrorCategory;
 
 use super::destination::CallbackUrl;
+use super::tls::Tls;
 
 /// The most of an answer's body read (a verification echo is far smaller).
 const MAX_ANSWER: usize = 8 * 1024;
@@ -24,34 +26,61 @@ pub(crate) struct Answer {
     pub(crate) body: Option<Bytes>,
 }
 
-/// POSTs `body` with `headers` to `addr` for `url`.
+/// Where and how one POST goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target<'a> {
+    /// The callback URL.
+    pub(crate) url: &'a CallbackUrl,
+    /// The address the SSRF check approved.
+    pub(crate) addr: SocketAddr,
+    /// The TLS client, used when the URL is `https`.
+    pub(crate) tls: &'a Tls,
+    /// The bound on the whole exchange.
+    pub(crate) timeout: Duration,
+}
+
+/// POSTs `body` with `headers` to `target`.
 pub(crate) async fn post(
-    url: &CallbackUrl,
-    addr: SocketAddr,
+    target: Target<'_>,
     headers: &[(&'static str, String)],
     body: Bytes,
-    timeout: Duration,
 ) -> Result<Answer, DeliveryErrorCategory> {
-    if url.https {
-        // This build has no TLS client: an https endpoint cannot be reached (docs/protocol.md
-        // 3.6.8), and says so with the category the SEP has for it.
-        return Err(DeliveryErrorCategory::TlsError);
-    }
-    tokio::time::timeout(timeout, exchange(url, addr, headers, body))
+    tokio::time::timeout(target.timeout, connect_and_send(target, headers, body))
         .await
         .unwrap_or(Err(DeliveryErrorCategory::Timeout))
 }
 
-async fn exchange(
-    url: &CallbackUrl,
-    addr: SocketAddr,
+async fn connect_and_send(
+    target: Target<'_>,
     headers: &[(&'static str, String)],
     body: Bytes,
 ) -> Result<Answer, DeliveryErrorCategory> {
-    let refused = |_| DeliveryErrorCategory::ConnectionRefused;
-    let stream = tokio::net::TcpStream::connect(addr)
+    let tcp = tokio::net::TcpStream::connect(target.addr)
         .await
-        .map_err(refused)?;
+        .map_err(|_| DeliveryErrorCategory::ConnectionRefused)?;
+    if !target.url.https {
+        return exchange(target.url, tcp, headers, body).await;
+    }
+    let tls = target
+        .tls
+        .connect(&target.url.host, tcp)
+        .await
+        .map_err(|e| {
+            tracing::debug!(host = %target.url.host, error = %e, "webhook TLS handshake failed");
+            DeliveryErrorCategory::TlsError
+        })?;
+    exchange(target.url, tls, headers, body).await
+}
+
+async fn exchange<S>(
+    url: &CallbackUrl,
+    stream: S,
+    headers: &[(&'static str, String)],
+    body: Bytes,
+) -> Result<Answer, DeliveryErrorCategory>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|_| DeliveryErrorCategory::ConnectionRefused)?;

@@ -237,7 +237,7 @@ async fn attempt(
     };
     let secrets = sub.signing_secrets();
     let headers = signed_headers(&sub.id, webhook_id, &secrets, &body);
-    sender::post(&sub.url, addr, &headers, body, inner.config.timeout)
+    sender::post(inner.target(&sub.url, addr), &headers, body)
         .await
         .map(|answer| answer.status)
 }
