@@ -1,7 +1,8 @@
-//! Webhook delivery to `https` endpoints (docs/protocol.md 3.6.5): a receiver on 127.0.0.1
-//! serving TLS with a certificate from a CA made for the test; the server trusts that CA
-//! through `WebhookConfig::extra_root_certificates` (loopback is allowed, as in every webhook
-//! test). Signatures are checked by the official Standard Webhooks library, as in webhooks.rs.
+//! Webhook destinations (docs/protocol.md 3.6.5): `https` endpoints, a receiver on 127.0.0.1
+//! serving TLS with a certificate from a CA made for the test that the server trusts through
+//! `WebhookConfig::extra_root_certificates`; and origins allowed at runtime
+//! (`Server::allow_webhook_origin`). Signatures are checked by the official Standard Webhooks
+//! library, as in webhooks.rs.
 
 #![allow(clippy::unwrap_used)] // tests unwrap to fail loudly
 
@@ -51,8 +52,15 @@ fn pki(names: &[&str]) -> Pki {
 }
 
 async fn start(trusted_ca: Option<&str>) -> (TestServer, HttpClient, Server) {
+    start_allowing(trusted_ca, vec!["127.0.0.0/8".into()]).await
+}
+
+async fn start_allowing(
+    trusted_ca: Option<&str>,
+    allow_private: Vec<String>,
+) -> (TestServer, HttpClient, Server) {
     let webhooks = WebhookConfig {
-        allow_private: vec!["127.0.0.0/8".into()],
+        allow_private,
         extra_root_certificates: trusted_ca
             .map(|pem| certificates_from_pem(pem.as_bytes()).unwrap())
             .unwrap_or_default(),
@@ -132,6 +140,44 @@ async fn an_untrusted_or_misnamed_certificate_is_a_tls_error_and_nothing_is_sent
         0
     );
     assert!(receiver.received().is_empty() && receiver2.received().is_empty());
+}
+
+#[tokio::test]
+async fn an_origin_allowed_at_runtime_is_reached_and_no_other() {
+    let (_ts, raw, server) = start_allowing(None, Vec::new()).await;
+    let receiver = Receiver::start().await;
+    let other = Receiver::start().await;
+    let refused = subscribe(&raw, &receiver.url, &secret(3)).await;
+    assert_eq!(
+        refused["error"]["code"],
+        error_codes::INVALID_PARAMS,
+        "{refused}"
+    );
+
+    let origin = receiver.url.trim_end_matches("/hook");
+    assert_eq!(
+        server.allow_webhook_origin(&format!("{origin}/")).unwrap(),
+        origin
+    );
+    let key = secret(4);
+    let answer = subscribe(&raw, &receiver.url, &key).await;
+    assert!(answer["result"]["id"].is_string(), "{answer}");
+    let event = Event::new("build/1", json!({}));
+    let id = server.events().publish(event).await.unwrap().event_id;
+    let got = receiver.wait_for(2, T).await;
+    assert_all_verify(&key, &got).await;
+    assert_eq!(got[1].json()["eventId"], id);
+
+    let still = subscribe(&raw, &other.url, &secret(5)).await;
+    assert_eq!(
+        still["error"]["code"],
+        error_codes::INVALID_PARAMS,
+        "{still}"
+    );
+    assert!(other.received().is_empty());
+    assert!(server.allow_webhook_origin("http://h/path").is_err());
+    let plain = Server::builder("x", "1").build().unwrap();
+    assert!(plain.allow_webhook_origin(origin).is_err(), "no webhooks");
 }
 
 #[test]

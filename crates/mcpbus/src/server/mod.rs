@@ -262,6 +262,20 @@ impl Server {
         self.inner.webhooks.as_ref().map_or(0, |w| w.len())
     }
 
+    /// Allows webhook callback URLs under `origin` (`http(s)://host[:port]`) for the rest of the
+    /// process, past the `https` and public-address rules and nothing else (docs/protocol.md
+    /// 3.6.5): e.g. a test harness's receiver on loopback, while every other private
+    /// destination stays refused. Returns the origin as matched.
+    pub fn allow_webhook_origin(
+        &self,
+        origin: &str,
+    ) -> Result<String, crate::webhooks::InvalidOrigin> {
+        let webhooks = self.inner.webhooks.as_ref();
+        webhooks
+            .ok_or(crate::webhooks::InvalidOrigin::NoWebhooks)?
+            .allow_origin(origin)
+    }
+
     /// Stops every webhook delivery of this server (they also end with their lifetime). For a
     /// process that shuts down, or a test that ends.
     pub fn stop_webhooks(&self) {

@@ -2,6 +2,7 @@
 //! destinations.
 
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How webhook subscriptions are served (`ServerBuilder::webhooks`). The defaults follow
@@ -123,11 +124,33 @@ impl RetryPolicy {
 #[error("webhook allow-list entry {0:?} is not a CIDR range, an address or a host name")]
 pub struct InvalidAllowEntry(pub String);
 
-/// The parsed allow-list.
+/// An origin given to `Server::allow_webhook_origin` is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidOrigin {
+    /// Not `http://host[:port]` or `https://host[:port]` (no user, path, query or fragment).
+    #[error("{0:?} is not an origin: expected http(s)://host[:port], without a path")]
+    Malformed(String),
+    /// The server was built without webhooks.
+    #[error("this server does not deliver webhooks")]
+    NoWebhooks,
+}
+
+/// One origin allowed at runtime: its scheme (`https` or not), host (lowercase, no brackets)
+/// and port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Origin {
+    https: bool,
+    host: String,
+    port: u16,
+}
+
+/// The parsed allow-list, and the origins allowed since the server started.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AllowList {
     nets: Vec<(IpAddr, u8)>,
     hosts: Vec<String>,
+    origins: Arc<Mutex<Vec<Origin>>>,
 }
 
 impl AllowList {
@@ -154,6 +177,47 @@ impl AllowList {
             }
         }
         Ok(list)
+    }
+
+    /// Allows callback URLs under `origin` for the rest of the process, past the `https` and
+    /// public-address rules (nothing else). Returns the origin as it is matched.
+    pub(crate) fn allow_origin(&self, origin: &str) -> Result<String, InvalidOrigin> {
+        let malformed = || InvalidOrigin::Malformed(origin.to_owned());
+        let uri: http::Uri = origin
+            .trim_end_matches('/')
+            .parse()
+            .map_err(|_| malformed())?;
+        let https = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => return Err(malformed()),
+        };
+        let authority = uri.authority().ok_or_else(malformed)?;
+        let plain_path = uri.path_and_query().is_none_or(|p| p.as_str() == "/");
+        if authority.as_str().contains('@') || !plain_path || origin.contains('#') {
+            return Err(malformed());
+        }
+        let allowed = Origin {
+            https,
+            host: authority
+                .host()
+                .trim_matches(['[', ']'])
+                .to_ascii_lowercase(),
+            port: authority.port_u16().unwrap_or(if https { 443 } else { 80 }),
+        };
+        let shown = format!("{}://{}", if https { "https" } else { "http" }, authority);
+        let mut origins = crate::util::lock(&self.origins);
+        if !origins.contains(&allowed) {
+            origins.push(allowed);
+        }
+        Ok(shown)
+    }
+
+    /// Whether a URL of this scheme, host and port lies under an origin allowed at runtime.
+    pub(crate) fn allows_origin(&self, https: bool, host: &str, port: u16) -> bool {
+        crate::util::lock(&self.origins)
+            .iter()
+            .any(|o| o.https == https && o.port == port && o.host.eq_ignore_ascii_case(host))
     }
 
     /// Whether `host` (a URL's host, lowercase) is allowed by name.
@@ -221,6 +285,41 @@ mod tests {
         assert!(list.allows_host("HOOKS.internal"));
         assert!(AllowList::parse(&["10.0.0.0/33".into()]).is_err());
         assert!(AllowList::parse(&["not a host".into()]).is_err());
+    }
+
+    #[test]
+    fn origins_are_allowed_exactly() {
+        let list = AllowList::default();
+        assert!(!list.allows_origin(false, "127.0.0.1", 8080));
+        assert_eq!(
+            list.allow_origin("http://127.0.0.1:8080/").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert!(list.allows_origin(false, "127.0.0.1", 8080));
+        assert!(
+            !list.allows_origin(true, "127.0.0.1", 8080),
+            "another scheme"
+        );
+        assert!(
+            !list.allows_origin(false, "127.0.0.1", 8081),
+            "another port"
+        );
+        assert!(
+            list.clone().allows_origin(false, "127.0.0.1", 8080),
+            "clones share it"
+        );
+        list.allow_origin("https://[::1]").unwrap();
+        assert!(list.allows_origin(true, "::1", 443));
+        for bad in [
+            "127.0.0.1:80",
+            "http://h/path",
+            "http://u@h",
+            "ftp://h",
+            "http://h?q",
+            "",
+        ] {
+            assert!(list.allow_origin(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -65,11 +65,19 @@ impl CallbackUrl {
     /// Whether the allow-list covers this URL's host by name or as an address literal (what
     /// plain `http` needs).
     pub(crate) fn host_allowed(&self, allow: &AllowList) -> bool {
-        allow.allows_host(&self.host)
+        self.origin_allowed(allow)
+            || allow.allows_host(&self.host)
             || self
                 .host
                 .parse::<IpAddr>()
                 .is_ok_and(|ip| allow.allows_ip(ip))
+    }
+}
+
+impl CallbackUrl {
+    /// Whether the URL lies under an origin allowed at runtime.
+    pub(crate) fn origin_allowed(&self, allow: &AllowList) -> bool {
+        allow.allows_origin(self.https, &self.host, self.port)
     }
 }
 
@@ -105,7 +113,7 @@ pub(crate) async fn resolve(url: &CallbackUrl, allow: &AllowList) -> Result<Sock
             .map_err(|_| Refusal::Unresolvable)?
             .collect(),
     };
-    let by_name = allow.allows_host(&url.host);
+    let by_name = allow.allows_host(&url.host) || url.origin_allowed(allow);
     let first = addrs.first().ok_or(Refusal::Unresolvable)?.ip();
     addrs
         .into_iter()

@@ -15,7 +15,7 @@ mod signing;
 mod tls;
 mod worker;
 
-pub use config::{InvalidAllowEntry, RetryPolicy, WebhookConfig};
+pub use config::{InvalidAllowEntry, InvalidOrigin, RetryPolicy, WebhookConfig};
 pub use signing::{InvalidSecret, WebhookSecret, signature_header};
 pub use tls::{WebhookTlsError, certificates_from_pem};
 

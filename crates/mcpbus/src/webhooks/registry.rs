@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::WebhookSetupError;
-use super::config::{AllowList, WebhookConfig};
+use super::config::{AllowList, InvalidOrigin, WebhookConfig};
 use super::destination::{self, CallbackUrl, Refusal};
 use super::sender;
 use super::signing::{WebhookSecret, constant_time_eq, signature_header};
@@ -234,6 +234,11 @@ impl Webhooks {
                 shutdown: CancellationToken::new(),
             }),
         })
+    }
+
+    /// Allows callback URLs under `origin` past the `https` and public-address rules.
+    pub(crate) fn allow_origin(&self, origin: &str) -> Result<String, InvalidOrigin> {
+        self.inner.allow.allow_origin(origin)
     }
 
     /// Webhook subscriptions held now.
