@@ -7,13 +7,17 @@
 //! defaults to 3000; `0` picks a free port) with an in-memory event store, so that SSE streams
 //! start with a priming event and can be resumed with `Last-Event-ID`. It also declares one
 //! events topic, `conformance/status`, so that the events capability is part of what the suite
-//! sees. Once listening it prints `mcpbus-everything listening on http://ADDR/mcp`; it stops on
-//! Ctrl-C or SIGTERM. `MCPBUS_LOG` sets the log filter (default `info`).
+//! sees, and the MCP Events extension's fixtures ([`events`]: an event type per combination
+//! of delivery modes and one with a typed argument, a test event on each every second, and a
+//! control tool for a harness's loopback webhook receiver). Once listening it prints
+//! `mcpbus-everything listening on http://ADDR/mcp`; it stops on Ctrl-C or SIGTERM.
+//! `MCPBUS_LOG` sets the log filter (default `info`).
 //!
 //! `conformance/run.sh` builds it, starts it and runs the suite; `conformance/NOTES.md` says what
 //! each scenario checks.
 
 mod content;
+mod events;
 mod media;
 mod modern;
 mod tasks;
@@ -56,6 +60,7 @@ fn build_server(watched: Arc<Watched>) -> Result<Server, BuildError> {
     let builder = tools::register(builder);
     let builder = modern::register(builder);
     let builder = tasks::register(builder);
+    let builder = events::register(builder);
     content::register(builder, watched).build()
 }
 
@@ -163,6 +168,7 @@ async fn main() -> ExitCode {
         tracing::warn!(error = %e, "could not publish the status event");
     }
     spawn_watcher(server.clone(), watched);
+    events::spawn_ticks(server.clone());
 
     let config = HttpConfig {
         event_store: Some(Arc::new(MemoryEventStore::new(

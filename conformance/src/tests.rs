@@ -340,3 +340,82 @@ async fn resources_prompts_and_completion_answer() {
         .expect("complete");
     assert_eq!(completed.completion.values, ["paris", "park", "party"]);
 }
+
+/// The MCP Events fixtures: the event types by delivery modes, the typed argument, the test
+/// events each second, and the control tool.
+#[tokio::test]
+async fn events_fixtures_serve_every_mode_combination_and_tick() {
+    use mcpbus::client::{Delivery, SubscriptionEvent};
+    use mcpbus_proto::events_ext::DeliveryMode::{Poll, Push, Webhook};
+
+    let server = build_server(Arc::default()).expect("the server builds");
+    super::events::spawn_ticks(server.clone());
+    let (ours, theirs) = mcpbus::transport::duplex(1 << 16);
+    server.start(theirs);
+    let client = Client::builder("events-harness", "1.0.0")
+        .era(Era::Modern)
+        .connect(ours)
+        .await
+        .expect("connects");
+    let types = client.list_event_types().await.expect("events/list");
+    let modes = |name: &str| {
+        let found = types.iter().find(|t| t.name == name);
+        found.map(|t| t.delivery.clone()).unwrap_or_default()
+    };
+    assert_eq!(modes("test.poll"), [Poll]);
+    assert_eq!(modes("test.push_webhook"), [Push, Webhook]);
+    assert_eq!(modes("test.all"), [Poll, Push, Webhook]);
+    let combos: Vec<_> = types
+        .iter()
+        .filter(|t| t.name.starts_with("test."))
+        .collect();
+    assert_eq!(combos.len(), 8, "seven mode combinations and the typed one");
+    let build = types
+        .iter()
+        .find(|t| t.name == "test.build")
+        .expect("test.build");
+    assert_eq!(build.input_schema["properties"]["repo"]["type"], "string");
+
+    // The typed argument narrows the test events to one repository.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let sub = client
+        .subscribe_events("test.build")
+        .argument("repo", "mcpbus")
+        .delivery(Delivery::Push)
+        .start(move |e| {
+            let _ = tx.send(e);
+        })
+        .await
+        .expect("events/stream");
+    let mut seqs = Vec::new();
+    while seqs.len() < 2 {
+        let report = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await;
+        if let Ok(Some(SubscriptionEvent::Event(e))) = report {
+            assert_eq!(e.topic, "conformance/builds/mcpbus");
+            seqs.push(e.payload["seq"].as_u64().expect("seq"));
+        } else {
+            assert!(
+                matches!(report, Ok(Some(_))),
+                "a test event each second: {report:?}"
+            );
+        }
+    }
+    assert!(seqs[0] < seqs[1], "{seqs:?}");
+    sub.stop().await;
+
+    let allow = |origin: &'static str| {
+        client.call_tool(
+            "events_conformance_allow_callback_origin",
+            json!({"origin": origin}),
+        )
+    };
+    let allowed = allow("http://127.0.0.1:9/").await.expect("tools/call");
+    assert_ne!(allowed.is_error, Some(true), "{allowed:?}");
+    assert_eq!(allowed.content.len(), 1);
+    let ContentBlock::Text(text) = &allowed.content[0] else {
+        panic!("a text answer: {allowed:?}");
+    };
+    assert_eq!(text.text, "http://127.0.0.1:9");
+    let refused = allow("127.0.0.1:9").await.expect("tools/call");
+    assert_eq!(refused.is_error, Some(true));
+}
