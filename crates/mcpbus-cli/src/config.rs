@@ -145,6 +145,9 @@ pub(crate) struct EventsSection {
     /// Undelivered events a session may hold before the oldest are dropped.
     #[serde(default = "default_queue_capacity")]
     pub queue_capacity: usize,
+    /// Events the in-memory log keeps for cursors to resume from (without Redis; default
+    /// 100,000). With Redis, `[redis] log_max_len` bounds the shared log instead.
+    pub history: Option<usize>,
     /// The declared topics.
     #[serde(default)]
     pub topics: Vec<TopicConfig>,
@@ -159,6 +162,7 @@ impl Default for EventsSection {
         EventsSection {
             instructions: None,
             queue_capacity: default_queue_capacity(),
+            history: None,
             topics: Vec::new(),
         }
     }

@@ -96,6 +96,9 @@ pub(crate) fn build_server(config: &Config, shared: Option<Shared>) -> Result<Se
         // Any replica answers tasks/get, tasks/update and tasks/cancel of any task.
         modern = modern.tasks(TaskConfig::new().store(shared.task_store));
         builder = builder.event_log(shared.event_log);
+    } else if let Some(history) = config.events.history {
+        let log = mcpbus::events::MemoryEventLog::with_history(history.max(1));
+        builder = builder.event_log(Arc::new(log));
     }
     builder = builder.modern(modern);
     if let Some(text) = &config.events.instructions {
