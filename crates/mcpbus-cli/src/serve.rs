@@ -107,7 +107,7 @@ pub(crate) fn build_server(config: &Config, shared: Option<Shared>) -> Result<Se
     for spec in config.topic_specs()? {
         builder = builder.topic(spec);
     }
-    builder = with_resources(builder);
+    builder = with_resources(builder).event_tools(config.tools.to_config());
     if config.publish.enabled {
         builder = with_publish_tools(builder, &config.publish.confirm_priorities)?;
     }

@@ -33,6 +33,7 @@
 //! ```
 
 pub mod auth;
+mod bridge;
 mod changes;
 mod context;
 mod dispatch;
@@ -66,6 +67,7 @@ use crate::events::{
 use crate::service::{Routing, ServiceConfig, ServiceHandle, spawn_routed_service};
 use crate::transport::Transport;
 
+pub use bridge::EventTools;
 pub use context::{ClientSession, Context};
 pub use tool::{IntoToolResult, Json, NoArgs, ToolError, ToolSpec};
 
