@@ -371,7 +371,13 @@ async fn follow(
             continue;
         }
         let mut stream = SseReader::new(response);
-        while let Some((_, m)) = stream.next_message(Duration::from_secs(3)).await {
+        // An idle stream is left after a while (the test is over by then, or it reconnects).
+        while let Ok(Some(event)) =
+            tokio::time::timeout(Duration::from_secs(5), stream.next_event()).await
+        {
+            let Ok(m) = serde_json::from_str::<Value>(&event.data) else {
+                continue;
+            };
             let p = &m["params"];
             if cursor.is_none() && p["cursor"].is_string() {
                 cursor = p["cursor"].as_str().map(str::to_owned);

@@ -34,7 +34,7 @@ pub(crate) async fn post(
 ) -> Result<Answer, DeliveryErrorCategory> {
     if url.https {
         // This build has no TLS client: an https endpoint cannot be reached (docs/protocol.md
-        // 3.6.8), and says so with the category the SEP has for it.
+        // 3.6.9), and says so with the category the SEP has for it.
         return Err(DeliveryErrorCategory::TlsError);
     }
     tokio::time::timeout(timeout, exchange(url, addr, headers, body))
