@@ -63,10 +63,12 @@ pub(crate) struct PublishArgs {
     pub expires_at: Option<String>,
 }
 
-/// What the replicas of a deployment share (with Redis): the event log and the task store.
+/// What the replicas of a deployment share (with Redis): the event log, the task store and the
+/// webhook subscriptions.
 pub(crate) struct Shared {
     pub event_log: Arc<dyn mcpbus::events::EventLog>,
     pub task_store: Arc<dyn mcpbus::tasks::TaskStore>,
+    pub webhook_store: Arc<dyn mcpbus::webhooks::WebhookStore>,
 }
 
 /// Builds the server a configuration describes; `shared` when replicas share Redis.
@@ -81,14 +83,10 @@ pub(crate) fn build_server(config: &Config, shared: Option<Shared>) -> Result<Se
     }
     let mut modern = config.modern.to_config(|v| std::env::var(v).ok())?;
     builder = builder.bearer_tokens(config.auth.to_tokens(|v| std::env::var(v).ok())?);
-    if let Some(webhooks) = config.webhooks.to_config()? {
-        if shared.is_some() {
-            // Held in each replica's memory: behind a load balancer, a refresh or an
-            // unsubscribe may reach another replica than the one delivering.
-            tracing::warn!(
-                "webhook subscriptions are not shared between replicas yet \
-                 (docs/protocol.md 3.6.8): run one replica, or route each client to one"
-            );
+    if let Some(mut webhooks) = config.webhooks.to_config()? {
+        if let Some(shared) = &shared {
+            // Subscriptions survive restarts; each is delivered by one replica at a time.
+            webhooks.store = shared.webhook_store.clone();
         }
         builder = builder.webhooks(webhooks);
     }
