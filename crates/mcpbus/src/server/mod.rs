@@ -42,6 +42,7 @@ pub(crate) mod requests;
 mod router;
 mod session;
 mod tool;
+pub mod topic_resources;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -98,8 +99,8 @@ pub enum BuildError {
     Webhooks(#[from] crate::webhooks::WebhookSetupError),
 }
 
-/// Why a resource template's URI is not a supported URI template (RFC 6570 level 1: literal
-/// text and `{name}` variables).
+/// Why a resource template's URI is not a supported URI template (RFC 6570 level 1, literal
+/// text and `{name}` variables, and level 2's `{+name}`, whose value may span `/`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TemplateError {
@@ -109,7 +110,7 @@ pub enum TemplateError {
         /// The URI template.
         template: String,
     },
-    /// A `{...}` is not a plain variable name (ASCII letters, digits, `_`).
+    /// A `{...}` is not a variable name (ASCII letters, digits, `_`), with `+` before it or not.
     #[error("unsupported expression {{{expression}}} in URI template {template:?}")]
     UnsupportedExpression {
         /// The URI template.
@@ -251,6 +252,7 @@ impl Server {
             modern: modern::ModernConfig::default(),
             webhooks: None,
             bearer_tokens: auth::BearerTokens::default(),
+            retained_updates: false,
         }
     }
 
@@ -452,6 +454,8 @@ pub struct ServerBuilder {
     modern: modern::ModernConfig,
     webhooks: Option<crate::webhooks::WebhookConfig>,
     bearer_tokens: auth::BearerTokens,
+    /// Whether retained values are resources whose subscribers hear of changes.
+    retained_updates: bool,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -727,6 +731,9 @@ impl ServerBuilder {
             }),
         };
         changes::listen_for_notices(&server.inner);
+        if self.retained_updates {
+            topic_resources::watch_retained(&server.inner);
+        }
         Ok(server)
     }
 }
