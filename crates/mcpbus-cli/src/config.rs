@@ -145,6 +145,8 @@ pub(crate) struct EventsSection {
     /// Undelivered events a session may hold before the oldest are dropped.
     #[serde(default = "default_queue_capacity")]
     pub queue_capacity: usize,
+    /// SEP-3415 push streams (`events/stream`) held open at once (default 1024).
+    pub max_streams: Option<usize>,
     /// The declared topics.
     #[serde(default)]
     pub topics: Vec<TopicConfig>,
@@ -159,6 +161,7 @@ impl Default for EventsSection {
         EventsSection {
             instructions: None,
             queue_capacity: default_queue_capacity(),
+            max_streams: None,
             topics: Vec::new(),
         }
     }
@@ -325,6 +328,12 @@ mod tests {
             config.topic_specs().unwrap().len(),
             config.events.topics.len()
         );
+        // The default file states the library's default push-stream cap.
+        assert_eq!(
+            config.events.max_streams,
+            Some(mcpbus::events::DeliveryConfig::default().max_streams)
+        );
+        assert_eq!(Config::parse("", None).unwrap().events.max_streams, None);
     }
 
     #[test]
