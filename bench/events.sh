@@ -14,8 +14,10 @@
 #             mcpbus-bench on loopback, 200 events at 50/s: deliveries/s and publish → POST
 #             latency (label mcpbus-webhook)
 #
-#   bench/events.sh           the full run (about 10 minutes after the build)
-#   bench/events.sh --smoke   tiny versions of each (about a minute after the build); exits
+#   bench/events.sh           the full run (2 to 6 minutes after the build: before each fan-out
+#                             and memory scenario it waits, up to 60 s, for the sockets the
+#                             previous ones left in TIME_WAIT to go)
+#   bench/events.sh --smoke   tiny versions of each (about 10 s after the build); exits
 #                             non-zero on any error or undelivered event (for CI)
 #
 # Every scenario gets a fresh server (and broker), pinned to core 0 with the generator on core
@@ -97,15 +99,34 @@ fresh_publishing() {
   run "$@" --publish-url "$base/publish" --token "$token"
 }
 
+# settle_ports: waits (at most 60 s) until fewer than 5,000 loopback TCP sockets are in
+# TIME_WAIT. Each 10,000-subscriber scenario leaves 10,000 of them for 60 s, and a webhook
+# delivery (a connection per POST) one each; in one back-to-back run of three rounds a later
+# 10,000-session setup once failed with "connection refused" while 22,000 of them were held,
+# with 28,000 ephemeral ports in all. Not in --smoke (small scenarios), nor without `ss`.
+settle_ports() {
+  [ "$mode" = full ] && command -v ss >/dev/null || return 0
+  local waiting
+  for _ in $(seq 60); do
+    waiting=$(ss -tan state time-wait 2>/dev/null | wc -l)
+    [ "$waiting" -lt 5000 ] && return 0
+    sleep 1
+  done
+  echo "warning: still $waiting sockets in TIME_WAIT" >&2
+}
+
 # fanout_three SECONDS SUBSCRIBERS EVENTS RATE DRAIN [--strict]: GET streams, push streams, then
 # MQTT subscribers, with the same parameters, each on a fresh server or broker.
 fanout_three() {
   local limit=$1 n=$2 events=$3 rate=$4 drain=$5
   shift 5
   local args=(--sessions "$n" --events "$events" --rate "$rate" --drain-timeout "$drain" "$@")
+  settle_ports
   fresh_publishing "$limit" fanout "${args[@]}"
+  settle_ports
   fresh_publishing "$limit" push-fanout --label mcpbus-push "${args[@]}"
   stop_mcpbus
+  settle_ports
   if ! mosquitto_start; then
     failed=1
     return
@@ -123,7 +144,9 @@ fanout_three() {
 memory_pair() {
   local limit=$1 n=$2
   shift 2
+  settle_ports
   fresh "$limit" memory --sessions "$n" "$@"
+  settle_ports
   fresh "$limit" memory --delivery push-stream --label mcpbus-push --sessions "$n" "$@"
 }
 
