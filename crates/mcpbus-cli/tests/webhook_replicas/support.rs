@@ -2,7 +2,7 @@
 //! verifies signatures and records acknowledgements, a push stream that follows its cursor to
 //! another replica, and publishers.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -179,6 +179,8 @@ pub(crate) struct Report {
     /// Anything wrong: a bad signature, an unexpected envelope, a repeat of an event
     /// acknowledged before the last one.
     pub(crate) problems: Vec<String>,
+    /// Every POST as it arrived (headers, raw body), for the official library to verify.
+    pub(crate) raw: Vec<(BTreeMap<String, String>, String)>,
 }
 
 #[derive(Default)]
@@ -256,6 +258,11 @@ async fn hook(
             .to_owned()
     };
     let id = header("webhook-id");
+    let raw_headers: BTreeMap<String, String> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    let raw = (raw_headers, String::from_utf8_lossy(&body).into_owned());
     let timestamp: i64 = header("webhook-timestamp").parse().unwrap_or_default();
     let expected = WebhookSecret::parse(SECRET)
         .unwrap()
@@ -273,6 +280,7 @@ async fn hook(
     let mut gate = shared.gate.clone();
     let _ = gate.wait_for(|open| *open).await;
     let mut seen = shared.seen.lock().unwrap();
+    seen.report.raw.push(raw);
     if !signed {
         seen.report.problems.push(format!("bad signature on {id}"));
     }
@@ -294,6 +302,39 @@ async fn hook(
         seen.acked.push(id);
     }
     (StatusCode::OK, axum::Json(json!({})))
+}
+
+/// Verifies every POST the receiver got with the official Standard Webhooks library (Python's
+/// `standardwebhooks`, through tests/interop/verify_webhooks.py and `MCPBUS_PYTHON`, as
+/// scripts/test.sh sets it); returns how many were verified.
+pub(crate) fn verify_with_standard_webhooks(report: &Report) -> usize {
+    let python = std::env::var("MCPBUS_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = mcpbus_testkit::repo_root().join("tests/interop/verify_webhooks.py");
+    let items: Vec<Value> = report
+        .raw
+        .iter()
+        .map(|(headers, body)| json!({"secret": SECRET, "headers": headers, "body": body}))
+        .collect();
+    let input = std::env::temp_dir().join(format!("mcpbus-verify-{}.json", std::process::id()));
+    std::fs::write(&input, Value::from(items).to_string()).unwrap();
+    let mut cmd = std::process::Command::new(&python);
+    cmd.arg(&script).arg(&input);
+    let out = mcpbus_testkit::run_bounded(cmd, Duration::from_secs(120), "verify_webhooks.py");
+    let _ = std::fs::remove_file(&input);
+    assert!(
+        out.status.success(),
+        "{python} {}: the official Standard Webhooks library must be importable (run \
+         scripts/test.sh or set MCPBUS_PYTHON): {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verdicts: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+    let refused: Vec<&String> = verdicts.iter().filter(|v| *v != "ok").collect();
+    assert!(
+        refused.is_empty(),
+        "refused by standardwebhooks: {refused:?}"
+    );
+    verdicts.len()
 }
 
 /// An `events/stream` push stream on its own thread, reconnecting with its last cursor to
