@@ -30,8 +30,23 @@ pub(crate) enum ConnectError {
 
 /// Connects `builder` over Streamable HTTP to `url`.
 pub(crate) async fn to_url(builder: ClientBuilder, url: &str) -> Result<Client, ConnectError> {
-    let transport = HttpClientTransport::new(url, HttpClientConfig::default())
-        .map_err(ConnectError::Transport)?;
+    to_url_as(builder, url, None).await
+}
+
+/// Connects `builder` over Streamable HTTP to `url`, with `Authorization: Bearer token` on
+/// every request when a token is given (the server's principal for it).
+pub(crate) async fn to_url_as(
+    builder: ClientBuilder,
+    url: &str,
+    token: Option<&str>,
+) -> Result<Client, ConnectError> {
+    let mut config = HttpClientConfig::default();
+    if let Some(token) = token {
+        config
+            .headers
+            .push(("Authorization".into(), format!("Bearer {token}")));
+    }
+    let transport = HttpClientTransport::new(url, config).map_err(ConnectError::Transport)?;
     builder
         .connect(transport)
         .await

@@ -277,6 +277,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
         "eventsEmitted": stats.emitted,
         "deliveries": stats.deliveries,
         "dropped": stats.dropped,
+        "webhookSubscriptions": state.server.webhook_subscriptions(),
     }))
     .into_response()
 }

@@ -12,6 +12,7 @@ mod publish;
 mod serve;
 mod sub;
 mod sub_modern;
+mod sub_webhook;
 mod webhooks_config;
 
 use std::path::PathBuf;
@@ -84,6 +85,18 @@ enum Command {
         /// event: a `sub` started again gets what was published meanwhile, once.
         #[arg(long, value_name = "FILE")]
         cursor_file: Option<PathBuf>,
+        /// The bearer token of the server's HTTP endpoint: subscribe as its principal (your
+        /// own scoped topics; webhooks).
+        #[arg(long, env = "MCPBUS_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Webhook delivery: run a receiver on this address (e.g. 127.0.0.1:9000) and have
+        /// the server POST the events there (needs --token).
+        #[arg(long, value_name = "ADDR")]
+        webhook: Option<std::net::SocketAddr>,
+        /// The callback URL given to the server (default http://ADDR/hook): e.g. the https
+        /// address of a proxy in front of the receiver.
+        #[arg(long, value_name = "URL", requires = "webhook")]
+        webhook_url: Option<String>,
     },
     /// The server's event types.
     Events {
@@ -215,6 +228,9 @@ async fn run(command: Command) -> Result<(), CliError> {
             poll,
             long_poll,
             cursor_file,
+            token,
+            webhook,
+            webhook_url,
         } => {
             sub::run(SubArgs {
                 args,
@@ -223,6 +239,9 @@ async fn run(command: Command) -> Result<(), CliError> {
                 poll,
                 long_poll,
                 cursor_file,
+                token,
+                webhook,
+                webhook_url,
             })
             .await?
         }

@@ -53,6 +53,19 @@ pub(crate) enum SubError {
     /// The server ended every subscription.
     #[error("the server ended every subscription")]
     AllEnded,
+    /// The webhook receiver cannot listen.
+    #[error("cannot receive webhooks on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `--webhook` for a stdio server, which has no principal to hold webhooks.
+    #[error(
+        "--webhook needs a server URL and --token: webhooks belong to an authenticated principal"
+    )]
+    WebhookNeedsToken,
 }
 
 /// The command line of `mcpbus sub`.
@@ -67,12 +80,20 @@ pub(crate) struct SubArgs {
     /// Long polls of this many seconds (implies `poll`).
     pub(crate) long_poll: Option<u64>,
     pub(crate) cursor_file: Option<PathBuf>,
+    /// The bearer token of the HTTP endpoint (the principal to subscribe as).
+    pub(crate) token: Option<String>,
+    /// Webhook delivery to a receiver on this address.
+    pub(crate) webhook: Option<std::net::SocketAddr>,
+    /// The callback URL the server is given (default `http://ADDR/hook`).
+    pub(crate) webhook_url: Option<String>,
 }
 
 impl SubArgs {
     /// The option that needs a 2026-07-28 server, if one was given.
     fn modern_only_option(&self) -> Option<&'static str> {
-        if self.cursor_file.is_some() {
+        if self.webhook.is_some() {
+            Some("--webhook")
+        } else if self.cursor_file.is_some() {
             Some("--cursor-file")
         } else if self.long_poll.is_some() {
             Some("--long-poll")
@@ -112,14 +133,22 @@ pub(crate) async fn run(a: SubArgs) -> Result<(), SubError> {
     {
         return Err(SubError::NeedsModern(option, "--era legacy was asked for"));
     }
+    if a.webhook.is_some() && (a.token.is_none() || matches!(server, Server::Command(_))) {
+        return Err(SubError::WebhookNeedsToken);
+    }
     // Read before connecting: a bad file fails before anything happens.
     let cursors = a.cursor_file.as_deref().map(CursorFile::load).transpose()?;
-    let client = connect(&server, a.era).await?;
+    let client = connect(&server, a.era, a.token.as_deref()).await?;
     if client.era() == Era::Modern {
+        let webhook = a.webhook.map(|listen| crate::sub_webhook::Webhook {
+            listen,
+            url: a.webhook_url.clone(),
+        });
         let options = sub_modern::Options {
             poll: a.poll || a.long_poll.is_some(),
             long_poll: a.long_poll,
             cursors,
+            webhook,
         };
         return sub_modern::run(&client, patterns, options, closed_error(&server)).await;
     }
@@ -150,13 +179,13 @@ fn closed_error(server: &Server<'_>) -> SubError {
 
 /// Connects in `era`. The event handler prints the handshake era's events; with `auto` the
 /// client still probes first, so that a 2026-07-28 server is spoken to in its own era.
-async fn connect(server: &Server<'_>, era: Era) -> Result<Client, SubError> {
+async fn connect(server: &Server<'_>, era: Era, token: Option<&str>) -> Result<Client, SubError> {
     let builder = Client::builder("mcpbus-sub", env!("CARGO_PKG_VERSION"))
         .on_event(|event| print_json(&event))
         .discover_first()
         .era(era);
     Ok(match server {
-        Server::Url(url) => reach::to_url(builder, url).await?,
+        Server::Url(url) => reach::to_url_as(builder, url, token).await?,
         Server::Command(words) => {
             let Some((program, args)) = words.split_first() else {
                 return Err(SubError::NoCommand);

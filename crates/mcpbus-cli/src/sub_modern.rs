@@ -30,20 +30,22 @@ pub(crate) struct Options {
     /// Long polls of this many seconds.
     pub(crate) long_poll: Option<u64>,
     pub(crate) cursors: Option<CursorFile>,
+    /// Webhook delivery to a receiver `sub` runs, instead of push or poll.
+    pub(crate) webhook: Option<crate::sub_webhook::Webhook>,
 }
 
 /// One subscription to start: an event type, its arguments, and the pattern it came from.
 #[derive(Debug, Clone, PartialEq)]
-struct Plan {
+pub(crate) struct Plan {
     pattern: String,
-    name: String,
-    arguments: Option<Map<String, Value>>,
-    modes: Vec<DeliveryMode>,
+    pub(crate) name: String,
+    pub(crate) arguments: Option<Map<String, Value>>,
+    pub(crate) modes: Vec<DeliveryMode>,
 }
 
 impl Plan {
     /// The subscription's key in the cursor file.
-    fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         match &self.arguments {
             Some(args) => format!("{} {}", self.name, Value::Object(args.clone())),
             None => self.name.clone(),
@@ -58,7 +60,7 @@ const PRINTED_IDS: usize = 4096;
 
 /// The event ids printed last, shared by every subscription of one `sub`.
 #[derive(Debug, Default)]
-struct Printed {
+pub(crate) struct Printed {
     set: HashSet<String>,
     order: VecDeque<String>,
 }
@@ -100,22 +102,15 @@ pub(crate) async fn run(
         poll: options.poll,
         long_poll: options.long_poll,
     };
+    let plans = plans(patterns, &types);
+    if let Some(webhook) = options.webhook {
+        return crate::sub_webhook::run(client, plans, &shared, webhook, closed).await;
+    }
     let mut subscriptions = Vec::new();
-    let mut keys = HashSet::new();
-    for pattern in patterns {
-        let plans = match plan(pattern, &types) {
-            Ok(plans) => plans,
-            Err(reason) => {
-                eprintln!("mcpbus: rejected {pattern:?}: {reason}");
-                continue;
-            }
-        };
-        // Two patterns standing for the same subscription make one.
-        for p in plans.into_iter().filter(|p| keys.insert(p.key())) {
-            match start(client, &p, &shared).await {
-                Ok(sub) => subscriptions.push(sub),
-                Err(reason) => eprintln!("mcpbus: rejected {pattern:?}: {reason}"),
-            }
+    for (pattern, p) in &plans {
+        match start(client, p, &shared).await {
+            Ok(sub) => subscriptions.push(sub),
+            Err(reason) => eprintln!("mcpbus: rejected {pattern:?}: {reason}"),
         }
     }
     if subscriptions.is_empty() {
@@ -123,6 +118,26 @@ pub(crate) async fn run(
         return Err(SubError::NothingAccepted);
     }
     wait(client, subscriptions, closed).await
+}
+
+/// The subscriptions the patterns stand for, each once, with the pattern each came from; the
+/// patterns that stand for none are reported on stderr.
+fn plans(patterns: &[String], types: &[EventDescriptor]) -> Vec<(String, Plan)> {
+    let mut keys = HashSet::new();
+    let mut all = Vec::new();
+    for pattern in patterns {
+        match plan(pattern, types) {
+            // Two patterns standing for the same subscription make one.
+            Ok(plans) => all.extend(
+                plans
+                    .into_iter()
+                    .filter(|p| keys.insert(p.key()))
+                    .map(|p| (pattern.clone(), p)),
+            ),
+            Err(reason) => eprintln!("mcpbus: rejected {pattern:?}: {reason}"),
+        }
+    }
+    all
 }
 
 /// How `sub` ended.
@@ -162,9 +177,9 @@ async fn wait(
 }
 
 /// What every subscription of one `sub` shares.
-struct Shared {
-    cursors: Option<Arc<CursorFile>>,
-    printed: Arc<Mutex<Printed>>,
+pub(crate) struct Shared {
+    pub(crate) cursors: Option<Arc<CursorFile>>,
+    pub(crate) printed: Arc<Mutex<Printed>>,
     poll: bool,
     long_poll: Option<u64>,
 }
@@ -196,7 +211,12 @@ async fn start(client: &Client, plan: &Plan, shared: &Shared) -> Result<Subscrip
             file.set(&key, cursor);
         }
     };
-    builder.start(handler).await.map_err(|e| match e {
+    builder.start(handler).await.map_err(refusal)
+}
+
+/// Why the server refused a subscription, in the words of `events/subscribe`'s rejections.
+pub(crate) fn refusal(e: mcpbus::Error) -> String {
+    match e {
         mcpbus::Error::Remote(e) if e.code == error_codes::FORBIDDEN => {
             format!("permission_denied ({})", e.message)
         }
@@ -204,11 +224,11 @@ async fn start(client: &Client, plan: &Plan, shared: &Shared) -> Result<Subscrip
             format!("unknown_topic ({})", e.message)
         }
         other => other.to_string(),
-    })
+    }
 }
 
 /// Events on stdout; gaps, errors and the end on stderr.
-fn report_to_user(key: &str, report: &SubscriptionEvent, printed: &Mutex<Printed>) {
+pub(crate) fn report_to_user(key: &str, report: &SubscriptionEvent, printed: &Mutex<Printed>) {
     match report {
         SubscriptionEvent::Event(event) => {
             let first = printed

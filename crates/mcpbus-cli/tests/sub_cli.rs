@@ -423,3 +423,69 @@ fn errors_say_what_is_missing() {
         stderr(&out)
     );
 }
+
+/// `mcpbus serve` on the HTTP fixture with webhooks to loopback and a bearer token for Alice.
+fn webhook_server(dir: &TempDir) -> ServeProcess {
+    let base = std::fs::read_to_string(fixture("http.toml")).unwrap();
+    let config = dir.path("webhooks.toml");
+    let extra = "\n[webhooks]\nenabled = true\nallow_private = [\"127.0.0.0/8\"]\n\
+                 \n[auth]\ntokens = [{ principal = \"alice\", token_env = \"MCPBUS_TEST_ALICE\" }]\n";
+    std::fs::write(&config, base + extra).unwrap();
+    let mut cmd = ServeProcess::command(MCPBUS, &config, "warn", &[]);
+    cmd.env("MCPBUS_TEST_ALICE", ALICE_TOKEN);
+    ServeProcess::spawn(cmd)
+}
+
+const ALICE_TOKEN: &str = "alice-token-0123456789abcdef";
+
+#[test]
+fn sub_receives_webhooks_on_its_own_receiver_and_unsubscribes_on_sigterm() {
+    let dir = TempDir::new("sub-webhook");
+    let server = webhook_server(&dir);
+    let url = server.mcp_url();
+    let cursors = dir.path("cursors.json");
+    let cursors_arg = cursors.to_str().unwrap();
+    // Without a token: refused before anything happens.
+    let out = run(&["sub", "--webhook", "127.0.0.1:0", &url, "alerts/+"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--token"), "{}", stderr(&out));
+
+    let sub = Sub::spawn(&[
+        "sub",
+        "--webhook",
+        "127.0.0.1:0",
+        "--token",
+        ALICE_TOKEN,
+        "--cursor-file",
+        cursors_arg,
+        &url,
+        "alerts/+",
+    ]);
+    sub.stderr_lines(&[
+        "receiving webhooks on 127.0.0.1:",
+        "webhook subscription sub_",
+    ]);
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let body = json!({"topic": "alerts/disk", "payload": {"n": n}});
+        let answer = server.publish(&body);
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        ids.push(answer.json()["eventId"].as_str().unwrap().to_owned());
+    }
+    for (n, id) in ids.iter().enumerate() {
+        let event = sub.next("a webhook delivery");
+        assert_eq!(event["eventId"], id.as_str());
+        assert_eq!(event["payload"], json!({"n": n}));
+    }
+    sub.quiet(Duration::from_millis(300));
+    let saved = wait_for_file(&cursors);
+    assert!(saved["alerts/+"].is_string(), "{saved}");
+    sub.stop();
+    // Unsubscribed on the way out: nothing more is held for it.
+    assert_eq!(
+        server.healthz()["webhookSubscriptions"],
+        json!(0),
+        "{}",
+        server.healthz()
+    );
+}
