@@ -153,6 +153,15 @@ impl Metrics {
             log_duration: Family::new_with_constructor(latency_histogram),
             log_errors: Family::default(),
         };
+        // Series that alerts divide or rate from exist at zero before their first event.
+        for result in ["ok", "failed"] {
+            families
+                .webhook_deliveries
+                .get_or_create(&ResultLabel { result });
+        }
+        families.log_errors.get_or_create(&OperationLabel {
+            operation: "append",
+        });
         let mut registry = Registry::with_prefix("mcpbus");
         register(&mut registry, &families);
         Metrics {
