@@ -155,11 +155,11 @@ impl Metrics {
         };
         // Series that alerts divide or rate from exist at zero before their first event.
         for result in ["ok", "failed"] {
-            families
+            let _ = families
                 .webhook_deliveries
                 .get_or_create(&ResultLabel { result });
         }
-        families.log_errors.get_or_create(&OperationLabel {
+        let _ = families.log_errors.get_or_create(&OperationLabel {
             operation: "append",
         });
         let mut registry = Registry::with_prefix("mcpbus");
