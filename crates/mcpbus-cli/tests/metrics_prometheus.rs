@@ -104,7 +104,7 @@ fn prometheus_counts_each_published_event_once_per_subscriber() {
         "Prometheus's delivered events after {EVENTS} events to {SUBSCRIBERS} subscribers"
     );
     assert_eq!(
-        prometheus.query_value(&published_query()),
+        prometheus.wait_for_value(&published_query(), EVENTS as f64, SCRAPED),
         Some(EVENTS as f64)
     );
     // The scrapes themselves were answered and counted (each one shows in the next).
@@ -115,7 +115,11 @@ fn prometheus_counts_each_published_event_once_per_subscriber() {
     );
     assert_eq!(scraped, Some(1.0), "no counted answer of GET /metrics");
     assert_eq!(
-        prometheus.query_value(r#"sum(mcpbus_sessions{era="2025-11-25"})"#),
+        prometheus.wait_for_value(
+            r#"sum(mcpbus_sessions{era="2025-11-25"})"#,
+            SUBSCRIBERS as f64,
+            SCRAPED
+        ),
         Some(SUBSCRIBERS as f64)
     );
 }
@@ -144,24 +148,38 @@ fn the_sum_over_two_replicas_on_redis_is_the_deployments_total() {
     );
     // Each replica counts the copies it handed to the streams it holds, and the publishes it
     // accepted.
-    let on = |server: &ServeProcess, metric: &str| {
-        prometheus.query_value(&format!(
+    let on = |server: &ServeProcess, metric: &str, expected: f64| {
+        let query = format!(
             r#"sum({metric}{{topic="{PATTERN}",instance="{}"}})"#,
             target(server)
-        ))
+        );
+        let value = prometheus.wait_for_value(&query, expected, SCRAPED);
+        assert_eq!(value, Some(expected), "{query}");
     };
+    on(&a, "mcpbus_events_delivered_total", 2.0 * EVENTS as f64);
+    on(&b, "mcpbus_events_delivered_total", EVENTS as f64);
+    on(&a, "mcpbus_events_published_total", (EVENTS / 2) as f64);
+    on(&b, "mcpbus_events_published_total", (EVENTS / 2) as f64);
     assert_eq!(
-        on(&a, "mcpbus_events_delivered_total"),
-        Some(2.0 * EVENTS as f64)
-    );
-    assert_eq!(on(&b, "mcpbus_events_delivered_total"), Some(EVENTS as f64));
-    assert_eq!(
-        on(&a, "mcpbus_events_published_total"),
-        Some((EVENTS / 2) as f64)
-    );
-    assert_eq!(
-        prometheus.query_value(&published_query()),
+        prometheus.wait_for_value(&published_query(), EVENTS as f64, SCRAPED),
         Some(EVENTS as f64)
+    );
+    // Every publish was one timed round trip to Redis, none failed.
+    assert_eq!(
+        prometheus.wait_for_value(
+            r#"sum(mcpbus_log_operation_duration_seconds_count{operation="append"})"#,
+            EVENTS as f64,
+            SCRAPED
+        ),
+        Some(EVENTS as f64)
+    );
+    assert_eq!(
+        prometheus.wait_for_value(
+            r#"sum(mcpbus_log_errors_total{operation="append"})"#,
+            0.0,
+            SCRAPED
+        ),
+        Some(0.0)
     );
     // /healthz counts the same deliveries (not 0 with Redis).
     let healthz = |s: &ServeProcess| s.healthz()["deliveries"].as_u64().unwrap();
@@ -169,7 +187,10 @@ fn the_sum_over_two_replicas_on_redis_is_the_deployments_total() {
     // The shared log, seen from either replica: at least every event published, and the same
     // length once both have been scraped after the last publish.
     let same = prometheus.wait_for_value(
-        &format!("count(min(mcpbus_log_length) >= {EVENTS}) * count(max(mcpbus_log_length) == min(mcpbus_log_length))"),
+        &format!(
+            "count(min(mcpbus_log_length) >= {EVENTS}) \
+             * count(max(mcpbus_log_length) == min(mcpbus_log_length))"
+        ),
         1.0,
         SCRAPED,
     );

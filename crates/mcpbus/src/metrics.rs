@@ -61,14 +61,14 @@ struct OperationLabel {
 /// The labels of an HTTP answer: which route, which status.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct HttpLabels {
-    route: String,
+    route: &'static str,
     status: u16,
 }
 
 /// A `route` label.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RouteLabel {
-    route: String,
+    route: &'static str,
 }
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
@@ -111,6 +111,9 @@ struct Inner {
     families: Families,
     /// The hub's drop total when last scraped (the dropped counter adds the difference).
     dropped_seen: std::sync::Mutex<u64>,
+    /// The series of log appends, fetched once: a publish looks nothing up.
+    append_duration: Histogram,
+    append_errors: Counter,
 }
 
 /// The Prometheus registry of one server: cheap to clone (every clone is the same registry).
@@ -159,9 +162,11 @@ impl Metrics {
                 .webhook_deliveries
                 .get_or_create(&ResultLabel { result });
         }
-        let _ = families.log_errors.get_or_create(&OperationLabel {
+        let append = OperationLabel {
             operation: "append",
-        });
+        };
+        let append_duration = families.log_duration.get_or_create_owned(&append);
+        let append_errors = families.log_errors.get_or_create_owned(&append);
         let mut registry = Registry::with_prefix("mcpbus");
         register(&mut registry, &families);
         Metrics {
@@ -169,6 +174,8 @@ impl Metrics {
                 registry,
                 families,
                 dropped_seen: std::sync::Mutex::new(0),
+                append_duration,
+                append_errors,
             }),
         }
     }
@@ -182,6 +189,18 @@ impl Metrics {
         TopicCounters {
             published: f.published.get_or_create_owned(&label),
             delivered: f.delivered.get_or_create_owned(&label),
+        }
+    }
+
+    /// Records one append to the event log: its duration when `took` is given (only for a
+    /// shared log, where it is a round trip: a histogram takes a lock, and the in-memory
+    /// append is not worth timing), its failure when not `ok`.
+    pub(crate) fn observe_append(&self, took: Option<Duration>, ok: bool) {
+        if let Some(took) = took {
+            self.inner.append_duration.observe(took.as_secs_f64());
+        }
+        if !ok {
+            self.inner.append_errors.inc();
         }
     }
 
@@ -207,16 +226,13 @@ impl Metrics {
             .inc();
     }
 
-    /// Records one HTTP answer: `route` names what was asked (keep the set small and fixed,
-    /// e.g. `mcp`, `publish`, `healthz`, `metrics`, `other`: never a raw path), `status` its
+    /// Records one HTTP answer: `route` names what was asked (a small fixed set, e.g. `mcp`,
+    /// `publish`, `healthz`, `metrics`, `other`: never a raw path), `status` its
     /// status, `took` the time until the answer's head was ready (for a stream, its start).
-    pub fn observe_http(&self, route: &str, status: u16, took: Duration) {
+    pub fn observe_http(&self, route: &'static str, status: u16, took: Duration) {
         let f = &self.inner.families;
-        let route = route.to_owned();
         f.http_duration
-            .get_or_create(&RouteLabel {
-                route: route.clone(),
-            })
+            .get_or_create(&RouteLabel { route })
             .observe(took.as_secs_f64());
         f.http_responses
             .get_or_create(&HttpLabels { route, status })

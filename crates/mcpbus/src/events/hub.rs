@@ -218,11 +218,12 @@ impl EventHub {
         let (event, declared) = self.prepare(event)?;
         let event_id = event.params.event_id.clone();
         let retained = event.params.retained;
-        let started = std::time::Instant::now();
+        // Timed only when the append is a round trip to a shared log (Redis).
+        let started = self.log_is_shared().then(std::time::Instant::now);
         let appended = self.inner.log.append(event).await;
         self.inner
             .metrics
-            .observe_log("append", started.elapsed(), appended.is_ok());
+            .observe_append(started.map(|s| s.elapsed()), appended.is_ok());
         let appended = appended?;
         self.inner.emitted.fetch_add(1, Ordering::Relaxed);
         if let Some(counters) = self.inner.topic_counters.get(declared) {
