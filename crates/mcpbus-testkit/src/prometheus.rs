@@ -89,14 +89,17 @@ impl PrometheusServer {
                 std::fs::File::create(dir.join("prometheus.log"))
                     .map_or_else(|_| Stdio::null(), Stdio::from),
             );
-        let child = ChildGuard::spawn(
-            &mut cmd,
-            &format!(
-                "{} (set MCPBUS_PROMETHEUS, or run `bash scripts/test.sh`, which installs \
-                 Debian's prometheus)",
-                binary.display()
-            ),
-        );
+        let child = match cmd.spawn() {
+            Ok(child) => ChildGuard { child },
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                panic!(
+                    "cannot start {} ({e}): set MCPBUS_PROMETHEUS, or run `bash scripts/test.sh`, \
+                     which installs Debian's prometheus",
+                    binary.display()
+                );
+            }
+        };
         let mut server = PrometheusServer { port, dir, child };
         server.wait_ready();
         server
@@ -163,6 +166,9 @@ impl PrometheusServer {
 
 impl Drop for PrometheusServer {
     fn drop(&mut self) {
+        // Stopped first: a running Prometheus would write into the directory being removed.
+        let _ = self.child.child.kill();
+        let _ = self.child.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
