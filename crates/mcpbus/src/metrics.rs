@@ -204,6 +204,15 @@ impl Metrics {
         }
     }
 
+    /// Counts one failed operation on the event log.
+    pub(crate) fn count_log_error(&self, operation: &'static str) {
+        self.inner
+            .families
+            .log_errors
+            .get_or_create(&OperationLabel { operation })
+            .inc();
+    }
+
     /// Records one operation on the event log (with Redis: one round trip to Redis).
     pub(crate) fn observe_log(&self, operation: &'static str, took: Duration, ok: bool) {
         let f = &self.inner.families;

@@ -94,6 +94,7 @@ fn every_line_is_valid_exposition_and_ends_with_eof() {
     metrics.observe_http("mcp", 200, Duration::from_millis(2));
     metrics.observe_log("append", Duration::from_micros(300), false);
     metrics.observe_webhook(true);
+    metrics.count_log_error("read");
     let text = metrics.encode();
     for line in text.lines() {
         assert_valid_line(line);
@@ -115,6 +116,10 @@ fn every_line_is_valid_exposition_and_ends_with_eof() {
     );
     assert_eq!(
         sample(&text, r#"mcpbus_log_errors_total{operation="append"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, r#"mcpbus_log_errors_total{operation="read"}"#),
         Some(1.0)
     );
     assert_eq!(

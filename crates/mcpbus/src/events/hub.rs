@@ -638,6 +638,10 @@ impl FeedTarget for HubInner {
         let removed = self.routes_write().remove(key.0);
         self.retire(removed);
     }
+
+    fn count_log_error(&self, operation: &'static str) {
+        self.metrics.count_log_error(operation);
+    }
 }
 
 impl HubInner {
