@@ -6,7 +6,7 @@ Usage: python_stdio_client.py MCPBUS_BINARY CONFIG_TOML
 Needs the `mcp` package pinned in scripts/test.sh (1.x line: `ClientSession` and
 `mcp.client.stdio.stdio_client`); `bash scripts/test.sh` installs it in .tools/py.
 
-Steps, each checked: initialize; tools/list (publish and whoami); tools/call whoami and publish
+Steps, each checked: initialize; tools/list (publish, whoami and the tool bridge's); tools/call whoami and publish
 (a retained event on build/status); resources/read mcpbus://topics and mcpbus://retained; and a
 raw `events/subscribe` request (the SDK knows nothing of the events extension, so it goes through
 the session's generic send_request) for build/status and this session's own agent inbox: both
@@ -100,7 +100,8 @@ async def run(binary: str, config: str) -> dict[str, Any]:
             # 2. tools/list
             tools = await session.list_tools()
             names = sorted(t.name for t in tools.tools)
-            check(names == ["publish", "whoami"], f"tools/list names: {names}")
+            expected = ["list_topics", "publish", "read_retained", "wait_for_events", "whoami"]
+            check(names == expected, f"tools/list names: {names}")
 
             # 3. tools/call whoami, then publish a retained event
             who = structured(await session.call_tool("whoami", {}), "whoami")

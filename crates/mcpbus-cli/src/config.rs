@@ -23,6 +23,9 @@ pub(crate) struct Config {
     /// Publishing: the `publish` tool and `POST /publish`.
     #[serde(default)]
     pub publish: PublishSection,
+    /// The tool bridge: events through tool calls.
+    #[serde(default)]
+    pub tools: ToolsSection,
     /// The Streamable HTTP endpoint.
     #[serde(default)]
     pub http: HttpSection,
@@ -41,6 +44,53 @@ pub(crate) struct Config {
     /// `GET /metrics` (Prometheus).
     #[serde(default)]
     pub metrics: crate::metrics_http::MetricsSection,
+}
+
+/// `[tools]`: the tool bridge (docs/events.md), each tool on unless switched off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ToolsSection {
+    /// `list_topics`.
+    #[serde(default = "on")]
+    pub list_topics: bool,
+    /// `read_retained`.
+    #[serde(default = "on")]
+    pub read_retained: bool,
+    /// `wait_for_events`.
+    #[serde(default = "on")]
+    pub wait_for_events: bool,
+    /// The longest a wait may hold, in milliseconds (default 60,000).
+    pub max_wait_ms: Option<u64>,
+    /// The most events one wait returns (default 100).
+    pub max_events: Option<usize>,
+}
+
+fn on() -> bool {
+    true
+}
+
+impl Default for ToolsSection {
+    fn default() -> Self {
+        toml::from_str("").unwrap_or_else(|_| unreachable!("every field has a default"))
+    }
+}
+
+impl ToolsSection {
+    /// The library's settings.
+    pub(crate) fn to_config(&self) -> mcpbus::server::EventTools {
+        let d = mcpbus::server::EventTools::default();
+        let max_wait = self
+            .max_wait_ms
+            .map_or(d.max_wait, std::time::Duration::from_millis);
+        mcpbus::server::EventTools {
+            list_topics: self.list_topics,
+            read_retained: self.read_retained,
+            wait_for_events: self.wait_for_events,
+            default_wait: d.default_wait.min(max_wait),
+            max_wait,
+            max_events: self.max_events.unwrap_or(d.max_events).max(1),
+        }
+    }
 }
 
 /// `[redis]`

@@ -273,7 +273,6 @@ async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     }
     match state.server.events().publish(event).await {
         Ok(report) => {
-            crate::serve::published(&state.server, &report);
             let answer = json!({
                 "eventId": report.event_id,
                 "delivered": report.delivered,

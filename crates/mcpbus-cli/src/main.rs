@@ -304,6 +304,7 @@ async fn run_serve(
     let shared = backend.as_ref().map(|b| serve::Shared {
         event_log: b.event_log(),
         task_store: b.task_store(),
+        webhook_store: b.webhook_store(),
     });
     let server = serve::build_server(&config, shared)?;
     if backend.is_some() && config.modern.uses_random_key(|v| std::env::var(v).ok()) {

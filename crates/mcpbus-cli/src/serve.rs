@@ -2,15 +2,11 @@
 
 use std::sync::Arc;
 
-use mcpbus::events::{EmitReport, Event};
+use mcpbus::events::Event;
 use mcpbus::server::{Context, Json, NoArgs, Server, ServerBuilder, ToolError, ToolSpec};
 use mcpbus::service::ServiceConfig;
 use mcpbus::tasks::{TaskConfig, TaskSupport};
-use mcpbus_proto::mcp::{
-    ElicitAction, ElicitRequestFormParams, ElicitRequestParams, ReadResourceResult, Resource,
-    ResourceContents,
-};
-use mcpbus_proto::topic::TopicPattern;
+use mcpbus_proto::mcp::{ElicitAction, ElicitRequestFormParams, ElicitRequestParams};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -63,10 +59,12 @@ pub(crate) struct PublishArgs {
     pub expires_at: Option<String>,
 }
 
-/// What the replicas of a deployment share (with Redis): the event log and the task store.
+/// What the replicas of a deployment share (with Redis): the event log, the task store and the
+/// webhook subscriptions.
 pub(crate) struct Shared {
     pub event_log: Arc<dyn mcpbus::events::EventLog>,
     pub task_store: Arc<dyn mcpbus::tasks::TaskStore>,
+    pub webhook_store: Arc<dyn mcpbus::webhooks::WebhookStore>,
 }
 
 /// Builds the server a configuration describes; `shared` when replicas share Redis.
@@ -81,14 +79,10 @@ pub(crate) fn build_server(config: &Config, shared: Option<Shared>) -> Result<Se
     }
     let mut modern = config.modern.to_config(|v| std::env::var(v).ok())?;
     builder = builder.bearer_tokens(config.auth.to_tokens(|v| std::env::var(v).ok())?);
-    if let Some(webhooks) = config.webhooks.to_config()? {
-        if shared.is_some() {
-            // Held in each replica's memory: behind a load balancer, a refresh or an
-            // unsubscribe may reach another replica than the one delivering.
-            tracing::warn!(
-                "webhook subscriptions are not shared between replicas yet \
-                 (docs/protocol.md 3.6.8): run one replica, or route each client to one"
-            );
+    if let Some(mut webhooks) = config.webhooks.to_config()? {
+        if let Some(shared) = &shared {
+            // Subscriptions survive restarts; each is delivered by one replica at a time.
+            webhooks.store = shared.webhook_store.clone();
         }
         builder = builder.webhooks(webhooks);
     }
@@ -107,38 +101,13 @@ pub(crate) fn build_server(config: &Config, shared: Option<Shared>) -> Result<Se
     for spec in config.topic_specs()? {
         builder = builder.topic(spec);
     }
-    builder = with_resources(builder);
+    builder = builder
+        .event_resources()
+        .event_tools(config.tools.to_config());
     if config.publish.enabled {
         builder = with_publish_tools(builder, &config.publish.confirm_priorities)?;
     }
     Ok(builder.build()?)
-}
-
-/// The resources every `mcpbus serve` offers: the declared topics and the retained values.
-fn with_resources(builder: ServerBuilder) -> ServerBuilder {
-    builder
-        .resource(
-            Resource::new("mcpbus://topics", "topics")
-                .with_description("The topics this server declares (the events capability)")
-                .with_mime_type("application/json"),
-            |uri, ctx: Context| async move {
-                json_resource(&uri, &json!({"topics": ctx.events().descriptors()}))
-            },
-        )
-        .resource(
-            Resource::new(RETAINED_URI, "retained")
-                .with_description("Every unexpired retained event, by topic")
-                .with_mime_type("application/json"),
-            |uri, ctx: Context| async move {
-                let all = TopicPattern::new("#").map_err(mcpbus_proto::ErrorObject::internal)?;
-                let retained = ctx
-                    .events()
-                    .retained(&all)
-                    .await
-                    .map_err(mcpbus_proto::ErrorObject::internal)?;
-                json_resource(&uri, &json!({ "retained": retained }))
-            },
-        )
 }
 
 /// The `publish` and `whoami` tools (`[publish] enabled`); `confirm_priorities` are the
@@ -173,21 +142,6 @@ fn with_publish_tools(
         ))
 }
 
-fn json_resource(
-    uri: &str,
-    value: &Value,
-) -> Result<ReadResourceResult, mcpbus_proto::ErrorObject> {
-    let text = serde_json::to_string_pretty(value).map_err(mcpbus_proto::ErrorObject::internal)?;
-    Ok(ReadResourceResult {
-        contents: vec![ResourceContents::text(
-            uri,
-            Some("application/json".into()),
-            text,
-        )],
-        meta: None,
-    })
-}
-
 /// Applies the optional fields a publisher may set on an event.
 pub(crate) fn with_options(
     mut event: Event,
@@ -205,17 +159,6 @@ pub(crate) fn with_options(
         event = event.expires_at(at);
     }
     Ok(event)
-}
-
-/// The URI of the resource listing the retained events.
-pub(crate) const RETAINED_URI: &str = "mcpbus://retained";
-
-/// After an event is published: a retained one changes [`RETAINED_URI`], whose subscribers
-/// (sessions and listen streams, on every replica) are told.
-pub(crate) fn published(server: &Server, report: &EmitReport) {
-    if report.retained {
-        server.notify_resource_updated(RETAINED_URI);
-    }
 }
 
 /// Asks the user, through the client, to confirm publishing an event of a priority that
@@ -268,7 +211,6 @@ async fn publish(
     )
     .map_err(|e| ToolError::failed(e.to_string()))?;
     let report = ctx.events().publish(event).await?;
-    published(ctx.server(), &report);
     Ok(Json(json!({
         "eventId": report.event_id,
         "delivered": report.delivered,

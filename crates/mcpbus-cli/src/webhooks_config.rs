@@ -35,6 +35,9 @@ pub(crate) struct WebhooksSection {
     pub max_body_bytes: Option<usize>,
     /// Webhook subscriptions held at once.
     pub max_subscriptions: Option<usize>,
+    /// How long a replica's lease on a subscription's delivery lasts unless renewed (with
+    /// Redis: a subscription whose replica died moves to another within about this long).
+    pub lease_ttl_ms: Option<u64>,
     /// Private ranges, addresses or host names deliveries may go to.
     #[serde(default)]
     pub allow_private: Vec<String>,
@@ -96,6 +99,7 @@ impl WebhooksSection {
             max_subscriptions: self.max_subscriptions.unwrap_or(d.max_subscriptions),
             allow_private: self.allow_private.clone(),
             extra_root_certificates,
+            lease_ttl: ms(self.lease_ttl_ms, d.lease_ttl),
             ..d
         }))
     }

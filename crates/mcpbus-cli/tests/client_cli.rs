@@ -51,6 +51,9 @@ fn targets(server: &ServeProcess) -> [String; 2] {
     [stdio_server(), server.mcp_url()]
 }
 
+/// The tool bridge's tools, on in every `mcpbus serve` unless `[tools]` switches them off.
+const BRIDGE: [&str; 3] = ["list_topics", "read_retained", "wait_for_events"];
+
 #[test]
 fn ls_lists_tools_and_resources_in_each_era() {
     let server = ServeProcess::start(MCPBUS, &fixture("publish.toml"), "warn", &[]);
@@ -66,7 +69,8 @@ fn ls_lists_tools_and_resources_in_each_era() {
                 )),
                 "{text}"
             );
-            assert!(text.contains("tools (2):\n  publish  "), "{text}");
+            assert!(text.contains("tools (5):\n  list_topics  "), "{text}");
+            assert!(text.contains("\n  publish  "), "{text}");
             assert!(text.contains("\n  whoami  "), "{text}");
             assert!(text.contains("\n  mcpbus://topics  "), "{text}");
 
@@ -80,7 +84,7 @@ fn ls_lists_tools_and_resources_in_each_era() {
                 .iter()
                 .map(|t| t["name"].as_str().unwrap())
                 .collect();
-            assert_eq!(tools, ["publish", "whoami"]);
+            assert_eq!(tools, [&BRIDGE[..], &["publish", "whoami"]].concat());
         }
     }
 }

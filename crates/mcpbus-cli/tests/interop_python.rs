@@ -40,7 +40,13 @@ fn official_python_sdk_client_drives_the_stdio_server() {
     assert_eq!(summary["ok"], serde_json::json!(true), "{summary}");
     assert_eq!(
         summary["tools"],
-        serde_json::json!(["publish", "whoami"]),
+        serde_json::json!([
+            "list_topics",
+            "publish",
+            "read_retained",
+            "wait_for_events",
+            "whoami"
+        ]),
         "{summary}"
     );
     let session = summary["sessionId"].as_str().expect("sessionId");

@@ -17,6 +17,10 @@
 //! - [`RedisBackend::task_store`]: the [`TaskStore`] of the 2026-07-28 tasks extension: one
 //!   hash per task (`{NAME}:task:ID`: version and record), written by compare-and-swap, expiring
 //!   with the task's time to live.
+//! - [`RedisBackend::webhook_store`]: the [`WebhookStore`] of SEP-3415 webhook subscriptions:
+//!   one hash per subscription (`{NAME}:wh:s:ID`: record, signing secrets included, and
+//!   delivery state), an index of ids, and one lease per subscription (`{NAME}:wh:l:ID`)
+//!   naming the replica that delivers it.
 //!
 //! Every key lives under the hash tag `{NAME}` (one deployment, one Redis Cluster slot).
 //! See `docs/ARCHITECTURE.md` and `docs/deployment.md` of the repository.
@@ -28,6 +32,7 @@ mod sessions;
 mod store;
 mod tailer;
 mod tasks;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -37,6 +42,7 @@ use mcpbus::cluster::{ClusterListener, SessionStore};
 use mcpbus::events::{EventLog, LogFeed};
 use mcpbus::store::{EventStore, StoreError};
 use mcpbus::tasks::TaskStore;
+use mcpbus::webhooks::WebhookStore;
 use mcpbus::{BackendError, BackendErrorKind};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc;
@@ -146,6 +152,15 @@ impl Keys {
     pub(crate) fn task(&self, task_id: &str) -> String {
         format!("{}:task:{task_id}", self.tag)
     }
+    pub(crate) fn webhook(&self, id: &str) -> String {
+        format!("{}:wh:s:{id}", self.tag)
+    }
+    pub(crate) fn webhook_lease(&self, id: &str) -> String {
+        format!("{}:wh:l:{id}", self.tag)
+    }
+    pub(crate) fn webhook_ids(&self) -> String {
+        format!("{}:wh:ids", self.tag)
+    }
 }
 
 pub(crate) struct Inner {
@@ -254,6 +269,14 @@ impl RedisBackend {
     /// every other one. Each call gives a store of its own; give one to each server.
     pub fn task_store(&self) -> Arc<dyn TaskStore> {
         Arc::new(tasks::RedisTaskStore::new(self.inner.clone()))
+    }
+
+    /// The shared store of webhook subscriptions, for `WebhookConfig::store`: subscriptions
+    /// survive restarts, and each is delivered by one replica at a time under a lease that
+    /// another replica takes over when its holder dies. It holds the clients' signing secrets
+    /// (every replica signs), so the Redis must be as private as they are.
+    pub fn webhook_store(&self) -> Arc<dyn WebhookStore> {
+        Arc::new(webhooks::RedisWebhookStore(self.inner.clone()))
     }
 }
 

@@ -306,8 +306,8 @@ fn register(r: &mut Registry, f: &Families) {
     );
     r.register(
         "events_delivered",
-        "Event copies this process handed to its own subscribers (sessions, listen and push \
-         streams, webhook subscriptions), by declared topic pattern",
+        "Event copies this process handed to its own subscribers (sessions, push streams, \
+         polls, webhook subscriptions), by declared topic pattern",
         f.delivered.clone(),
     );
     r.register(

@@ -207,6 +207,33 @@ impl DeclaredTopics {
         })
     }
 
+    /// Resolves a bare topic pattern (the tool bridge's): it must overlap a declared topic
+    /// (NotFound otherwise) and every declared topic it overlaps must allow the caller
+    /// (Forbidden). A declared pattern with placeholders given verbatim
+    /// (`agents/{agent_id}/inbox`) is bound as a subscription without arguments is: the
+    /// caller's own id, or `+`.
+    pub(crate) fn subscribe_pattern(
+        &self,
+        pattern: TopicPattern,
+        principal: Option<&Principal>,
+    ) -> Result<EventSubscription, ErrorObject> {
+        let verbatim = self.iter().find(|t| t.pattern.as_str() == pattern.as_str());
+        let pattern = match verbatim {
+            Some(declared) => bind(declared, &BTreeMap::new(), principal)?,
+            None => pattern,
+        };
+        let declared = self
+            .iter()
+            .find(|t| t.pattern.overlaps(&pattern))
+            .ok_or_else(|| ErrorObject::event_not_found(pattern.as_str()))?;
+        self.authorize(&pattern, principal)?;
+        Ok(EventSubscription {
+            name: declared.event_name().into(),
+            pattern,
+            retained: false,
+        })
+    }
+
     /// Checks a `topic` argument against its event type and the placeholder arguments.
     fn within(
         &self,
@@ -239,7 +266,7 @@ impl DeclaredTopics {
 
     /// Checks the caller against every declared topic the pattern overlaps (docs/protocol.md
     /// 2.5: each must allow it).
-    fn authorize(
+    pub(crate) fn authorize(
         &self,
         pattern: &TopicPattern,
         principal: Option<&Principal>,

@@ -89,6 +89,9 @@ pub(crate) struct HubInner {
     dropped: AtomicU64,
     /// Who hears the server notices that travel through the log (never subscribers).
     notices: std::sync::OnceLock<NoticeHandler>,
+    /// Who sees every event this process delivers, after its sinks (never counted as a
+    /// delivery).
+    observer: std::sync::OnceLock<EventObserver>,
     /// The cursor of the newest event every sink of this process has been offered.
     delivered: std::sync::Mutex<Option<Arc<str>>>,
     /// How SEP-3415 subscriptions are served (docs/protocol.md 3.4).
@@ -103,6 +106,9 @@ pub(crate) struct HubInner {
 
 /// Hears a server notice read from the log (see [`EventHub::publish_notice`]).
 pub(crate) type NoticeHandler = Arc<dyn Fn(&serde_json::Value) + Send + Sync>;
+
+/// Sees every event a process delivers ([`EventHub::on_delivered`]).
+pub(crate) type EventObserver = Arc<dyn Fn(&LoggedEvent) + Send + Sync>;
 
 /// The topic of server notices in the log. No subscriber ever receives it: the hub hands it
 /// to the server before matching, and a declared pattern cannot make it publishable since
@@ -169,6 +175,7 @@ impl EventHub {
             deliveries: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             notices: std::sync::OnceLock::new(),
+            observer: std::sync::OnceLock::new(),
             delivered: std::sync::Mutex::new(None),
             delivery,
             push_streams: Arc::default(),
@@ -297,6 +304,12 @@ impl EventHub {
     /// Sets who hears the server notices read from the log (once; later calls are ignored).
     pub(crate) fn on_notice(&self, handler: NoticeHandler) {
         let _ = self.inner.notices.set(handler);
+    }
+
+    /// Sets who sees every event this process delivers, whichever replica published it (once;
+    /// later calls are ignored). It runs on the delivery path: it must not block.
+    pub(crate) fn on_delivered(&self, observer: EventObserver) {
+        let _ = self.inner.observer.set(observer);
     }
 
     /// Appends a server notice (e.g. "the tool list changed") for every replica reading the
@@ -595,7 +608,11 @@ impl FeedTarget for HubInner {
             self.hear_notice(event);
             0
         } else {
-            self.deliver_to_sinks(event)
+            let delivered = self.deliver_to_sinks(event);
+            if let Some(observer) = self.observer.get() {
+                observer(event);
+            }
+            delivered
         };
         // Only once every sink has been offered the event: a push stream's heartbeat may then
         // say it has checked up to here (docs/protocol.md 3.4).

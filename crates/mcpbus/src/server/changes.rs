@@ -80,7 +80,7 @@ pub(crate) fn listen_for_notices(inner: &Arc<ServerInner>) {
 }
 
 /// Tells this replica's sessions and listen streams; returns how many sessions were told.
-fn deliver_here(inner: &ServerInner, change: &ServerChange) -> usize {
+pub(super) fn deliver_here(inner: &ServerInner, change: &ServerChange) -> usize {
     inner.changes.announce(change.clone());
     let sessions: Vec<_> = lock(&inner.sessions).values().cloned().collect();
     let method = change.method();

@@ -33,6 +33,7 @@
 //! ```
 
 pub mod auth;
+mod bridge;
 mod changes;
 mod context;
 mod dispatch;
@@ -41,6 +42,7 @@ pub(crate) mod requests;
 mod router;
 mod session;
 mod tool;
+pub mod topic_resources;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -66,6 +68,7 @@ use crate::events::{
 use crate::service::{Routing, ServiceConfig, ServiceHandle, spawn_routed_service};
 use crate::transport::Transport;
 
+pub use bridge::EventTools;
 pub use context::{ClientSession, Context};
 pub use tool::{IntoToolResult, Json, NoArgs, ToolError, ToolSpec};
 
@@ -96,8 +99,8 @@ pub enum BuildError {
     Webhooks(#[from] crate::webhooks::WebhookSetupError),
 }
 
-/// Why a resource template's URI is not a supported URI template (RFC 6570 level 1: literal
-/// text and `{name}` variables).
+/// Why a resource template's URI is not a supported URI template (RFC 6570 level 1, literal
+/// text and `{name}` variables, and level 2's `{+name}`, whose value may span `/`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TemplateError {
@@ -107,7 +110,7 @@ pub enum TemplateError {
         /// The URI template.
         template: String,
     },
-    /// A `{...}` is not a plain variable name (ASCII letters, digits, `_`).
+    /// A `{...}` is not a variable name (ASCII letters, digits, `_`), with `+` before it or not.
     #[error("unsupported expression {{{expression}}} in URI template {template:?}")]
     UnsupportedExpression {
         /// The URI template.
@@ -249,6 +252,7 @@ impl Server {
             modern: modern::ModernConfig::default(),
             webhooks: None,
             bearer_tokens: auth::BearerTokens::default(),
+            retained_updates: false,
         }
     }
 
@@ -450,6 +454,8 @@ pub struct ServerBuilder {
     modern: modern::ModernConfig,
     webhooks: Option<crate::webhooks::WebhookConfig>,
     bearer_tokens: auth::BearerTokens,
+    /// Whether retained values are resources whose subscribers hear of changes.
+    retained_updates: bool,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -725,6 +731,9 @@ impl ServerBuilder {
             }),
         };
         changes::listen_for_notices(&server.inner);
+        if self.retained_updates {
+            topic_resources::watch_retained(&server.inner);
+        }
         Ok(server)
     }
 }

@@ -131,8 +131,9 @@ fn upsert<T>(items: &mut Vec<T>, index: &mut HashMap<String, usize>, key: String
     }
 }
 
-/// A URI template of RFC 6570 level 1 (`{name}` expansions), matched against concrete URIs.
-/// A variable matches one or more characters up to the next literal, never across a `/`.
+/// A URI template of RFC 6570 level 1 (`{name}` expansions) and level 2's reserved expansion
+/// (`{+name}`), matched against concrete URIs. A variable matches one or more characters up to
+/// the next literal, never across a `/` unless it is reserved (`{+path}` spans segments).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct UriTemplate {
     parts: Vec<Part>,
@@ -141,7 +142,8 @@ pub(crate) struct UriTemplate {
 #[derive(Debug, Clone, PartialEq)]
 enum Part {
     Literal(String),
-    Var(String),
+    /// A variable's name, and whether it is a reserved expansion (`{+name}`, `/` allowed).
+    Var(String, bool),
 }
 
 impl UriTemplate {
@@ -157,19 +159,23 @@ impl UriTemplate {
                 .ok_or_else(|| TemplateError::Unclosed {
                     template: template.to_owned(),
                 })?;
-            let name = &rest[open + 1..open + close];
+            let expression = &rest[open + 1..open + close];
+            let (name, reserved) = match expression.strip_prefix('+') {
+                Some(name) => (name, true),
+                None => (expression, false),
+            };
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(TemplateError::UnsupportedExpression {
                     template: template.to_owned(),
-                    expression: name.to_owned(),
+                    expression: expression.to_owned(),
                 });
             }
-            if matches!(parts.last(), Some(Part::Var(_))) {
+            if matches!(parts.last(), Some(Part::Var(..))) {
                 return Err(TemplateError::AdjacentVariables {
                     template: template.to_owned(),
                 });
             }
-            parts.push(Part::Var(name.to_string()));
+            parts.push(Part::Var(name.to_string(), reserved));
             rest = &rest[open + close + 1..];
         }
         if !rest.is_empty() {
@@ -185,13 +191,13 @@ impl UriTemplate {
         while i < self.parts.len() {
             match &self.parts[i] {
                 Part::Literal(lit) => rest = rest.strip_prefix(lit.as_str())?,
-                Part::Var(name) => {
+                Part::Var(name, reserved) => {
                     let end = match self.parts.get(i + 1) {
                         Some(Part::Literal(next)) => rest.find(next.as_str())?,
                         _ => rest.len(),
                     };
                     let value = &rest[..end];
-                    if value.is_empty() || value.contains('/') {
+                    if value.is_empty() || (!reserved && value.contains('/')) {
                         return None;
                     }
                     vars.insert(name.clone(), value.to_string());
@@ -218,6 +224,14 @@ mod tests {
         let t = UriTemplate::parse("file:///{name}").unwrap();
         assert_eq!(t.matches("file:///x.txt").unwrap()["name"], "x.txt");
         assert!(UriTemplate::parse("x://{a}{b}").is_err());
+        let t = UriTemplate::parse("x://r/{+topic}").unwrap();
+        assert_eq!(
+            t.matches("x://r/build/status").unwrap()["topic"],
+            "build/status"
+        );
+        assert!(t.matches("x://r/").is_none());
+        assert!(UriTemplate::parse("x://{+}").is_err());
+        assert!(UriTemplate::parse("x://{#frag}").is_err());
         assert!(UriTemplate::parse("x://{a").is_err());
     }
 

@@ -5,6 +5,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::store::{MemoryWebhookStore, WebhookStore};
+
 /// How webhook subscriptions are served (`ServerBuilder::webhooks`). The defaults follow
 /// SEP-3415's guidance: grants of 30 minutes (at most a day), five attempts spread over at most
 /// 15 minutes, a 5 s timeout, bodies of at most 256 KiB.
@@ -15,7 +17,7 @@ pub struct WebhookConfig {
     /// The shortest grant: shorter suggestions are clamped up to it (default 1 min).
     pub min_ttl: Duration,
     /// The longest grant (default 24 h). A suggestion of no expiry (`ttlMs: null`) is granted
-    /// this: subscriptions live in memory, so no expiry is never granted.
+    /// this: a subscription nobody refreshes must end, so no expiry is never granted.
     pub max_ttl: Duration,
     /// Retries of a failed delivery.
     pub retry: RetryPolicy,
@@ -42,6 +44,15 @@ pub struct WebhookConfig {
     pub suspend_window: Duration,
     /// The fewest attempts in a window before it can suspend delivery (default 100).
     pub suspend_min_attempts: u32,
+    /// Where subscriptions live (default: a [`MemoryWebhookStore`] of this server alone).
+    /// Give the replicas of a deployment one shared store (e.g. `RedisBackend::webhook_store`)
+    /// and their subscriptions survive restarts and move between them. The store holds the
+    /// clients' signing secrets.
+    pub store: Arc<dyn WebhookStore>,
+    /// How long a replica's lease on a subscription's delivery lasts unless renewed (default
+    /// 5 s; at least 100 ms). It is renewed every fifth of it: a subscription whose replica
+    /// died is delivered again by another within about this long.
+    pub lease_ttl: Duration,
     /// Verification POSTs sent to one host per minute at most (default 10); beyond, a
     /// subscribe that needs one is ResourceExhausted (`data.limit = "verifications"`). It
     /// bounds what subscribing many URLs of a victim's host can send it.
@@ -65,6 +76,8 @@ impl Default for WebhookConfig {
             suspend_window: Duration::from_secs(3600),
             suspend_min_attempts: 100,
             max_verifications_per_host: 10,
+            store: Arc::new(MemoryWebhookStore::new()),
+            lease_ttl: Duration::from_secs(5),
         }
     }
 }

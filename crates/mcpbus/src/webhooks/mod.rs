@@ -3,15 +3,21 @@
 //! Standard Webhooks do, after the endpoint proved it wants them; retries with bounded
 //! exponential backoff; refuses destinations that are not public unless allowed.
 //!
-//! Subscriptions live in this process's memory with a bounded lifetime that clients refresh;
+//! Subscriptions have a bounded lifetime that clients refresh, and live in a [`WebhookStore`]
+//! ([`WebhookConfig::store`]): by default this process's memory ([`MemoryWebhookStore`]), where
 //! a restart loses them and clients resubscribe with their cursor (SEP-3415 allows it for the
-//! finite grants given here).
+//! finite grants given here); or a store shared by the replicas of a deployment (e.g. Redis),
+//! where they survive restarts and each is delivered by exactly one replica at a time, under a
+//! lease that moves to another replica when its holder dies.
 
 mod config;
 mod destination;
+mod leases;
 mod registry;
 mod sender;
 mod signing;
+mod store;
+mod sub;
 mod tls;
 mod worker;
 
@@ -30,5 +36,9 @@ pub enum WebhookSetupError {
     #[error(transparent)]
     Tls(#[from] WebhookTlsError),
 }
+pub use store::{
+    DeliveryState, MemoryWebhookStore, SaveOutcome, StoredSecret, StoredWebhook, WebhookRecord,
+    WebhookStore,
+};
 
 pub(crate) use registry::{SubscribeRequest, Webhooks};

@@ -1,14 +1,17 @@
 //! The webhook subscriptions of one server (docs/protocol.md 3.6): keyed by (principal, URL,
-//! event name, arguments), held in memory with the lifetime granted, each delivered by its own
-//! worker ([`super::worker`]). `events/subscribe` is an idempotent upsert: a live key is
-//! refreshed (TTL granted again, secret replaced, delivery resumed), an unknown or lapsed one
-//! is created after the endpoint's verification.
+//! event name, arguments), kept in the configured [`WebhookStore`] with the lifetime granted,
+//! each delivered by one replica at a time under a lease ([`super::leases`]), by its own worker
+//! ([`super::worker`]). `events/subscribe` is an idempotent upsert: a live key is refreshed
+//! (TTL granted again, secret replaced, delivery resumed), an unknown or lapsed one is created
+//! after the endpoint's verification, which this replica makes itself.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::Utc;
 use mcpbus_proto::events_ext::EventOccurrence;
 use mcpbus_proto::events_ext::webhook::{
     DeliveryErrorCategory, DeliveryStatus, HEADER_SUBSCRIPTION_ID, HEADER_WEBHOOK_ID,
@@ -18,7 +21,6 @@ use mcpbus_proto::events_ext::webhook::{
 use mcpbus_proto::jsonrpc::ErrorObject;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -27,7 +29,12 @@ use super::config::{AllowList, InvalidOrigin, WebhookConfig};
 use super::destination::{self, CallbackUrl, Refusal};
 use super::sender;
 use super::signing::{WebhookSecret, constant_time_eq, signature_header};
+use super::store::{
+    DeliveryState, StoredSecret, StoredWebhook, WebhookRecord, WebhookStore, now_ms,
+};
+use super::sub::{Sub, rfc3339_ms, status_of};
 use super::tls::Tls;
+use crate::error::BackendError;
 use crate::events::event_types::{EventSubscription, retained_occurrence};
 use crate::events::{EventHub, ReadFrom};
 use crate::util::lock;
@@ -41,7 +48,7 @@ pub(crate) struct Webhooks {
 impl std::fmt::Debug for Webhooks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Webhooks")
-            .field("subscriptions", &lock(&self.inner.subs).len())
+            .field("delivering", &lock(&self.inner.subs).len())
             .finish()
     }
 }
@@ -51,12 +58,20 @@ pub(super) struct Inner {
     pub(super) allow: AllowList,
     pub(super) hub: EventHub,
     tls: Tls,
+    pub(super) store: Arc<dyn WebhookStore>,
+    /// This replica as a lease holder: its process id and a random tag.
+    holder: String,
+    /// Numbers this replica's leases, so that each delivery has a lease token of its own.
+    leases: AtomicU64,
+    /// The subscriptions this replica delivers now.
     subs: Mutex<HashMap<String, Arc<Sub>>>,
     /// Verified (principal, URL) pairs and until when.
     verified: Mutex<HashMap<(Arc<str>, String), Instant>>,
     /// Verification POSTs per host in the current minute: (minute's start, count).
     verifications: Mutex<HashMap<String, (Instant, u32)>>,
-    shutdown: CancellationToken,
+    pub(super) shutdown: CancellationToken,
+    /// Whether the lease loop runs.
+    claiming: AtomicBool,
 }
 
 impl Inner {
@@ -74,8 +89,38 @@ impl Inner {
         }
     }
 
-    /// Drops `sub` from the registry, if it is still the one held under its id.
-    pub(super) fn forget(&self, sub: &Sub) {
+    /// A fresh lease token of this replica (`PID-TAG/N`).
+    pub(super) fn new_token(&self) -> String {
+        let n = self.leases.fetch_add(1, Ordering::Relaxed);
+        format!("{}/{n}", self.holder)
+    }
+
+    /// Until when a lease renewed by a request sent at `sent` may be relied on: the lease's
+    /// time to live less a fifth, for clocks that do not run quite alike.
+    pub(super) fn lease_deadline(&self, sent: Instant) -> Instant {
+        sent + self.config.lease_ttl * 4 / 5
+    }
+
+    /// The subscriptions delivered here.
+    pub(super) fn held(&self) -> Vec<Arc<Sub>> {
+        lock(&self.subs).values().cloned().collect()
+    }
+
+    /// Whether `id` is delivered here.
+    pub(super) fn holds(&self, id: &str) -> bool {
+        lock(&self.subs).contains_key(id)
+    }
+
+    /// The subscription `id` if it is delivered here.
+    fn local(&self, id: &str) -> Option<Arc<Sub>> {
+        lock(&self.subs)
+            .get(id)
+            .filter(|s| !s.cancel.is_cancelled())
+            .cloned()
+    }
+
+    /// Drops `sub` from those delivered here, if it is still the one held under its id.
+    pub(super) fn forget_local(&self, sub: &Sub) {
         let mut subs = lock(&self.subs);
         if subs
             .get(&sub.id)
@@ -83,111 +128,63 @@ impl Inner {
         {
             subs.remove(&sub.id);
         }
-        sub.cancel.cancel();
-    }
-}
-
-/// One webhook subscription.
-pub(super) struct Sub {
-    /// The server-derived id (`X-MCP-Subscription-Id`).
-    pub(super) id: String,
-    pub(super) principal: Arc<str>,
-    pub(super) url: CallbackUrl,
-    pub(super) name: String,
-    pub(super) arguments: Option<Map<String, Value>>,
-    pub(super) events: EventSubscription,
-    state: Mutex<SubState>,
-    /// Woken on a refresh (expiry moved, delivery resumed).
-    pub(super) changed: Notify,
-    /// Cancelled when the subscription ends (unsubscribed, expired, terminated, shutdown).
-    pub(super) cancel: CancellationToken,
-}
-
-struct SubState {
-    /// The current secret first, then earlier ones until their grace ends.
-    secrets: Vec<(WebhookSecret, Option<Instant>)>,
-    expires: Instant,
-    refresh_before: DateTime<Utc>,
-    /// Every matching event at or before it was acknowledged or abandoned.
-    watermark: Arc<str>,
-    active: bool,
-    last_delivery_at: Option<DateTime<Utc>>,
-    last_error: Option<DeliveryErrorCategory>,
-    failed_since: Option<DateTime<Utc>>,
-    window_start: Instant,
-    window_attempts: u32,
-    window_failures: u32,
-}
-
-impl Sub {
-    pub(super) fn watermark(&self) -> Arc<str> {
-        lock(&self.state).watermark.clone()
     }
 
-    pub(super) fn set_watermark(&self, cursor: Arc<str>) {
-        lock(&self.state).watermark = cursor;
-    }
-
-    pub(super) fn expires(&self) -> Instant {
-        lock(&self.state).expires
-    }
-
-    pub(super) fn is_active(&self) -> bool {
-        lock(&self.state).active
-    }
-
-    /// The secrets that sign now: the current one, and earlier ones still in their grace.
-    pub(super) fn signing_secrets(&self) -> Vec<WebhookSecret> {
-        let now = Instant::now();
-        let mut state = lock(&self.state);
-        state
-            .secrets
-            .retain(|(_, until)| until.is_none_or(|t| t > now));
-        state.secrets.iter().map(|(s, _)| s.clone()).collect()
-    }
-
-    /// Counts one attempt (`None`: acknowledged) and suspends delivery when, within the
-    /// window, enough attempts were made and 95% of them failed.
-    pub(super) fn record(&self, failure: Option<DeliveryErrorCategory>, config: &WebhookConfig) {
-        let now = Utc::now();
-        let mut s = lock(&self.state);
-        if s.window_start.elapsed() > config.suspend_window {
-            s.window_start = Instant::now();
-            s.window_attempts = 0;
-            s.window_failures = 0;
+    /// Ends the subscription for good (`410`, terminated): it stops here and leaves the store.
+    pub(super) async fn end(&self, sub: &Sub) {
+        sub.end();
+        self.forget_local(sub);
+        if let Err(e) = self.store.delete(&sub.id).await {
+            tracing::warn!(subscription = %sub.id, "could not delete the webhook subscription: {e}");
         }
-        s.window_attempts += 1;
-        match failure {
-            None => {
-                s.last_delivery_at = Some(now);
-                s.last_error = None;
-                s.failed_since = None;
-            }
-            Some(category) => {
-                s.window_failures += 1;
-                s.last_error = Some(category);
-                s.failed_since.get_or_insert(now);
-            }
-        }
-        let (attempts, failures) = (u64::from(s.window_attempts), u64::from(s.window_failures));
-        if s.active
-            && attempts >= u64::from(config.suspend_min_attempts)
-            && failures * 100 >= attempts * 95
+    }
+
+    /// After a worker stopped: unless the subscription ended, its lease is given up, so another
+    /// replica (or this one, later) takes its delivery over at once.
+    pub(super) async fn finish(&self, sub: &Sub) {
+        self.forget_local(sub);
+        if !sub.has_ended()
+            && let Err(e) = self.store.release(&sub.id, &sub.token).await
         {
-            s.active = false;
-            tracing::warn!(subscription = %self.id, "webhook delivery suspended until a refresh");
+            tracing::debug!(subscription = %sub.id, "could not release a webhook lease: {e}");
         }
     }
 
-    fn status(&self) -> DeliveryStatus {
-        let s = lock(&self.state);
-        DeliveryStatus {
-            active: s.active,
-            last_delivery_at: s.last_delivery_at.map(rfc3339),
-            last_error: Some(s.last_error.clone()),
-            failed_since: s.failed_since.map(rfc3339),
-            throttled: None,
-            retry_after_ms: None,
+    /// The subscription a stored record names, resolved against the declared topics as its
+    /// principal (an authorizer may refuse it now).
+    pub(super) fn subscription_of(
+        &self,
+        record: &WebhookRecord,
+    ) -> Result<EventSubscription, ErrorObject> {
+        let principal = crate::server::auth::topic_principal(&Arc::from(record.principal.as_str()));
+        self.hub.declared().subscribe_event(
+            &record.name,
+            record.arguments.as_ref(),
+            mcpbus_proto::events_ext::DeliveryMode::Webhook,
+            Some(&principal),
+        )
+    }
+
+    /// Starts delivering `sub` here, `initial` (retained values) first.
+    pub(super) fn deliver(
+        self: &Arc<Self>,
+        sub: Arc<Sub>,
+        initial: Vec<EventOccurrence>,
+        not_before: Option<chrono::DateTime<Utc>>,
+    ) {
+        lock(&self.subs).insert(sub.id.clone(), sub.clone());
+        tokio::spawn(super::worker::run(self.clone(), sub, initial, not_before));
+    }
+
+    /// Starts the lease loop, once, when a runtime is there to run it.
+    fn start_claiming(self: &Arc<Self>) {
+        if tokio::runtime::Handle::try_current().is_ok()
+            && !self.claiming.swap(true, Ordering::SeqCst)
+        {
+            tokio::spawn(super::leases::run(
+                Arc::downgrade(self),
+                self.shutdown.clone(),
+            ));
         }
     }
 }
@@ -205,7 +202,7 @@ pub(crate) struct SubscribeRequest {
     pub(crate) secret: WebhookSecret,
     pub(crate) cursor: Option<String>,
     /// The `maxAgeMs` floor (with a cursor).
-    pub(crate) not_before: Option<DateTime<Utc>>,
+    pub(crate) not_before: Option<chrono::DateTime<Utc>>,
     pub(crate) ttl_ms: Option<Option<u64>>,
 }
 
@@ -219,21 +216,28 @@ struct Start {
 
 impl Webhooks {
     /// The registry of a server whose events are `hub`'s.
-    pub(crate) fn new(config: WebhookConfig, hub: EventHub) -> Result<Self, WebhookSetupError> {
+    pub(crate) fn new(mut config: WebhookConfig, hub: EventHub) -> Result<Self, WebhookSetupError> {
+        config.lease_ttl = config.lease_ttl.max(Duration::from_millis(100));
         let allow = AllowList::parse(&config.allow_private)?;
         let tls = Tls::new(&config.extra_root_certificates)?;
-        Ok(Webhooks {
-            inner: Arc::new(Inner {
-                config,
-                allow,
-                hub,
-                tls,
-                subs: Mutex::default(),
-                verified: Mutex::default(),
-                verifications: Mutex::default(),
-                shutdown: CancellationToken::new(),
-            }),
-        })
+        let inner = Arc::new(Inner {
+            store: config.store.clone(),
+            config,
+            allow,
+            hub,
+            tls,
+            holder: format!("{}-{}", std::process::id(), crate::util::random_hex(4)),
+            leases: AtomicU64::new(0),
+            subs: Mutex::default(),
+            verified: Mutex::default(),
+            verifications: Mutex::default(),
+            shutdown: CancellationToken::new(),
+            claiming: AtomicBool::new(false),
+        });
+        // Subscriptions already stored (made before a restart, or on another replica) are
+        // taken up from the start.
+        inner.start_claiming();
+        Ok(Webhooks { inner })
     }
 
     /// Allows callback URLs under `origin` past the `https` and public-address rules.
@@ -241,12 +245,13 @@ impl Webhooks {
         self.inner.allow.allow_origin(origin)
     }
 
-    /// Webhook subscriptions held now.
+    /// Webhook subscriptions this replica delivers now.
     pub(crate) fn len(&self) -> usize {
         lock(&self.inner.subs).len()
     }
 
-    /// Ends every subscription's delivery (the server is closing).
+    /// Ends every delivery of this replica (the server is closing); their leases are given up,
+    /// so a shared store's subscriptions move to other replicas.
     pub(crate) fn close(&self) {
         self.inner.shutdown.cancel();
         lock(&self.inner.subs).clear();
@@ -258,6 +263,7 @@ impl Webhooks {
         &self,
         req: SubscribeRequest,
     ) -> Result<SubscribeEventsResult, ErrorObject> {
+        self.inner.start_claiming();
         let url = CallbackUrl::parse(&req.url).map_err(ErrorObject::invalid_params)?;
         if !url.https && !url.host_allowed(&self.inner.allow) {
             return Err(ErrorObject::invalid_params(
@@ -266,11 +272,11 @@ impl Webhooks {
             ));
         }
         let id = derive_id(&req.principal, &req.url, &req.name, req.arguments.as_ref());
-        if let Some(sub) = self.live(&id) {
-            return Ok(self.refresh(&sub, &req));
+        if let Some(result) = self.refresh(&id, &req).await? {
+            return Ok(result);
         }
         let max = self.inner.config.max_subscriptions;
-        if self.len() >= max {
+        if self.inner.store.ids().await.map_err(store_error)?.len() >= max {
             return Err(ErrorObject::resource_exhausted(
                 "subscriptions",
                 u64::try_from(max).ok(),
@@ -281,30 +287,33 @@ impl Webhooks {
             .map_err(refusal_error)?;
         self.verify(&req, &url, addr, &id).await?;
         let start = self.start(&req).await?;
-        let sub = self.new_sub(id, url, &req, start.watermark);
-        {
-            let mut subs = lock(&self.inner.subs);
-            // A concurrent subscribe of the same key may have won: refresh that one instead.
-            if let Some(existing) = subs.get(&sub.id).filter(|s| !s.cancel.is_cancelled()) {
-                let existing = existing.clone();
-                drop(subs);
-                return Ok(self.refresh(&existing, &req));
-            }
-            subs.insert(sub.id.clone(), sub.clone());
+        let stored = self.new_stored(id, &req, &start.watermark);
+        let token = self.inner.new_token();
+        let sent = Instant::now();
+        let created = (self.inner.store)
+            .create(&stored, &token, self.inner.config.lease_ttl)
+            .await
+            .map_err(store_error)?;
+        if !created {
+            // A concurrent subscribe of the same key won: refresh that one instead.
+            return self.refresh(&stored.record.id, &req).await?.ok_or_else(|| {
+                ErrorObject::internal("the subscription ended while it was made; subscribe again")
+            });
         }
+        let result = result_of(&stored, start.truncated, None);
+        let cancel = self.inner.shutdown.child_token();
+        let deadline = self.inner.lease_deadline(sent);
+        let sub = Sub::new(stored, url, req.events.clone(), token, cancel, deadline);
         tracing::info!(subscription = %sub.id, principal = %sub.principal, "webhook subscription created");
-        let result = result_of(&sub, start.truncated, None);
-        tokio::spawn(super::worker::run(
-            self.inner.clone(),
-            sub,
-            start.initial,
-            req.not_before,
-        ));
+        self.inner
+            .deliver(Arc::new(sub), start.initial, req.not_before);
         Ok(result)
     }
 
-    /// `events/unsubscribe`: ends the subscription under the key at once (NotFound when none).
-    pub(crate) fn unsubscribe(
+    /// `events/unsubscribe`: ends the subscription under the key at once (NotFound when none),
+    /// on whichever replica delivers it (that one sees it gone at its next write or lease
+    /// renewal).
+    pub(crate) async fn unsubscribe(
         &self,
         principal: &str,
         url: &str,
@@ -312,87 +321,77 @@ impl Webhooks {
         arguments: Option<&Map<String, Value>>,
     ) -> Result<(), ErrorObject> {
         let id = derive_id(principal, url, name, arguments);
-        let sub = self
-            .live(&id)
-            .ok_or_else(ErrorObject::subscription_not_found)?;
-        self.inner.forget(&sub);
+        let store = &self.inner.store;
+        if store.load(&id).await.map_err(store_error)?.is_none()
+            || !store.delete(&id).await.map_err(store_error)?
+        {
+            return Err(ErrorObject::subscription_not_found());
+        }
+        if let Some(sub) = self.inner.local(&id) {
+            sub.end();
+            self.inner.forget_local(&sub);
+        }
         tracing::info!(subscription = %id, "webhook subscription removed");
         Ok(())
     }
 
-    /// The subscription under `id`, unless it has lapsed (then it is dropped).
-    fn live(&self, id: &str) -> Option<Arc<Sub>> {
-        let sub = lock(&self.inner.subs).get(id).cloned()?;
-        if sub.expires() <= Instant::now() || sub.cancel.is_cancelled() {
-            self.inner.forget(&sub);
-            return None;
-        }
-        Some(sub)
+    fn new_stored(&self, id: String, req: &SubscribeRequest, watermark: &str) -> StoredWebhook {
+        let ttl = self.inner.config.grant(req.ttl_ms);
+        StoredWebhook::new(
+            WebhookRecord {
+                id,
+                principal: req.principal.to_string(),
+                url: req.url.clone(),
+                name: req.name.clone(),
+                arguments: req.arguments.clone(),
+                secrets: vec![StoredSecret::new(req.secret.to_whsec(), None)],
+                expires_at_ms: after_ms(ttl),
+                resumes: 0,
+            },
+            DeliveryState::new(watermark.to_owned()),
+        )
     }
 
-    fn new_sub(
+    /// A refresh of the live subscription `id`, if there is one: the TTL granted again, a new
+    /// secret replacing the old one (which keeps signing for the rotation grace), delivery
+    /// resumed. The cursor asked for is ignored: the subscription is live, so it is at or behind
+    /// where delivery stands.
+    async fn refresh(
         &self,
-        id: String,
-        url: CallbackUrl,
+        id: &str,
         req: &SubscribeRequest,
-        watermark: Arc<str>,
-    ) -> Arc<Sub> {
-        let ttl = self.inner.config.grant(req.ttl_ms);
-        Arc::new(Sub {
-            id,
-            principal: req.principal.clone(),
-            url,
-            name: req.name.clone(),
-            arguments: req.arguments.clone(),
-            events: req.events.clone(),
-            state: Mutex::new(SubState {
-                secrets: vec![(req.secret.clone(), None)],
-                expires: Instant::now() + ttl,
-                refresh_before: after(ttl),
-                watermark,
-                active: true,
-                last_delivery_at: None,
-                last_error: None,
-                failed_since: None,
-                window_start: Instant::now(),
-                window_attempts: 0,
-                window_failures: 0,
-            }),
-            changed: Notify::new(),
-            cancel: self.inner.shutdown.child_token(),
-        })
-    }
-
-    /// A refresh: the TTL granted again, a new secret replacing the old one (which keeps
-    /// signing for the rotation grace), delivery resumed. The cursor asked for is ignored: the
-    /// subscription is live, so it is at or behind where delivery stands.
-    fn refresh(&self, sub: &Arc<Sub>, req: &SubscribeRequest) -> SubscribeEventsResult {
-        let status = sub.status();
-        let ttl = self.inner.config.grant(req.ttl_ms);
-        {
-            let mut s = lock(&sub.state);
-            if s.secrets
-                .first()
-                .is_none_or(|(current, _)| *current != req.secret)
-            {
-                let grace = Instant::now() + self.inner.config.rotation_grace;
-                for (_, until) in &mut s.secrets {
-                    let end = until.map_or(grace, |t| t.min(grace));
-                    *until = Some(end);
-                }
-                s.secrets.insert(0, (req.secret.clone(), None));
-            }
-            s.expires = Instant::now() + ttl;
-            s.refresh_before = after(ttl);
-            if !s.active {
-                s.active = true;
-                s.window_start = Instant::now();
-                s.window_attempts = 0;
-                s.window_failures = 0;
-            }
+    ) -> Result<Option<SubscribeEventsResult>, ErrorObject> {
+        let Some(mut stored) = self.inner.store.load(id).await.map_err(store_error)? else {
+            return Ok(None);
+        };
+        // The delivering replica's own view is the freshest, when it is this one.
+        let local = self.inner.local(id);
+        if let Some(sub) = &local {
+            stored.state = sub.delivery_state();
         }
-        sub.changed.notify_one();
-        result_of(sub, false, Some(status))
+        let status = status_of(&stored.state);
+        let record = &mut stored.record;
+        let secret = req.secret.to_whsec();
+        let now = now_ms();
+        if record.secrets.first().is_none_or(|s| s.secret != secret) {
+            let grace = now.saturating_add(duration_ms(self.inner.config.rotation_grace));
+            for old in &mut record.secrets {
+                old.until_ms = Some(old.until_ms.map_or(grace, |t| t.min(grace)));
+            }
+            record
+                .secrets
+                .retain(|s| s.until_ms.is_none_or(|t| t > now));
+            record.secrets.insert(0, StoredSecret::new(secret, None));
+        }
+        record.expires_at_ms = after_ms(self.inner.config.grant(req.ttl_ms));
+        record.resumes += 1;
+        if !self.inner.store.update(record).await.map_err(store_error)? {
+            return Ok(None);
+        }
+        if let Some(sub) = local {
+            sub.apply(record);
+        }
+        Ok(Some(result_of(&stored, false, Some(status))))
     }
 
     /// Where a new subscription starts: from now (the log's head, the retained values first
@@ -541,27 +540,33 @@ fn refusal_error(refusal: Refusal) -> ErrorObject {
     }
 }
 
-fn result_of(sub: &Sub, truncated: bool, status: Option<DeliveryStatus>) -> SubscribeEventsResult {
-    let s = lock(&sub.state);
+fn result_of(
+    stored: &StoredWebhook,
+    truncated: bool,
+    status: Option<DeliveryStatus>,
+) -> SubscribeEventsResult {
     SubscribeEventsResult {
-        id: sub.id.clone(),
-        refresh_before: Some(rfc3339(s.refresh_before)),
-        cursor: Some(s.watermark.to_string()),
+        id: stored.record.id.clone(),
+        refresh_before: Some(rfc3339_ms(stored.record.expires_at_ms)),
+        cursor: Some(stored.state.watermark.clone()),
         truncated,
         delivery_status: status,
         meta: None,
     }
 }
 
-fn after(ttl: std::time::Duration) -> DateTime<Utc> {
-    let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
-    Utc::now()
-        .checked_add_signed(ttl)
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+/// `ttl` from now, in milliseconds since the Unix epoch.
+fn after_ms(ttl: Duration) -> u64 {
+    now_ms().saturating_add(duration_ms(ttl))
 }
 
-fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+fn duration_ms(d: Duration) -> u64 {
+    d.as_millis().try_into().unwrap_or(u64::MAX)
+}
+
+/// A failure of the subscription store, as the client hears of it.
+pub(super) fn store_error(e: BackendError) -> ErrorObject {
+    ErrorObject::internal(format_args!("the webhook subscription store: {e}"))
 }
 
 /// The subscription id: `sub_` and 128 bits of a SHA-256 over the key in canonical JSON

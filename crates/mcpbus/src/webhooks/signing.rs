@@ -54,6 +54,12 @@ impl WebhookSecret {
         Ok(WebhookSecret { key })
     }
 
+    /// The secret as the client gave it (`whsec_` and padded base64), for a
+    /// [`WebhookStore`](super::WebhookStore) that keeps it for other replicas to sign with.
+    pub fn to_whsec(&self) -> String {
+        format!("{SECRET_PREFIX}{}", STANDARD.encode(&self.key))
+    }
+
     /// `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`.
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
         #[allow(clippy::expect_used)]
@@ -98,6 +104,8 @@ mod tests {
         assert!(WebhookSecret::parse(&ok).is_ok());
         let unpadded = format!("whsec_{}", STANDARD.encode([7u8; 32]).trim_end_matches('='));
         assert!(WebhookSecret::parse(&unpadded).is_ok());
+        let parsed = WebhookSecret::parse(&unpadded).unwrap();
+        assert_eq!(WebhookSecret::parse(&parsed.to_whsec()).unwrap(), parsed);
         assert_eq!(
             WebhookSecret::parse("s3cret").unwrap_err(),
             InvalidSecret::Prefix

@@ -1,8 +1,13 @@
 //! The delivery of one webhook subscription (docs/protocol.md 3.6.2): read the log after the
 //! subscription's watermark, POST each matching event in log order with retries, and advance
 //! the watermark past an event only once it is acknowledged (2xx) or abandoned (retries spent,
-//! `413`); a `410` ends the subscription. One event is in flight at a time, so arrivals are in log order and every
-//! payload's `cursor` (the watermark when it is sent) is safe to persist.
+//! `413`); a `410` ends the subscription. One event is in flight at a time, so arrivals are in
+//! log order and every payload's `cursor` (the watermark when it is sent) is safe to persist.
+//!
+//! The watermark is written to the store after every settled event, by the lease holder only:
+//! a replica that takes the delivery over starts after the last settled event, so it repeats at
+//! most the one event in flight when the previous holder stopped. No attempt is made once this
+//! replica cannot count on its lease.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,9 +19,12 @@ use mcpbus_proto::events_ext::{DeliveryMode, EventOccurrence};
 use mcpbus_proto::jsonrpc::ErrorObject;
 use tokio::time::Instant;
 
-use super::destination;
-use super::registry::{Inner, Sub, control_id, signed_headers};
+use super::destination::{self, CallbackUrl};
+use super::registry::{Inner, control_id, signed_headers};
 use super::sender;
+use super::signing::WebhookSecret;
+use super::store::{SaveOutcome, WebhookRecord};
+use super::sub::Sub;
 use crate::events::ReadFrom;
 use crate::events::event_types::occurrence;
 use crate::events::watch::Watch;
@@ -31,6 +39,8 @@ const WATCH_BUFFER: usize = 256;
 const IDLE_RECHECK: Duration = Duration::from_secs(30);
 /// The wait after a failed read of the log.
 const READ_RETRY: Duration = Duration::from_secs(1);
+/// The wait after a failed write of the delivery state.
+const SAVE_RETRY: Duration = Duration::from_millis(200);
 
 /// How an event's delivery ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,15 +62,19 @@ pub(super) async fn run(
 ) {
     // Attached before the first read: what is published from here on wakes the loop.
     let mut watch = inner.hub.watch(sub.events.pattern.clone(), WATCH_BUFFER);
+    tracing::info!(subscription = %sub.id, lease = %sub.token, "webhook delivery starts here");
+    let mut stopped = false;
     for occurrence in initial {
         if deliver_occurrence(&inner, &sub, occurrence).await == Outcome::Stopped {
-            inner.forget(&sub);
-            return;
+            stopped = true;
+            break;
         }
     }
-    deliver_log(&inner, &sub, &mut watch, not_before).await;
-    inner.forget(&sub);
-    tracing::debug!(subscription = %sub.id, "webhook delivery ended");
+    if !stopped {
+        deliver_log(&inner, &sub, &mut watch, not_before).await;
+    }
+    inner.finish(&sub).await;
+    tracing::info!(subscription = %sub.id, lease = %sub.token, "webhook delivery stops here");
 }
 
 /// The log loop: batches after the watermark, until the subscription ends.
@@ -106,14 +120,17 @@ async fn deliver_log(
             let Some(occurrence) = occurrence(&sub.events.name, event, None) else {
                 continue;
             };
-            match deliver_occurrence(inner, sub, occurrence).await {
-                Outcome::Stopped => return,
-                Outcome::Acked => inner.hub.count_delivered(&event.topic, 1),
-                Outcome::Abandoned => {}
+            let outcome = deliver_occurrence(inner, sub, occurrence).await;
+            if outcome == Outcome::Acked {
+                inner.hub.count_delivered(&event.topic, 1);
             }
-            sub.set_watermark(event.cursor.clone());
+            if outcome == Outcome::Stopped || !settle(inner, sub, &event.cursor).await {
+                return;
+            }
         }
-        sub.set_watermark(found.next.clone());
+        if !settle(inner, sub, &found.next).await {
+            return;
+        }
         if !found.more && !wait_for_news(sub, watch).await {
             return;
         }
@@ -134,12 +151,51 @@ async fn deliver_occurrence(inner: &Inner, sub: &Sub, mut occurrence: EventOccur
 /// reading resumed.
 async fn send_gap(inner: &Inner, sub: &Sub, start: &Arc<str>) -> bool {
     tracing::warn!(subscription = %sub.id, "webhook subscription fell behind the log; sending a gap");
-    sub.set_watermark(start.clone());
+    sub.set_watermark(start);
     let body = WebhookControl::Gap {
         cursor: Some(start.to_string()),
     };
     let body = serde_json::to_vec(&body).unwrap_or_default();
     deliver(inner, sub, &control_id("gap"), Bytes::from(body)).await != Outcome::Stopped
+        && save(inner, sub).await
+}
+
+/// Moves the watermark to `cursor` (every event up to it is settled) and writes it to the
+/// store when it moved; false when delivery must stop here.
+async fn settle(inner: &Inner, sub: &Sub, cursor: &str) -> bool {
+    !sub.set_watermark(cursor) || save(inner, sub).await
+}
+
+/// Writes the delivery state to the store, as the lease holder. False when delivery must stop
+/// here: the lease is lost (another replica delivers now), the subscription is gone, or the
+/// store stayed unreachable until the lease could no longer be counted on.
+async fn save(inner: &Inner, sub: &Sub) -> bool {
+    loop {
+        let state = sub.delivery_state();
+        match inner.store.save_state(&sub.id, &sub.token, &state).await {
+            Ok(SaveOutcome::Saved) => return true,
+            Ok(SaveOutcome::Gone) => {
+                tracing::info!(subscription = %sub.id, "webhook subscription ended elsewhere");
+                sub.end();
+                return false;
+            }
+            Ok(_) => {
+                tracing::warn!(subscription = %sub.id, "webhook lease lost; another replica delivers");
+                sub.cancel.cancel();
+                return false;
+            }
+            Err(e) => {
+                tracing::warn!(subscription = %sub.id, "cannot save the webhook watermark: {e}");
+                if !sub.lease_valid() {
+                    sub.cancel.cancel();
+                    return false;
+                }
+                if !pause(sub, SAVE_RETRY).await {
+                    return false;
+                }
+            }
+        }
+    }
 }
 
 /// Checks the principal against the topic rules again (docs/protocol.md 2.5): an authorizer
@@ -162,9 +218,38 @@ fn still_allowed(inner: &Inner, sub: &Sub) -> Result<(), ErrorObject> {
 /// (a single attempt) tells the endpoint why.
 async fn terminate(inner: &Inner, sub: &Arc<Sub>, error: ErrorObject) {
     tracing::info!(subscription = %sub.id, "webhook subscription terminated: {}", error.message);
-    inner.forget(sub);
+    inner.end(sub).await;
     let body = serde_json::to_vec(&WebhookControl::Terminated { error }).unwrap_or_default();
     let _ = attempt(inner, sub, &control_id("terminated"), Bytes::from(body)).await;
+}
+
+/// Ends a stored subscription that cannot be delivered any more (its topic is no longer
+/// declared, or the principal no longer allowed): it is deleted, and one `terminated` envelope
+/// tells the endpoint why.
+pub(super) async fn terminate_stored(inner: &Inner, record: &WebhookRecord, error: ErrorObject) {
+    tracing::info!(subscription = %record.id, "webhook subscription terminated: {}", error.message);
+    if let Err(e) = inner.store.delete(&record.id).await {
+        tracing::warn!(subscription = %record.id, "could not delete the webhook subscription: {e}");
+    }
+    let Ok(url) = CallbackUrl::parse(&record.url) else {
+        return;
+    };
+    let secrets: Vec<WebhookSecret> = record
+        .secrets
+        .iter()
+        .filter_map(|s| WebhookSecret::parse(&s.secret).ok())
+        .collect();
+    let body = serde_json::to_vec(&WebhookControl::Terminated { error }).unwrap_or_default();
+    let webhook_id = control_id("terminated");
+    let _ = post_once(
+        inner,
+        &record.id,
+        &url,
+        &secrets,
+        &webhook_id,
+        Bytes::from(body),
+    )
+    .await;
 }
 
 /// Delivers one body with bounded exponential backoff; each attempt is signed anew with a
@@ -189,6 +274,12 @@ async fn deliver(inner: &Inner, sub: &Sub, webhook_id: &str, body: Bytes) -> Out
         if sub.cancel.is_cancelled() {
             return Outcome::Stopped;
         }
+        if !sub.lease_valid() {
+            // The lease could not be renewed in time: another replica may deliver by now.
+            tracing::warn!(subscription = %sub.id, "webhook lease not renewed in time; delivery stops here");
+            sub.cancel.cancel();
+            return Outcome::Stopped;
+        }
         attempts += 1;
         let failure = match attempt(inner, sub, webhook_id, body.clone()).await {
             Ok(status) if (200..300).contains(&status) => None,
@@ -200,11 +291,15 @@ async fn deliver(inner: &Inner, sub: &Sub, webhook_id: &str, body: Bytes) -> Out
         let Some((status, category)) = failure else {
             return Outcome::Acked;
         };
+        // Other replicas answer refreshes with the status as stored.
+        if !save(inner, sub).await {
+            return Outcome::Stopped;
+        }
         // 410 and 413 are never retried (SEP-3415). A 410 also ends the subscription: the
         // endpoint says it is gone for good (docs/protocol.md 3.6); a 413 ends that delivery.
         if status == Some(410) {
             tracing::info!(subscription = %sub.id, webhook_id, "webhook endpoint answered 410 Gone; subscription ended");
-            inner.forget(sub);
+            inner.end(sub).await;
             return Outcome::Stopped;
         }
         if status == Some(413) {
@@ -231,16 +326,28 @@ async fn attempt(
     webhook_id: &str,
     body: Bytes,
 ) -> Result<u16, DeliveryErrorCategory> {
-    let addr = match destination::resolve(&sub.url, &inner.allow).await {
+    let secrets = sub.signing_secrets();
+    post_once(inner, &sub.id, &sub.url, &secrets, webhook_id, body).await
+}
+
+/// One signed POST of `body` to `url` for subscription `id`.
+async fn post_once(
+    inner: &Inner,
+    id: &str,
+    url: &CallbackUrl,
+    secrets: &[WebhookSecret],
+    webhook_id: &str,
+    body: Bytes,
+) -> Result<u16, DeliveryErrorCategory> {
+    let addr = match destination::resolve(url, &inner.allow).await {
         Ok(addr) => addr,
         Err(refusal) => {
-            tracing::warn!(subscription = %sub.id, "webhook destination refused: {refusal}");
+            tracing::warn!(subscription = %id, "webhook destination refused: {refusal}");
             return Err(DeliveryErrorCategory::ConnectionRefused);
         }
     };
-    let secrets = sub.signing_secrets();
-    let headers = signed_headers(&sub.id, webhook_id, &secrets, &body);
-    sender::post(inner.target(&sub.url, addr), &headers, body)
+    let headers = signed_headers(id, webhook_id, secrets, &body);
+    sender::post(inner.target(url, addr), &headers, body)
         .await
         .map(|answer| answer.status)
 }

@@ -145,7 +145,7 @@ async fn serve_read(
         events_methods::EVENTS_POLL => events_ext::poll::poll(params, ctx).await,
         events_methods::EVENTS_STREAM => events_ext::stream::stream(params, ctx).await,
         events_methods::EVENTS_SUBSCRIBE => events_ext::webhook::subscribe(params, ctx).await,
-        events_methods::EVENTS_UNSUBSCRIBE => events_ext::webhook::unsubscribe(params, &ctx),
+        events_methods::EVENTS_UNSUBSCRIBE => events_ext::webhook::unsubscribe(params, &ctx).await,
         methods::TOOLS_CALL => tasks::call(&scope, params, ctx).await,
         m if tasks::is_task_method(m) && tasks::offered(&server) => {
             tasks::serve(m, params, &ctx, &scope).await

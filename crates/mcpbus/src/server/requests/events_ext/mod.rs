@@ -86,20 +86,26 @@ fn subscription(
     mode: DeliveryMode,
 ) -> Result<EventSubscription, ErrorObject> {
     let hub = hub_with_topics(ctx)?;
-    let principal = if ctx.is_modern() {
-        ctx.session
-            .authenticated
-            .as_ref()
-            .map(crate::server::auth::topic_principal)
-    } else {
-        Some(lock(&ctx.session.principal).clone())
-    };
+    let principal = caller_principal(ctx);
     hub.declared().subscribe_event(
         &params.name,
         params.arguments.as_ref(),
         mode,
         principal.as_ref(),
     )
+}
+
+/// Who a request subscribes as: in the 2026-07-28 era its authenticated principal (a bearer
+/// token, 3.6.1) or nobody, in the handshake era its session (2.5).
+pub(crate) fn caller_principal(ctx: &Context) -> Option<crate::events::Principal> {
+    if ctx.is_modern() {
+        ctx.session
+            .authenticated
+            .as_ref()
+            .map(crate::server::auth::topic_principal)
+    } else {
+        Some(lock(&ctx.session.principal).clone())
+    }
 }
 
 /// The replay floor of `maxAgeMs`, ignored from "now" (SEP-3415: `null` already means now).

@@ -104,7 +104,7 @@ async fn from_now(
 /// A poll that waits up to `wait` for a first event. The watch is attached before the log is
 /// read, so an event published meanwhile wakes it; the log is then read again from where the
 /// last read ended.
-async fn long_poll(
+pub(crate) async fn long_poll(
     hub: &EventHub,
     sub: &EventSubscription,
     from: ReadFrom<'_>,

@@ -44,11 +44,16 @@ pub(crate) async fn subscribe(params: Option<Value>, ctx: Context) -> Result<Val
 }
 
 /// `events/unsubscribe`: an empty result, or NotFound (`data.kind: "subscription"`).
-pub(crate) fn unsubscribe(params: Option<Value>, ctx: &Context) -> Result<Value, ErrorObject> {
+pub(crate) async fn unsubscribe(
+    params: Option<Value>,
+    ctx: &Context,
+) -> Result<Value, ErrorObject> {
     let webhooks = served(ctx)?;
     let principal = principal(ctx)?;
     let p: UnsubscribeEventsRequestParams = parse_params(params)?;
-    webhooks.unsubscribe(&principal, &p.delivery.url, &p.name, p.arguments.as_ref())?;
+    webhooks
+        .unsubscribe(&principal, &p.delivery.url, &p.name, p.arguments.as_ref())
+        .await?;
     Ok(json!({}))
 }
 
