@@ -1,19 +1,26 @@
 # shellcheck shell=bash
-# What bench/run.sh and bench/ab.sh share: sourced (not run on its own), so that both start,
-# pin, configure and stop `mcpbus serve` and run the scenarios the same way.
+# What bench/run.sh, bench/ab.sh and bench/events.sh share: sourced (not run on its own), so
+# that they start, pin, configure and stop `mcpbus serve` (and Mosquitto) and run the scenarios
+# the same way.
 #
 #   bench_target_dir            prints cargo's target directory of the workspace in $PWD
 #   bench_raise_open_files      raises the open-files limit to the hard one (a connection per
 #                               session on each side); warns when that is too low for 1,000
 #   bench_pin                   sets pin_server, pin_bench (command prefixes) and pinning (a
 #                               sentence): server on core 0, generator on core 1 with 2+ cores
-#   bench_write_config FILE     the server configuration of the scenarios (publish token $token)
+#   bench_write_config FILE [LINES]
+#                               the server configuration of the scenarios (publish token
+#                               $token); LINES (optional) are added to its [events] table
 #   stop_pid PID                TERM, then KILL after 5 s
 #   start_mcpbus                starts $server_bin on a free loopback port with $out/bench.toml
 #                               (pinned); sets server_pid, url and base
 #   stop_mcpbus                 stops it; appends its log to $out/server.log
 #   run SECONDS ARGS...         one mcpbus-bench scenario against it, bounded in time; its JSON
 #                               line goes to $results, a failure sets failed=1
+#   mosquitto_install           installs the Debian package when `mosquitto` is missing
+#   mosquitto_start             a broker on a free loopback port (pinned like the server); sets
+#                               mosquitto_pid and broker
+#   mosquitto_stop              stops it
 #
 # The caller sets server_bin, bench_bin, out, results, token and failed (and calls bench_pin).
 
@@ -47,6 +54,7 @@ name = "mcpbus-bench-server"
 
 [events]
 queue_capacity = 1024
+${2:-}
 
 [[events.topics]]
 pattern = "build/status"
@@ -115,4 +123,55 @@ run() {
     echo "FAILED: mcpbus-bench $*" >&2
     failed=1
   fi
+}
+
+# mosquitto_install: installs the Debian package when `mosquitto` is missing.
+mosquitto_install() {
+  PATH=$PATH:/usr/sbin:/sbin
+  command -v mosquitto >/dev/null && return 0
+  echo "== installing mosquitto (apt-get)" >&2
+  local sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  if ! DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q mosquitto >&2; then
+    "${sudo[@]}" apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q mosquitto >&2
+  fi
+  command -v mosquitto >/dev/null
+}
+
+# mosquitto_start: starts a broker on a free loopback port with a minimal config (pinned, with
+# the raised open-files limit); sets mosquitto_pid and broker.
+mosquitto_start() {
+  local conf="$out/mosquitto.conf" log="$out/mosquitto.log" port
+  for _ in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 40000))
+    # Taken if something answers on it.
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi
+    printf '%s\n' "listener $port 127.0.0.1" "allow_anonymous true" "max_connections -1" \
+      "persistence false" "log_dest stderr" "log_type error" "log_type warning" >"$conf"
+    (
+      ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+      exec "${pin_server[@]}" mosquitto -c "$conf"
+    ) 2>>"$log" &
+    mosquitto_pid=$!
+    for _ in $(seq 50); do
+      kill -0 "$mosquitto_pid" 2>/dev/null || break
+      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        broker=127.0.0.1:$port
+        return 0
+      fi
+      sleep 0.1
+    done
+    stop_pid "$mosquitto_pid"
+    mosquitto_pid=
+  done
+  echo "mosquitto did not start:" >&2
+  cat "$log" >&2
+  return 1
+}
+
+# mosquitto_stop: stops the broker started last.
+mosquitto_stop() {
+  stop_pid "$mosquitto_pid"
+  mosquitto_pid=
 }

@@ -89,57 +89,6 @@ fi
 # and the RSS before setup is a clean baseline. The broker is pinned like the server (core 0),
 # the generator runs on core 1.
 
-# mosquitto_install: installs the Debian package when `mosquitto` is missing.
-mosquitto_install() {
-  PATH=$PATH:/usr/sbin:/sbin
-  command -v mosquitto >/dev/null && return 0
-  echo "== installing mosquitto (apt-get)" >&2
-  local sudo=()
-  [ "$(id -u)" = 0 ] || sudo=(sudo)
-  if ! DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q mosquitto >&2; then
-    "${sudo[@]}" apt-get update -q >&2
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q mosquitto >&2
-  fi
-  command -v mosquitto >/dev/null
-}
-
-# mosquitto_start: starts a broker on a free loopback port with a minimal config (pinned, with
-# the raised open-files limit); sets mosquitto_pid and broker.
-mosquitto_start() {
-  local conf="$out/mosquitto.conf" log="$out/mosquitto.log" port
-  for _ in 1 2 3 4 5; do
-    port=$((20000 + RANDOM % 40000))
-    # Taken if something answers on it.
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi
-    printf '%s\n' "listener $port 127.0.0.1" "allow_anonymous true" "max_connections -1" \
-      "persistence false" "log_dest stderr" "log_type error" "log_type warning" >"$conf"
-    (
-      ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-      exec "${pin_server[@]}" mosquitto -c "$conf"
-    ) 2>>"$log" &
-    mosquitto_pid=$!
-    for _ in $(seq 50); do
-      kill -0 "$mosquitto_pid" 2>/dev/null || break
-      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-        broker=127.0.0.1:$port
-        return 0
-      fi
-      sleep 0.1
-    done
-    stop_pid "$mosquitto_pid"
-    mosquitto_pid=
-  done
-  echo "mosquitto did not start:" >&2
-  cat "$log" >&2
-  return 1
-}
-
-# mosquitto_stop: stops the broker started last.
-mosquitto_stop() {
-  stop_pid "$mosquitto_pid"
-  mosquitto_pid=
-}
-
 # fanout_pair SECONDS SUBSCRIBERS EVENTS RATE DRAIN [--strict]: the fan-out on a fresh mcpbus
 # server, then on a fresh broker, with the same parameters.
 fanout_pair() {

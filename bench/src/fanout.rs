@@ -19,8 +19,9 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, watch};
 
 use crate::conn::{Conn, Endpoint};
-use crate::mcp;
+use crate::publish::Publisher;
 use crate::stats::{self, Latency, ProcSample, fmt_us, round, round2};
+use crate::{events, mcp, webhooks};
 
 /// Settings of the `fanout` scenario.
 #[derive(Debug, Clone)]
@@ -31,15 +32,17 @@ pub(crate) struct FanoutConfig {
     pub publish_url: String,
     /// The bearer token of the publish endpoint.
     pub token: String,
-    /// Subscribed sessions.
+    /// Subscribers: sessions, push streams or webhook subscriptions.
     pub sessions: usize,
+    /// How they receive events.
+    pub delivery: Delivery,
     /// Events published.
     pub events: usize,
     /// Events per second.
     pub rate: f64,
     /// The topic subscribed to and published on.
     pub topic: String,
-    /// Sessions set up at once.
+    /// Subscribers set up at once.
     pub setup_concurrency: usize,
     /// How long to wait for outstanding deliveries after the last publish.
     pub drain_timeout: Duration,
@@ -165,111 +168,160 @@ impl Completion {
     }
 }
 
-/// Runs the scenario.
+/// How the subscribers of a fan-out receive events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Delivery {
+    /// A handshake-era session each, subscribed with `events/subscribe`, events on its GET
+    /// stream (`events/emit`).
+    GetStream,
+    /// A 2026-07-28 push stream each (`events/stream`, SEP-3415): the POST's SSE answer.
+    PushStream,
+    /// A SEP-3415 webhook subscription each, delivered to a receiver in this process (the
+    /// `webhooks` scenario).
+    #[value(skip)]
+    Webhook,
+    /// An MQTT client each (the Mosquitto peer, `fanout-mqtt`).
+    #[value(skip)]
+    Mqtt,
+}
+
+impl Delivery {
+    /// The name in result lines.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Delivery::GetStream => "get-stream",
+            Delivery::PushStream => "push-stream",
+            Delivery::Webhook => "webhook",
+            Delivery::Mqtt => "mqtt",
+        }
+    }
+}
+
+/// What a run measures against, set up before publishing: the clock, the server's memory
+/// before setup, the stop signal of the readers and the count of subscribers done.
+pub(crate) struct Run {
+    /// When the run started: arrival and send times are nanoseconds since.
+    pub start: Instant,
+    /// The server before any subscriber was set up.
+    pub server_base: Option<ProcSample>,
+    /// Tells the readers to stop.
+    pub stop: watch::Sender<bool>,
+    /// Subscribers that received every event.
+    pub completion: Arc<Completion>,
+}
+
+impl Run {
+    /// Starts the clock; samples the server.
+    pub(crate) fn start(server_pid: Option<u32>) -> (Run, watch::Receiver<bool>) {
+        let server_base = server_pid.and_then(|p| ProcSample::read(Some(p)));
+        let (stop, stop_rx) = watch::channel(false);
+        let run = Run {
+            start: Instant::now(),
+            server_base,
+            stop,
+            completion: Arc::new(Completion::default()),
+        };
+        (run, stop_rx)
+    }
+}
+
+/// Where what the subscribers saw is collected.
+pub(crate) enum Subscribers {
+    /// One reader task per stream.
+    Streams(Vec<tokio::task::JoinHandle<StreamResult>>),
+    /// The webhook receiver, one result per subscription.
+    Webhooks(webhooks::Receiver),
+}
+
+impl Subscribers {
+    /// What every subscriber saw, once the readers were told to stop.
+    async fn results(self) -> Result<Vec<StreamResult>, String> {
+        match self {
+            Subscribers::Streams(readers) => {
+                let mut results = Vec::with_capacity(readers.len());
+                for reader in readers {
+                    results.push(reader.await.map_err(|e| e.to_string())?);
+                }
+                Ok(results)
+            }
+            Subscribers::Webhooks(receiver) => Ok(receiver.results()),
+        }
+    }
+}
+
+/// Runs the scenario with streams (a GET stream or a push stream per subscriber).
 pub(crate) async fn run(config: &FanoutConfig) -> Result<FanoutReport, String> {
     if config.sessions == 0 || config.events == 0 {
         return Err("--sessions and --events must be at least 1".into());
     }
+    let push = match config.delivery {
+        Delivery::GetStream => false,
+        Delivery::PushStream => true,
+        Delivery::Webhook | Delivery::Mqtt => {
+            return Err("webhook and MQTT fan-outs are scenarios of their own".into());
+        }
+    };
     check_open_files(config.sessions + config.setup_concurrency)?;
     let endpoint = Endpoint::parse(&config.url)?;
-    let publish = Endpoint::parse(&config.publish_url)?;
-    let server_base = config.server_pid.and_then(|p| ProcSample::read(Some(p)));
-    let start = Instant::now();
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let completion = Arc::new(Completion::default());
-
-    // Set up every session: a few setup connections carry the POSTs, each stream has its own.
-    let workers = config.setup_concurrency.clamp(1, config.sessions);
-    let mut setup = Vec::with_capacity(workers);
-    for w in 0..workers {
-        let count = config.sessions / workers + usize::from(w < config.sessions % workers);
-        let endpoint = endpoint.clone();
-        let topic = config.topic.clone();
-        let stop_rx = stop_rx.clone();
-        let completion = completion.clone();
-        let events = config.events;
-        setup.push(tokio::spawn(async move {
-            let mut conn = Conn::connect(&endpoint).await?;
-            let mut readers = Vec::with_capacity(count);
-            for _ in 0..count {
-                let (stream_conn, body) =
-                    open_subscribed_stream(&mut conn, &endpoint, &topic).await?;
-                readers.push(tokio::spawn(read_stream(
-                    stream_conn,
-                    body,
-                    events,
-                    start,
-                    stop_rx.clone(),
-                    completion.clone(),
-                )));
-            }
-            Ok::<_, String>(readers)
-        }));
-    }
-    let (readers, setup_error) = join_setup(setup).await;
+    let (run, stop_rx) = Run::start(config.server_pid);
+    let (events, start, completion) = (config.events, run.start, run.completion.clone());
+    let reader = move |conn, body| {
+        tokio::spawn(read_stream(
+            conn,
+            body,
+            events,
+            start,
+            stop_rx.clone(),
+            completion.clone(),
+        ))
+    };
+    let (readers, setup_error) = open_streams(
+        &endpoint,
+        &config.topic,
+        push,
+        config.sessions,
+        config.setup_concurrency,
+        reader,
+    )
+    .await;
     if let Some(e) = setup_error {
-        let _ = stop_tx.send(true);
-        return Err(format!("session setup failed: {e}"));
+        let _ = run.stop.send(true);
+        return Err(format!("subscriber setup failed: {e}"));
     }
+    measure(config, run, Subscribers::Streams(readers)).await
+}
+
+/// Once every subscriber is set up: publishes the events, waits for their delivery (or the
+/// drain timeout), samples the server and this process, and merges what the subscribers saw.
+pub(crate) async fn measure(
+    config: &FanoutConfig,
+    run: Run,
+    subscribers: Subscribers,
+) -> Result<FanoutReport, String> {
     let mut report = FanoutReport {
-        setup_secs: start.elapsed().as_secs_f64(),
-        server_base,
+        setup_secs: run.start.elapsed().as_secs_f64(),
+        server_base: run.server_base,
         ..FanoutReport::default()
     };
     // Let the last streams settle before the clock that matters starts.
     tokio::time::sleep(Duration::from_millis(200)).await;
     report.server_idle = config.server_pid.and_then(|p| ProcSample::read(Some(p)));
     let me_before = ProcSample::read(None);
+    let publish = Endpoint::parse(&config.publish_url)?;
+    let p = Publisher {
+        endpoint: publish.clone(),
+        token: config.token.clone(),
+        topic: config.topic.clone(),
+    };
+    let published = p
+        .publish_at(config.events, config.rate, run.start, None)
+        .await?;
 
-    // Publish at a fixed rate on one keep-alive connection.
-    let mut conn = Conn::connect(&publish).await?;
-    let mut sent_at = vec![0u64; config.events];
-    let mut ok = vec![false; config.events];
-    let mut rtt = stats::latency_histogram();
-    let first_publish = Instant::now();
-    let interval = Duration::from_secs_f64(1.0 / config.rate);
-    for seq in 0..config.events {
-        tokio::time::sleep_until((first_publish + interval.mul_f64(seq as f64)).into()).await;
-        let sent = Instant::now();
-        let t = sent.duration_since(start).as_nanos() as u64;
-        let body = json!({"topic": config.topic, "payload": {"seq": seq, "t": t}});
-        let request = publish
-            .request(Method::POST)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::AUTHORIZATION, format!("Bearer {}", config.token))
-            .body(Full::new(Bytes::from(body.to_string())))
-            .map_err(|e| format!("publish request: {e}"))?;
-        sent_at[seq] = t;
-        let outcome = conn.exchange(request).await.and_then(|a| {
-            let value: Value = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
-            if a.status == StatusCode::OK {
-                Ok(value.get("delivered").and_then(Value::as_u64))
-            } else {
-                Err(format!("publish: HTTP {}: {value}", a.status))
-            }
-        });
-        stats::record(&mut rtt, sent.elapsed().as_nanos() as u64);
-        match outcome {
-            Ok(matched) => {
-                ok[seq] = true;
-                report.published += 1;
-                if let Some(m) = matched {
-                    report.min_matched = Some(report.min_matched.map_or(m, |x| x.min(m)));
-                }
-            }
-            Err(e) => {
-                report.publish_errors += 1;
-                report.first_error.get_or_insert(e);
-                if let Ok(c) = Conn::connect(&publish).await {
-                    conn = c;
-                }
-            }
-        }
-    }
-
-    // Wait until every session has everything, or the drain timeout.
-    completion.wait(config.sessions, config.drain_timeout).await;
-    let _ = stop_tx.send(true);
+    // Wait until every subscriber has everything, or the drain timeout.
+    run.completion
+        .wait(config.sessions, config.drain_timeout)
+        .await;
+    let _ = run.stop.send(true);
     let me_after = ProcSample::read(None);
     report.server_end = config.server_pid.and_then(|p| ProcSample::read(Some(p)));
     if let (Some(b), Some(a)) = (report.server_idle, report.server_end) {
@@ -279,21 +331,20 @@ pub(crate) async fn run(config: &FanoutConfig) -> Result<FanoutReport, String> {
         report.generator_cpu_secs = Some(a.cpu_secs - b.cpu_secs);
     }
     report.server_dropped = server_dropped(&publish).await;
-
-    let mut results = Vec::with_capacity(readers.len());
-    for reader in readers {
-        results.push(reader.await.map_err(|e| e.to_string())?);
-    }
-    let first_ns = first_publish.duration_since(start).as_nanos() as u64;
+    let results = subscribers.results().await?;
+    report.published = published.count;
+    report.publish_errors = published.errors;
+    report.first_error = published.first_error;
+    report.min_matched = published.min_matched;
+    report.publish_rtt = published.rtt;
     merge(
         &mut report,
         results,
-        &sent_at,
-        &ok,
+        &published.sent_at,
+        &published.ok,
         config.sessions,
-        first_ns,
+        published.first_ns,
     );
-    report.publish_rtt = Latency::of(&rtt);
     Ok(report)
 }
 
@@ -383,7 +434,42 @@ pub(crate) async fn join_setup<T>(
     (readers, error)
 }
 
-/// Reads one session's GET stream until told to stop; records when each event arrived.
+/// Opens `count` streams subscribed to `topic`, `concurrency` at a time, each on a connection
+/// of its own: GET streams of handshake-era sessions (set up on a few shared connections), or
+/// push streams (`push`). Hands each to `reader`; returns the readers and the first error.
+pub(crate) async fn open_streams<T: Send + 'static>(
+    endpoint: &Endpoint,
+    topic: &str,
+    push: bool,
+    count: usize,
+    concurrency: usize,
+    reader: impl Fn(Conn, Incoming) -> tokio::task::JoinHandle<T> + Clone + Send + 'static,
+) -> (Vec<tokio::task::JoinHandle<T>>, Option<String>) {
+    let workers = concurrency.clamp(1, count.max(1));
+    let mut setup = Vec::with_capacity(workers);
+    for w in 0..workers {
+        let n = count / workers + usize::from(w < count % workers);
+        let (endpoint, topic, reader) = (endpoint.clone(), topic.to_string(), reader.clone());
+        setup.push(tokio::spawn(async move {
+            let mut conn = match push {
+                false => Some(Conn::connect(&endpoint).await?),
+                true => None,
+            };
+            let mut readers = Vec::with_capacity(n);
+            for _ in 0..n {
+                let (stream_conn, body) = match conn.as_mut() {
+                    Some(c) => open_subscribed_stream(c, &endpoint, &topic).await?,
+                    None => events::open_push_stream(&endpoint, &topic).await?,
+                };
+                readers.push(reader(stream_conn, body));
+            }
+            Ok::<_, String>(readers)
+        }));
+    }
+    join_setup(setup).await
+}
+
+/// Reads one stream until told to stop; records when each bench event arrived.
 async fn read_stream(
     conn: Conn,
     mut body: Incoming,
@@ -477,6 +563,7 @@ impl FanoutReport {
         json!({
             "scenario": "fanout",
             "label": label,
+            "delivery": config.delivery.name(),
             "url": config.url,
             "sessions": config.sessions,
             "events": config.events,
@@ -514,8 +601,12 @@ impl FanoutReport {
     pub(crate) fn to_table(&self, label: &str, config: &FanoutConfig) -> String {
         let (d, l, p) = (&self.per_delivery, &self.to_last, &self.publish_rtt);
         let mut out = format!(
-            "fanout: {label}, {} sessions on {:?}, {} events at {}/s\n",
-            config.sessions, config.topic, config.events, config.rate
+            "fanout: {label}, {} subscribers ({}) on {:?}, {} events at {}/s\n",
+            config.sessions,
+            config.delivery.name(),
+            config.topic,
+            config.events,
+            config.rate
         );
         out += &format!("  setup                {:.2} s\n", self.setup_secs);
         out += &format!(

@@ -7,14 +7,18 @@
 //! `mcpbus-redis` directly (no server), against a Redis that `bench/redis.sh` starts.
 
 mod conn;
+mod events;
 mod fanout;
 mod mcp;
 mod memory;
 mod mqtt;
+mod polls;
+mod publish;
 mod redis_store;
 mod report;
 mod rps;
 mod stats;
+mod webhooks;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -33,22 +37,78 @@ struct Cli {
 
 /// Options every scenario has.
 #[derive(Debug, Args)]
-struct Common {
+pub(crate) struct Common {
     /// The server's MCP endpoint, e.g. http://127.0.0.1:8080/mcp.
     #[arg(long)]
-    url: String,
+    pub url: String,
     /// Print one JSON line on stdout (the human summary goes to stderr).
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     /// Name of the server under test, in the output.
     #[arg(long, default_value = "mcpbus")]
-    label: String,
+    pub label: String,
     /// The server's process id: its CPU time and memory are read from /proc.
     #[arg(long)]
-    server_pid: Option<u32>,
+    pub server_pid: Option<u32>,
     /// Exit with status 1 if any request failed or any event was not delivered.
     #[arg(long)]
-    strict: bool,
+    pub strict: bool,
+}
+
+/// Options of the fan-out scenarios (`fanout`, `push-fanout`, `webhooks`).
+#[derive(Debug, Args)]
+struct FanoutArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The publish endpoint, e.g. http://127.0.0.1:8080/publish.
+    #[arg(long)]
+    publish_url: String,
+    /// Its bearer token.
+    #[arg(long, env = "MCPBUS_PUBLISH_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Subscribers: sessions (one stream connection each), push streams (one connection
+    /// each) or webhook subscriptions.
+    #[arg(long, alias = "subscribers", default_value_t = 1000)]
+    sessions: usize,
+    /// Events to publish.
+    #[arg(long, default_value_t = 200)]
+    events: usize,
+    /// Publish rate, e.g. 50/s.
+    #[arg(long, default_value = "50/s", value_parser = stats::parse_rate)]
+    rate: f64,
+    /// The topic subscribed to and published on (for push streams and webhooks, the event
+    /// type of that name).
+    #[arg(long, default_value = "build/status")]
+    topic: String,
+    /// Subscribers set up at once.
+    #[arg(long, default_value_t = 32)]
+    setup_concurrency: usize,
+    /// How long to wait for outstanding deliveries after the last publish.
+    #[arg(long, default_value = "10s", value_parser = stats::parse_duration)]
+    drain_timeout: std::time::Duration,
+    /// How sessions subscribe: mcpbus topic events, or MCP resource subscriptions (to
+    /// `bench://topic/<topic>`, for the rmcp peer). `fanout` only.
+    #[arg(long, value_enum, default_value = "events")]
+    subscribe_method: mcp::SubscribeMethod,
+}
+
+impl FanoutArgs {
+    /// The scenario's settings, for subscribers that receive events by `delivery`.
+    fn config(&self, delivery: fanout::Delivery) -> fanout::FanoutConfig {
+        fanout::FanoutConfig {
+            url: self.common.url.clone(),
+            publish_url: self.publish_url.clone(),
+            token: self.token.clone(),
+            sessions: self.sessions,
+            delivery,
+            events: self.events,
+            rate: self.rate,
+            topic: self.subscribe_method.topic(&self.topic),
+            setup_concurrency: self.setup_concurrency,
+            drain_timeout: self.drain_timeout,
+            server_pid: self.common.server_pid,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,59 +140,26 @@ enum Command {
     },
     /// publish → deliver latency: N sessions subscribe and hold their GET stream open while
     /// events are published at a fixed rate through the server's POST /publish.
-    Fanout {
+    Fanout(FanoutArgs),
+    /// The `fanout` scenario with SEP-3415 push streams: N `events/stream` requests of the
+    /// 2026-07-28 era (no session), each answered with an SSE stream held open.
+    PushFanout(FanoutArgs),
+    /// The `fanout` scenario with SEP-3415 webhooks: N `events/subscribe` subscriptions, each
+    /// to its own URL of a receiver in this process (on loopback addresses only).
+    Webhooks {
         #[command(flatten)]
-        common: Common,
-        /// The publish endpoint, e.g. http://127.0.0.1:8080/publish.
-        #[arg(long)]
-        publish_url: String,
-        /// Its bearer token.
-        #[arg(long, env = "MCPBUS_PUBLISH_TOKEN", hide_env_values = true)]
-        token: String,
-        /// Subscribed sessions (one stream connection each).
-        #[arg(long, default_value_t = 1000)]
-        sessions: usize,
-        /// Events to publish.
-        #[arg(long, default_value_t = 200)]
-        events: usize,
-        /// Publish rate, e.g. 50/s.
-        #[arg(long, default_value = "50/s", value_parser = stats::parse_rate)]
-        rate: f64,
-        /// The topic subscribed to and published on.
-        #[arg(long, default_value = "build/status")]
-        topic: String,
-        /// Sessions set up at once.
-        #[arg(long, default_value_t = 32)]
-        setup_concurrency: usize,
-        /// How long to wait for outstanding deliveries after the last publish.
-        #[arg(long, default_value = "10s", value_parser = stats::parse_duration)]
-        drain_timeout: std::time::Duration,
-        /// How sessions subscribe: mcpbus topic events, or MCP resource subscriptions (to
-        /// `bench://topic/<topic>`, for the rmcp peer).
-        #[arg(long, value_enum, default_value = "events")]
-        subscribe_method: mcp::SubscribeMethod,
+        fanout: FanoutArgs,
+        /// A bearer token of the server's `[[auth.tokens]]`: webhooks need a principal.
+        #[arg(long, env = "MCPBUS_BENCH_AUTH_TOKEN", hide_env_values = true)]
+        auth_token: String,
     },
-    /// Server memory with many idle sessions: N sessions each subscribe to one topic and hold
-    /// their GET stream open; the server's RSS is read before and after.
-    Memory {
-        #[command(flatten)]
-        common: Common,
-        /// Idle sessions (one stream connection each).
-        #[arg(long, default_value_t = 10_000)]
-        sessions: usize,
-        /// The topic each session subscribes to.
-        #[arg(long, default_value = "build/status")]
-        topic: String,
-        /// How sessions subscribe (see `fanout --subscribe-method`).
-        #[arg(long, value_enum, default_value = "events")]
-        subscribe_method: mcp::SubscribeMethod,
-        /// Sessions set up at once.
-        #[arg(long, default_value_t = 32)]
-        setup_concurrency: usize,
-        /// How long to wait after setup before reading the server's RSS.
-        #[arg(long, default_value = "2s", value_parser = stats::parse_duration)]
-        settle: std::time::Duration,
-    },
+    /// SEP-3415 `events/poll` answers per second: M pollers, one poll in flight each, follow
+    /// their cursors while events are published at a fixed rate.
+    Polls(polls::PollsArgs),
+    /// Server memory with many idle subscribers: N sessions each subscribe to one topic and
+    /// hold their GET stream open, or N push streams are held open; the server's RSS is read
+    /// before and after.
+    Memory(memory::MemoryArgs),
     /// The `fanout` scenario against an MQTT broker (the Mosquitto peer): N subscriber clients
     /// (one connection each) subscribe at QoS 0, one client publishes at a fixed rate, each
     /// payload being the `events/emit` notification mcpbus would send.
@@ -214,9 +241,9 @@ enum Command {
         /// Files of JSON lines; stdin when none.
         files: Vec<PathBuf>,
         /// Also compare two servers by label, e.g. `mcpbus/rmcp`: one table of A, B and A / B
-        /// per scenario, with the runs matched by their parameters.
+        /// per scenario, with the runs matched by their parameters. May be repeated.
         #[arg(long)]
-        ratio: Option<String>,
+        ratio: Vec<String>,
         /// Also compare two builds of one server by label, e.g. `A..B` (as `bench/ab.sh`
         /// labels them): per scenario and parameters, the median of each figure over the runs
         /// of each label, B / A, and each label's range.
@@ -247,7 +274,7 @@ fn main() -> ExitCode {
 }
 
 /// Prints a run's summary and JSON line; decides the exit status.
-fn emit(common: &Common, table: String, line: Value, clean: bool) -> ExitCode {
+pub(crate) fn emit(common: &Common, table: String, line: Value, clean: bool) -> ExitCode {
     if common.json {
         eprint!("{table}");
         println!("{line}");
@@ -294,42 +321,25 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 clean,
             ))
         }
-        Command::Fanout {
-            common,
-            publish_url,
-            token,
-            sessions,
-            events,
-            rate,
-            topic,
-            setup_concurrency,
-            drain_timeout,
-            subscribe_method,
-        } => {
-            let config = fanout::FanoutConfig {
-                url: common.url.clone(),
-                publish_url,
-                token,
-                sessions,
-                events,
-                rate,
-                topic: subscribe_method.topic(&topic),
-                setup_concurrency,
-                drain_timeout,
-                server_pid: common.server_pid,
-            };
+        Command::Fanout(args) => {
+            let config = args.config(fanout::Delivery::GetStream);
             let r = fanout::run(&config).await?;
-            let clean = r.publish_errors == 0
-                && r.published == events
-                && r.deliveries == r.expected
-                && r.duplicates == 0;
-            Ok(emit(
-                &common,
-                r.to_table(&common.label, &config),
-                r.to_json(&common.label, &config),
-                clean,
-            ))
+            Ok(emit_fanout(&args.common, &r, &config))
         }
+        Command::PushFanout(args) => {
+            let config = args.config(fanout::Delivery::PushStream);
+            let r = fanout::run(&config).await?;
+            Ok(emit_fanout(&args.common, &r, &config))
+        }
+        Command::Webhooks { fanout, auth_token } => {
+            let config = webhooks::WebhooksConfig {
+                fanout: fanout.config(fanout::Delivery::Webhook),
+                auth_token,
+            };
+            let r = webhooks::run(&config).await?;
+            Ok(emit_fanout(&fanout.common, &r, &config.fanout))
+        }
+        Command::Polls(args) => polls::command(args).await,
         Command::FanoutMqtt {
             broker,
             json,
@@ -372,34 +382,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 clean,
             ))
         }
-        Command::Memory {
-            common,
-            sessions,
-            topic,
-            subscribe_method,
-            setup_concurrency,
-            settle,
-        } => {
-            let config = memory::MemoryConfig {
-                url: common.url.clone(),
-                sessions,
-                topic,
-                subscribe: subscribe_method,
-                setup_concurrency,
-                settle,
-                server_pid: common
-                    .server_pid
-                    .ok_or("memory needs --server-pid: the server's RSS is what it measures")?,
-            };
-            let r = memory::run(&config).await?;
-            let clean = r.streams_ended == 0;
-            Ok(emit(
-                &common,
-                r.to_table(&common.label, &config),
-                r.to_json(&common.label, &config),
-                clean,
-            ))
-        }
+        Command::Memory(args) => memory::command(args).await,
         Command::RedisStore {
             redis_url,
             json,
@@ -442,17 +425,32 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             files,
             ratio,
             change,
-        } => report(&files, ratio.as_deref(), change.as_deref()),
+        } => report(&files, &ratio, change.as_deref()),
     }
+}
+
+/// Prints a fan-out run (streams or webhooks); clean when every event was published and
+/// delivered once to every subscriber.
+fn emit_fanout(
+    common: &Common,
+    r: &fanout::FanoutReport,
+    config: &fanout::FanoutConfig,
+) -> ExitCode {
+    let clean = r.publish_errors == 0
+        && r.published == config.events
+        && r.deliveries == r.expected
+        && r.duplicates == 0;
+    emit(
+        common,
+        r.to_table(&common.label, config),
+        r.to_json(&common.label, config),
+        clean,
+    )
 }
 
 /// The `report` subcommand: the tables of the runs in `files` (stdin when none), and the
 /// comparisons `--ratio` and `--change` ask for.
-fn report(
-    files: &[PathBuf],
-    ratio: Option<&str>,
-    change: Option<&str>,
-) -> Result<ExitCode, String> {
+fn report(files: &[PathBuf], ratios: &[String], change: Option<&str>) -> Result<ExitCode, String> {
     let change = change
         .map(|c| {
             c.split_once("..")
@@ -477,7 +475,7 @@ fn report(
         print!("{others}");
     }
     print!("{redis}");
-    if let Some(ratio) = ratio {
+    for ratio in ratios {
         let (a, b) = ratio
             .split_once('/')
             .ok_or("--ratio expects two labels as A/B, e.g. mcpbus/rmcp")?;

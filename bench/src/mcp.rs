@@ -172,21 +172,40 @@ pub(crate) fn modern_tool_call(
     tool: &str,
     arguments: &Value,
 ) -> Request<Full<Bytes>> {
-    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-        "params": {"name": tool, "arguments": arguments, "_meta": {
-            "io.modelcontextprotocol/protocolVersion": MODERN_VERSION,
-            "io.modelcontextprotocol/clientCapabilities": {},
-            "io.modelcontextprotocol/clientInfo":
-                {"name": "mcpbus-bench", "version": env!("CARGO_PKG_VERSION")}}}});
+    let params = json!({"name": tool, "arguments": arguments});
+    let mut request = modern_request(endpoint, id, "tools/call", params, None);
+    if let Ok(name) = http::HeaderValue::from_str(tool) {
+        request.headers_mut().insert("mcp-name", name);
+    }
+    request
+}
+
+/// A 2026-07-28 request of `method` with `params` (an object): the `_meta` every request of
+/// that era carries is added to them, and the headers `MCP-Protocol-Version` and `Mcp-Method`
+/// (and `Authorization` with a bearer token) to the POST. `Mcp-Name` is the caller's, for the
+/// methods that need it.
+pub(crate) fn modern_request(
+    endpoint: &Endpoint,
+    id: u64,
+    method: &'static str,
+    mut params: Value,
+    bearer: Option<&str>,
+) -> Request<Full<Bytes>> {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": MODERN_VERSION,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo":
+            {"name": "mcpbus-bench", "version": env!("CARGO_PKG_VERSION")}});
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
     let mut request = post(endpoint, None, Bytes::from(body.to_string()));
     let headers = request.headers_mut();
     headers.insert(
         "mcp-protocol-version",
         http::HeaderValue::from_static(MODERN_VERSION),
     );
-    headers.insert("mcp-method", http::HeaderValue::from_static("tools/call"));
-    if let Ok(name) = http::HeaderValue::from_str(tool) {
-        headers.insert("mcp-name", name);
+    headers.insert("mcp-method", http::HeaderValue::from_static(method));
+    if let Some(Ok(auth)) = bearer.map(|t| http::HeaderValue::from_str(&format!("Bearer {t}"))) {
+        headers.insert(header::AUTHORIZATION, auth);
     }
     request
 }
@@ -271,11 +290,13 @@ pub(crate) async fn subscribe(
 }
 
 /// The payload of a bench event in an SSE `data` field: of an `events/emit` (mcpbus, at
-/// `params.payload`) or of a `notifications/resources/updated` (the rmcp peer, at
+/// `params.payload`), of a SEP-3415 push stream's `notifications/events/event` (at
+/// `params.data.payload`) or of a `notifications/resources/updated` (the rmcp peer, at
 /// `params._meta.payload`); `None` for anything else.
 pub(crate) fn event_payload(message: &Value) -> Option<&Value> {
     match message.get("method").and_then(Value::as_str)? {
         "events/emit" => message.pointer("/params/payload"),
+        "notifications/events/event" => message.pointer("/params/data/payload"),
         "notifications/resources/updated" => message.pointer("/params/_meta/payload"),
         _ => None,
     }
@@ -334,6 +355,10 @@ mod tests {
         let updated = json!({"jsonrpc": "2.0", "method": "notifications/resources/updated",
             "params": {"uri": "bench://topic/build/status", "_meta": {"payload": {"seq": 2}}}});
         let ping = json!({"jsonrpc": "2.0", "method": "ping", "id": 1});
+        let pushed = json!({"jsonrpc": "2.0", "method": "notifications/events/event",
+            "params": {"eventId": "e", "name": "build/status", "cursor": "4",
+                "data": {"topic": "build/status", "payload": {"seq": 4}}}});
+        assert_eq!(event_payload(&pushed), Some(&json!({"seq": 4})));
         assert_eq!(event_payload(&emit), Some(&json!({"seq": 1})));
         assert_eq!(event_payload(&updated), Some(&json!({"seq": 2})));
         assert_eq!(event_payload(&ping), None);

@@ -1,23 +1,78 @@
-//! `memory`: the server's resident memory with many idle sessions.
+//! `memory`: the server's resident memory with many idle subscribers.
 //!
-//! N sessions are initialized, each subscribes to one topic (`events/subscribe`, or
-//! `resources/subscribe` to the topic's resource URI for a server without topic events) and
-//! opens its GET stream (one connection each, read and discarded, so keep-alive comments do not
-//! back up). The server's RSS (`VmRSS` of `/proc/<pid>/status`) is sampled before the first
+//! With `--delivery get-stream`, N sessions are initialized, each subscribes to one topic
+//! (`events/subscribe`, or `resources/subscribe` to the topic's resource URI for a server
+//! without topic events) and opens its GET stream; with `--delivery push-stream`, N SEP-3415
+//! push streams (`events/stream`, no session) are opened. One connection each, read and
+//! discarded, so keep-alive comments and heartbeats do not back up. The server's RSS (`VmRSS` of `/proc/<pid>/status`) is sampled before the first
 //! session, once every session is set up and a settle time has passed, and again after the
 //! generator closed every stream (the sessions themselves stay until the server expires them).
 
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clap::Args;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::conn::{Conn, Endpoint};
-use crate::fanout;
+use crate::fanout::{self, Delivery};
 use crate::mcp::SubscribeMethod;
-use crate::stats::{ProcSample, round2};
+use crate::stats::{self, ProcSample, round2};
+use crate::{Common, emit};
+
+/// The options of `memory`.
+#[derive(Debug, Args)]
+pub(crate) struct MemoryArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Idle subscribers (one stream connection each).
+    #[arg(long, default_value_t = 10_000)]
+    sessions: usize,
+    /// The topic each subscriber subscribes to.
+    #[arg(long, default_value = "build/status")]
+    topic: String,
+    /// How sessions subscribe (see `fanout --subscribe-method`).
+    #[arg(long, value_enum, default_value = "events")]
+    subscribe_method: SubscribeMethod,
+    /// What each subscriber holds open: a session's GET stream, or a SEP-3415 push stream
+    /// (`events/stream`, no session).
+    #[arg(long, value_enum, default_value = "get-stream")]
+    delivery: Delivery,
+    /// Subscribers set up at once.
+    #[arg(long, default_value_t = 32)]
+    setup_concurrency: usize,
+    /// How long to wait after setup before reading the server's RSS.
+    #[arg(long, default_value = "2s", value_parser = stats::parse_duration)]
+    settle: Duration,
+}
+
+/// The `memory` subcommand: runs the scenario and prints it; clean when no stream ended early.
+pub(crate) async fn command(args: MemoryArgs) -> Result<ExitCode, String> {
+    let config = MemoryConfig {
+        url: args.common.url.clone(),
+        sessions: args.sessions,
+        topic: args.topic,
+        subscribe: args.subscribe_method,
+        delivery: args.delivery,
+        setup_concurrency: args.setup_concurrency,
+        settle: args.settle,
+        server_pid: args
+            .common
+            .server_pid
+            .ok_or("memory needs --server-pid: the server's RSS is what it measures")?,
+    };
+    let r = run(&config).await?;
+    let label = &args.common.label;
+    Ok(emit(
+        &args.common,
+        r.to_table(label, &config),
+        r.to_json(label, &config),
+        r.streams_ended == 0,
+    ))
+}
 
 /// Settings of the `memory` scenario.
 #[derive(Debug, Clone)]
@@ -28,8 +83,10 @@ pub(crate) struct MemoryConfig {
     pub sessions: usize,
     /// The topic each session subscribes to.
     pub topic: String,
-    /// How sessions subscribe.
+    /// How sessions subscribe (GET streams).
     pub subscribe: SubscribeMethod,
+    /// What each subscriber holds open: a session's GET stream or a push stream.
+    pub delivery: Delivery,
     /// Sessions set up at once.
     pub setup_concurrency: usize,
     /// How long to wait after setup before sampling.
@@ -72,31 +129,25 @@ pub(crate) async fn run(config: &MemoryConfig) -> Result<MemoryReport, String> {
     let topic = config.subscribe.topic(&config.topic);
     let before = ProcSample::read(Some(config.server_pid))
         .ok_or_else(|| format!("cannot read /proc/{}", config.server_pid))?;
+    let push = match config.delivery {
+        Delivery::GetStream => false,
+        Delivery::PushStream => true,
+        Delivery::Webhook | Delivery::Mqtt => {
+            return Err("memory holds streams: get-stream or push-stream".into());
+        }
+    };
     let start = Instant::now();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let workers = config.setup_concurrency.clamp(1, config.sessions);
-    let mut setup = Vec::with_capacity(workers);
-    for w in 0..workers {
-        let count = config.sessions / workers + usize::from(w < config.sessions % workers);
-        let endpoint = endpoint.clone();
-        let topic = topic.clone();
-        let stop_rx = stop_rx.clone();
-        setup.push(tokio::spawn(async move {
-            let mut conn = Conn::connect(&endpoint).await?;
-            let mut readers = Vec::with_capacity(count);
-            for _ in 0..count {
-                let (stream_conn, body) =
-                    fanout::open_subscribed_stream(&mut conn, &endpoint, &topic).await?;
-                readers.push(tokio::spawn(drain_stream(
-                    stream_conn,
-                    body,
-                    stop_rx.clone(),
-                )));
-            }
-            Ok::<_, String>(readers)
-        }));
-    }
-    let (readers, setup_error) = fanout::join_setup(setup).await;
+    let reader = move |conn, body| tokio::spawn(drain_stream(conn, body, stop_rx.clone()));
+    let (readers, setup_error) = fanout::open_streams(
+        &endpoint,
+        &topic,
+        push,
+        config.sessions,
+        config.setup_concurrency,
+        reader,
+    )
+    .await;
     if let Some(e) = setup_error {
         let _ = stop_tx.send(true);
         return Err(format!(
@@ -150,6 +201,7 @@ impl MemoryReport {
         json!({
             "scenario": "memory",
             "label": label,
+            "delivery": config.delivery.name(),
             "url": config.url,
             "sessions": config.sessions,
             "topic": config.subscribe.topic(&config.topic),
@@ -167,8 +219,9 @@ impl MemoryReport {
     pub(crate) fn to_table(&self, label: &str, config: &MemoryConfig) -> String {
         let mib = |k: u64| k as f64 / 1024.0;
         let mut out = format!(
-            "memory: {label}, {} idle sessions, one subscription ({:?}) and one GET stream each\n",
+            "memory: {label}, {} idle subscribers ({}) on {:?}\n",
             config.sessions,
+            config.delivery.name(),
             config.subscribe.topic(&config.topic)
         );
         out += &format!("  setup                {:.2} s\n", self.setup_secs);
@@ -184,7 +237,7 @@ impl MemoryReport {
         );
         if let Some(after) = self.after_close {
             out += &format!(
-                "  after closing        {:.1} MiB (streams closed, sessions not deleted)\n",
+                "  after closing        {:.1} MiB (streams closed; sessions, if any, not deleted)\n",
                 mib(after.rss_kib)
             );
         }

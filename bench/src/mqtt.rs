@@ -54,6 +54,7 @@ impl MqttFanoutConfig {
             publish_url: format!("mqtt://{}", self.broker),
             token: String::new(),
             sessions: self.subscribers,
+            delivery: fanout::Delivery::Mqtt,
             events: self.events,
             rate: self.rate,
             topic: self.topic.clone(),

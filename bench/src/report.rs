@@ -44,17 +44,31 @@ pub(crate) fn render(lines: &str) -> String {
         }
         out += "\n";
     }
+    out += &fanout_and_memory_tables(&runs);
+    out += &polls_table(&runs);
+    if out.is_empty() {
+        out += "no results\n";
+    }
+    out
+}
+
+/// The tables of the `fanout` and `memory` runs (empty without any).
+fn fanout_and_memory_tables(runs: &[Value]) -> String {
+    let mut out = String::new();
     let fanout: Vec<&Value> = runs.iter().filter(|r| r["scenario"] == "fanout").collect();
     if !fanout.is_empty() {
-        out += "publish → deliver fan-out (GET stream per session)\n\n";
-        out += "| server | sessions | events | deliveries/s | delivery p50 | delivery p99 | \
-                to last p50 | to last p99 | delivered | server RSS idle / end | server CPU |\n";
-        out += "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n";
+        out += "publish → deliver fan-out (delivery: a session's GET stream, a push stream or a \
+                webhook per subscriber)\n\n";
+        out += "| server | delivery | subscribers | events | deliveries/s | delivery p50 | \
+                delivery p99 | to last p50 | to last p99 | delivered | server RSS idle / end | \
+                server CPU |\n";
+        out += "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n";
         for r in fanout {
             let (d, l) = (&r["per_delivery"], &r["publish_to_last"]);
             out += &format!(
-                "| {} | {} | {} at {}/s | {:.0} | {} | {} | {} | {} | {:.4} | {} / {} | {} |\n",
+                "| {} | {} | {} | {} at {}/s | {:.0} | {} | {} | {} | {} | {:.4} | {} / {} | {} |\n",
                 text(&r["label"]),
+                r["delivery"].as_str().unwrap_or("get-stream"),
                 r["sessions"],
                 r["published"],
                 r["rate_per_s"],
@@ -73,13 +87,16 @@ pub(crate) fn render(lines: &str) -> String {
     }
     let memory: Vec<&Value> = runs.iter().filter(|r| r["scenario"] == "memory").collect();
     if !memory.is_empty() {
-        out += "idle sessions (one subscription and one GET stream each)\n\n";
-        out += "| server | sessions | RSS before | RSS idle | per session | RSS after closing streams | setup |\n";
-        out += "|---|--:|--:|--:|--:|--:|--:|\n";
+        out += "idle subscribers (a session with one subscription and its GET stream, or a push \
+                stream)\n\n";
+        out += "| server | delivery | subscribers | RSS before | RSS idle | per subscriber | \
+                RSS after closing streams | setup |\n";
+        out += "|---|---|--:|--:|--:|--:|--:|--:|\n";
         for r in memory {
             out += &format!(
-                "| {} | {} | {} | {} | {:.1} KiB | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {:.1} KiB | {} | {} |\n",
                 text(&r["label"]),
+                r["delivery"].as_str().unwrap_or("get-stream"),
                 r["sessions"],
                 mib(&r["server_before"]["rss_kib"]),
                 mib(&r["server_idle"]["rss_kib"]),
@@ -90,10 +107,42 @@ pub(crate) fn render(lines: &str) -> String {
         }
         out += "\n";
     }
-    if out.is_empty() {
-        out += "no results\n";
-    }
     out
+}
+
+/// The table of the `polls` runs (empty without any).
+fn polls_table(runs: &[Value]) -> String {
+    let polls: Vec<&Value> = runs.iter().filter(|r| r["scenario"] == "polls").collect();
+    if polls.is_empty() {
+        return String::new();
+    }
+    let mut out = "events/poll answers (one poll in flight per poller, events published \
+                   meanwhile)\n\n"
+        .to_string();
+    out += "| server | pollers | published/s | answers/s | p50 | p90 | p99 | max | events/answer | \
+            gaps | errors | server CPU / answer |\n";
+    out += "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n";
+    for r in polls {
+        let l = &r["latency"];
+        out += &format!(
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.2} | {} | {} | {} |\n",
+            text(&r["label"]),
+            r["pollers"],
+            r["publish_rate_per_s"],
+            num(&r["answers_per_s"]),
+            us(&l["p50_us"]),
+            us(&l["p90_us"]),
+            us(&l["p99_us"]),
+            us(&l["max_us"]),
+            num(&r["events_per_answer"]),
+            r["gaps"],
+            r["errors"],
+            r["server_cpu_us_per_answer"]
+                .as_f64()
+                .map_or("–".into(), |v| format!("{v:.1} µs")),
+        );
+    }
+    out + "\n"
 }
 
 /// One compared figure: its name, where it is in a run's JSON line, and how it is shown.
@@ -421,8 +470,16 @@ mod tests {
             ),
             "{out}"
         );
-        assert!(out.contains("| mcpbus | 1000 | 200 at 50.0/s | 50000 | 2.00 ms | 8.00 ms | 4.00 ms | 9.00 ms | 1.0000 | 40.0 MiB / 50.0 MiB | – |"), "{out}");
+        assert!(out.contains("| mcpbus | get-stream | 1000 | 200 at 50.0/s | 50000 | 2.00 ms | 8.00 ms | 4.00 ms | 9.00 ms | 1.0000 | 40.0 MiB / 50.0 MiB | – |"), "{out}");
         assert_eq!(render(""), "no results\n");
+        let polls = r#"{"scenario":"polls","label":"mcpbus","pollers":50,"publish_rate_per_s":50.0,"answers_per_s":8000.4,"latency":{"p50_us":5000.0,"p90_us":8000.0,"p99_us":12000.0,"max_us":30000.0},"events_per_answer":0.01,"gaps":0,"errors":0,"server_cpu_us_per_answer":110.04}"#;
+        assert!(
+            render(polls).contains(
+                "| mcpbus | 50 | 50.0 | 8000 | 5.00 ms | 8.00 ms | 12.00 ms | 30.00 ms | 0.01 | 0 | 0 | 110.0 µs |"
+            ),
+            "{}",
+            render(polls)
+        );
     }
 
     #[test]
@@ -444,7 +501,7 @@ mod tests {
             "{out}"
         );
         assert!(!out.contains("fanout"), "{out}");
-        assert!(render(lines).contains("| rmcp | 10000 | – | 200.0 MiB | 16.0 KiB |"));
+        assert!(render(lines).contains("| rmcp | get-stream | 10000 | – | 200.0 MiB | 16.0 KiB |"));
     }
 
     #[test]

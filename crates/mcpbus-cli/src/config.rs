@@ -201,6 +201,8 @@ pub(crate) struct EventsSection {
     /// Events the in-memory log keeps for cursors to resume from (without Redis; default
     /// 100,000). With Redis, `[redis] log_max_len` bounds the shared log instead.
     pub history: Option<usize>,
+    /// SEP-3415 push streams (`events/stream`) held open at once (default 1024).
+    pub max_streams: Option<usize>,
     /// The declared topics.
     #[serde(default)]
     pub topics: Vec<TopicConfig>,
@@ -216,6 +218,7 @@ impl Default for EventsSection {
             instructions: None,
             queue_capacity: default_queue_capacity(),
             history: None,
+            max_streams: None,
             topics: Vec::new(),
         }
     }
@@ -388,6 +391,12 @@ mod tests {
             config.topic_specs().unwrap().len(),
             config.events.topics.len()
         );
+        // The default file states the library's default push-stream cap.
+        assert_eq!(
+            config.events.max_streams,
+            Some(mcpbus::events::DeliveryConfig::default().max_streams)
+        );
+        assert_eq!(Config::parse("", None).unwrap().events.max_streams, None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use mcpbus::events::Event;
+use mcpbus::events::{DeliveryConfig, Event};
 use mcpbus::server::{Context, Json, NoArgs, Server, ServerBuilder, ToolError, ToolSpec};
 use mcpbus::service::ServiceConfig;
 use mcpbus::tasks::{TaskConfig, TaskSupport};
@@ -97,6 +97,12 @@ pub(crate) fn build_server(config: &Config, shared: Option<Shared>) -> Result<Se
     builder = builder.modern(modern);
     if let Some(text) = &config.events.instructions {
         builder = builder.events_instructions(text);
+    }
+    if let Some(max_streams) = config.events.max_streams {
+        builder = builder.event_delivery(DeliveryConfig {
+            max_streams,
+            ..DeliveryConfig::default()
+        });
     }
     for spec in config.topic_specs()? {
         builder = builder.topic(spec);

@@ -217,3 +217,48 @@ async fn event_types_of_mcpbus_serve_are_listed_with_their_modes() {
         client.close().await;
     }
 }
+
+#[tokio::test]
+async fn events_max_streams_caps_the_push_streams_of_mcpbus_serve() {
+    use mcpbus_testkit::HttpClient;
+    use mcpbus_testkit::modern::{answer_message, request};
+
+    let text = std::fs::read_to_string(fixture("http.toml"))
+        .unwrap()
+        .replacen(
+            "queue_capacity = 1024",
+            "queue_capacity = 1024\nmax_streams = 1",
+            1,
+        );
+    assert!(
+        text.contains("max_streams = 1"),
+        "the fixture's [events] changed"
+    );
+    let path = std::env::temp_dir().join(format!("mcpbus-max-streams-{}.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    let server = ServeProcess::start(MCPBUS, &path, "warn", &[]);
+    let _ = std::fs::remove_file(&path);
+    let raw = HttpClient::new(server.mcp_url());
+    let stream = |id| {
+        request(
+            id,
+            "events/stream",
+            json!({"name": "build/status"}),
+            json!({}),
+        )
+    };
+    let first = raw.post_modern_stream(&stream(1)).await;
+    assert_eq!(first.status(), 200, "the one stream allowed is open");
+    // Bounded: a stream accepted by mistake would never end.
+    let second = tokio::time::timeout(LIMIT, raw.post_modern(&stream(2)))
+        .await
+        .expect("the second events/stream is refused at once");
+    let second = answer_message(&second);
+    assert_eq!(
+        second["error"]["code"],
+        mcpbus::proto::error_codes::RESOURCE_EXHAUSTED,
+        "{second}"
+    );
+    assert_eq!(second["error"]["data"]["max"], 1, "{second}");
+    drop(first);
+}
