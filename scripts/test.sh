@@ -29,6 +29,10 @@
 #   - redis-server (the Debian package redis-server, apt-get) for the Redis tests
 #     (crates/mcpbus-cli/tests/redis_cluster.rs, crates/mcpbus-redis/tests), which start their
 #     own server on a free loopback port and stop it; a Redis already running is never used.
+#   - prometheus (the Debian package prometheus, apt-get) for
+#     crates/mcpbus-cli/tests/metrics_prometheus.rs, which starts its own Prometheus on a free
+#     loopback port scraping the test's `mcpbus serve`; exported as MCPBUS_PROMETHEUS unless the
+#     caller set it. A Prometheus already running is never used.
 #
 # Idempotent: once installed, nothing is downloaded again until a requirements file (or a
 # package-lock.json under tests/interop) changes.
@@ -123,7 +127,25 @@ setup_redis() {
     command -v redis-server >/dev/null
 }
 
+# setup_prometheus: Debian's prometheus binary, exported as MCPBUS_PROMETHEUS.
+setup_prometheus() {
+    if [ -n "${MCPBUS_PROMETHEUS:-}" ]; then
+        return 0
+    fi
+    if ! command -v prometheus >/dev/null 2>&1; then
+        log "installing prometheus (Debian package) for the metrics test"
+        if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; then
+            as_root apt-get update -qq
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+        fi
+    fi
+    # The package may start a system service on 9090; the test never uses it.
+    MCPBUS_PROMETHEUS="$(command -v prometheus)"
+    export MCPBUS_PROMETHEUS
+}
+
 setup_redis
+setup_prometheus
 
 if [ -z "${MCPBUS_PYTHON:-}" ]; then
     setup_python "$ROOT/.tools/py" "$INTEROP/requirements.txt" "mcp.client.stdio, standardwebhooks"

@@ -41,6 +41,9 @@ pub(crate) struct Config {
     /// Bearer tokens of the HTTP endpoint.
     #[serde(default)]
     pub auth: crate::webhooks_config::AuthSection,
+    /// `GET /metrics` (Prometheus).
+    #[serde(default)]
+    pub metrics: crate::metrics_http::MetricsSection,
 }
 
 /// `[tools]`: the tool bridge (docs/events.md), each tool on unless switched off.
@@ -308,6 +311,9 @@ pub(crate) enum ConfigError {
     /// `[webhooks]` is unusable.
     #[error(transparent)]
     Webhooks(#[from] crate::webhooks_config::WebhooksConfigError),
+    /// `[metrics] path` is unusable.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics_http::MetricsConfigError),
     /// A shared Redis is set for a stdio server, which has one client and no replicas.
     #[error("a shared Redis serves HTTP replicas: drop --stdio or [redis] url")]
     RedisWithStdio,

@@ -1,4 +1,5 @@
-//! `mcpbus serve` over HTTP: the MCP endpoint, `POST /publish` and `GET /healthz`.
+//! `mcpbus serve` over HTTP: the MCP endpoint, `POST /publish`, `GET /healthz` and
+//! `GET /metrics`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -125,6 +126,7 @@ pub(crate) async fn serve(
         .route("/healthz", get(healthz))
         .with_state(state)
         .route_service(&config.http.path, mcp.clone());
+    let app = with_metrics(app, config, &server)?;
     // The line scripts and tests wait for: the address actually bound.
     tracing::info!(url = %format!("http://{local}{}", config.http.path), "listening");
     eprintln!("mcpbus: listening on http://{local}{}", config.http.path);
@@ -144,6 +146,31 @@ pub(crate) async fn serve(
         .map_err(ServeError::Serve)?;
     wait_for_sessions_to_end(&server).await;
     Ok(())
+}
+
+/// Adds `GET /metrics` (unless `[metrics] enabled = false`) and counts every answer.
+fn with_metrics(
+    app: axum::Router,
+    config: &Config,
+    server: &Server,
+) -> Result<axum::Router, ConfigError> {
+    let path = config.metrics.route(&config.http.path)?.map(str::to_owned);
+    let routes = crate::metrics_http::Routes {
+        server: server.clone(),
+        mcp_path: config.http.path.clone(),
+        metrics_path: path.clone(),
+    };
+    let app = match &path {
+        Some(path) => app.route(
+            path,
+            get(crate::metrics_http::metrics).with_state(routes.clone()),
+        ),
+        None => app,
+    };
+    Ok(app.layer(axum::middleware::from_fn_with_state(
+        routes,
+        crate::metrics_http::count,
+    )))
 }
 
 /// How long the ended sessions get to finish (and log their end) once the listener is closed.

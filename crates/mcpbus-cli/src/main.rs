@@ -6,6 +6,7 @@ mod connect;
 mod cursor_file;
 mod events_cmd;
 mod http;
+mod metrics_http;
 mod modern_config;
 mod priority;
 mod publish;

@@ -133,6 +133,20 @@ impl EventLog for RedisEventLog {
         .boxed()
     }
 
+    /// The stream's length (`XLEN`): events and subscription changes of every replica.
+    fn length(&self) -> BoxFuture<'_, Result<Option<u64>, BackendError>> {
+        async move {
+            let mut conn = self.0.conn.clone();
+            let n: u64 = redis::cmd("XLEN")
+                .arg(self.0.keys.log())
+                .query_async(&mut conn)
+                .await
+                .map_err(backend_error)?;
+            Ok(Some(n))
+        }
+        .boxed()
+    }
+
     fn read_after<'a>(
         &'a self,
         from: ReadFrom<'a>,

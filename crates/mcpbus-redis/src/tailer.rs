@@ -187,11 +187,13 @@ impl Tailer {
                 Read::Entries(entries) => entries,
                 Read::Stop => return false,
                 Read::Lost(e) => {
+                    self.feed().inspect(|f| f.count_log_error("read"));
                     tracing::warn!(error = %e, retry_in = ?backoff, "lost the Redis event log; reconnecting");
                     return self.pause(rx, backoff).await;
                 }
             };
             if let Err(e) = self.process(entries).await {
+                self.feed().inspect(|f| f.count_log_error("deliver"));
                 tracing::warn!(error = %e, retry_in = ?backoff, "could not deliver events from the log; retrying");
                 if !self.pause(rx, backoff).await {
                     return false;

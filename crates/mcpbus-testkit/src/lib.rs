@@ -19,6 +19,7 @@ pub mod interop;
 pub mod jsonrpc;
 pub mod modern;
 mod process;
+mod prometheus;
 mod redis;
 mod server;
 mod sse;
@@ -26,6 +27,7 @@ mod sse_thread;
 
 pub use http::{Answer, HttpClient, block_on};
 pub use process::{ChildGuard, ServeProcess, TOKEN, fixture, line_channel, repo_root, run_bounded};
+pub use prometheus::{PrometheusServer, prometheus_binary};
 pub use redis::RedisServer;
 pub use server::{Shutdown, TestServer};
 pub use sse::SseReader;

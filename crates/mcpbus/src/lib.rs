@@ -4,6 +4,7 @@ pub mod client;
 pub mod cluster;
 pub mod error;
 pub mod events;
+pub mod metrics;
 mod outbound;
 pub mod server;
 pub mod service;

@@ -343,3 +343,42 @@ async fn a_stream_whose_missed_events_left_the_log_hears_of_the_gap() {
         assert_eq!(event["eventId"], report.event_id.as_str());
     }
 }
+
+/// The value of the sample written exactly as `series` in the server's metrics.
+async fn metric(s: &Server, series: &str) -> Option<f64> {
+    let text = s.metrics_text().await;
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn push_streams_and_polls_count_what_they_hand_over_in_the_metrics() {
+    let s = server(1024);
+    let mut io = connect(&s);
+    let params = json!({"name": "build/+", "arguments": {"retained": false}});
+    io.send(&request(1, "events/stream", params, json!({})))
+        .await;
+    let cursor = io.note(1, "notifications/events/active").await["cursor"].clone();
+    for n in 0..5 {
+        publish(&s, "build/api", json!({"n": n})).await;
+        io.note(1, "notifications/events/event").await;
+    }
+    let params = json!({"name": "build/+", "cursor": cursor});
+    io.send(&request(2, "events/poll", params, json!({}))).await;
+    let (answer, _) = io.answer(2).await;
+    assert_eq!(answer["result"]["events"].as_array().unwrap().len(), 5);
+    let delivered = r#"mcpbus_events_delivered_total{topic="build/+"}"#;
+    // Five sent on the stream, five returned by the poll; the stream's watch counts nothing.
+    assert_eq!(metric(&s, delivered).await, Some(10.0));
+    let published = r#"mcpbus_events_published_total{topic="build/+"}"#;
+    assert_eq!(metric(&s, published).await, Some(5.0));
+    assert_eq!(
+        metric(
+            &s,
+            r#"mcpbus_streams{era="2026-07-28",method="events/stream"}"#
+        )
+        .await,
+        Some(1.0)
+    );
+}

@@ -23,6 +23,8 @@ pub(crate) trait FeedTarget: Send + Sync + 'static {
     ) -> SubscriberKey;
     /// See [`LogFeed::detach`].
     fn detach(&self, key: SubscriberKey);
+    /// See [`LogFeed::count_log_error`].
+    fn count_log_error(&self, operation: &'static str);
 }
 
 /// The hub as an [`EventLog`](super::EventLog) sees it: where the log hands back what it
@@ -68,6 +70,14 @@ impl LogFeed {
     ) -> Option<SubscriberKey> {
         let hub = self.hub.upgrade()?;
         Some(hub.attach(subscriber, sink, patterns.into_iter().collect()))
+    }
+
+    /// Counts a failed operation of the log's own (e.g. `read`: a shared log's reader lost its
+    /// connection) in the `mcpbus_log_errors_total` metric of the hub.
+    pub fn count_log_error(&self, operation: &'static str) {
+        if let Some(hub) = self.hub.upgrade() {
+            hub.count_log_error(operation);
+        }
     }
 
     /// Detaches a subscriber (no-op when a newer attachment replaced it).

@@ -29,6 +29,7 @@ use super::retained::parse_expires_at;
 use super::topics::{DeclaredTopics, InvalidDeclaredTopic, Principal, TopicSpec};
 use super::trie::TopicTrie;
 use crate::error::BackendError;
+use crate::metrics::{Metrics, TopicCounters};
 use crate::util::{read, write};
 
 /// Counters of the hub, for metrics.
@@ -50,6 +51,9 @@ struct Subscriber {
     id: Arc<str>,
     sink: Arc<dyn EventSink>,
     patterns: HashSet<TopicPattern>,
+    /// Whether what it takes counts as delivered in the metrics: not for a watch, which only
+    /// wakes a reader (a push stream counts what it sends itself, a poll what it returns).
+    counted: bool,
 }
 
 #[derive(Default)]
@@ -94,6 +98,10 @@ pub(crate) struct HubInner {
     delivery: DeliveryConfig,
     /// Open `events/stream` push streams of this process.
     pub(crate) push_streams: Arc<std::sync::atomic::AtomicUsize>,
+    /// The process's metrics registry.
+    metrics: Metrics,
+    /// The counters of each declared topic, in declaration order.
+    topic_counters: Vec<TopicCounters>,
 }
 
 /// Hears a server notice read from the log (see [`EventHub::publish_notice`]).
@@ -151,8 +159,14 @@ impl EventHub {
         log: Arc<dyn EventLog>,
         delivery: DeliveryConfig,
     ) -> Result<Self, InvalidDeclaredTopic> {
+        let topics = DeclaredTopics::new(topics)?;
+        let metrics = Metrics::new();
+        let topic_counters = topics
+            .iter()
+            .map(|t| metrics.topic(&t.spec.descriptor().pattern))
+            .collect();
         let inner = Arc::new(HubInner {
-            topics: DeclaredTopics::new(topics)?,
+            topics,
             instructions,
             log,
             routes: RwLock::default(),
@@ -165,6 +179,8 @@ impl EventHub {
             delivered: std::sync::Mutex::new(None),
             delivery,
             push_streams: Arc::default(),
+            metrics,
+            topic_counters,
         });
         let target: std::sync::Weak<dyn FeedTarget> = Arc::downgrade(&inner) as _;
         inner.log.attach(LogFeed { hub: target });
@@ -206,11 +222,20 @@ impl EventHub {
     /// each, in log order. `Ok` means the log stored it (the report has its cursor); the same
     /// call works with the in-memory log and with a shared one.
     pub async fn publish(&self, event: Event) -> Result<EmitReport, EmitError> {
-        let event = self.prepare(event)?;
+        let (event, declared) = self.prepare(event)?;
         let event_id = event.params.event_id.clone();
         let retained = event.params.retained;
-        let appended = self.inner.log.append(event).await?;
+        // Timed only when the append is a round trip to a shared log (Redis).
+        let started = self.log_is_shared().then(std::time::Instant::now);
+        let appended = self.inner.log.append(event).await;
+        self.inner
+            .metrics
+            .observe_append(started.map(|s| s.elapsed()), appended.is_ok());
+        let appended = appended?;
         self.inner.emitted.fetch_add(1, Ordering::Relaxed);
+        if let Some(counters) = self.inner.topic_counters.get(declared) {
+            counters.published.inc();
+        }
         Ok(EmitReport {
             event_id,
             delivered: appended.delivered,
@@ -247,7 +272,18 @@ impl EventHub {
         sink: Arc<dyn EventSink>,
         pattern: TopicPattern,
     ) -> SubscriberKey {
-        self.inner.attach(id, sink, vec![pattern])
+        self.inner.attach(id, sink, vec![pattern], false)
+    }
+
+    /// The process's metrics registry (see [`Metrics`]).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Counts `n` copies of an event on `topic` handed to a subscriber outside the sinks
+    /// (a push stream's sends, a poll's answer, a webhook's acknowledged POST).
+    pub(crate) fn count_delivered(&self, topic: &str, n: u64) {
+        self.inner.count_delivered(topic, n);
     }
 
     /// The declared topics.
@@ -303,13 +339,13 @@ impl EventHub {
     }
 
     /// Validates an event against the declared topics, fills in its defaults and serializes
-    /// its params once.
-    fn prepare(&self, event: Event) -> Result<NewEvent, EmitError> {
+    /// its params once; also returns the index of the declared topic it falls under.
+    fn prepare(&self, event: Event) -> Result<(NewEvent, usize), EmitError> {
         if event.topic == NOTICE_TOPIC {
             return Err(EmitError::UndeclaredTopic(event.topic));
         }
         let topic = Topic::new(&event.topic)?;
-        let declared = self
+        let (index, declared) = self
             .inner
             .topics
             .find(topic.as_str())
@@ -342,12 +378,13 @@ impl EventHub {
         let json = serde_json::to_vec(&params)
             .map(Bytes::from)
             .map_err(EmitError::Serialize)?;
-        Ok(NewEvent {
+        let event = NewEvent {
             params,
             json,
             expires_at,
             published_at: Utc::now(),
-        })
+        };
+        Ok((event, index))
     }
 
     /// Every unexpired retained value whose topic matches `pattern`, ordered by topic.
@@ -368,7 +405,7 @@ impl EventHub {
 
     /// Attaches a subscriber whose events go to `sink` (see [`LogFeed::attach`]).
     pub(crate) fn attach(&self, id: Arc<str>, sink: Arc<dyn EventSink>) -> SubscriberKey {
-        self.inner.attach(id, sink, Vec::new())
+        self.inner.attach(id, sink, Vec::new(), true)
     }
 
     /// Detaches a subscriber and every pattern it held here.
@@ -513,11 +550,16 @@ impl HubInner {
     /// Matches an event once and hands its frame to every matching sink.
     fn deliver_to_sinks(&self, event: &LoggedEvent) -> usize {
         let mut keys = Vec::new();
-        let sinks: Vec<Arc<dyn EventSink>> = {
+        let sinks: Vec<(Arc<dyn EventSink>, bool)> = {
             let routes = self.routes_read();
             routes.trie.matches(&event.topic, &mut keys);
             keys.iter()
-                .filter_map(|k| routes.subscribers.get(k).map(|s| s.sink.clone()))
+                .filter_map(|k| {
+                    routes
+                        .subscribers
+                        .get(k)
+                        .map(|s| (s.sink.clone(), s.counted))
+                })
                 .collect()
         };
         if sinks.is_empty() {
@@ -525,13 +567,31 @@ impl HubInner {
         }
         // One frame for every subscriber, built outside the routes lock.
         let frame = event.emit_frame();
-        let delivered = sinks
-            .iter()
-            .filter(|sink| sink.deliver_logged(event, &frame))
-            .count();
+        let mut delivered = 0;
+        let mut counted = 0;
+        for (sink, counts) in &sinks {
+            if sink.deliver_logged(event, &frame) {
+                delivered += 1;
+                counted += u64::from(*counts);
+            }
+        }
         self.deliveries
             .fetch_add(delivered as u64, Ordering::Relaxed);
+        if counted > 0 {
+            self.count_delivered(&event.topic, counted);
+        }
         delivered
+    }
+
+    /// See [`EventHub::count_delivered`]: one scan of the declared topics, then an atomic add.
+    fn count_delivered(&self, topic: &str, n: u64) {
+        if let Some(counters) = self
+            .topics
+            .position(topic)
+            .and_then(|i| self.topic_counters.get(i))
+        {
+            counters.delivered.inc_by(n);
+        }
     }
 
     fn retire(&self, sink: Option<Arc<dyn EventSink>>) {
@@ -588,6 +648,28 @@ impl FeedTarget for HubInner {
         sink: Arc<dyn EventSink>,
         patterns: Vec<TopicPattern>,
     ) -> SubscriberKey {
+        self.attach(id, sink, patterns, true)
+    }
+
+    fn detach(&self, key: SubscriberKey) {
+        let removed = self.routes_write().remove(key.0);
+        self.retire(removed);
+    }
+
+    fn count_log_error(&self, operation: &'static str) {
+        self.metrics.count_log_error(operation);
+    }
+}
+
+impl HubInner {
+    /// Attaches a subscriber; `counted`: whether what it takes counts as delivered.
+    fn attach(
+        &self,
+        id: Arc<str>,
+        sink: Arc<dyn EventSink>,
+        patterns: Vec<TopicPattern>,
+        counted: bool,
+    ) -> SubscriberKey {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let mut routes = self.routes_write();
         if let Some(old) = routes.by_id.get(&id).copied() {
@@ -598,14 +680,13 @@ impl FeedTarget for HubInner {
             routes.trie.insert(pattern, key);
         }
         routes.by_id.insert(id.clone(), key);
-        routes
-            .subscribers
-            .insert(key, Subscriber { id, sink, patterns });
+        let subscriber = Subscriber {
+            id,
+            sink,
+            patterns,
+            counted,
+        };
+        routes.subscribers.insert(key, subscriber);
         SubscriberKey(key)
-    }
-
-    fn detach(&self, key: SubscriberKey) {
-        let removed = self.routes_write().remove(key.0);
-        self.retire(removed);
     }
 }

@@ -194,6 +194,23 @@ pub trait EventLog: Send + Sync + 'static {
         }
         .boxed()
     }
+    /// How many entries the log keeps now (for the `mcpbus_log_length` metric); `None` when
+    /// the log cannot tell (the default).
+    fn length(&self) -> BoxFuture<'_, Result<Option<u64>, BackendError>> {
+        futures::future::ready(Ok(None)).boxed()
+    }
+
+    /// How many unexpired retained values the log holds (for the `mcpbus_retained_values`
+    /// metric). By default it reads them all ([`retained`](Self::retained) with `#`).
+    fn retained_count(&self) -> BoxFuture<'_, Result<usize, BackendError>> {
+        async move {
+            let all = TopicPattern::new("#").map_err(|e| {
+                BackendError::new(crate::error::BackendErrorKind::Invalid, "pattern #", e)
+            })?;
+            Ok(self.retained(&all).await?.len())
+        }
+        .boxed()
+    }
 }
 
 fn no_history() -> BackendError {
@@ -329,6 +346,17 @@ impl EventLog for MemoryEventLog {
             .retained
             .matching_values(pattern, Utc::now());
         futures::future::ready(Ok(found)).boxed()
+    }
+
+    fn length(&self) -> BoxFuture<'_, Result<Option<u64>, BackendError>> {
+        let kept = lock(&self.state).history.len();
+        futures::future::ready(Ok(Some(kept as u64))).boxed()
+    }
+
+    fn retained_count(&self) -> BoxFuture<'_, Result<usize, BackendError>> {
+        let mut state = lock(&self.state);
+        state.retained.purge_expired(Utc::now());
+        futures::future::ready(Ok(state.retained.len())).boxed()
     }
 
     fn head(&self) -> BoxFuture<'_, Result<Arc<str>, BackendError>> {

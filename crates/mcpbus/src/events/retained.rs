@@ -187,7 +187,6 @@ impl RetainedStore {
     }
 
     /// Drops every value expired at `now`; returns how many were dropped.
-    #[cfg(test)]
     pub(crate) fn purge_expired(&mut self, now: DateTime<Utc>) -> usize {
         let before = self.entries.len();
         self.entries.retain(|_, entry| !entry.expired(now));
@@ -195,7 +194,6 @@ impl RetainedStore {
     }
 
     /// The number of stored values, expired ones not yet purged included.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }

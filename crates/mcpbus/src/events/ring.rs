@@ -35,6 +35,11 @@ impl Ring {
         }
     }
 
+    /// How many events it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     /// Keeps `event` at position `seq` (positions only grow), letting the oldest go when full.
     pub(crate) fn push(&mut self, seq: u64, event: LoggedEvent) {
         if self.capacity == 0 {

@@ -200,9 +200,18 @@ impl DeclaredTopics {
         self.0.iter()
     }
 
-    /// The first declared topic a concrete topic falls under.
-    pub(crate) fn find(&self, topic: &str) -> Option<&DeclaredTopic> {
-        self.0.iter().find(|t| t.pattern.matches_topic(topic))
+    /// The index (in declaration order) of the first declared topic a concrete topic falls
+    /// under.
+    pub(crate) fn position(&self, topic: &str) -> Option<usize> {
+        self.0.iter().position(|t| t.pattern.matches_topic(topic))
+    }
+
+    /// The first declared topic a concrete topic falls under, with its index.
+    pub(crate) fn find(&self, topic: &str) -> Option<(usize, &DeclaredTopic)> {
+        self.0
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.pattern.matches_topic(topic))
     }
 
     /// Checks one parsed subscribe pattern: it must overlap a declared topic, and the caller

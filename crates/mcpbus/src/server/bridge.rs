@@ -200,7 +200,16 @@ async fn wait_for_events(
         &ctx,
     )
     .await?;
-    let events: Vec<EventParams> = found.events.iter().filter_map(event_params).collect();
+    let events: Vec<EventParams> = found
+        .events
+        .iter()
+        .filter_map(|e| {
+            let params = event_params(e)?;
+            // Handed to the agent, like the events a poll returns.
+            hub.count_delivered(&e.topic, 1);
+            Some(params)
+        })
+        .collect();
     let server = ctx.server().info().name.clone();
     let mut content = envelopes(&server, &events);
     let mut note = format!(

@@ -120,9 +120,11 @@ async fn deliver_log(
             let Some(occurrence) = occurrence(&sub.events.name, event, None) else {
                 continue;
             };
-            if deliver_occurrence(inner, sub, occurrence).await == Outcome::Stopped
-                || !settle(inner, sub, &event.cursor).await
-            {
+            let outcome = deliver_occurrence(inner, sub, occurrence).await;
+            if outcome == Outcome::Acked {
+                inner.hub.count_delivered(&event.topic, 1);
+            }
+            if outcome == Outcome::Stopped || !settle(inner, sub, &event.cursor).await {
                 return;
             }
         }
@@ -285,6 +287,7 @@ async fn deliver(inner: &Inner, sub: &Sub, webhook_id: &str, body: Bytes) -> Out
             Err(category) => Some((None, category)),
         };
         sub.record(failure.as_ref().map(|(_, c)| c.clone()), &inner.config);
+        inner.hub.metrics().observe_webhook(failure.is_none());
         let Some((status, category)) = failure else {
             return Outcome::Acked;
         };

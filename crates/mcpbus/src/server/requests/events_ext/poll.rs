@@ -49,7 +49,13 @@ pub(crate) async fn poll(params: Option<Value>, ctx: Context) -> Result<Value, E
     let events = found
         .events
         .iter()
-        .filter_map(|e| occurrence(&sub.name, e, None))
+        .filter_map(|e| {
+            let found = occurrence(&sub.name, e, None);
+            if found.is_some() {
+                hub.count_delivered(&e.topic, 1);
+            }
+            found
+        })
         .collect();
     to_result(&PollEventsResult {
         events,

@@ -217,6 +217,7 @@ impl Push {
         }
         if let Some(o) = occurrence(&self.sub.name, event, Some(&event.cursor)) {
             self.out.event(o);
+            self.hub.count_delivered(&event.topic, 1);
         }
     }
 

@@ -1,0 +1,140 @@
+//! `GET /metrics` of `mcpbus serve` (Prometheus), and the HTTP answers it counts: every answer
+//! of the listener, by route and status, with the time until its head was ready.
+
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::header;
+use mcpbus::server::Server;
+use serde::Deserialize;
+
+/// `[metrics]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MetricsSection {
+    /// Whether `GET <path>` serves the metrics (default: yes).
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+    /// Where (default `/metrics`).
+    #[serde(default = "default_path")]
+    pub path: String,
+}
+
+fn default_enabled() -> bool {
+    true
+}
+
+fn default_path() -> String {
+    "/metrics".to_string()
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            enabled: default_enabled(),
+            path: default_path(),
+        }
+    }
+}
+
+/// Why `[metrics] path` cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MetricsConfigError {
+    /// Not an absolute path.
+    #[error("[metrics] path {0:?}: must start with /")]
+    NotAbsolute(String),
+    /// Taken by another route.
+    #[error("[metrics] path {0:?}: already served (the MCP endpoint, /publish or /healthz)")]
+    Taken(String),
+}
+
+impl MetricsSection {
+    /// The path to serve, or `None` when disabled; `mcp_path` is the MCP endpoint's.
+    pub(crate) fn route(&self, mcp_path: &str) -> Result<Option<&str>, MetricsConfigError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let path = self.path.as_str();
+        if !path.starts_with('/') {
+            return Err(MetricsConfigError::NotAbsolute(path.to_owned()));
+        }
+        if path == mcp_path || path == "/publish" || path == "/healthz" {
+            return Err(MetricsConfigError::Taken(path.to_owned()));
+        }
+        Ok(Some(path))
+    }
+}
+
+/// What the counting layer needs: the server (its registry) and the paths to name routes by.
+#[derive(Clone)]
+pub(crate) struct Routes {
+    pub server: Server,
+    pub mcp_path: String,
+    pub metrics_path: Option<String>,
+}
+
+impl Routes {
+    /// The `route` label of a request path: a fixed, small set (never the raw path, which a
+    /// client chooses).
+    fn label(&self, path: &str) -> &'static str {
+        if path == self.mcp_path {
+            "mcp"
+        } else if self.metrics_path.as_deref() == Some(path) {
+            "metrics"
+        } else {
+            match path {
+                "/publish" => "publish",
+                "/healthz" => "healthz",
+                _ => "other",
+            }
+        }
+    }
+}
+
+/// Counts every answer by route and status, and times it (up to its head: a stream is timed
+/// to its start, not its end).
+pub(crate) async fn count(State(routes): State<Routes>, request: Request, next: Next) -> Response {
+    let route = routes.label(request.uri().path());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    routes
+        .server
+        .metrics()
+        .observe_http(route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// `GET /metrics`: the registry in the OpenMetrics text format.
+pub(crate) async fn metrics(State(routes): State<Routes>) -> Response {
+    let text = routes.server.metrics_text().await;
+    (
+        [(header::CONTENT_TYPE, mcpbus::metrics::CONTENT_TYPE)],
+        text,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_path_must_be_absolute_and_free() {
+        let mut section = MetricsSection::default();
+        assert_eq!(section.route("/mcp").ok().flatten(), Some("/metrics"));
+        section.path = "metrics".into();
+        assert!(matches!(
+            section.route("/mcp"),
+            Err(MetricsConfigError::NotAbsolute(_))
+        ));
+        section.path = "/healthz".into();
+        assert!(matches!(
+            section.route("/mcp"),
+            Err(MetricsConfigError::Taken(_))
+        ));
+        section.enabled = false;
+        assert_eq!(section.route("/mcp").ok().flatten(), None);
+    }
+}
