@@ -129,6 +129,10 @@ pub(crate) struct HttpSection {
     /// Events kept per stream for clients that reconnect with `Last-Event-ID`.
     #[serde(default = "default_replay")]
     pub replay_events_per_stream: usize,
+    /// Milliseconds a request's headers may take to arrive (default 10,000).
+    pub header_read_timeout_ms: Option<u64>,
+    /// Milliseconds a POST body may take to arrive whole (default 30,000).
+    pub body_read_timeout_ms: Option<u64>,
 }
 
 fn default_listen() -> String {
@@ -161,6 +165,8 @@ impl Default for HttpSection {
             allowed_hosts: None,
             allowed_origins: Vec::new(),
             replay_events_per_stream: default_replay(),
+            header_read_timeout_ms: None,
+            body_read_timeout_ms: None,
         }
     }
 }

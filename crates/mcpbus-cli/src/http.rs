@@ -13,7 +13,9 @@ use http::{HeaderMap, StatusCode, header};
 use mcpbus::events::{EmitError, Event};
 use mcpbus::server::Server;
 use mcpbus::store::{MemoryEventStore, MemoryEventStoreConfig};
-use mcpbus::transport::http::{HttpConfig, ResponseMode, StreamableHttpService};
+use mcpbus::transport::http::{
+    ConnectionLimits, HttpConfig, ResponseMode, StreamableHttpService, serve_router,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -76,8 +78,12 @@ pub(crate) fn http_config(
             (store, None)
         }
     };
+    let d = HttpConfig::default();
+    let ms = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_millis);
     Ok(HttpConfig {
         response_mode,
+        header_read_timeout: ms(h.header_read_timeout_ms, d.header_read_timeout),
+        body_read_timeout: ms(h.body_read_timeout_ms, d.body_read_timeout),
         session_idle_timeout: Some(Duration::from_secs(h.session_idle_timeout_secs)),
         allowed_hosts: h.allowed_hosts.clone(),
         allowed_origins: h.allowed_origins.clone(),
@@ -105,6 +111,7 @@ pub(crate) async fn serve(
         tracing::warn!(%local, "not bound to loopback and no [http] allowed_hosts: Host checking is off");
         http.dns_rebinding_protection = false;
     }
+    let header_timeout = http.header_read_timeout;
     let mcp = StreamableHttpService::new(server.clone(), http)?;
     let token = config
         .publish
@@ -130,18 +137,15 @@ pub(crate) async fn serve(
     // The line scripts and tests wait for: the address actually bound.
     tracing::info!(url = %format!("http://{local}{}", config.http.path), "listening");
     eprintln!("mcpbus: listening on http://{local}{}", config.http.path);
-    // Small SSE writes must not wait for the peer's delayed ACK (Nagle): 40 ms stalls.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: closing streams and sessions");
-            mcp.shutdown();
-        })
+    let limits = ConnectionLimits {
+        header_read_timeout: header_timeout,
+    };
+    let shutdown = async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: closing streams and sessions");
+        mcp.shutdown();
+    };
+    serve_router(listener, app, limits, shutdown)
         .await
         .map_err(ServeError::Serve)?;
     wait_for_sessions_to_end(&server).await;

@@ -16,6 +16,7 @@
 //! `shared_sessions.rs` with other replicas); `session.rs` is one session and the routing of
 //! its messages; `stream.rs` writes every SSE body from the event store.
 
+mod accept;
 mod directory;
 mod get;
 mod modern;
@@ -25,6 +26,8 @@ mod session;
 mod shared_sessions;
 mod stream;
 mod wire;
+
+pub use accept::{ConnectionLimits, serve_router};
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -73,6 +76,12 @@ pub struct HttpConfig {
     pub session_idle_timeout: Option<Duration>,
     /// The largest accepted POST body (default 4 MiB; larger: 413).
     pub max_body_bytes: usize,
+    /// How long a POST body may take to arrive whole once its headers are in (default 30 s;
+    /// slower: 408 and the connection closed).
+    pub body_read_timeout: Duration,
+    /// How long a request's headers may take to arrive ([`serve_http`]; default 10 s; slower:
+    /// the connection is closed).
+    pub header_read_timeout: Duration,
     /// The most sessions at once (default 10,000; more: 503).
     pub max_sessions: usize,
     /// The most 2026-07-28 requests in flight at once, listen streams included (default
@@ -104,6 +113,8 @@ impl Default for HttpConfig {
             stateless: false,
             session_idle_timeout: Some(Duration::from_secs(30 * 60)),
             max_body_bytes: 4 * 1024 * 1024,
+            body_read_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
             max_sessions: 10_000,
             max_modern_requests: 10_000,
             dns_rebinding_protection: true,
@@ -124,6 +135,8 @@ impl std::fmt::Debug for HttpConfig {
             .field("stateless", &self.stateless)
             .field("session_idle_timeout", &self.session_idle_timeout)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("body_read_timeout", &self.body_read_timeout)
+            .field("header_read_timeout", &self.header_read_timeout)
             .field("max_sessions", &self.max_sessions)
             .field("max_modern_requests", &self.max_modern_requests)
             .field("dns_rebinding_protection", &self.dns_rebinding_protection)
@@ -558,21 +571,17 @@ pub async fn serve_http(
         tracing::warn!(%addr, "not bound to loopback: Host checking is off; set allowed hosts to turn it on");
         config.dns_rebinding_protection = false;
     }
+    let limits = ConnectionLimits {
+        header_read_timeout: config.header_read_timeout,
+    };
     let service = StreamableHttpService::new(server, config).map_err(std::io::Error::other)?;
     let app = service.clone().into_router(path);
     let stopper = service.clone();
-    // Small SSE writes must not wait for the peer's delayed ACK (Nagle): 40 ms stalls.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            stopper.shutdown();
-        })
-        .await
+    let shutdown = async move {
+        shutdown.await;
+        stopper.shutdown();
+    };
+    serve_router(listener, app, limits, shutdown).await
 }
 
 /// Who a request's bearer token authenticates (docs/protocol.md 3.6.1): `Ok(None)` without

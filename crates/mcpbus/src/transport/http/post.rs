@@ -52,7 +52,14 @@ async fn read_message(
     body: Body,
 ) -> Result<Message, Response<Body>> {
     wire::check_post_headers(headers)?;
-    let bytes = wire::read_body(body, headers, http.config.max_body_bytes).await?;
+    let config = &http.config;
+    let bytes = wire::read_body(
+        body,
+        headers,
+        config.max_body_bytes,
+        config.body_read_timeout,
+    )
+    .await?;
     parse_message(&bytes).map_err(|invalid| {
         let response = wire::error(
             StatusCode::BAD_REQUEST,

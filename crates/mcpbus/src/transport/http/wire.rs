@@ -237,20 +237,27 @@ pub(crate) fn check_post_headers(headers: &HeaderMap) -> Result<(), Response<Bod
 const DRAIN_BYTES: usize = 64 * 1024 * 1024;
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Reads a POST body of at most `limit` bytes; beyond it (or when `Content-Length` says so),
-/// 413. The rest of an oversized body is read and discarded first, within bounds: a client
-/// that writes its whole body before reading (most simple HTTP clients do) would otherwise see
-/// the connection reset under its write instead of the 413.
+/// Reads a POST body of at most `limit` bytes within `timeout`; beyond the size (or when
+/// `Content-Length` says so), 413; beyond the time, 408, and the connection is closed. The rest
+/// of an oversized body is read and discarded first, within bounds: a client that writes its
+/// whole body before reading (most simple HTTP clients do) would otherwise see the connection
+/// reset under its write instead of the 413.
 pub(crate) async fn read_body(
     mut body: Body,
     headers: &HeaderMap,
     limit: usize,
+    timeout: std::time::Duration,
 ) -> Result<Bytes, Response<Body>> {
     let declared_too_large = header_str(headers, header::CONTENT_LENGTH)
         .and_then(|l| l.parse::<u64>().ok())
         .is_some_and(|l| l > limit as u64);
-    if !declared_too_large && let Some(bytes) = read_within(&mut body, limit).await? {
-        return Ok(bytes);
+    if !declared_too_large {
+        match tokio::time::timeout(timeout, read_within(&mut body, limit)).await {
+            Ok(Ok(Some(bytes))) => return Ok(bytes),
+            Ok(Ok(None)) => {}
+            Ok(Err(response)) => return Err(response),
+            Err(_) => return Err(too_slow(timeout)),
+        }
     }
     drain(body).await;
     let mut response = error(
@@ -263,6 +270,20 @@ pub(crate) async fn read_body(
         .headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     Err(response)
+}
+
+/// 408 for a body that did not arrive in time; the connection closes, as the rest of the body
+/// is not read.
+fn too_slow(timeout: std::time::Duration) -> Response<Body> {
+    let mut response = error(
+        StatusCode::REQUEST_TIMEOUT,
+        error_codes::INVALID_REQUEST,
+        format!("the body did not arrive within {} ms", timeout.as_millis()),
+    );
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Reads a whole body if it fits in `limit` bytes; `None` as soon as it does not (the rest is
