@@ -3,8 +3,8 @@
 //!
 //! - every fenced block of the page is preceded by `<!-- example: docs/clients/FILE -->` and is
 //!   byte-identical to that file, and every file of `docs/clients/` is shown;
-//! - each client example (Python SDK 2.x in both eras, TypeScript SDK 1.x in the handshake era,
-//!   TypeScript client 2.x at 2026-07-28, the Rust client in both eras) subscribes to `alerts/+`
+//! - each client example (Python SDK 2.x, TypeScript client 2.x and the Rust client in both
+//!   eras, TypeScript SDK 1.x in the handshake era) subscribes to `alerts/+`
 //!   while the test publishes an alert every 250 ms through `POST /publish`; it must print (or
 //!   return) exactly one of those alerts and end;
 //! - the host configuration (`mcp_servers.json`) names a command that starts an `mcpbus serve`
@@ -233,7 +233,7 @@ fn scratch_dir(name: &str) -> PathBuf {
 }
 
 #[test]
-fn typescript_examples_receive_alerts() {
+fn typescript_examples_receive_alerts_in_both_eras() {
     let server = start_server();
     node_example(
         "ts_sdk1_events_emit.mjs",
@@ -241,13 +241,10 @@ fn typescript_examples_receive_alerts() {
         "@modelcontextprotocol/sdk",
         &server,
     );
-    let server = start_server();
-    node_example(
-        "ts_client2_events_stream.mjs",
-        "ts-modern",
-        "@modelcontextprotocol/client",
-        &server,
-    );
+    for file in ["ts_client2_events_emit.mjs", "ts_client2_events_stream.mjs"] {
+        let server = start_server();
+        node_example(file, "ts-modern", "@modelcontextprotocol/client", &server);
+    }
 }
 
 #[test]
@@ -297,6 +294,23 @@ fn answer(lines: &std::sync::mpsc::Receiver<String>, id: u64) -> Value {
     }
 }
 
+/// Where `mcpbus serve` listens without `--listen`: `[http] listen` and `path` of the default
+/// configuration (`mcpbus config`).
+fn default_url() -> String {
+    let out = Command::new(MCPBUS)
+        .arg("config")
+        .output()
+        .expect("mcpbus config");
+    assert!(out.status.success(), "mcpbus config: {out:?}");
+    let config: toml::Table = String::from_utf8_lossy(&out.stdout)
+        .parse()
+        .expect("mcpbus config prints TOML");
+    let http = &config["http"];
+    let listen = http["listen"].as_str().expect("[http] listen");
+    let path = http["path"].as_str().expect("[http] path");
+    format!("http://{listen}{path}")
+}
+
 #[test]
 fn the_host_configuration_starts_mcpbus_with_the_bridges() {
     let path = examples_dir().join("mcp_servers.json");
@@ -311,9 +325,9 @@ fn the_host_configuration_starts_mcpbus_with_the_bridges() {
         .iter()
         .map(|a| a.as_str().expect("a string argument"))
         .collect();
-    // The default URL of `mcpbus serve` (its [http] listen and path).
     assert_eq!(
-        config["mcpServers"]["mcpbus-shared"]["url"], "http://127.0.0.1:8080/mcp",
+        config["mcpServers"]["mcpbus-shared"]["url"],
+        default_url(),
         "{config}"
     );
 
@@ -339,13 +353,10 @@ fn the_host_configuration_starts_mcpbus_with_the_bridges() {
         &mut stdin,
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
     );
+    // One request at a time: answers may come in any order, and `answer` skips the others.
     send(
         &mut stdin,
         json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
-    );
-    send(
-        &mut stdin,
-        json!({"jsonrpc": "2.0", "id": 3, "method": "resources/templates/list"}),
     );
     let tools = answer(&lines, 2);
     let names: Vec<&str> = tools["result"]["tools"]
@@ -357,6 +368,10 @@ fn the_host_configuration_starts_mcpbus_with_the_bridges() {
     for tool in ["list_topics", "read_retained", "wait_for_events"] {
         assert!(names.contains(&tool), "{args:?}: tools {names:?}");
     }
+    send(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "id": 3, "method": "resources/templates/list"}),
+    );
     let templates = answer(&lines, 3);
     assert!(
         templates.to_string().contains("mcpbus://retained/{+topic}"),
