@@ -1,5 +1,5 @@
-//! `mcpbus serve` over HTTP: the MCP endpoint, `POST /publish`, `GET /healthz` and
-//! `GET /metrics`.
+//! `mcpbus serve` over HTTP: the MCP endpoint, `POST /publish`, `GET /healthz`,
+//! `GET /metrics` and the dashboard.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,7 +118,7 @@ pub(crate) async fn serve(
     }
     let state = AppState {
         server: server.clone(),
-        token,
+        token: token.clone(),
         mcp: mcp.clone(),
     };
     let app = axum::Router::new()
@@ -126,6 +126,7 @@ pub(crate) async fn serve(
         .route("/healthz", get(healthz))
         .with_state(state)
         .route_service(&config.http.path, mcp.clone());
+    let app = crate::dashboard::with_dashboard(app, config, &server, &mcp, local, token)?;
     let app = with_metrics(app, config, &server)?;
     // The line scripts and tests wait for: the address actually bound.
     tracing::info!(url = %format!("http://{local}{}", config.http.path), "listening");
