@@ -201,6 +201,7 @@ const INDEX_HTML: &str = include_str!("dashboard/index.html");
 const LOGIN_HTML: &str = include_str!("dashboard/login.html");
 const APP_JS: &str = include_str!("dashboard/app.js");
 const APP_CSS: &str = include_str!("dashboard/app.css");
+const FAVICON: &str = include_str!("dashboard/favicon.svg");
 
 /// Scripts and styles only from the dashboard's own files, data only from its own endpoints:
 /// even a value that slipped into the DOM as markup could not run.
@@ -313,6 +314,10 @@ pub(crate) fn routes(base: &str, gate: Gate, api: Api) -> axum::Router {
         .route(
             &format!("{base}/app.css"),
             get(|| async { asset(StatusCode::OK, "text/css; charset=utf-8", APP_CSS.into()) }),
+        )
+        .route(
+            &format!("{base}/favicon.svg"),
+            get(|| async { asset(StatusCode::OK, "image/svg+xml", FAVICON.into()) }),
         )
         .with_state(pages);
     static_routes.merge(dashboard_api::routes(base, gate, api))
