@@ -57,7 +57,9 @@ pub(crate) enum DashboardConfigError {
     )]
     BadPath(String),
     /// Taken by another route.
-    #[error("[dashboard] path {0:?}: already served (the MCP endpoint, /publish, /healthz or /metrics)")]
+    #[error(
+        "[dashboard] path {0:?}: already served (the MCP endpoint, /publish, /healthz or /metrics)"
+    )]
     Taken(String),
     /// Enabled beyond loopback with nothing to log in with.
     #[error(
@@ -156,9 +158,9 @@ impl Gate {
     fn accepts_token(&self, token: &str) -> bool {
         match self {
             Gate::Open => true,
-            Gate::Tokens(tokens) => tokens
-                .iter()
-                .fold(false, |ok, t| same_secret(t.as_bytes(), token.as_bytes()) | ok),
+            Gate::Tokens(tokens) => tokens.iter().fold(false, |ok, t| {
+                same_secret(t.as_bytes(), token.as_bytes()) | ok
+            }),
         }
     }
 
@@ -323,8 +325,8 @@ pub(crate) fn routes(base: &str, gate: Gate, api: Api) -> axum::Router {
     static_routes.merge(dashboard_api::routes(base, gate, api))
 }
 
-/// Adds the dashboard to `app` when `[dashboard]` and the listener (`local`) call for it;
-/// `publish_token` is the `POST /publish` token, if any.
+/// Adds the dashboard to `app` when `[dashboard]` and the listener (`local`) call for it, and
+/// returns its path then; `publish_token` is the `POST /publish` token, if any.
 pub(crate) fn with_dashboard(
     app: axum::Router,
     config: &crate::config::Config,
@@ -332,7 +334,7 @@ pub(crate) fn with_dashboard(
     mcp: &mcpbus::transport::http::StreamableHttpService,
     local: std::net::SocketAddr,
     publish_token: Option<Arc<str>>,
-) -> Result<axum::Router, crate::config::ConfigError> {
+) -> Result<(axum::Router, Option<String>), crate::config::ConfigError> {
     let mut tokens: Vec<Arc<str>> = publish_token.into_iter().collect();
     // The same tokens the MCP endpoint accepts ([auth]; checked when the server was built).
     tokens.extend(
@@ -350,7 +352,7 @@ pub(crate) fn with_dashboard(
         .dashboard
         .plan(local.ip().is_loopback(), &taken, tokens)?;
     let Some((path, gate)) = plan else {
-        return Ok(app);
+        return Ok((app, None));
     };
     let mut id = [0u8; 4];
     // A failure leaves zeros: the id only tells replicas apart on the page.
@@ -363,10 +365,18 @@ pub(crate) fn with_dashboard(
         redis_prefix: config.redis.prefix.clone(),
     };
     let mcp = mcp.clone();
-    let api = Api::new(server.clone(), replica, Arc::new(move || mcp.session_count()));
-    let login = if matches!(gate, Gate::Open) { "open on loopback" } else { "token required" };
+    let api = Api::new(
+        server.clone(),
+        replica,
+        Arc::new(move || mcp.session_count()),
+    );
+    let login = if matches!(gate, Gate::Open) {
+        "open on loopback"
+    } else {
+        "token required"
+    };
     tracing::info!(url = %format!("http://{local}{path}"), login, "dashboard");
-    Ok(app.merge(routes(&path, gate, api)))
+    Ok((app.merge(routes(&path, gate, api)), Some(path)))
 }
 
 #[cfg(test)]

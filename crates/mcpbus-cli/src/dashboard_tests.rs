@@ -87,10 +87,7 @@ fn the_gate_takes_a_bearer_token_or_the_login_cookie() {
     h.insert(header::COOKIE, cookie.parse().unwrap());
     assert!(gate.admits(&h));
     let mut h = HeaderMap::new();
-    h.insert(
-        header::COOKIE,
-        format!("{COOKIE}={TOKEN}").parse().unwrap(),
-    );
+    h.insert(header::COOKIE, format!("{COOKIE}={TOKEN}").parse().unwrap());
     assert!(!gate.admits(&h), "the cookie is not the token itself");
     assert!(Gate::Open.admits(&HeaderMap::new()));
 }
@@ -188,7 +185,12 @@ async fn behind_the_gate_the_data_needs_a_login() {
     // The static assets hold no data.
     let (status, headers, _) = call(&app, get("/dash/app.js", None)).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains("script-src 'self'"));
+    assert!(
+        headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
 
     let bearer = Some((header::AUTHORIZATION, format!("Bearer {TOKEN}")));
     let (status, _, body) = call(&app, get("/dash/api/snapshot", bearer)).await;
@@ -209,7 +211,10 @@ async fn behind_the_gate_the_data_needs_a_login() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[header::LOCATION], "/dash");
     let set = headers[header::SET_COOKIE].to_str().unwrap();
-    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
     assert!(!set.contains(TOKEN));
     let cookie = set.split(';').next().unwrap().to_string();
     let (status, _, body) = call(&app, get("/dash", Some((header::COOKIE, cookie)))).await;

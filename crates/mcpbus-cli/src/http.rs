@@ -126,8 +126,9 @@ pub(crate) async fn serve(
         .route("/healthz", get(healthz))
         .with_state(state)
         .route_service(&config.http.path, mcp.clone());
-    let app = crate::dashboard::with_dashboard(app, config, &server, &mcp, local, token)?;
-    let app = with_metrics(app, config, &server)?;
+    let (app, dashboard) =
+        crate::dashboard::with_dashboard(app, config, &server, &mcp, local, token)?;
+    let app = with_metrics(app, config, &server, dashboard)?;
     // The line scripts and tests wait for: the address actually bound.
     tracing::info!(url = %format!("http://{local}{}", config.http.path), "listening");
     eprintln!("mcpbus: listening on http://{local}{}", config.http.path);
@@ -149,17 +150,20 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-/// Adds `GET /metrics` (unless `[metrics] enabled = false`) and counts every answer.
+/// Adds `GET /metrics` (unless `[metrics] enabled = false`) and counts every answer;
+/// `dashboard` is the dashboard's path when it is served.
 fn with_metrics(
     app: axum::Router,
     config: &Config,
     server: &Server,
+    dashboard: Option<String>,
 ) -> Result<axum::Router, ConfigError> {
     let path = config.metrics.route(&config.http.path)?.map(str::to_owned);
     let routes = crate::metrics_http::Routes {
         server: server.clone(),
         mcp_path: config.http.path.clone(),
         metrics_path: path.clone(),
+        dashboard_path: dashboard,
     };
     let app = match &path {
         Some(path) => app.route(

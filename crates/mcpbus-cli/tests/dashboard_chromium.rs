@@ -61,10 +61,17 @@ fn chromium() -> (PathBuf, String) {
 /// `mcpbus sub URL alerts/+ build/status` in `era`, its output discarded.
 fn subscriber(server: &ServeProcess, era: &str) -> ChildGuard {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcpbus"));
-    cmd.args(["sub", &server.mcp_url(), "alerts/+", "build/status", "--era", era])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    cmd.args([
+        "sub",
+        &server.mcp_url(),
+        "alerts/+",
+        "build/status",
+        "--era",
+        era,
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
     ChildGuard::spawn(&mut cmd, "mcpbus sub")
 }
 
@@ -134,7 +141,10 @@ fn the_dashboard_shows_published_events_live_in_headless_chromium() {
     assert_eq!(latencies.len(), 5, "{summary}");
     for latency in latencies {
         let ms = latency.as_f64().expect("every probe reached the tail");
-        assert!(ms < 1000.0, "an event took {ms} ms to reach the tail: {summary}");
+        assert!(
+            ms < 1000.0,
+            "an event took {ms} ms to reach the tail: {summary}"
+        );
     }
     assert!(
         summary["publishStatuses"]
@@ -145,12 +155,18 @@ fn the_dashboard_shows_published_events_live_in_headless_chromium() {
         "{summary}"
     );
     assert_eq!(summary["chartPathChanged"], true, "{summary}");
-    assert!(summary["chartMaxPublished"].as_f64() > Some(0.0), "{summary}");
+    assert!(
+        summary["chartMaxPublished"].as_f64() > Some(0.0),
+        "{summary}"
+    );
     assert_eq!(summary["filteredOut"], true, "{summary}");
     assert_eq!(summary["filter"], serde_json::json!(["alerts/warning"]));
     assert!(summary["sessions"].as_u64() >= Some(2), "{summary}");
     assert_eq!(summary["pageErrors"], serde_json::json!([]), "{summary}");
     let size = std::fs::metadata(&screenshot).map(|m| m.len()).unwrap_or(0);
-    assert!(size > 10_000, "no screenshot at {screenshot:?} ({size} bytes)");
+    assert!(
+        size > 10_000,
+        "no screenshot at {screenshot:?} ({size} bytes)"
+    );
     eprintln!("screenshot: {}", screenshot.display());
 }

@@ -173,7 +173,10 @@ mod tests {
         let first = tail.next().await.unwrap();
         assert_eq!(&*first.topic, "a/x");
         assert!(tail.try_next().is_some());
-        assert!(tail.try_next().is_none(), "a/y does not match, the rest was lost");
+        assert!(
+            tail.try_next().is_none(),
+            "a/y does not match, the rest was lost"
+        );
         assert_eq!(tail.lost(), 3);
         // The tail's losses and takes are not the subscribers'.
         let stats = hub.stats();
