@@ -33,9 +33,13 @@
 #     crates/mcpbus-cli/tests/metrics_prometheus.rs, which starts its own Prometheus on a free
 #     loopback port scraping the test's `mcpbus serve`; exported as MCPBUS_PROMETHEUS unless the
 #     caller set it. A Prometheus already running is never used.
+#   - chromium (the Debian package chromium, apt-get) for
+#     crates/mcpbus-cli/tests/dashboard_chromium.rs, which drives the dashboard headless with
+#     playwright-core (`npm ci` in tests/dashboard, pinned in its package-lock.json; it
+#     downloads no browser); exported as MCPBUS_CHROMIUM unless the caller set it.
 #
 # Idempotent: once installed, nothing is downloaded again until a requirements file (or a
-# package-lock.json under tests/interop) changes.
+# package-lock.json under tests/interop or tests/dashboard) changes.
 # Quiet when everything is present. Extra arguments go to `cargo test`, e.g.
 #   bash scripts/test.sh -p mcpbus-cli --test interop_python
 # Runnable from any directory.
@@ -144,8 +148,25 @@ setup_prometheus() {
     export MCPBUS_PROMETHEUS
 }
 
+# setup_chromium: Debian's chromium, exported as MCPBUS_CHROMIUM.
+setup_chromium() {
+    if [ -n "${MCPBUS_CHROMIUM:-}" ]; then
+        return 0
+    fi
+    if ! command -v chromium >/dev/null 2>&1; then
+        log "installing chromium (Debian package) for the dashboard test"
+        if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then
+            as_root apt-get update -qq
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        fi
+    fi
+    MCPBUS_CHROMIUM="$(command -v chromium)"
+    export MCPBUS_CHROMIUM
+}
+
 setup_redis
 setup_prometheus
+setup_chromium
 
 if [ -z "${MCPBUS_PYTHON:-}" ]; then
     setup_python "$ROOT/.tools/py" "$INTEROP/requirements.txt" "mcp.client.stdio, standardwebhooks"
@@ -162,6 +183,7 @@ if [ -z "${MCPBUS_NODE:-}" ]; then
 fi
 setup_npm "$INTEROP/ts" @modelcontextprotocol/sdk
 setup_npm "$INTEROP/ts-modern" @modelcontextprotocol/client
+setup_npm "$ROOT/tests/dashboard" playwright-core
 
 cd "$ROOT"
 cargo test --workspace -j2 "$@"

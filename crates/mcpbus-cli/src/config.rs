@@ -44,6 +44,9 @@ pub(crate) struct Config {
     /// `GET /metrics` (Prometheus).
     #[serde(default)]
     pub metrics: crate::metrics_http::MetricsSection,
+    /// The live dashboard.
+    #[serde(default)]
+    pub dashboard: crate::dashboard::DashboardSection,
 }
 
 /// `[tools]`: the tool bridge (docs/events.md), each tool on unless switched off.
@@ -320,6 +323,9 @@ pub(crate) enum ConfigError {
     /// `[metrics] path` is unusable.
     #[error(transparent)]
     Metrics(#[from] crate::metrics_http::MetricsConfigError),
+    /// `[dashboard]` is unusable.
+    #[error(transparent)]
+    Dashboard(#[from] crate::dashboard::DashboardConfigError),
     /// A shared Redis is set for a stdio server, which has one client and no replicas.
     #[error("a shared Redis serves HTTP replicas: drop --stdio or [redis] url")]
     RedisWithStdio,

@@ -1,5 +1,5 @@
-//! `mcpbus serve` over HTTP: the MCP endpoint, `POST /publish`, `GET /healthz` and
-//! `GET /metrics`.
+//! `mcpbus serve` over HTTP: the MCP endpoint, `POST /publish`, `GET /healthz`,
+//! `GET /metrics` and the dashboard.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -125,7 +125,7 @@ pub(crate) async fn serve(
     }
     let state = AppState {
         server: server.clone(),
-        token,
+        token: token.clone(),
         mcp: mcp.clone(),
     };
     let app = axum::Router::new()
@@ -133,7 +133,9 @@ pub(crate) async fn serve(
         .route("/healthz", get(healthz))
         .with_state(state)
         .route_service(&config.http.path, mcp.clone());
-    let app = with_metrics(app, config, &server)?;
+    let (app, dashboard) =
+        crate::dashboard::with_dashboard(app, config, &server, &mcp, local, token)?;
+    let app = with_metrics(app, config, &server, dashboard)?;
     // The line scripts and tests wait for: the address actually bound.
     tracing::info!(url = %format!("http://{local}{}", config.http.path), "listening");
     eprintln!("mcpbus: listening on http://{local}{}", config.http.path);
@@ -152,17 +154,20 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-/// Adds `GET /metrics` (unless `[metrics] enabled = false`) and counts every answer.
+/// Adds `GET /metrics` (unless `[metrics] enabled = false`) and counts every answer;
+/// `dashboard` is the dashboard's path when it is served.
 fn with_metrics(
     app: axum::Router,
     config: &Config,
     server: &Server,
+    dashboard: Option<String>,
 ) -> Result<axum::Router, ConfigError> {
     let path = config.metrics.route(&config.http.path)?.map(str::to_owned);
     let routes = crate::metrics_http::Routes {
         server: server.clone(),
         mcp_path: config.http.path.clone(),
         metrics_path: path.clone(),
+        dashboard_path: dashboard,
     };
     let app = match &path {
         Some(path) => app.route(

@@ -4,6 +4,8 @@ mod client_cmd;
 mod config;
 mod connect;
 mod cursor_file;
+mod dashboard;
+mod dashboard_api;
 mod events_cmd;
 mod http;
 mod metrics_http;

@@ -73,6 +73,8 @@ pub(crate) struct Routes {
     pub server: Server,
     pub mcp_path: String,
     pub metrics_path: Option<String>,
+    /// The dashboard's path, when it is served (its pages and data count as `dashboard`).
+    pub dashboard_path: Option<String>,
 }
 
 impl Routes {
@@ -83,6 +85,11 @@ impl Routes {
             "mcp"
         } else if self.metrics_path.as_deref() == Some(path) {
             "metrics"
+        } else if self.dashboard_path.as_deref().is_some_and(|d| {
+            path.strip_prefix(d)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        }) {
+            "dashboard"
         } else {
             match path {
                 "/publish" => "publish",
@@ -117,6 +124,7 @@ pub(crate) async fn metrics(State(routes): State<Routes>) -> Response {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -136,5 +144,20 @@ mod tests {
         ));
         section.enabled = false;
         assert_eq!(section.route("/mcp").ok().flatten(), None);
+    }
+
+    #[tokio::test]
+    async fn the_dashboard_has_a_route_label_of_its_own() {
+        let config = crate::config::Config::load(None).unwrap();
+        let routes = Routes {
+            server: crate::serve::build_server(&config, None).unwrap(),
+            mcp_path: "/mcp".into(),
+            metrics_path: Some("/metrics".into()),
+            dashboard_path: Some("/dash".into()),
+        };
+        assert_eq!(routes.label("/dash"), "dashboard");
+        assert_eq!(routes.label("/dash/api/events"), "dashboard");
+        assert_eq!(routes.label("/dashboard"), "other");
+        assert_eq!(routes.label("/metrics"), "metrics");
     }
 }

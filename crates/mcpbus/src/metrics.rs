@@ -236,7 +236,7 @@ impl Metrics {
     }
 
     /// Records one HTTP answer: `route` names what was asked (a small fixed set, e.g. `mcp`,
-    /// `publish`, `healthz`, `metrics`, `other`: never a raw path), `status` its
+    /// `publish`, `healthz`, `metrics`, `dashboard`, `other`: never a raw path), `status` its
     /// status, `took` the time until the answer's head was ready (for a stream, its start).
     pub fn observe_http(&self, route: &'static str, status: u16, took: Duration) {
         let f = &self.inner.families;

@@ -286,6 +286,11 @@ impl EventHub {
         self.inner.count_delivered(topic, n);
     }
 
+    /// The counters of each declared topic, in declaration order.
+    pub(crate) fn topic_counters(&self) -> &[TopicCounters] {
+        &self.inner.topic_counters
+    }
+
     /// The declared topics.
     pub(crate) fn declared(&self) -> &DeclaredTopics {
         &self.inner.topics

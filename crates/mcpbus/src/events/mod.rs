@@ -14,6 +14,7 @@ mod hub;
 mod log;
 pub(crate) mod retained;
 mod ring;
+mod tail;
 mod topics;
 mod trie;
 pub(crate) mod watch;
@@ -29,5 +30,6 @@ pub use log::{
     RetainedValue,
 };
 pub use ring::DEFAULT_HISTORY;
+pub use tail::{EventTail, TopicTotals};
 pub use topics::{AuthorizationRequest, Authorizer, InvalidDeclaredTopic, Principal, TopicSpec};
 pub use trie::TopicTrie;
