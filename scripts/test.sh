@@ -7,14 +7,15 @@
 #
 #   - .tools/py (gitignored): a Python venv made with `python3 -m venv`, holding the official MCP
 #     Python SDK `mcp==1.30.0` and its dependencies, pinned in tests/interop/requirements.txt.
-#     Used by crates/mcpbus-cli/tests/interop_python.rs and interop_python_http.rs (the
-#     handshake era); the same file pins `standardwebhooks`, the official Standard Webhooks
+#     Used by crates/mcpbus-cli/tests/interop_python.rs, interop_python_http.rs (the
+#     handshake era) and interop_bridge.rs (the tool bridge); the same file pins `standardwebhooks`, the official Standard Webhooks
 #     library, with which crates/mcpbus/tests/webhooks.rs verifies webhook signatures
 #     (tests/interop/verify_webhooks.py). If `python3 -m venv` does not work (Debian without
 #     python3-venv), the Debian package python3-venv is installed with apt-get.
 #   - .tools/py-mcp2 (gitignored): a second venv, with the Python SDK 2.x (`mcp==2.3.0`, pinned
 #     with its dependencies in tests/interop/requirements-mcp2.txt), for
-#     crates/mcpbus-cli/tests/interop_modern.rs (the 2026-07-28 era). Both versions are tested,
+#     crates/mcpbus-cli/tests/interop_modern.rs (the 2026-07-28 era), interop_bridge.rs and
+#     docs_clients.rs (the examples of docs/clients.md). Both versions are tested,
 #     and one venv cannot hold both.
 #   - MCPBUS_PYTHON and MCPBUS_PYTHON_MCP2 are exported as those venvs' python, each unless
 #     already set by the caller (then that interpreter is used as is and nothing is installed
@@ -24,7 +25,8 @@
 #     MCPBUS_NODE unless the caller set it; and, `npm ci` from their package-lock.json, the
 #     official MCP TypeScript SDKs: tests/interop/ts/node_modules (`@modelcontextprotocol/sdk`
 #     1.x, for crates/mcpbus-cli/tests/interop_ts.rs) and tests/interop/ts-modern/node_modules
-#     (`@modelcontextprotocol/client` 2.x, for interop_modern.rs), both gitignored. Needs npm on
+#     (`@modelcontextprotocol/client` 2.x, for interop_modern.rs), both gitignored; both also
+#     for interop_ts_resources.rs (the resource bridge) and docs_clients.rs. Needs npm on
 #     PATH only when something is missing.
 #   - redis-server (the Debian package redis-server, apt-get) for the Redis tests
 #     (crates/mcpbus-cli/tests/redis_cluster.rs, crates/mcpbus-redis/tests), which start their
