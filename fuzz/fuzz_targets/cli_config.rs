@@ -1,7 +1,7 @@
 //! The TOML configuration of `mcpbus serve` (crates/mcpbus-cli/src/config.rs).
 //!
 //! The CLI is a binary crate, so its config module (and the section modules it reads:
-//! `modern_config`, `webhooks_config`, `priority`) is compiled into this target as it is,
+//! `modern_config`, `webhooks_config`, `priority`, `http_sections`) is compiled into this target as it is,
 //! through `#[path]` (they need only `mcpbus`, `mcpbus-proto`, `serde`, `serde_json`, `toml` and
 //! `thiserror`). The input is the text of a configuration file. Properties:
 //! - `Config::parse` gives a config or `ConfigError::Parse`, naming the file when given one;
@@ -27,6 +27,9 @@ mod priority;
 #[allow(dead_code)]
 #[path = "../../crates/mcpbus-cli/src/webhooks_config.rs"]
 mod webhooks_config;
+#[allow(dead_code)]
+#[path = "../../crates/mcpbus-cli/src/http_sections.rs"]
+mod http_sections;
 
 use std::path::Path;
 

@@ -43,10 +43,10 @@ pub(crate) struct Config {
     pub auth: crate::webhooks_config::AuthSection,
     /// `GET /metrics` (Prometheus).
     #[serde(default)]
-    pub metrics: crate::metrics_http::MetricsSection,
+    pub metrics: crate::http_sections::MetricsSection,
     /// The live dashboard.
     #[serde(default)]
-    pub dashboard: crate::dashboard::DashboardSection,
+    pub dashboard: crate::http_sections::DashboardSection,
 }
 
 /// `[tools]`: the tool bridge (docs/events.md), each tool on unless switched off.
@@ -322,10 +322,10 @@ pub(crate) enum ConfigError {
     Webhooks(#[from] crate::webhooks_config::WebhooksConfigError),
     /// `[metrics] path` is unusable.
     #[error(transparent)]
-    Metrics(#[from] crate::metrics_http::MetricsConfigError),
+    Metrics(#[from] crate::http_sections::MetricsConfigError),
     /// `[dashboard]` is unusable.
     #[error(transparent)]
-    Dashboard(#[from] crate::dashboard::DashboardConfigError),
+    Dashboard(#[from] crate::http_sections::DashboardConfigError),
     /// A shared Redis is set for a stdio server, which has one client and no replicas.
     #[error("a shared Redis serves HTTP replicas: drop --stdio or [redis] url")]
     RedisWithStdio,

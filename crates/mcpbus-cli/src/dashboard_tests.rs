@@ -12,6 +12,7 @@ use tower::ServiceExt;
 use super::*;
 use crate::config::Config;
 use crate::dashboard_api::{Api, Replica, form_value, percent_decode, redact_url, snapshot};
+use crate::http_sections::{DashboardConfigError, DashboardSection};
 
 const TAKEN: &[&str] = &["/mcp", "/publish", "/healthz", "/metrics"];
 const TOKEN: &str = "dashboard-test-token";

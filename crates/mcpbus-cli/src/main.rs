@@ -8,6 +8,7 @@ mod dashboard;
 mod dashboard_api;
 mod events_cmd;
 mod http;
+mod http_sections;
 mod metrics_http;
 mod modern_config;
 mod priority;

@@ -8,64 +8,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::header;
 use mcpbus::server::Server;
-use serde::Deserialize;
-
-/// `[metrics]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct MetricsSection {
-    /// Whether `GET <path>` serves the metrics (default: yes).
-    #[serde(default = "default_enabled")]
-    pub enabled: bool,
-    /// Where (default `/metrics`).
-    #[serde(default = "default_path")]
-    pub path: String,
-}
-
-fn default_enabled() -> bool {
-    true
-}
-
-fn default_path() -> String {
-    "/metrics".to_string()
-}
-
-impl Default for MetricsSection {
-    fn default() -> Self {
-        MetricsSection {
-            enabled: default_enabled(),
-            path: default_path(),
-        }
-    }
-}
-
-/// Why `[metrics] path` cannot be served.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum MetricsConfigError {
-    /// Not an absolute path.
-    #[error("[metrics] path {0:?}: must start with /")]
-    NotAbsolute(String),
-    /// Taken by another route.
-    #[error("[metrics] path {0:?}: already served (the MCP endpoint, /publish or /healthz)")]
-    Taken(String),
-}
-
-impl MetricsSection {
-    /// The path to serve, or `None` when disabled; `mcp_path` is the MCP endpoint's.
-    pub(crate) fn route(&self, mcp_path: &str) -> Result<Option<&str>, MetricsConfigError> {
-        if !self.enabled {
-            return Ok(None);
-        }
-        let path = self.path.as_str();
-        if !path.starts_with('/') {
-            return Err(MetricsConfigError::NotAbsolute(path.to_owned()));
-        }
-        if path == mcp_path || path == "/publish" || path == "/healthz" {
-            return Err(MetricsConfigError::Taken(path.to_owned()));
-        }
-        Ok(Some(path))
-    }
-}
 
 /// What the counting layer needs: the server (its registry) and the paths to name routes by.
 #[derive(Clone)]
@@ -127,6 +69,7 @@ pub(crate) async fn metrics(State(routes): State<Routes>) -> Response {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::http_sections::{MetricsConfigError, MetricsSection};
 
     #[test]
     fn the_path_must_be_absolute_and_free() {
