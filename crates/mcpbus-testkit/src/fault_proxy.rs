@@ -55,7 +55,9 @@ impl FaultProxy {
     /// Starts forwarding a free loopback port to `127.0.0.1:target`, faults off.
     pub fn start(target: u16) -> FaultProxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-        listener.set_nonblocking(true).expect("a non-blocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
         let port = listener.local_addr().expect("the proxy's address").port();
         let (faults, faults_rx) = watch::channel(Faults {
             mode: ProxyMode::Pass,
