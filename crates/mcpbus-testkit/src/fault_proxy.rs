@@ -7,7 +7,9 @@
 //! Resets are real TCP resets (`SO_LINGER` 0), as a crashed peer or a middlebox would send.
 //! A black hole discards what it reads, so a connection that went through one can never be
 //! trusted again (a reply went missing): leaving the black hole resets every connection, as
-//! a client's timeout or TCP keepalive would end it in production.
+//! a client's timeout or TCP keepalive would end it in production. [`FaultProxy::stall_open`]
+//! is the case nobody resets: the connections open now go silent for good (a peer that vanished
+//! without a reset, a NAT entry dropped), while new connections work.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,6 +48,7 @@ pub struct FaultProxy {
     pub port: u16,
     faults: watch::Sender<Faults>,
     resets: watch::Sender<u64>,
+    stalls: watch::Sender<u64>,
     stop: watch::Sender<bool>,
     accepted: Arc<AtomicUsize>,
     thread: Option<thread::JoinHandle<()>>,
@@ -64,12 +67,14 @@ impl FaultProxy {
             latency: Duration::ZERO,
         });
         let (resets, resets_rx) = watch::channel(0u64);
+        let (stalls, stalls_rx) = watch::channel(0u64);
         let (stop, stop_rx) = watch::channel(false);
         let accepted = Arc::new(AtomicUsize::new(0));
         let links = Links {
             target,
             faults: faults_rx,
             resets: resets_rx,
+            stalls: stalls_rx,
         };
         let count = accepted.clone();
         let thread = thread::spawn(move || {
@@ -83,6 +88,7 @@ impl FaultProxy {
             port,
             faults,
             resets,
+            stalls,
             stop,
             accepted,
             thread: Some(thread),
@@ -102,6 +108,12 @@ impl FaultProxy {
     /// Resets every open connection (new ones are served as the mode says).
     pub fn reset_all(&self) {
         self.resets.send_modify(|n| *n += 1);
+    }
+
+    /// Silences every open connection for good (what it reads is dropped, nothing comes back)
+    /// until a [reset](Self::reset_all); new connections are served as the mode says.
+    pub fn stall_open(&self) {
+        self.stalls.send_modify(|n| *n += 1);
     }
 
     /// Switches to `mode`. Leaving a black hole, or entering refusal, resets every connection.
@@ -140,6 +152,7 @@ struct Links {
     target: u16,
     faults: watch::Receiver<Faults>,
     resets: watch::Receiver<u64>,
+    stalls: watch::Receiver<u64>,
 }
 
 async fn accept_loop(
@@ -186,10 +199,15 @@ async fn serve(mut client: TcpStream, mut links: Links) {
     if let Some(mut upstream) = upstream {
         let (client_read, client_write) = client.split();
         let (up_read, up_write) = upstream.split();
+        let watch = Watch {
+            faults: links.faults.clone(),
+            stalls: links.stalls.clone(),
+            born: *links.stalls.borrow(),
+        };
         let both = async {
             tokio::join!(
-                pump(client_read, up_write, links.faults.clone()),
-                pump(up_read, client_write, links.faults.clone()),
+                pump(client_read, up_write, watch.clone()),
+                pump(up_read, client_write, watch.clone()),
             )
         };
         tokio::select! {
@@ -207,17 +225,27 @@ async fn discard(mut from: ReadHalf<'_>) {
     while matches!(from.read(&mut buf).await, Ok(n) if n > 0) {}
 }
 
-/// Copies `from` to `to` chunk by chunk, each after the latency; in a black hole chunks are
-/// dropped. Ends (shutting `to` down) at the end of `from` or on an error.
-async fn pump(mut from: ReadHalf<'_>, mut to: WriteHalf<'_>, faults: watch::Receiver<Faults>) {
+/// What a connection's pumps check before forwarding a chunk.
+#[derive(Clone)]
+struct Watch {
+    faults: watch::Receiver<Faults>,
+    stalls: watch::Receiver<u64>,
+    /// The stall generation when the connection opened: a later one silences it.
+    born: u64,
+}
+
+/// Copies `from` to `to` chunk by chunk, each after the latency; in a black hole, or once the
+/// connection is stalled, chunks are dropped. Ends (shutting `to` down) at the end of `from`
+/// or on an error.
+async fn pump(mut from: ReadHalf<'_>, mut to: WriteHalf<'_>, watch: Watch) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let now = *faults.borrow();
-        if now.mode == ProxyMode::BlackHole {
+        let now = *watch.faults.borrow();
+        if now.mode == ProxyMode::BlackHole || *watch.stalls.borrow() > watch.born {
             continue;
         }
         if !now.latency.is_zero() {
@@ -321,6 +349,29 @@ mod tests {
         assert!(round_trip(&mut old).is_err(), "reset when the hole closes");
         let mut fresh = connect(&proxy);
         assert_eq!(round_trip(&mut fresh), Ok(b"ping".to_vec()));
+    }
+
+    #[test]
+    fn a_stall_silences_open_connections_only() {
+        let proxy = FaultProxy::start(echo_server());
+        let mut old = connect(&proxy);
+        assert_eq!(round_trip(&mut old), Ok(b"ping".to_vec()));
+        proxy.stall_open();
+        old.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let silent = round_trip(&mut old);
+        assert!(
+            matches!(silent, Err(ErrorKind::WouldBlock | ErrorKind::TimedOut)),
+            "{silent:?}"
+        );
+        let mut fresh = connect(&proxy);
+        assert_eq!(round_trip(&mut fresh), Ok(b"ping".to_vec()));
+        proxy.reset_all();
+        thread::sleep(Duration::from_millis(100));
+        assert!(
+            round_trip(&mut old).is_err(),
+            "a reset ends the stalled one"
+        );
     }
 
     #[test]
