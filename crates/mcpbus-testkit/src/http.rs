@@ -72,19 +72,52 @@ impl HttpClient {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Response<Incoming> {
+        self.try_send(method, headers, body)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`send`](Self::send) for a server that may be down or stuck (fault tests): what went
+    /// wrong, instead of a panic, when no answer's head arrives in time.
+    pub async fn try_send(
+        &self,
+        method: Method,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Response<Incoming>, String> {
         let mut request = Request::builder().method(method.clone()).uri(&self.url);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
         let request = request
             .body(Full::new(Bytes::copy_from_slice(body)))
-            .unwrap_or_else(|e| panic!("{method} {}: not a valid request: {e}", self.url));
+            .map_err(|e| format!("{method} {}: not a valid request: {e}", self.url))?;
         tokio::time::timeout(ANSWER_TIMEOUT, self.client.request(request))
             .await
-            .unwrap_or_else(|_| {
-                panic!("{method} {}: no answer within {ANSWER_TIMEOUT:?}", self.url)
-            })
-            .unwrap_or_else(|e| panic!("{method} {}: {e}", self.url))
+            .map_err(|_| format!("{method} {}: no answer within {ANSWER_TIMEOUT:?}", self.url))?
+            .map_err(|e| format!("{method} {}: {e}", self.url))
+    }
+
+    /// [`call`](Self::call) for a server that may be down or stuck: the whole answer, or what
+    /// went wrong.
+    pub async fn try_call(
+        &self,
+        method: Method,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Answer, String> {
+        let response = self.try_send(method.clone(), headers, body).await?;
+        let (head, body) = response.into_parts();
+        let body = tokio::time::timeout(ANSWER_TIMEOUT, body.collect())
+            .await
+            .map_err(|_| format!("{method} {}: body not complete in time", self.url))?
+            .map_err(|e| format!("{method} {}: reading the body: {e}", self.url))?
+            .to_bytes();
+        Ok(Answer {
+            status: head.status,
+            headers: head.headers,
+            body,
+        })
     }
 
     /// Sends one request and reads the whole answer.

@@ -9,11 +9,13 @@
 //! - [`ServeProcess`], [`ChildGuard`], [`run_bounded`]: spawned `mcpbus` (or other) processes,
 //!   killed however a test ends;
 //! - [`RedisServer`]: a private `redis-server` on a free loopback port;
+//! - [`FaultProxy`]: a TCP proxy that injects latency, resets, a black hole or refusal;
 //! - [`interop`]: what the interop tests with the official SDKs share.
 //!
 //! Everything listens on or connects to loopback only. Helpers panic with a message on failure:
 //! a test that cannot set itself up must fail loudly.
 
+mod fault_proxy;
 mod http;
 pub mod interop;
 pub mod jsonrpc;
@@ -25,6 +27,7 @@ mod server;
 mod sse;
 mod sse_thread;
 
+pub use fault_proxy::{FaultProxy, ProxyMode};
 pub use http::{Answer, HttpClient, block_on};
 pub use process::{ChildGuard, ServeProcess, TOKEN, fixture, line_channel, repo_root, run_bounded};
 pub use prometheus::{PrometheusServer, prometheus_binary};
