@@ -313,16 +313,11 @@ fn acknowledged_events_survive_a_random_fault_schedule() {
 }
 
 /// A Redis connection that goes silent for good (no reset: a hung peer, a NAT entry dropped)
-/// while new connections work. Two liveness faults of mcpbus-redis, found with this test and
-/// not fixed here (docs/reliability.md "Known faults"): the replica whose connections went
-/// silent answers every publish `503 Redis: timed out` for good (redis-rs's ConnectionManager
-/// does not reconnect after a response timeout), and its tailer waits for the answer to its
-/// `XREAD` for ever (no response timeout), so a push stream open on it receives nothing more
-/// though events published through a healthy replica are in the log. Nothing acknowledged is
-/// lost: a client that resumes elsewhere gets everything. Ignored until fixed; run it with
-/// `cargo test -p mcpbus-cli --test fault_schedule -- --ignored`.
+/// while new connections work (docs/reliability.md "Silent connections"): the replica whose
+/// connections went silent must publish again (its shared connection replaced by the
+/// watchdog), and its push stream must get the event published through a healthy replica (its
+/// tailer's `XREAD` taken for dead and reopened). Both failed for good before the fix.
 #[test]
-#[ignore = "known liveness fault of mcpbus-redis: a silent Redis connection is never replaced"]
 fn a_silently_dead_redis_connection_is_replaced() {
     let redis = RedisServer::start(false);
     let proxy = FaultProxy::start(redis.port);

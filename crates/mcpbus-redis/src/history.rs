@@ -56,7 +56,7 @@ struct Bounds {
 }
 
 async fn bounds(inner: &Inner) -> Result<Bounds, ReadError> {
-    let mut conn = inner.conn.clone();
+    let mut conn = inner.conn();
     let reply: Vec<Value> = redis::Script::new(scripts::LOG_BOUNDS)
         .key(inner.keys.log())
         .invoke_async(&mut conn)
@@ -118,7 +118,7 @@ async fn range(
     end: &str,
     count: usize,
 ) -> Result<Vec<Entry>, ReadError> {
-    let mut conn = inner.conn.clone();
+    let mut conn = inner.conn();
     let reply: Value = redis::cmd("XRANGE")
         .arg(inner.keys.log())
         .arg(format!("({start}"))

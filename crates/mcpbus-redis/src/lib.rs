@@ -32,6 +32,7 @@ mod sessions;
 mod store;
 mod tailer;
 mod tasks;
+mod watchdog;
 mod webhooks;
 
 use std::collections::HashMap;
@@ -167,12 +168,30 @@ pub(crate) struct Inner {
     pub(crate) config: RedisConfig,
     pub(crate) keys: Keys,
     pub(crate) client: redis::Client,
-    pub(crate) conn: ConnectionManager,
+    /// The shared connection; replaced by [`watchdog`] when it stops answering.
+    pub(crate) conn: Mutex<ConnectionManager>,
     pub(crate) waiters: Mutex<HashMap<(String, String), Arc<store::Waiter>>>,
     pub(crate) listener: Mutex<Option<Arc<dyn ClusterListener>>>,
     pub(crate) tailer: mpsc::UnboundedSender<tailer::Command>,
     /// The hub this replica's log reader feeds (set when the hub is built over the log).
     pub(crate) feed: OnceLock<LogFeed>,
+}
+
+impl Inner {
+    /// The shared connection (a cheap clone of the current one).
+    pub(crate) fn conn(&self) -> ConnectionManager {
+        lock(&self.conn).clone()
+    }
+}
+
+/// The settings of the shared connection.
+pub(crate) fn manager_config(config: &RedisConfig) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_response_timeout(Some(config.response_timeout))
+        .set_connection_timeout(Some(config.response_timeout))
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_secs(2))
+        .set_number_of_retries(2)
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -213,12 +232,7 @@ impl RedisBackend {
                 source,
             }
         })?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(config.response_timeout))
-            .set_connection_timeout(Some(config.response_timeout))
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_secs(2))
-            .set_number_of_retries(2);
+        let manager_config = manager_config(&config);
         let conn = client
             .get_connection_manager_with_config(manager_config)
             .await
@@ -231,7 +245,7 @@ impl RedisBackend {
             keys: Keys::new(&config.prefix),
             config,
             client,
-            conn,
+            conn: Mutex::new(conn),
             waiters: Mutex::new(HashMap::new()),
             listener: Mutex::new(None),
             tailer: tx,
@@ -244,6 +258,7 @@ impl RedisBackend {
                 source: e,
             })?;
         tokio::spawn(tailer::run(Arc::downgrade(&inner), rx, start));
+        tokio::spawn(watchdog::run(Arc::downgrade(&inner)));
         tracing::info!(prefix = %inner.config.prefix, "connected to Redis");
         Ok(RedisBackend { inner })
     }

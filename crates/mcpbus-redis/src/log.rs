@@ -28,7 +28,7 @@ impl RedisEventLog {
         let json = serde_json::to_string(&list).map_err(|e| {
             BackendError::new(BackendErrorKind::Invalid, "subscription not recorded", e)
         })?;
-        let mut conn = self.0.conn.clone();
+        let mut conn = self.0.conn();
         let id: Option<String> = redis::Script::new(&scripts::SUBSCRIBE)
             .key(self.0.keys.log())
             .key(self.0.keys.session(session))
@@ -61,7 +61,7 @@ impl EventLog for RedisEventLog {
             let topic = event.params.topic.as_str();
             let first = topic.split('/').next().unwrap_or_default();
             let keys = &self.0.keys;
-            let mut conn = self.0.conn.clone();
+            let mut conn = self.0.conn();
             let cursor: String = redis::Script::new(scripts::PUBLISH)
                 .key(keys.log())
                 .key(keys.retained(topic))
@@ -136,7 +136,7 @@ impl EventLog for RedisEventLog {
     /// The stream's length (`XLEN`): events and subscription changes of every replica.
     fn length(&self) -> BoxFuture<'_, Result<Option<u64>, BackendError>> {
         async move {
-            let mut conn = self.0.conn.clone();
+            let mut conn = self.0.conn();
             let n: u64 = redis::cmd("XLEN")
                 .arg(self.0.keys.log())
                 .query_async(&mut conn)
@@ -180,7 +180,7 @@ impl RedisEventLog {
         pattern: &TopicPattern,
     ) -> Result<Vec<RetainedValue>, BackendError> {
         let keys = &self.0.keys;
-        let mut conn = self.0.conn.clone();
+        let mut conn = self.0.conn();
         // Only the index of the pattern's first segment is read (all of them for a
         // wildcard there): never a scan of the keyspace.
         let first = pattern.as_str().split('/').next().unwrap_or_default();

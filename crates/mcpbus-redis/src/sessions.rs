@@ -39,7 +39,7 @@ impl SessionStore for RedisSessionStore {
             let json = serde_json::to_string(record).map_err(|e| {
                 BackendError::new(BackendErrorKind::Invalid, "session record not saved", e)
             })?;
-            let mut conn = self.0.conn.clone();
+            let mut conn = self.0.conn();
             let _: String = redis::Script::new(scripts::CREATE_SESSION)
                 .key(self.0.keys.session(session))
                 .key(self.0.keys.log())
@@ -58,7 +58,7 @@ impl SessionStore for RedisSessionStore {
         session: &'a str,
     ) -> BoxFuture<'a, Result<Option<SessionRecord>, BackendError>> {
         async move {
-            let mut conn = self.0.conn.clone();
+            let mut conn = self.0.conn();
             let raw: Option<String> = redis::cmd("HGET")
                 .arg(self.0.keys.session(session))
                 .arg("record")
@@ -80,7 +80,7 @@ impl SessionStore for RedisSessionStore {
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), BackendError>> {
         async move {
-            let mut conn = self.0.conn.clone();
+            let mut conn = self.0.conn();
             let _: i64 = redis::cmd("PEXPIRE")
                 .arg(self.0.keys.session(session))
                 .arg(ttl.as_millis() as u64)
@@ -94,7 +94,7 @@ impl SessionStore for RedisSessionStore {
 
     fn end<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<bool, BackendError>> {
         async move {
-            let mut conn = self.0.conn.clone();
+            let mut conn = self.0.conn();
             let ended: i64 = redis::Script::new(scripts::END_SESSION)
                 .key(self.0.keys.session(session))
                 .key(self.0.keys.log())
@@ -136,7 +136,7 @@ impl SessionStore for RedisSessionStore {
         frame: Bytes,
     ) -> BoxFuture<'a, Result<(), BackendError>> {
         async move {
-            let mut conn = self.0.conn.clone();
+            let mut conn = self.0.conn();
             let _: String = redis::cmd("XADD")
                 .arg(self.0.keys.log())
                 .arg("MAXLEN")

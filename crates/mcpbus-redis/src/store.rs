@@ -206,7 +206,7 @@ impl Inner {
             .arg("+")
             .arg("COUNT")
             .arg(max);
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let (meta, entries): ((Option<String>, Option<String>), Value) =
             pipe.query_async(&mut conn).await.map_err(store_error)?;
         let (epoch, trimmed) = meta;
@@ -254,7 +254,7 @@ impl EventStore for RedisEventStore {
                 message.as_deref(),
                 None,
             );
-            let mut conn = self.0.conn.clone();
+            let mut conn = self.0.conn();
             let (epoch, entry): (String, String) =
                 cmd.query_async(&mut conn).await.map_err(store_error)?;
             self.0.wake(session, stream, &entry);
@@ -270,7 +270,7 @@ impl EventStore for RedisEventStore {
     ) -> BoxFuture<'a, Result<StreamPosition, StoreError>> {
         async move {
             let id = parse_id(event_id)?;
-            let mut conn = self.0.conn.clone();
+            let mut conn = self.0.conn();
             let (epoch, known): (Option<String>, Option<String>) = redis::cmd("HMGET")
                 .arg(self.0.keys.meta(session))
                 .arg("epoch")
@@ -316,7 +316,7 @@ impl EventStore for RedisEventStore {
                 .arg("-")
                 .arg("COUNT")
                 .arg(1);
-            let mut conn = self.0.conn.clone();
+            let mut conn = self.0.conn();
             let (epoch, top): (Option<String>, Value) =
                 pipe.query_async(&mut conn).await.map_err(store_error)?;
             Ok(match (epoch, parse_entries(top).pop()) {
@@ -365,7 +365,7 @@ impl EventStore for RedisEventStore {
 
     fn remove_session<'a>(&'a self, session: &'a str) -> BoxFuture<'a, ()> {
         async move {
-            let mut conn = self.0.conn.clone();
+            let mut conn = self.0.conn();
             let done: Result<i64, _> = redis::Script::new(scripts::REMOVE_SESSION)
                 .key(self.0.keys.meta(session))
                 .arg(self.0.keys.streams_prefix(session))

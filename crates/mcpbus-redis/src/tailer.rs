@@ -31,6 +31,10 @@ const BATCH: usize = 512;
 /// How long one `XREAD` blocks.
 const BLOCK_MS: u64 = 5000;
 
+/// How long after its block time an `XREAD` may go unanswered before its connection is taken
+/// for dead and replaced (a connection that went silent without a reset never fails by itself).
+const XREAD_GRACE: Duration = Duration::from_secs(5);
+
 /// What the session store asks of the tailer.
 pub(crate) enum Command {
     /// Start appending this session's events (first those missed); answered when caught up.
@@ -98,7 +102,7 @@ struct Tailer {
 
 /// The id of the newest log entry (`0-0` when the log is empty).
 pub(crate) async fn log_top(inner: &Inner) -> RedisResult<String> {
-    let mut conn = inner.conn.clone();
+    let mut conn = inner.conn();
     let top: Value = redis::cmd("XREVRANGE")
         .arg(inner.keys.log())
         .arg("+")
@@ -226,12 +230,21 @@ impl Tailer {
         drop(inner);
         let read = async move { xread.query_async::<Value>(&mut c).await };
         tokio::pin!(read);
+        let silent = tokio::time::sleep(Duration::from_millis(BLOCK_MS) + XREAD_GRACE);
+        tokio::pin!(silent);
         loop {
             tokio::select! {
                 r = &mut read => return match r {
                     Ok(reply) => Read::Entries(xread_entries(reply)),
                     Err(e) => Read::Lost(e),
                 },
+                () = &mut silent => {
+                    let e = std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "XREAD got no answer: the connection went silent",
+                    );
+                    return Read::Lost(e.into());
+                }
                 cmd = rx.recv() => match cmd {
                     Some(cmd) => self.command(cmd).await,
                     None => return Read::Stop,
@@ -318,7 +331,7 @@ impl Tailer {
         let Some(inner) = self.inner.upgrade() else {
             return Ok(HashSet::new());
         };
-        let mut conn = inner.conn.clone();
+        let mut conn = inner.conn();
         let (last, subs): (Option<String>, Option<String>) = redis::cmd("HMGET")
             .arg(inner.keys.session(session))
             .arg("last")
@@ -488,7 +501,7 @@ async fn flush_appends(inner: &Inner, pending: &mut Vec<Append>) -> RedisResult<
             Some(log_id),
         ));
     }
-    let mut conn = inner.conn.clone();
+    let mut conn = inner.conn();
     let results: Vec<Value> = pipe.query_async(&mut conn).await?;
     for ((session, _, _), result) in pending.drain(..).zip(results) {
         match result {

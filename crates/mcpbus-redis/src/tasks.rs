@@ -73,7 +73,7 @@ impl TaskStore for RedisTaskStore {
             let expiry = record
                 .expires_at_ms()
                 .map_or_else(String::new, |at| at.to_string());
-            let mut conn = self.inner.conn.clone();
+            let mut conn = self.inner.conn();
             let created: i64 = redis::Script::new(CREATE)
                 .key(self.key(&record.task_id))
                 .arg(record.version)
@@ -98,7 +98,7 @@ impl TaskStore for RedisTaskStore {
         task_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<TaskRecord>, BackendError>> {
         async move {
-            let mut conn = self.inner.conn.clone();
+            let mut conn = self.inner.conn();
             let raw: Option<String> = redis::cmd("HGET")
                 .arg(self.key(task_id))
                 .arg("r")
@@ -122,7 +122,7 @@ impl TaskStore for RedisTaskStore {
     ) -> BoxFuture<'a, Result<bool, BackendError>> {
         async move {
             let json = serde_json::to_string(record).map_err(unreadable)?;
-            let mut conn = self.inner.conn.clone();
+            let mut conn = self.inner.conn();
             let replaced: i64 = redis::Script::new(REPLACE)
                 .key(self.key(&record.task_id))
                 .arg(expected_version)

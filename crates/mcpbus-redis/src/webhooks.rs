@@ -109,7 +109,7 @@ impl RedisWebhookStore {
         for arg in args {
             invocation.arg(*arg);
         }
-        let mut conn = self.0.conn.clone();
+        let mut conn = self.0.conn();
         invocation
             .invoke_async(&mut conn)
             .await
@@ -166,7 +166,7 @@ impl WebhookStore for RedisWebhookStore {
         id: &'a str,
     ) -> BoxFuture<'a, Result<Option<StoredWebhook>, BackendError>> {
         async move {
-            let mut conn = self.0.conn.clone();
+            let mut conn = self.0.conn();
             let (record, state): (Option<String>, Option<String>) = redis::cmd("HMGET")
                 .arg(self.hash(id))
                 .arg("r")
@@ -190,7 +190,7 @@ impl WebhookStore for RedisWebhookStore {
 
     fn ids(&self) -> BoxFuture<'_, Result<Vec<String>, BackendError>> {
         async move {
-            let mut conn = self.0.conn.clone();
+            let mut conn = self.0.conn();
             redis::cmd("SMEMBERS")
                 .arg(self.0.keys.webhook_ids())
                 .query_async(&mut conn)
