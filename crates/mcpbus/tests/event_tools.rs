@@ -141,6 +141,10 @@ async fn refusals_are_tool_errors_the_model_can_read() {
         (json!({"topic": "nope/+"}), "nope/+"),
         (json!({"topic": "agents/bob/inbox"}), "not allowed"),
         (json!({"topic": "build/#/x"}), "not a topic pattern"),
+        (
+            json!({"topic": "build/+", "cursor": "no-such-cursor"}),
+            "is not a cursor",
+        ),
     ];
     for (args, expected) in cases {
         let result = call(&client, "wait_for_events", args.clone()).await;

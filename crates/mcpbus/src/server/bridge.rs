@@ -191,15 +191,11 @@ async fn wait_for_events(
         cursor: &start,
         not_before: None,
     };
-    let found = long_poll(
-        &hub,
-        &sub,
-        from,
-        max.clamp(1, tools.max_events.max(1)),
-        wait,
-        &ctx,
-    )
-    .await?;
+    let max = max.clamp(1, tools.max_events.max(1));
+    // A cursor of another server or a malformed one is the model's to correct: a tool error.
+    let found = long_poll(&hub, &sub, from, max, wait, &ctx)
+        .await
+        .map_err(|e| ToolError::failed(e.message))?;
     let events: Vec<EventParams> = found
         .events
         .iter()
