@@ -23,6 +23,7 @@ use super::ServerBuilder;
 use super::context::Context;
 use super::requests::events_ext::{caller_principal, poll::long_poll};
 use super::tool::{Json, NoArgs, ToolError, ToolSpec};
+use super::topic_resources::visible_retained;
 use crate::client::ProvenanceEnvelope;
 use crate::events::event_types::EventSubscription;
 use crate::events::{EventHub, LoggedEvent, ReadFrom};
@@ -125,21 +126,12 @@ struct RetainedArgs {
 }
 
 async fn read_retained(args: RetainedArgs, ctx: Context) -> Result<CallToolResult, ToolError> {
-    let hub = hub(&ctx)?;
+    hub(&ctx)?;
     let pattern = parse_pattern(args.topic.as_deref().unwrap_or("#"))?;
-    let values = hub
-        .retained_values(&pattern)
-        .await
-        .map_err(|e| ErrorObject::internal(format_args!("the event log: {e}")))?;
-    let principal = caller_principal(&ctx);
-    let declared = hub.declared();
-    let events: Vec<EventParams> = values
+    let events: Vec<EventParams> = visible_retained(&ctx, &pattern)
+        .await?
         .into_iter()
-        .filter(|v| {
-            TopicPattern::new(&v.event.topic)
-                .is_ok_and(|t| declared.authorize(&t, principal.as_ref()).is_ok())
-        })
-        .filter_map(|v| serde_json::to_value(v.event).ok())
+        .filter_map(|v| serde_json::to_value(v).ok())
         .filter_map(|v| serde_json::from_value(v).ok())
         .collect();
     let server = ctx.server().info().name.clone();

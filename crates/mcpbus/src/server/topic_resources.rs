@@ -53,7 +53,7 @@ impl ServerBuilder {
                 .with_description("Every unexpired retained value, by topic")
                 .with_mime_type("application/json"),
             |uri, ctx: Context| async move {
-                let values = visible_retained(&ctx, "#").await?;
+                let values = visible_retained(&ctx, &pattern_of("#")?).await?;
                 json_contents(&uri, &json!({ "retained": values }))
             },
         )
@@ -64,7 +64,8 @@ impl ServerBuilder {
                     "{uri} names a pattern; a retained-topic resource names one topic"
                 )));
             }
-            let value = visible_retained(&ctx, &topic).await?.into_iter().next();
+            let value = visible_retained(&ctx, &pattern_of(&topic)?).await?;
+            let value = value.into_iter().next();
             let value = value.ok_or_else(|| {
                 let message = format!("Resource not found: topic {topic:?} has no retained value");
                 ErrorObject::new(error_codes::RESOURCE_NOT_FOUND, message)
@@ -89,13 +90,16 @@ fn retained_template() -> ResourceTemplate {
     template
 }
 
-/// The retained values of the topics matching `pattern` that the caller may see.
-async fn visible_retained(ctx: &Context, pattern: &str) -> Result<Vec<RetainedEvent>, ErrorObject> {
-    let pattern = TopicPattern::new(pattern)
-        .map_err(|e| ErrorObject::invalid_params(format_args!("topic {pattern:?}: {e}")))?;
+/// The retained values of the topics matching `pattern` that the caller may see (the rules of
+/// docs/protocol.md 2.5: another agent's scoped topic is left out). The tool bridge's
+/// `read_retained` reads them the same way.
+pub(super) async fn visible_retained(
+    ctx: &Context,
+    pattern: &TopicPattern,
+) -> Result<Vec<RetainedEvent>, ErrorObject> {
     let hub = ctx.events();
     let values = hub
-        .retained_values(&pattern)
+        .retained_values(pattern)
         .await
         .map_err(|e| ErrorObject::internal(format_args!("the event log: {e}")))?;
     let principal = caller_principal(ctx);
@@ -108,6 +112,12 @@ async fn visible_retained(ctx: &Context, pattern: &str) -> Result<Vec<RetainedEv
                 .is_ok_and(|t| declared.authorize(&t, principal.as_ref()).is_ok())
         })
         .collect())
+}
+
+/// A resource URI's topic or pattern, read.
+fn pattern_of(text: &str) -> Result<TopicPattern, ErrorObject> {
+    TopicPattern::new(text)
+        .map_err(|e| ErrorObject::invalid_params(format_args!("topic {text:?}: {e}")))
 }
 
 fn json_contents(uri: &str, value: &Value) -> Result<ReadResourceResult, ErrorObject> {
