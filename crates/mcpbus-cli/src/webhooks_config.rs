@@ -217,8 +217,10 @@ mod tests {
             .to_tokens(|v| (v == "T").then(|| "0123456789abcdef".into()))
             .unwrap();
         assert_eq!(
-            tokens.principal("0123456789abcdef").as_deref(),
-            Some("alice")
+            tokens
+                .identity("0123456789abcdef")
+                .map(|i| i.subject.clone()),
+            Some("alice".into())
         );
         assert!(s.to_tokens(|_| None).is_err());
         assert!(s.to_tokens(|_| Some("short".into())).is_err());

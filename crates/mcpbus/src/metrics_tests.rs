@@ -166,6 +166,7 @@ async fn a_hub_counts_by_declared_pattern_not_by_concrete_topic() {
     let principal = crate::events::Principal {
         session_id: "s".into(),
         agent_id: "s".into(),
+        identity: None,
     };
     let sinks: Vec<Arc<Collect>> = (0..3)
         .map(|i| {

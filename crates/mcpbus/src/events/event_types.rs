@@ -458,6 +458,7 @@ mod tests {
         Principal {
             session_id: "s1".into(),
             agent_id: "me".into(),
+            identity: None,
         }
     }
 

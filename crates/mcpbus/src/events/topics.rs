@@ -16,6 +16,8 @@ pub struct Principal {
     pub session_id: Arc<str>,
     /// The caller's agent id (by default its session id).
     pub agent_id: Arc<str>,
+    /// What the caller authenticated as, if it did (docs/auth.md).
+    pub identity: Option<Arc<crate::server::Identity>>,
 }
 
 /// One subscribe pattern checked against one declared topic.

@@ -9,18 +9,19 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+use super::identity::Identity;
 use crate::events::Principal;
 
-/// Bearer tokens and the principal each one authenticates (`ServerBuilder::bearer_tokens`).
+/// Bearer tokens and the identity each one authenticates (`ServerBuilder::bearer_tokens`).
 /// Tokens are kept as SHA-256 digests, looked up by digest; `Debug` shows principals only.
 #[derive(Clone, Default)]
 pub struct BearerTokens {
-    by_digest: HashMap<[u8; 32], Arc<str>>,
+    by_digest: HashMap<[u8; 32], Arc<Identity>>,
 }
 
 impl std::fmt::Debug for BearerTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut principals: Vec<&str> = self.by_digest.values().map(|p| &**p).collect();
+        let mut principals: Vec<&str> = self.by_digest.values().map(|p| &*p.subject).collect();
         principals.sort_unstable();
         f.debug_struct("BearerTokens")
             .field("principals", &principals)
@@ -48,8 +49,14 @@ impl BearerTokens {
         Self::default()
     }
 
-    /// Adds `token`, authenticating `principal`.
-    pub fn with(mut self, token: &str, principal: &str) -> Result<Self, InvalidToken> {
+    /// Adds `token`, authenticating `principal` (with no scopes).
+    pub fn with(self, token: &str, principal: &str) -> Result<Self, InvalidToken> {
+        self.with_identity(token, Identity::named(principal))
+    }
+
+    /// Adds `token`, authenticating `identity`.
+    pub fn with_identity(mut self, token: &str, identity: Identity) -> Result<Self, InvalidToken> {
+        let principal = &*identity.subject;
         if principal.is_empty() {
             return Err(InvalidToken::EmptyPrincipal);
         }
@@ -60,7 +67,7 @@ impl BearerTokens {
         if !token.bytes().all(b64token) {
             return Err(InvalidToken::Charset(principal.into()));
         }
-        self.by_digest.insert(digest(token), principal.into());
+        self.by_digest.insert(digest(token), Arc::new(identity));
         Ok(self)
     }
 
@@ -69,8 +76,8 @@ impl BearerTokens {
         self.by_digest.is_empty()
     }
 
-    /// The principal a token authenticates.
-    pub fn principal(&self, token: &str) -> Option<Arc<str>> {
+    /// The identity a token authenticates.
+    pub fn identity(&self, token: &str) -> Option<Arc<Identity>> {
         self.by_digest.get(&digest(token)).cloned()
     }
 }
@@ -80,12 +87,12 @@ fn digest(token: &str) -> [u8; 32] {
 }
 
 /// What an `Authorization` header says, given the configured tokens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Authorization {
     /// No header, or no tokens configured (the header is then not looked at).
     Anonymous,
     /// A known token.
-    Principal(Arc<str>),
+    Principal(Arc<Identity>),
     /// A header that is not a bearer token, or an unknown token.
     Refused,
 }
@@ -105,17 +112,18 @@ impl BearerTokens {
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Authorization::Refused;
         }
-        self.principal(token.trim())
+        self.identity(token.trim())
             .map_or(Authorization::Refused, Authorization::Principal)
     }
 }
 
-/// The principal the topic rules see for an authenticated principal of the 2026-07-28 era:
-/// its name is its agent id, and it has no session (so `{session_id}` topics stay Forbidden).
-pub(crate) fn topic_principal(name: &Arc<str>) -> Principal {
+/// The principal the topic rules see for an authenticated caller of the 2026-07-28 era: its
+/// agent id is the identity's, and it has no session (so `{session_id}` topics stay Forbidden).
+pub(crate) fn topic_principal(identity: &Arc<Identity>) -> Principal {
     Principal {
         session_id: "".into(),
-        agent_id: name.clone(),
+        agent_id: identity.agent_id.clone(),
+        identity: Some(identity.clone()),
     }
 }
 
@@ -131,11 +139,11 @@ mod tests {
             .unwrap();
         assert_eq!(
             tokens.authorize(Some(b"Bearer alice-token-0123456789")),
-            Authorization::Principal("alice".into())
+            Authorization::Principal(Arc::new(Identity::named("alice")))
         );
         assert_eq!(
             tokens.authorize(Some(b"bearer alice-token-0123456789")),
-            Authorization::Principal("alice".into())
+            Authorization::Principal(Arc::new(Identity::named("alice")))
         );
         assert_eq!(tokens.authorize(None), Authorization::Anonymous);
         assert_eq!(

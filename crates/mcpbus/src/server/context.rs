@@ -38,9 +38,9 @@ pub(crate) struct SessionState {
     pub(crate) subscriber: Option<crate::events::SubscriberKey>,
     pub(crate) peer: Peer,
     pub(crate) principal: Mutex<Principal>,
-    /// The principal a 2026-07-28 request authenticated as (a bearer token on HTTP,
+    /// The identity a 2026-07-28 request authenticated as (a bearer token on HTTP,
     /// docs/protocol.md 3.6.1); never set for a handshake-era session.
-    pub(crate) authenticated: Option<Arc<str>>,
+    pub(crate) authenticated: Option<Arc<super::Identity>>,
     pub(crate) client: Mutex<Option<ClientSession>>,
     pub(crate) initialized: AtomicBool,
     pub(crate) log_level: Mutex<Option<LoggingLevel>>,
@@ -54,7 +54,7 @@ pub(crate) use crate::util::lock;
 impl SessionState {
     /// The state behind one request of the 2026-07-28 era, which has no session: nothing in
     /// it outlives the request. `authenticated` is the principal its credentials named.
-    pub(crate) fn of_request(peer: Peer, authenticated: Option<Arc<str>>) -> Self {
+    pub(crate) fn of_request(peer: Peer, authenticated: Option<Arc<super::Identity>>) -> Self {
         // Not a session id: it names the request's scope in logs, and never leaves the server.
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -66,7 +66,8 @@ impl SessionState {
             principal: Mutex::new(Principal {
                 session_id: id.clone(),
                 // An authenticated principal is its own agent (docs/protocol.md 3.6.1).
-                agent_id: authenticated.clone().unwrap_or(id),
+                agent_id: authenticated.as_ref().map_or(id, |i| i.agent_id.clone()),
+                identity: authenticated.clone(),
             }),
             authenticated,
             client: Mutex::new(None),
@@ -135,7 +136,13 @@ impl Context {
     /// The principal the request authenticated as (a bearer token on the HTTP endpoint, in the
     /// 2026-07-28 era; docs/protocol.md 3.6.1), if any.
     pub fn principal(&self) -> Option<&str> {
-        self.session.authenticated.as_deref()
+        self.session.authenticated.as_deref().map(|i| &*i.subject)
+    }
+
+    /// Everything the request's credential proved (subject, client, scopes, claims), if it
+    /// authenticated (docs/auth.md).
+    pub fn identity(&self) -> Option<Arc<super::Identity>> {
+        self.session.authenticated.clone()
     }
 
     /// The caller's agent id (by default its session id).

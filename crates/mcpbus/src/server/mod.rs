@@ -33,6 +33,8 @@
 //! ```
 
 pub mod auth;
+mod identity;
+pub use identity::Identity;
 mod bridge;
 mod changes;
 mod context;
@@ -345,6 +347,7 @@ impl Server {
                     principal: Mutex::new(Principal {
                         session_id: id.clone(),
                         agent_id: id.clone(),
+                        identity: None,
                     }),
                     authenticated: None,
                     initialized: AtomicBool::new(preinitialized.is_some()),

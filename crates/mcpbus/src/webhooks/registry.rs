@@ -156,7 +156,9 @@ impl Inner {
         &self,
         record: &WebhookRecord,
     ) -> Result<EventSubscription, ErrorObject> {
-        let principal = crate::server::auth::topic_principal(&Arc::from(record.principal.as_str()));
+        // The record keeps the subject only: it is the identity's name and agent id here.
+        let identity = Arc::new(crate::server::Identity::named(record.principal.as_str()));
+        let principal = crate::server::auth::topic_principal(&identity);
         self.hub.declared().subscribe_event(
             &record.name,
             record.arguments.as_ref(),

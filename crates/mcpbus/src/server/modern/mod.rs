@@ -323,7 +323,7 @@ pub(crate) async fn serve_alone(
     meta: RequestMeta,
     related: Arc<dyn crate::service::RelatedSink>,
     cancel: tokio_util::sync::CancellationToken,
-    principal: Option<Arc<str>>,
+    principal: Option<Arc<crate::server::Identity>>,
 ) -> Result<Value, ErrorObject> {
     let service = &server.inner.service;
     let routing = crate::service::Routing {

@@ -586,7 +586,10 @@ pub async fn serve_http(
 
 /// Who a request's bearer token authenticates (docs/protocol.md 3.6.1): `Ok(None)` without
 /// one (or when the server has no tokens), `Err` for a token it does not know.
-pub(super) fn principal(http: &HttpInner, headers: &HeaderMap) -> Result<Option<Arc<str>>, ()> {
+pub(super) fn principal(
+    http: &HttpInner,
+    headers: &HeaderMap,
+) -> Result<Option<Arc<crate::server::Identity>>, ()> {
     use crate::server::auth::Authorization;
     let header = headers
         .get(http::header::AUTHORIZATION)

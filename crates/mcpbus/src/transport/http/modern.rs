@@ -118,7 +118,7 @@ async fn answer(
     http: Arc<HttpInner>,
     checked: Checked,
     slot: Option<InFlight>,
-    principal: Option<Arc<str>>,
+    principal: Option<Arc<crate::server::Identity>>,
 ) -> Response<Body> {
     let Checked { request, meta } = checked;
     let id = request.id.clone();

@@ -70,10 +70,14 @@ fn served(ctx: &Context) -> Result<&Webhooks, ErrorObject> {
 
 /// SEP-3415: webhook calls without an authenticated principal are Forbidden.
 fn principal(ctx: &Context) -> Result<Arc<str>, ErrorObject> {
-    ctx.session.authenticated.clone().ok_or_else(|| {
-        ErrorObject::forbidden(
-            "webhook subscriptions need an authenticated principal (a bearer token; \
+    ctx.session
+        .authenticated
+        .as_ref()
+        .map(|i| i.subject.clone())
+        .ok_or_else(|| {
+            ErrorObject::forbidden(
+                "webhook subscriptions need an authenticated principal (a bearer token; \
              docs/protocol.md 3.6.1)",
-        )
-    })
+            )
+        })
 }
