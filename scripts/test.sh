@@ -28,6 +28,10 @@
 #     (`@modelcontextprotocol/client` 2.x, for interop_modern.rs), both gitignored; both also
 #     for interop_ts_resources.rs (the resource bridge) and docs_clients.rs. Needs npm on
 #     PATH only when something is missing.
+#   - tests/auth/node_modules (gitignored; `npm ci` from tests/auth/package-lock.json):
+#     `oidc-provider`, panva's certified OpenID/OAuth 2.1 authorization server, run on loopback
+#     by tests/auth/provider.mjs for the authorization tests (crates/mcpbus-testkit/src/oidc.rs,
+#     crates/mcpbus-testkit/tests/oidc_harness.rs); see tests/auth/README.md.
 #   - redis-server (the Debian package redis-server, apt-get) for the Redis tests
 #     (crates/mcpbus-cli/tests/redis_cluster.rs, crates/mcpbus-redis/tests), which start their
 #     own server on a free loopback port and stop it; a Redis already running is never used.
@@ -41,7 +45,7 @@
 #     downloads no browser); exported as MCPBUS_CHROMIUM unless the caller set it.
 #
 # Idempotent: once installed, nothing is downloaded again until a requirements file (or a
-# package-lock.json under tests/interop or tests/dashboard) changes.
+# package-lock.json under tests/interop, tests/dashboard or tests/auth) changes.
 # Quiet when everything is present. Extra arguments go to `cargo test`, e.g.
 #   bash scripts/test.sh -p mcpbus-cli --test interop_python
 # Runnable from any directory.
@@ -186,6 +190,7 @@ fi
 setup_npm "$INTEROP/ts" @modelcontextprotocol/sdk
 setup_npm "$INTEROP/ts-modern" @modelcontextprotocol/client
 setup_npm "$ROOT/tests/dashboard" playwright-core
+setup_npm "$ROOT/tests/auth" oidc-provider
 
 cd "$ROOT"
 cargo test --workspace -j2 "$@"

@@ -10,7 +10,9 @@
 //!   killed however a test ends;
 //! - [`RedisServer`]: a private `redis-server` on a free loopback port;
 //! - [`FaultProxy`]: a TCP proxy that injects latency, resets, a black hole or refusal;
-//! - [`interop`]: what the interop tests with the official SDKs share.
+//! - [`interop`]: what the interop tests with the official SDKs share;
+//! - [`oidc`]: a real OAuth 2.1 authorization server (`oidc-provider` under Node) and tokens
+//!   minted from it.
 //!
 //! Everything listens on or connects to loopback only. Helpers panic with a message on failure:
 //! a test that cannot set itself up must fail loudly.
@@ -20,6 +22,8 @@ mod http;
 pub mod interop;
 pub mod jsonrpc;
 pub mod modern;
+pub mod oidc;
+mod oidc_codec;
 mod process;
 mod prometheus;
 mod redis;
