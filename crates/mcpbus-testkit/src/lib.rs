@@ -10,11 +10,14 @@
 //!   killed however a test ends;
 //! - [`RedisServer`]: a private `redis-server` on a free loopback port;
 //! - [`FaultProxy`]: a TCP proxy that injects latency, resets, a black hole or refusal;
-//! - [`interop`]: what the interop tests with the official SDKs share.
+//! - [`interop`]: what the interop tests with the official SDKs share;
+//! - [`AuthServer`]: a small OAuth authorization server (metadata, keys, introspection) that
+//!   signs access tokens for the resource-server tests.
 //!
 //! Everything listens on or connects to loopback only. Helpers panic with a message on failure:
 //! a test that cannot set itself up must fail loudly.
 
+mod auth_server;
 mod fault_proxy;
 mod http;
 pub mod interop;
@@ -27,6 +30,9 @@ mod server;
 mod sse;
 mod sse_thread;
 
+pub use auth_server::{
+    AuthServer, Hits, INTROSPECTION_CLIENT, INTROSPECTION_SECRET, MetadataAt, unix_now,
+};
 pub use fault_proxy::{FaultProxy, ProxyMode};
 pub use http::{Answer, HttpClient, block_on};
 pub use process::{ChildGuard, ServeProcess, TOKEN, fixture, line_channel, repo_root, run_bounded};

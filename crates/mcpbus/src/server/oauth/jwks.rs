@@ -208,8 +208,12 @@ impl TokenVerifier for JwtVerifier {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::*;
+    use std::sync::atomic::Ordering;
+
+    use mcpbus_testkit::{AuthServer, MetadataAt};
     use serde_json::json;
+
+    use super::*;
 
     #[test]
     fn a_key_set_keeps_its_signing_keys() {
@@ -224,5 +228,81 @@ mod tests {
         assert!(parse_set(&json!({})).is_err());
         assert!(parse_set(&json!({"keys": [1]})).is_err());
         assert!(parse_set(&json!({"keys": [{"kty": "RSA", "e": "AQAB"}]})).is_err());
+    }
+
+    fn cache(auth: &AuthServer, min_refresh: Duration) -> KeyCache {
+        let url = Url::parse(&format!("{}/jwks", auth.issuer())).unwrap();
+        let fetcher = Fetcher::new(
+            crate::webhooks::Tls::new(&[]).unwrap(),
+            Duration::from_secs(5),
+        );
+        let policy = CachePolicy {
+            max_age: Duration::from_secs(600),
+            min_refresh,
+        };
+        KeyCache::new(KeySource::Fixed(url), fetcher, policy)
+    }
+
+    #[tokio::test]
+    async fn an_unknown_kid_refetches_the_set_at_most_once_per_interval() {
+        let auth = AuthServer::start(MetadataAt::OAuth);
+        let keys = cache(&auth, Duration::from_millis(300));
+        let fetches = || auth.hits.jwks.load(Ordering::SeqCst);
+        assert_eq!(
+            keys.keys_for(Some("es-1"), Alg::Es256).await.unwrap().len(),
+            1
+        );
+        // Both keys fit nothing but their own family; a kid-less token tries all that fit.
+        assert_eq!(keys.keys_for(None, Alg::Rs256).await.unwrap().len(), 1);
+        assert_eq!(fetches(), 1);
+        // Junk key ids: none within the interval of the last fetch; after it, one fetch, then
+        // refusals without asking again.
+        let junk = keys.keys_for(Some("junk"), Alg::Es256).await.unwrap_err();
+        assert!(matches!(junk, TokenError::BadSignature(_)), "{junk}");
+        assert_eq!(fetches(), 1);
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        for _ in 0..5 {
+            let junk = keys.keys_for(Some("junk"), Alg::Es256).await.unwrap_err();
+            assert!(matches!(junk, TokenError::BadSignature(_)), "{junk}");
+        }
+        assert_eq!(fetches(), 2);
+        let wrong_family = keys.keys_for(Some("rs-1"), Alg::Es256).await.unwrap_err();
+        assert!(matches!(wrong_family, TokenError::BadSignature(_)));
+        // After the interval, a rotated key is found.
+        auth.add_key("es-2");
+        auth.publish("es-2");
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert_eq!(
+            keys.keys_for(Some("es-2"), Alg::Es256).await.unwrap().len(),
+            1
+        );
+        assert_eq!(fetches(), 3);
+    }
+
+    #[tokio::test]
+    async fn keys_that_cannot_be_fetched_are_unavailable_unless_cached() {
+        let auth = AuthServer::start(MetadataAt::OAuth);
+        auth.set_failing(true);
+        let keys = cache(&auth, Duration::from_millis(200));
+        let down = keys.keys_for(Some("es-1"), Alg::Es256).await.unwrap_err();
+        assert!(matches!(down, TokenError::Unavailable(_)), "{down}");
+        // Within the interval the server is not asked again, and the answer stays the same.
+        let again = keys.keys_for(Some("es-1"), Alg::Es256).await.unwrap_err();
+        assert!(matches!(again, TokenError::Unavailable(_)));
+        assert_eq!(
+            auth.hits.jwks.load(Ordering::SeqCst),
+            0,
+            "503 before counting"
+        );
+        auth.set_failing(false);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(keys.keys_for(Some("es-1"), Alg::Es256).await.is_ok());
+        // Down again: a known key still verifies from the cache; an unknown one cannot be
+        // judged.
+        auth.set_failing(true);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(keys.keys_for(Some("es-1"), Alg::Es256).await.is_ok());
+        let unknown = keys.keys_for(Some("es-9"), Alg::Es256).await.unwrap_err();
+        assert!(matches!(unknown, TokenError::Unavailable(_)), "{unknown}");
     }
 }
