@@ -135,10 +135,21 @@ impl ResourceServer {
     /// request that carried no token; with it, its RFC 6750 code and description, and for
     /// missing scopes the scopes needed.
     pub fn challenge(&self, error: Option<&TokenError>) -> String {
+        let scopes = if self.config.required_scopes.is_empty() {
+            self.config.listed_scopes()
+        } else {
+            &self.config.required_scopes
+        };
+        self.challenge_with_scopes(error, scopes)
+    }
+
+    /// [`challenge`](Self::challenge) for another route than the MCP endpoint, whose scope
+    /// hint is `scopes` (e.g. a publish endpoint's own scope); the scopes an
+    /// [`InsufficientScope`](TokenError::InsufficientScope) error names win.
+    pub fn challenge_with_scopes(&self, error: Option<&TokenError>, scopes: &[String]) -> String {
         let scopes = match error {
             Some(TokenError::InsufficientScope { required }) => required.as_slice(),
-            _ if !self.config.required_scopes.is_empty() => &self.config.required_scopes,
-            _ => self.config.listed_scopes(),
+            _ => scopes,
         };
         let description = error.map(ToString::to_string);
         let error =
