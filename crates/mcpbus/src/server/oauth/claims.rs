@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
-use super::error::TokenError;
+use super::error::{TokenError, clip};
 use crate::server::Identity;
 
 /// What the claims are checked against.
@@ -80,7 +80,7 @@ fn check_issuer(
     match claims.get("iss") {
         None if source == Source::Introspection => Ok(()),
         Some(Value::String(iss)) if *iss == policy.issuer => Ok(()),
-        Some(Value::String(iss)) => Err(TokenError::WrongIssuer { found: iss.clone() }),
+        Some(Value::String(iss)) => Err(TokenError::WrongIssuer { found: clip(iss) }),
         _ => Err(TokenError::WrongIssuer {
             found: String::new(),
         }),
@@ -137,12 +137,12 @@ pub(crate) fn numeric_date(
             None => match n.as_f64() {
                 Some(f) if f >= 0.0 => Ok(Some(f as u64)),
                 _ => Err(TokenError::Claim(format!(
-                    "the token's {name:?} is negative"
+                    "the token's '{name}' is negative"
                 ))),
             },
         },
         Some(_) => Err(TokenError::Claim(format!(
-            "the token's {name:?} is not a number of seconds"
+            "the token's '{name}' is not a number of seconds"
         ))),
     }
 }
@@ -168,12 +168,12 @@ pub(crate) fn scopes(claims: &Map<String, Value>) -> BTreeSet<String> {
 fn agent_id(claims: &Map<String, Value>, claim: &str) -> Result<String, TokenError> {
     let id = non_empty_string(claims, claim).ok_or_else(|| {
         TokenError::Claim(format!(
-            "the token has no {claim:?} claim to take the agent id from"
+            "the token has no '{claim}' claim to take the agent id from"
         ))
     })?;
     if id.contains(['/', '+', '#']) || id.chars().any(char::is_control) {
         return Err(TokenError::Claim(format!(
-            "the token's {claim:?} cannot be an agent id: it must not contain '/', '+', '#' \
+            "the token's '{claim}' cannot be an agent id: it must not contain '/', '+', '#' \
              or control characters"
         )));
     }
@@ -305,7 +305,7 @@ mod tests {
         let id = identity(&c, &p, Source::Jwt, 1_000).unwrap();
         assert_eq!((&*id.subject, &*id.agent_id), ("alice", "builder-1"));
         let missing = identity(&claims(json!({})), &p, Source::Jwt, 1_000).unwrap_err();
-        assert!(missing.to_string().contains("\"agent\""), "{missing}");
+        assert!(missing.to_string().contains("'agent'"), "{missing}");
         let slash = identity(&claims(json!({"agent": "a/b"})), &p, Source::Jwt, 1_000);
         assert!(matches!(slash, Err(TokenError::Claim(_))));
         assert!(matches!(

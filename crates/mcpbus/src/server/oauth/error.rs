@@ -26,7 +26,7 @@ pub enum TokenError {
     #[error("the token is not valid yet")]
     NotYetValid,
     /// Issued by another authorization server than the configured one.
-    #[error("the token was issued by {found:?}, not by this server's authorization server")]
+    #[error("the token was issued by '{found}', not by this server's authorization server")]
     WrongIssuer {
         /// The `iss` the token names (empty when it names none).
         found: String,
@@ -51,6 +51,15 @@ pub enum TokenError {
     /// client may retry later.
     #[error("the authorization server could not be reached: {0}")]
     Unavailable(String),
+}
+
+/// At most 64 characters of a value a token chose (a `kid`, an `iss`, an `alg`), for a
+/// message that may end up in a response header.
+pub(crate) fn clip(text: &str) -> String {
+    match text.char_indices().nth(64) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_owned(),
+    }
 }
 
 impl TokenError {
@@ -93,6 +102,8 @@ mod tests {
             scope.to_string(),
             "the token lacks the scopes required: a b"
         );
+        assert_eq!(clip(&"x".repeat(70)), format!("{}...", "x".repeat(64)));
+        assert_eq!(clip("short"), "short");
         let down = TokenError::Unavailable("x".into());
         assert_eq!((down.status(), down.error_code()), (503, None));
     }

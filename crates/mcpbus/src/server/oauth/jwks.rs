@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use super::claims::{self, Policy, Source};
 use super::discovery::Discovery;
-use super::error::TokenError;
+use super::error::{TokenError, clip};
 use super::fetch::{Fetcher, Url};
 use super::jws::{self, Alg, Jwk};
 use super::verifier::TokenVerifier;
@@ -118,7 +118,8 @@ impl KeyCache {
             )),
             (Some(_), None) => Err(TokenError::BadSignature(match kid {
                 Some(kid) => format!(
-                    "no key {kid:?} of the authorization server fits {}",
+                    "no key '{}' of the authorization server fits {}",
+                    clip(kid),
                     alg.name()
                 ),
                 None => format!("no key of the authorization server fits {}", alg.name()),

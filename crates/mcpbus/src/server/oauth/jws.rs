@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use serde_json::{Map, Value};
 
-use super::error::TokenError;
+use super::error::{TokenError, clip};
 
 /// A signature algorithm accepted for access tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,8 +39,9 @@ impl Alg {
             "ES384" => Alg::Es384,
             other => {
                 return Err(TokenError::Malformed(format!(
-                    "the signature algorithm {other:?} is not accepted (RS256, RS384, RS512, \
-                     PS256, PS384, PS512, ES256 or ES384)"
+                    "the signature algorithm '{}' is not accepted (RS256, RS384, RS512, \
+                     PS256, PS384, PS512, ES256 or ES384)",
+                    clip(other)
                 )));
             }
         })
