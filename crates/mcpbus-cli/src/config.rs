@@ -38,7 +38,7 @@ pub(crate) struct Config {
     /// SEP-3415 webhook delivery.
     #[serde(default)]
     pub webhooks: crate::webhooks_config::WebhooksSection,
-    /// Bearer tokens of the HTTP endpoint.
+    /// Bearer tokens and OAuth of the HTTP endpoint.
     #[serde(default)]
     pub auth: crate::webhooks_config::AuthSection,
     /// `GET /metrics` (Prometheus).
@@ -317,6 +317,9 @@ pub(crate) enum ConfigError {
     /// `[auth]` is unusable.
     #[error(transparent)]
     Auth(#[from] crate::webhooks_config::AuthConfigError),
+    /// `[auth.oauth]` is unusable.
+    #[error(transparent)]
+    OAuth(#[from] crate::oauth_config::OAuthSectionError),
     /// `[webhooks]` is unusable.
     #[error(transparent)]
     Webhooks(#[from] crate::webhooks_config::WebhooksConfigError),

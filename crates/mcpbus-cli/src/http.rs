@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode, header};
 use mcpbus::events::{EmitError, Event};
-use mcpbus::server::Server;
+use mcpbus::server::oauth::require_scopes;
+use mcpbus::server::{Identity, Server};
 use mcpbus::store::{MemoryEventStore, MemoryEventStoreConfig};
 use mcpbus::transport::http::{
     ConnectionLimits, HttpConfig, ResponseMode, StreamableHttpService, serve_router,
@@ -50,6 +51,8 @@ struct AppState {
     server: Server,
     token: Option<Arc<str>>,
     mcp: StreamableHttpService,
+    /// The scope an OAuth access token needs for `POST /publish` (with `[auth.oauth]`).
+    publish_scope: Option<Arc<str>>,
 }
 
 /// Builds the HTTP configuration of the MCP endpoint from the file's `[http]` section.
@@ -101,6 +104,10 @@ pub(crate) async fn serve(
     backend: Option<&mcpbus_redis::RedisBackend>,
 ) -> Result<(), ServeError> {
     let addr = listen.unwrap_or_else(|| config.http.listen.clone());
+    let authenticated = config.auth.oauth.is_some() || !config.auth.tokens.is_empty();
+    crate::oauth_config::check_exposure(&addr, authenticated, config.auth.allow_unauthenticated)
+        .await
+        .map_err(ServeError::Unprotected)?;
     let listener = match tokio::net::TcpListener::bind(&addr).await {
         Ok(listener) => listener,
         Err(source) => return Err(ServeError::Listen { addr, source }),
@@ -127,12 +134,14 @@ pub(crate) async fn serve(
         server: server.clone(),
         token: token.clone(),
         mcp: mcp.clone(),
+        publish_scope: config.auth.oauth.as_ref().map(|o| o.publish_scope().into()),
     };
     let app = axum::Router::new()
         .route("/publish", post(publish))
         .route("/healthz", get(healthz))
         .with_state(state)
         .route_service(&config.http.path, mcp.clone());
+    let app = with_resource_metadata(app, &server, &config.http.path);
     let (app, dashboard) =
         crate::dashboard::with_dashboard(app, config, &server, &mcp, local, token)?;
     let app = with_metrics(app, config, &server, dashboard)?;
@@ -152,6 +161,25 @@ pub(crate) async fn serve(
         .map_err(ServeError::Serve)?;
     wait_for_sessions_to_end(&server).await;
     Ok(())
+}
+
+/// Adds the OAuth resource server's metadata documents (docs/auth.md), when there is one.
+fn with_resource_metadata(app: axum::Router, server: &Server, path: &str) -> axum::Router {
+    let Some(oauth) = server.resource_server() else {
+        return app;
+    };
+    let suffix =
+        oauth.metadata_paths()[0].trim_start_matches("/.well-known/oauth-protected-resource");
+    if suffix != path.trim_end_matches('/') {
+        // Clients derive the metadata's address from the URL they were given: a resource URL
+        // whose path is not the endpoint's works only behind a proxy that maps one to the other.
+        tracing::warn!(
+            resource = %oauth.config().resource,
+            path,
+            "[auth.oauth] resource names another path than [http] path"
+        );
+    }
+    app.merge(oauth.metadata_router())
 }
 
 /// Adds `GET /metrics` (unless `[metrics] enabled = false`) and counts every answer;
@@ -228,13 +256,22 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// `POST /publish`: from the holder of the shared publish token, or of an OAuth access token
+/// granting the publish scope (docs/auth.md).
 async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(token) = &state.token else {
-        return problem(
-            StatusCode::FORBIDDEN,
-            "publishing over HTTP is disabled: set [publish] token or MCPBUS_PUBLISH_TOKEN",
-        );
-    };
+    // Checked before anything else: a bad body without a credential is still 401.
+    match authorize_publisher(&state, &headers).await {
+        Ok(publisher) => publish_event(&state, publisher, &headers, &body).await,
+        Err(refused) => refused,
+    }
+}
+
+/// Who publishes: `Ok(None)` for the shared publish token, `Ok(Some(identity))` for an access
+/// token with the publish scope, the answer of a refused request otherwise.
+async fn authorize_publisher(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Arc<Identity>>, Response> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -242,14 +279,68 @@ async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         // The auth scheme is case-insensitive (RFC 9110 11.1): `bearer` is `Bearer`.
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token);
-    if !presented.is_some_and(|p| same_secret(p.as_bytes(), token.as_bytes())) {
-        let mut r = problem(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            http::HeaderValue::from_static("Bearer"),
-        );
-        return r;
+    if let (Some(token), Some(p)) = (&state.token, presented)
+        && same_secret(p.as_bytes(), token.as_bytes())
+    {
+        return Ok(None);
     }
+    let (Some(oauth), Some(scope)) = (state.server.resource_server(), &state.publish_scope) else {
+        return Err(match &state.token {
+            None => problem(
+                StatusCode::FORBIDDEN,
+                "publishing over HTTP is disabled: set [publish] token or MCPBUS_PUBLISH_TOKEN \
+                 (or [auth.oauth], for access tokens)",
+            ),
+            Some(_) => challenged(
+                problem(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"),
+                "Bearer",
+            ),
+        });
+    };
+    let required = [scope.to_string()];
+    let Some(token) = presented else {
+        let r = problem(
+            StatusCode::UNAUTHORIZED,
+            "missing bearer token: send the publish token or an OAuth access token",
+        );
+        return Err(challenged(r, &oauth.challenge_with_scopes(None, &required)));
+    };
+    let verified = match oauth.verify_token(token).await {
+        Ok(identity) => require_scopes(&identity, &required).map(|()| identity),
+        Err(e) => Err(e),
+    };
+    match verified {
+        Ok(identity) => Ok(Some(Arc::new(identity))),
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                let message = format!("cannot verify the access token now: {e}");
+                return Err(problem(status, message));
+            }
+            let challenge = oauth.challenge_with_scopes(Some(&e), &required);
+            Err(challenged(problem(status, e.to_string()), &challenge))
+        }
+    }
+}
+
+/// `response` with a `WWW-Authenticate` challenge.
+fn challenged(mut response: Response, challenge: &str) -> Response {
+    if let Ok(value) = http::HeaderValue::from_str(challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// Publishes the event of an authorized request; `publisher` is the identity of an access
+/// token (none for the shared publish token).
+async fn publish_event(
+    state: &AppState,
+    publisher: Option<Arc<Identity>>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
     let json_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -261,7 +352,7 @@ async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             "Content-Type must be application/json",
         );
     }
-    let body: PublishBody = match serde_json::from_slice(&body) {
+    let body: PublishBody = match serde_json::from_slice(body) {
         Ok(b) => b,
         Err(e) => return problem(StatusCode::BAD_REQUEST, format!("invalid body: {e}")),
     };
@@ -279,6 +370,9 @@ async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     }
     if let Some(id) = body.event_id {
         event = event.event_id(id);
+    }
+    if let Some(identity) = &publisher {
+        tracing::debug!(subject = %identity.subject, "publish with an access token");
     }
     match state.server.events().publish(event).await {
         Ok(report) => {

@@ -11,6 +11,7 @@ mod http;
 mod http_sections;
 mod metrics_http;
 mod modern_config;
+mod oauth_config;
 mod priority;
 mod publish;
 mod serve;
@@ -43,24 +44,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server: Streamable HTTP on 127.0.0.1:8080/mcp by default, or stdio.
-    Serve {
-        /// Serve one client over stdin/stdout (newline-delimited JSON) instead of HTTP.
-        #[arg(long, conflicts_with = "listen")]
-        stdio: bool,
-        /// Address to listen on (default: [http] listen of the config, 127.0.0.1:8080).
-        #[arg(long)]
-        listen: Option<String>,
-        /// A TOML configuration file (see `mcpbus config` for the default).
-        #[arg(long, env = "MCPBUS_CONFIG")]
-        config: Option<PathBuf>,
-        /// Share sessions, streams and events with other replicas through this Redis
-        /// (`redis://127.0.0.1:6379`; overrides [redis] url of the config).
-        #[arg(long, env = "MCPBUS_REDIS", conflicts_with = "stdio")]
-        redis: Option<String>,
-        /// The deployment's name in Redis: every key starts with `{NAME}:` (default `mcpbus`).
-        #[arg(long)]
-        redis_prefix: Option<String>,
-    },
+    Serve(ServeOptions),
     /// Subscribe to topic patterns and print events as JSON lines: over HTTP
     /// (`mcpbus sub URL PATTERN...`) or by spawning a stdio server
     /// (`mcpbus sub PATTERN... -- COMMAND...`). A server of MCP 2026-07-28 is subscribed to
@@ -218,13 +202,7 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), CliError> {
     match command {
-        Command::Serve {
-            stdio,
-            listen,
-            config,
-            redis,
-            redis_prefix,
-        } => run_serve(stdio, listen, config, redis, redis_prefix).await?,
+        Command::Serve(options) => run_serve(options).await?,
         Command::Sub {
             args,
             command,
@@ -287,14 +265,43 @@ async fn run(command: Command) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn run_serve(
+/// What `mcpbus serve` was told on its command line.
+#[derive(Debug, clap::Args)]
+struct ServeOptions {
+    /// Serve one client over stdin/stdout (newline-delimited JSON) instead of HTTP.
+    #[arg(long, conflicts_with = "listen")]
     stdio: bool,
+    /// Address to listen on (default: [http] listen of the config, 127.0.0.1:8080).
+    #[arg(long)]
     listen: Option<String>,
+    /// A TOML configuration file (see `mcpbus config` for the default).
+    #[arg(long, env = "MCPBUS_CONFIG")]
     config: Option<PathBuf>,
+    /// Share sessions, streams and events with other replicas through this Redis
+    /// (`redis://127.0.0.1:6379`; overrides [redis] url of the config).
+    #[arg(long, env = "MCPBUS_REDIS", conflicts_with = "stdio")]
     redis: Option<String>,
+    /// The deployment's name in Redis: every key starts with `{NAME}:` (default `mcpbus`).
+    #[arg(long)]
     redis_prefix: Option<String>,
-) -> Result<(), ServeError> {
+    /// Listen beyond loopback even though neither [auth.oauth] nor [[auth.tokens]] is
+    /// configured: anyone who reaches the address may use the server (also
+    /// `[auth] allow_unauthenticated = true`).
+    #[arg(long, conflicts_with = "stdio")]
+    allow_unauthenticated: bool,
+}
+
+async fn run_serve(options: ServeOptions) -> Result<(), ServeError> {
+    let ServeOptions {
+        stdio,
+        listen,
+        config,
+        redis,
+        redis_prefix,
+        allow_unauthenticated,
+    } = options;
     let mut config = Config::load(config.as_deref())?;
+    config.auth.allow_unauthenticated |= allow_unauthenticated;
     if redis.is_some() {
         config.redis.url = redis;
     }

@@ -26,6 +26,9 @@ pub(crate) enum ServeError {
     /// The HTTP endpoint refuses its settings.
     #[error(transparent)]
     Http(#[from] mcpbus::transport::http::HttpConfigError),
+    /// Listening beyond loopback without authentication, not allowed explicitly.
+    #[error("{0}")]
+    Unprotected(String),
     /// The listening socket could not be opened.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -79,6 +82,9 @@ pub(crate) fn build_server(config: &Config, shared: Option<Shared>) -> Result<Se
     }
     let mut modern = config.modern.to_config(|v| std::env::var(v).ok())?;
     builder = builder.bearer_tokens(config.auth.to_tokens(|v| std::env::var(v).ok())?);
+    if let Some(oauth) = &config.auth.oauth {
+        builder = builder.resource_server(oauth.to_resource_server(|v| std::env::var(v).ok())?);
+    }
     if let Some(mut webhooks) = config.webhooks.to_config()? {
         if let Some(shared) = &shared {
             // Subscriptions survive restarts; each is delivered by one replica at a time.

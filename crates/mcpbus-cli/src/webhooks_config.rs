@@ -125,6 +125,11 @@ pub(crate) struct AuthSection {
     /// Bearer tokens of the HTTP endpoint, each naming a principal.
     #[serde(default)]
     pub tokens: Vec<TokenEntry>,
+    /// The HTTP endpoint as an OAuth resource server (docs/auth.md).
+    pub oauth: Option<crate::oauth_config::OAuthSection>,
+    /// Serve beyond loopback without any authentication (also `--allow-unauthenticated`).
+    #[serde(default)]
+    pub allow_unauthenticated: bool,
 }
 
 /// One `[[auth.tokens]]`: the token itself comes from the environment.

@@ -25,6 +25,9 @@ pub struct HttpClient {
     /// Where every request goes.
     pub url: String,
     client: Client<HttpConnector, Full<Bytes>>,
+    /// Sent as `Authorization: Bearer` with every request that has no `Authorization` of
+    /// its own.
+    bearer: Option<String>,
 }
 
 /// A complete answer.
@@ -62,6 +65,15 @@ impl HttpClient {
         HttpClient {
             url: url.into(),
             client: Client::builder(TokioExecutor::new()).build_http(),
+            bearer: None,
+        }
+    }
+
+    /// This client, sending `token` as a bearer token (a clone shares the connections).
+    pub fn with_bearer(&self, token: impl Into<String>) -> Self {
+        HttpClient {
+            bearer: Some(token.into()),
+            ..self.clone()
         }
     }
 
@@ -88,6 +100,12 @@ impl HttpClient {
         let mut request = Request::builder().method(method.clone()).uri(&self.url);
         for (name, value) in headers {
             request = request.header(*name, *value);
+        }
+        let own = headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("authorization"));
+        if let Some(token) = self.bearer.as_ref().filter(|_| !own) {
+            request = request.header("authorization", format!("Bearer {token}"));
         }
         let request = request
             .body(Full::new(Bytes::copy_from_slice(body)))

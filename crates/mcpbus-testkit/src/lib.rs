@@ -13,10 +13,13 @@
 //! - [`interop`]: what the interop tests with the official SDKs share;
 //! - [`oidc`]: a real OAuth 2.1 authorization server (`oidc-provider` under Node) and tokens
 //!   minted from it.
+//! - [`AuthServer`]: a small OAuth authorization server (metadata, keys, introspection) that
+//!   signs access tokens for the resource-server tests.
 //!
 //! Everything listens on or connects to loopback only. Helpers panic with a message on failure:
 //! a test that cannot set itself up must fail loudly.
 
+mod auth_server;
 mod fault_proxy;
 mod http;
 pub mod interop;
@@ -31,6 +34,9 @@ mod server;
 mod sse;
 mod sse_thread;
 
+pub use auth_server::{
+    AuthServer, Hits, INTROSPECTION_CLIENT, INTROSPECTION_SECRET, MetadataAt, unix_now,
+};
 pub use fault_proxy::{FaultProxy, ProxyMode};
 pub use http::{Answer, HttpClient, block_on};
 pub use process::{ChildGuard, ServeProcess, TOKEN, fixture, line_channel, repo_root, run_bounded};

@@ -35,6 +35,10 @@ pub struct SessionRecord {
     pub capabilities: ClientCapabilities,
     /// The agent id the server gave the session.
     pub agent_id: String,
+    /// The identity the session belongs to (docs/auth.md): every replica holds its requests
+    /// to the same subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<crate::server::Identity>,
 }
 
 /// Told by the [`SessionStore`] what other replicas did to this replica's sessions.

@@ -38,8 +38,9 @@ pub(crate) struct SessionState {
     pub(crate) subscriber: Option<crate::events::SubscriberKey>,
     pub(crate) peer: Peer,
     pub(crate) principal: Mutex<Principal>,
-    /// The identity a 2026-07-28 request authenticated as (a bearer token on HTTP,
-    /// docs/protocol.md 3.6.1); never set for a handshake-era session.
+    /// The identity the caller authenticated as on HTTP (a static bearer token or an OAuth
+    /// access token, docs/auth.md): a 2026-07-28 request's own, or the one that initialized a
+    /// handshake-era session (every later request of the session proves the same subject).
     pub(crate) authenticated: Option<Arc<super::Identity>>,
     pub(crate) client: Mutex<Option<ClientSession>>,
     pub(crate) initialized: AtomicBool,
@@ -133,14 +134,15 @@ impl Context {
         &self.session.id
     }
 
-    /// The principal the request authenticated as (a bearer token on the HTTP endpoint, in the
-    /// 2026-07-28 era; docs/protocol.md 3.6.1), if any.
+    /// The subject the caller authenticated as on the HTTP endpoint (a static bearer token's
+    /// principal, or an access token's `sub`; docs/auth.md), in either era, if any.
     pub fn principal(&self) -> Option<&str> {
         self.session.authenticated.as_deref().map(|i| &*i.subject)
     }
 
-    /// Everything the request's credential proved (subject, client, scopes, claims), if it
-    /// authenticated (docs/auth.md).
+    /// Everything the caller's credential proved (subject, client, scopes, agent id, kept
+    /// claims), if it authenticated (docs/auth.md). In the handshake era, the identity that
+    /// initialized the session.
     pub fn identity(&self) -> Option<Arc<super::Identity>> {
         self.session.authenticated.clone()
     }

@@ -5,22 +5,28 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// An authenticated caller: what a verified credential (a static bearer token, or an OAuth
-/// access token) says about who is calling.
-#[derive(Debug, Clone, PartialEq)]
+/// access token) says about who is calling. It serializes (camelCase) for the stores shared
+/// by replicas: a session's record, a webhook subscription's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Identity {
     /// Who the credential names: a static token's principal, or an access token's `sub`.
     pub subject: Arc<str>,
     /// The OAuth client the token was issued to, when the credential says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<Arc<str>>,
     /// The scopes the credential grants.
+    #[serde(default)]
     pub scopes: BTreeSet<String>,
     /// The agent id the caller's `{agent_id}` topics are bound to: the subject unless the
     /// server takes it from another claim.
     pub agent_id: Arc<str>,
     /// The claims the server chose to keep from the credential (none for a static token).
+    #[serde(default)]
     pub claims: Map<String, Value>,
 }
 

@@ -40,6 +40,7 @@ mod changes;
 mod context;
 mod dispatch;
 pub mod modern;
+pub mod oauth;
 pub(crate) mod requests;
 mod router;
 mod session;
@@ -154,6 +155,8 @@ pub(crate) struct ServerInner {
     pub(crate) webhooks: Option<crate::webhooks::Webhooks>,
     /// The bearer tokens of the HTTP endpoint (docs/protocol.md 3.6.1).
     pub(crate) bearer_tokens: auth::BearerTokens,
+    /// The OAuth resource server of the HTTP endpoint (docs/auth.md).
+    pub(crate) resource_server: Option<oauth::ResourceServer>,
 }
 
 impl ServerInner {
@@ -254,6 +257,7 @@ impl Server {
             modern: modern::ModernConfig::default(),
             webhooks: None,
             bearer_tokens: auth::BearerTokens::default(),
+            resource_server: None,
             retained_updates: false,
         }
     }
@@ -312,17 +316,20 @@ impl Server {
 
     /// Starts serving one client over `transport`; the session runs in the background.
     pub fn start<T: Transport>(&self, transport: T) -> RunningSession {
+        let id = new_session_id().into();
         self.start_with(
             transport,
             Routing::default(),
             EventDelivery::Queue,
             None,
-            new_session_id().into(),
+            id,
+            None,
         )
     }
 
-    /// Starts a session with the given id, the transport's [`Routing`], where its events go
-    /// and, for stateless use, a client that counts as already initialized.
+    /// Starts a session with the given id, the transport's [`Routing`], where its events go,
+    /// for stateless use a client that counts as already initialized, and the identity the
+    /// session belongs to (HTTP, docs/auth.md).
     pub(crate) fn start_with<T: Transport>(
         &self,
         transport: T,
@@ -330,6 +337,7 @@ impl Server {
         events: EventDelivery,
         preinitialized: Option<ClientSession>,
         id: Arc<str>,
+        authenticated: Option<Arc<Identity>>,
     ) -> RunningSession {
         let handle = spawn_routed_service(
             transport,
@@ -346,10 +354,13 @@ impl Server {
                     peer: peer.clone(),
                     principal: Mutex::new(Principal {
                         session_id: id.clone(),
-                        agent_id: id.clone(),
-                        identity: None,
+                        // An authenticated session is its identity's agent (docs/auth.md).
+                        agent_id: authenticated
+                            .as_ref()
+                            .map_or(id.clone(), |i| i.agent_id.clone()),
+                        identity: authenticated.clone(),
                     }),
-                    authenticated: None,
+                    authenticated,
                     initialized: AtomicBool::new(preinitialized.is_some()),
                     client: Mutex::new(preinitialized),
                     log_level: Mutex::new(None),
@@ -389,6 +400,7 @@ impl Server {
             client_info: client.client_info,
             capabilities: client.capabilities,
             agent_id,
+            identity: session.authenticated.as_deref().cloned(),
         })
     }
 
@@ -457,6 +469,7 @@ pub struct ServerBuilder {
     modern: modern::ModernConfig,
     webhooks: Option<crate::webhooks::WebhookConfig>,
     bearer_tokens: auth::BearerTokens,
+    resource_server: Option<oauth::ResourceServer>,
     /// Whether retained values are resources whose subscribers hear of changes.
     retained_updates: bool,
 }
@@ -731,6 +744,7 @@ impl ServerBuilder {
                 modern: self.modern,
                 webhooks,
                 bearer_tokens: self.bearer_tokens,
+                resource_server: self.resource_server,
             }),
         };
         changes::listen_for_notices(&server.inner);

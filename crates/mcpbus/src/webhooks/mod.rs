@@ -24,6 +24,8 @@ mod worker;
 pub use config::{InvalidAllowEntry, InvalidOrigin, RetryPolicy, WebhookConfig};
 pub use signing::{InvalidSecret, WebhookSecret, signature_header};
 pub use tls::{WebhookTlsError, certificates_from_pem};
+// The OAuth resource server reaches its authorization server with the same TLS client.
+pub(crate) use tls::Tls;
 
 /// The webhook configuration cannot be served (`ServerBuilder::build`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -156,9 +156,7 @@ impl Inner {
         &self,
         record: &WebhookRecord,
     ) -> Result<EventSubscription, ErrorObject> {
-        // The record keeps the subject only: it is the identity's name and agent id here.
-        let identity = Arc::new(crate::server::Identity::named(record.principal.as_str()));
-        let principal = crate::server::auth::topic_principal(&identity);
+        let principal = crate::server::auth::topic_principal(&Arc::new(record.owner()));
         self.hub.declared().subscribe_event(
             &record.name,
             record.arguments.as_ref(),
@@ -194,8 +192,10 @@ impl Inner {
 /// What `events/subscribe` asks for, checked by the request handler.
 #[derive(Debug)]
 pub(crate) struct SubscribeRequest {
-    /// The authenticated principal.
+    /// The authenticated principal (its identity's subject).
     pub(crate) principal: Arc<str>,
+    /// Everything its credential proved (docs/auth.md).
+    pub(crate) identity: Arc<crate::server::Identity>,
     pub(crate) name: String,
     pub(crate) arguments: Option<Map<String, Value>>,
     /// The subscription resolved against the declared topics.
@@ -349,6 +349,7 @@ impl Webhooks {
                 secrets: vec![StoredSecret::new(req.secret.to_whsec(), None)],
                 expires_at_ms: after_ms(ttl),
                 resumes: 0,
+                identity: Some((*req.identity).clone()),
             },
             DeliveryState::new(watermark.to_owned()),
         )
@@ -387,6 +388,8 @@ impl Webhooks {
         }
         record.expires_at_ms = after_ms(self.inner.config.grant(req.ttl_ms));
         record.resumes += 1;
+        // The latest credential's view (its scopes, claims) is the one delivery goes on with.
+        record.identity = Some((*req.identity).clone());
         if !self.inner.store.update(record).await.map_err(store_error)? {
             return Ok(None);
         }

@@ -44,6 +44,20 @@ pub struct WebhookRecord {
     /// Bumped by every refresh: the delivering replica resumes a suspended delivery when it
     /// sees a number it has not seen ([`DeliveryState::resumes_seen`]).
     pub resumes: u64,
+    /// What the principal's credential proved when it last subscribed (docs/auth.md): its
+    /// agent id and scopes decide the topic rules whichever replica delivers. Absent in
+    /// records written before it was kept: the principal alone, as its own agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<crate::server::Identity>,
+}
+
+impl WebhookRecord {
+    /// The identity the subscription is delivered as.
+    pub(crate) fn owner(&self) -> crate::server::Identity {
+        self.identity
+            .clone()
+            .unwrap_or_else(|| crate::server::Identity::named(self.principal.as_str()))
+    }
 }
 
 /// One signing secret of a [`WebhookRecord`].
@@ -382,6 +396,7 @@ mod tests {
                 secrets: vec![StoredSecret::new("whsec_x".into(), None)],
                 expires_at_ms,
                 resumes: 0,
+                identity: None,
             },
             DeliveryState::new("0".into()),
         )

@@ -25,6 +25,8 @@ pub(super) struct Sub {
     /// The server-derived id (`X-MCP-Subscription-Id`).
     pub(super) id: String,
     pub(super) principal: Arc<str>,
+    /// What the principal's credential proved, for the topic rules (docs/auth.md).
+    pub(super) identity: Arc<crate::server::Identity>,
     pub(super) url: CallbackUrl,
     pub(super) name: String,
     pub(super) arguments: Option<Map<String, Value>>,
@@ -68,6 +70,7 @@ impl Sub {
         let StoredWebhook { record, state } = stored;
         let secrets = parse_secrets(&record);
         Sub {
+            identity: Arc::new(record.owner()),
             id: record.id,
             principal: record.principal.into(),
             url,

@@ -34,7 +34,11 @@ pub(crate) fn initialize(params: Option<Value>, ctx: &Context) -> Result<Value, 
             capabilities: params.capabilities.clone(),
         });
     }
-    if let Some(identify) = &inner.agent_identity {
+    // An authenticated session is its identity's agent (docs/auth.md): the credential wins
+    // over the server's mapping.
+    if let Some(identify) = &inner.agent_identity
+        && session.authenticated.is_none()
+    {
         let agent_id = identify(&session.id, &params);
         lock(&session.principal).agent_id = agent_id.into();
     }

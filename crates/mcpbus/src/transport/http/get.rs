@@ -15,14 +15,19 @@ use mcpbus_proto::headers::LAST_EVENT_ID;
 use super::session::{HttpSession, STANDALONE_STREAM, StandaloneGuard, lock};
 use super::stream::Tail;
 use super::{HttpInner, wire};
+use crate::server::Identity;
 use crate::store::{StoreError, StoredEvent};
 
 /// How many stored events the first read takes.
 const FIRST_BATCH: usize = 256;
 
-/// Answers a GET.
-pub(super) async fn get(http: Arc<HttpInner>, request: Request<Body>) -> Response<Body> {
-    match open_stream(&http, request.headers()).await {
+/// Answers a GET of `caller`.
+pub(super) async fn get(
+    http: Arc<HttpInner>,
+    request: Request<Body>,
+    caller: Option<Arc<Identity>>,
+) -> Response<Body> {
+    match open_stream(&http, request.headers(), caller.as_deref()).await {
         Ok(response) | Err(response) => response,
     }
 }
@@ -39,6 +44,7 @@ struct StreamStart {
 async fn open_stream(
     http: &HttpInner,
     headers: &HeaderMap,
+    caller: Option<&Identity>,
 ) -> Result<Response<Body>, Response<Body>> {
     if !wire::accepts(headers, "text/event-stream") {
         return Err(wire::error(
@@ -47,7 +53,7 @@ async fn open_stream(
             "Accept must list text/event-stream",
         ));
     }
-    let session = http.find_session(headers).await?;
+    let session = http.find_session(headers, caller).await?;
     wire::check_protocol_version(headers)?;
     let activity = session.activity();
     let mut start = locate(http, &session, headers).await?;

@@ -17,6 +17,7 @@
 //! its messages; `stream.rs` writes every SSE body from the event store.
 
 mod accept;
+mod auth;
 mod directory;
 mod get;
 mod modern;
@@ -44,7 +45,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::SessionStore;
-use crate::server::{ClientSession, EventDelivery, RunningSession, Server, new_session_id};
+use crate::server::{
+    ClientSession, EventDelivery, Identity, RunningSession, Server, new_session_id,
+};
 use crate::service::{RelatedSink, Routing};
 use crate::store::{EventStore, MemoryEventStore, MemoryEventStoreConfig};
 
@@ -282,9 +285,19 @@ impl StreamableHttpService {
         }
     }
 
-    /// An axum router serving the endpoint at `path` (e.g. `/mcp`).
+    /// An axum router serving the endpoint at `path` (e.g. `/mcp`), and, when the server is
+    /// an OAuth resource server, its metadata (docs/auth.md).
     pub fn into_router(self, path: &str) -> axum::Router {
-        axum::Router::new().route_service(path, self)
+        let metadata = self
+            .inner
+            .server
+            .resource_server()
+            .map(|rs| rs.metadata_router());
+        let router = axum::Router::new().route_service(path, self);
+        match metadata {
+            Some(metadata) => router.merge(metadata),
+            None => router,
+        }
     }
 
     /// Handles one HTTP request.
@@ -325,19 +338,20 @@ impl HttpInner {
                 "server is shutting down",
             );
         }
-        if principal(&self, request.headers()).is_err() {
-            return unauthorized();
-        }
+        let identity = match auth::authenticate(&self, request.headers()).await {
+            Ok(identity) => identity,
+            Err(refused) => return refused,
+        };
         match *request.method() {
-            Method::POST => post::post(self, request).await,
+            Method::POST => post::post(self, request, identity).await,
             // Without a session, GET and DELETE belong to no era: 2026-07-28 has neither.
             // `Allow` still lists GET and DELETE when the server has sessions: they are
             // allowed, with one.
             Method::GET | Method::DELETE if self.without_session(&request) => {
                 wire::method_not_allowed(self.config.stateless)
             }
-            Method::GET if !self.config.stateless => get::get(self, request).await,
-            Method::DELETE if !self.config.stateless => self.delete(request).await,
+            Method::GET if !self.config.stateless => get::get(self, request, identity).await,
+            Method::DELETE if !self.config.stateless => self.delete(request, identity).await,
             _ => wire::method_not_allowed(self.config.stateless),
         }
     }
@@ -348,8 +362,15 @@ impl HttpInner {
     }
 
     /// DELETE: ends the session for every replica, then here.
-    async fn delete(&self, request: Request<Body>) -> Response<Body> {
-        let session = match self.find_session(request.headers()).await {
+    async fn delete(
+        &self,
+        request: Request<Body>,
+        caller: Option<Arc<Identity>>,
+    ) -> Response<Body> {
+        let session = match self
+            .find_session(request.headers(), caller.as_deref())
+            .await
+        {
             Ok(s) => s,
             Err(r) => return r,
         };
@@ -360,34 +381,42 @@ impl HttpInner {
         wire::status_only(StatusCode::OK)
     }
 
-    /// The session a request names: 400 without the header, 404 if unknown or ended.
+    /// The session a request of `caller` names: 400 without the header, 404 if unknown or
+    /// ended, 401 or 403 if it belongs to another subject (docs/auth.md).
     pub(crate) async fn find_session(
         &self,
         headers: &HeaderMap,
+        caller: Option<&Identity>,
     ) -> Result<Arc<HttpSession>, Response<Body>> {
         let Some(id) = wire::header_str(headers, SESSION_ID) else {
             return Err(wire::bad_request("missing Mcp-Session-Id header"));
         };
-        Ok(self.sessions.find(id).await?)
+        let session = self.sessions.find(id).await?;
+        auth::check_owner(self, &session, caller)?;
+        Ok(session)
     }
 
-    /// Starts a session; for stateless use, one that counts as initialized.
+    /// Starts a session belonging to `identity`; for stateless use, one that counts as
+    /// initialized.
     pub(crate) async fn create_session(
         self: &Arc<Self>,
         preinitialized: Option<ClientSession>,
+        identity: Option<Arc<Identity>>,
     ) -> Arc<HttpSession> {
-        self.start_session(new_session_id().into(), preinitialized, true)
-            .await
+        let id = new_session_id().into();
+        self.start_session(id, preinitialized, true, identity).await
     }
 
-    /// Starts serving session `id` here: a new one (`fresh`), or one another replica created.
+    /// Starts serving session `id` of `identity` here: a new one (`fresh`), or one another
+    /// replica created.
     pub(crate) async fn start_session(
         self: &Arc<Self>,
         id: Arc<str>,
         preinitialized: Option<ClientSession>,
         fresh: bool,
+        identity: Option<Arc<Identity>>,
     ) -> Arc<HttpSession> {
-        let (session, running) = self.spawn_service(id, preinitialized);
+        let (session, running) = self.spawn_service(id, preinitialized, identity);
         self.sessions.started(&session);
         self.place_standalone_cursor(&session, fresh).await;
         if fresh && !self.config.stateless {
@@ -410,6 +439,7 @@ impl HttpInner {
         &self,
         id: Arc<str>,
         preinitialized: Option<ClientSession>,
+        identity: Option<Arc<Identity>>,
     ) -> (Arc<HttpSession>, RunningSession) {
         let (tx, rx) = mpsc::channel(64);
         let router = Arc::new(RequestRouter::default());
@@ -435,10 +465,13 @@ impl HttpInner {
             self.event_delivery(standalone),
             preinitialized,
             id.clone(),
+            identity.clone(),
         );
         let peer = running.peer().clone();
         let events = self.server.events().clone();
-        let session = Arc::new(HttpSession::new(id, tx, ended, router, peer, events));
+        let mut session = HttpSession::new(id, tx, ended, router, peer, events);
+        session.identity = identity;
+        let session = Arc::new(session);
         (session, running)
     }
 
@@ -582,35 +615,4 @@ pub async fn serve_http(
         stopper.shutdown();
     };
     serve_router(listener, app, limits, shutdown).await
-}
-
-/// Who a request's bearer token authenticates (docs/protocol.md 3.6.1): `Ok(None)` without
-/// one (or when the server has no tokens), `Err` for a token it does not know.
-pub(super) fn principal(
-    http: &HttpInner,
-    headers: &HeaderMap,
-) -> Result<Option<Arc<crate::server::Identity>>, ()> {
-    use crate::server::auth::Authorization;
-    let header = headers
-        .get(http::header::AUTHORIZATION)
-        .map(|v| v.as_bytes());
-    match http.server.bearer_tokens().authorize(header) {
-        Authorization::Anonymous => Ok(None),
-        Authorization::Principal(p) => Ok(Some(p)),
-        Authorization::Refused => Err(()),
-    }
-}
-
-/// `401` for a credential the server does not accept.
-fn unauthorized() -> Response<Body> {
-    let mut response = wire::error(
-        StatusCode::UNAUTHORIZED,
-        error_codes::INVALID_REQUEST,
-        "unknown bearer token",
-    );
-    response.headers_mut().insert(
-        http::header::WWW_AUTHENTICATE,
-        http::HeaderValue::from_static("Bearer"),
-    );
-    response
 }

@@ -49,11 +49,12 @@ pub(super) fn is_modern(http: &HttpInner, headers: &HeaderMap, message: &Message
     }
 }
 
-/// Answers a modern POST.
+/// Answers a modern POST of `principal` (the identity its credential proved, docs/auth.md).
 pub(super) async fn post(
     http: Arc<HttpInner>,
     headers: &HeaderMap,
     message: Message,
+    principal: Option<Arc<crate::server::Identity>>,
 ) -> Response<Body> {
     let request = match message {
         Message::Request(r) => r,
@@ -85,8 +86,6 @@ pub(super) async fn post(
         };
         Some(slot)
     };
-    // Checked in `HttpInner::handle`: a refused token never gets here.
-    let principal = super::principal(&http, headers).ok().flatten();
     answer(http, Checked { request, meta }, slot, principal).await
 }
 

@@ -20,12 +20,16 @@ use tokio_util::sync::CancellationToken;
 use super::session::{ActivityGuard, HttpSession, Routed};
 use super::stream::Tail;
 use super::{HttpInner, ResponseMode, wire};
-use crate::server::ClientSession;
+use crate::server::{ClientSession, Identity};
 use crate::service::FrameKind;
 
-/// Answers a POST. Once the body is read, every HTTP error answering a request carries that
-/// request's id.
-pub(super) async fn post(http: Arc<HttpInner>, request: Request<Body>) -> Response<Body> {
+/// Answers a POST of `caller`. Once the body is read, every HTTP error answering a request
+/// carries that request's id.
+pub(super) async fn post(
+    http: Arc<HttpInner>,
+    request: Request<Body>,
+    caller: Option<Arc<Identity>>,
+) -> Response<Body> {
     let (parts, body) = request.into_parts();
     let message = match read_message(&http, &parts.headers, body).await {
         Ok(message) => message,
@@ -35,7 +39,7 @@ pub(super) async fn post(http: Arc<HttpInner>, request: Request<Body>) -> Respon
         Message::Request(r) => Some(r.id.clone()),
         _ => None,
     };
-    let response = match serve_post(http, &parts.headers, message).await {
+    let response = match serve_post(http, &parts.headers, message, caller).await {
         Ok(response) | Err(response) => response,
     };
     match id {
@@ -77,15 +81,16 @@ async fn serve_post(
     http: Arc<HttpInner>,
     headers: &HeaderMap,
     message: Message,
+    caller: Option<Arc<Identity>>,
 ) -> Result<Response<Body>, Response<Body>> {
     if super::modern::is_modern(&http, headers, &message) {
-        return Ok(super::modern::post(http.clone(), headers, message).await);
+        return Ok(super::modern::post(http.clone(), headers, message, caller).await);
     }
     let is_initialize = matches!(&message, Message::Request(r) if r.method == methods::INITIALIZE);
     if !is_initialize {
         wire::check_protocol_version(headers)?;
     }
-    let (session, opens_session) = choose_session(&http, headers, is_initialize).await?;
+    let (session, opens_session) = choose_session(&http, headers, is_initialize, caller).await?;
     let activity = session.activity();
     let request = match message {
         Message::Request(r) => r,
@@ -102,26 +107,27 @@ async fn serve_post(
     Ok(exchange.answer(routed, activity).await)
 }
 
-/// The session a message goes to, and whether this POST opens it (a new session's id goes back
-/// in the answer's header).
+/// The session a message of `caller` goes to, and whether this POST opens it (a new session's
+/// id goes back in the answer's header). A new session belongs to `caller` (docs/auth.md).
 async fn choose_session(
     http: &Arc<HttpInner>,
     headers: &HeaderMap,
     is_initialize: bool,
+    caller: Option<Arc<Identity>>,
 ) -> Result<(Arc<HttpSession>, bool), Response<Body>> {
     if http.config.stateless {
         // Every POST is served by a session of its own, which ends after its answer.
         let preinitialized = (!is_initialize).then(|| stateless_client(headers));
-        return Ok((http.create_session(preinitialized).await, false));
+        return Ok((http.create_session(preinitialized, caller).await, false));
     }
     if is_initialize && !headers.contains_key(SESSION_ID) {
         let limit = http.config.max_sessions;
         if http.sessions.local().len() >= limit {
             return Err(wire::too_many_sessions(limit));
         }
-        return Ok((http.create_session(None).await, true));
+        return Ok((http.create_session(None, caller).await, true));
     }
-    Ok((http.find_session(headers).await?, false))
+    Ok((http.find_session(headers, caller.as_deref()).await?, false))
 }
 
 /// The client a stateless request stands for: it never initialized, so it counts as a client

@@ -116,6 +116,9 @@ pub(crate) struct HttpSession {
     pub(crate) last_touch: Mutex<Option<Instant>>,
     /// The server's hub, told of events this session's stream lost to a slow reader.
     pub(crate) events: EventHub,
+    /// The identity that initialized the session: its later requests must prove the same
+    /// subject (docs/auth.md).
+    pub(crate) identity: Option<Arc<crate::server::Identity>>,
 }
 
 impl HttpSession {
@@ -141,6 +144,7 @@ impl HttpSession {
             ended_everywhere: std::sync::atomic::AtomicBool::new(false),
             last_touch: Mutex::new(None),
             events,
+            identity: None,
         }
     }
 

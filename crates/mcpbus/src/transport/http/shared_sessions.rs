@@ -108,7 +108,11 @@ impl SharedSessions {
         if let Some(session) = self.local.get(&id) {
             return Ok(session);
         }
-        let copy = http.start_session(id.clone(), Some(client), false).await;
+        // The session stays its initializer's here too: the same subject is required.
+        let identity = record.identity.map(Arc::new);
+        let copy = http
+            .start_session(id.clone(), Some(client), false, identity)
+            .await;
         http.server.set_agent_id(&id, &record.agent_id);
         self.local.insert(copy.clone());
         tracing::info!(session = %id, "serving a session created by another replica");

@@ -19,7 +19,7 @@ use crate::webhooks::{SubscribeRequest, WebhookSecret, Webhooks};
 /// `events/subscribe`.
 pub(crate) async fn subscribe(params: Option<Value>, ctx: Context) -> Result<Value, ErrorObject> {
     let webhooks = served(&ctx)?;
-    let principal = principal(&ctx)?;
+    let identity = identity(&ctx)?;
     let p: SubscribeEventsRequestParams = parse_params(params)?;
     if p.delivery.mode != "webhook" {
         return Err(ErrorObject::invalid_params(format_args!(
@@ -30,7 +30,8 @@ pub(crate) async fn subscribe(params: Option<Value>, ctx: Context) -> Result<Val
     let secret = WebhookSecret::parse(&p.delivery.secret).map_err(ErrorObject::invalid_params)?;
     let events = subscription(&ctx, &p.subscription, DeliveryMode::Webhook)?;
     let request = SubscribeRequest {
-        principal,
+        principal: identity.subject.clone(),
+        identity,
         name: p.subscription.name.clone(),
         arguments: p.subscription.arguments.clone(),
         events,
@@ -49,7 +50,7 @@ pub(crate) async fn unsubscribe(
     ctx: &Context,
 ) -> Result<Value, ErrorObject> {
     let webhooks = served(ctx)?;
-    let principal = principal(ctx)?;
+    let principal = identity(ctx)?.subject.clone();
     let p: UnsubscribeEventsRequestParams = parse_params(params)?;
     webhooks
         .unsubscribe(&principal, &p.delivery.url, &p.name, p.arguments.as_ref())
@@ -68,16 +69,13 @@ fn served(ctx: &Context) -> Result<&Webhooks, ErrorObject> {
         .ok_or_else(|| ErrorObject::unsupported("deliveryMode", DeliveryMode::Webhook.as_str()))
 }
 
-/// SEP-3415: webhook calls without an authenticated principal are Forbidden.
-fn principal(ctx: &Context) -> Result<Arc<str>, ErrorObject> {
-    ctx.session
-        .authenticated
-        .as_ref()
-        .map(|i| i.subject.clone())
-        .ok_or_else(|| {
-            ErrorObject::forbidden(
-                "webhook subscriptions need an authenticated principal (a bearer token; \
-             docs/protocol.md 3.6.1)",
-            )
-        })
+/// SEP-3415: webhook calls without an authenticated principal are Forbidden. A subscription
+/// is keyed by the identity's subject.
+fn identity(ctx: &Context) -> Result<Arc<crate::server::Identity>, ErrorObject> {
+    ctx.session.authenticated.clone().ok_or_else(|| {
+        ErrorObject::forbidden(
+            "webhook subscriptions need an authenticated principal (a bearer token or an OAuth \
+             access token; docs/auth.md)",
+        )
+    })
 }
