@@ -15,7 +15,7 @@ use super::discovery::{
 use super::pkce::{Pkce, random_token};
 use super::registration::{ClientIdentity, client_for};
 use super::store::Tokens;
-use super::token::{TokenRequest, request_tokens};
+use super::token::{TokenRequest, exchange_for_id_jag, request_tokens};
 use super::urls::http_url;
 use super::{Grant, OAuthError};
 use crate::util::lock;
@@ -235,13 +235,12 @@ impl Authorizer {
             ),
             Grant::JwtBearer(source) => {
                 let assertion = source.assertion().await.map_err(OAuthError::Assertion)?;
-                with_scope(
-                    request
-                        .param("grant_type", grant)
-                        .param("assertion", assertion)
-                        .param("resource", target.resource.clone()),
-                    &scopes,
-                )
+                jwt_bearer(request, assertion, target, &scopes)
+            }
+            Grant::EnterpriseManaged(idp) => {
+                let (issuer, resource) = (&meta.issuer, &target.resource);
+                let jag = exchange_for_id_jag(&self.agent, idp, issuer, resource, &scopes).await?;
+                jwt_bearer(request, jag, target, &scopes)
             }
         };
         let tokens = request_tokens(&self.agent, meta, &client, request).await?;
@@ -310,6 +309,20 @@ impl Authorizer {
             .param("code_verifier", pkce.verifier)
             .param("resource", target.resource.clone()))
     }
+}
+
+/// A JWT bearer grant request for `assertion`.
+fn jwt_bearer<'a>(
+    request: TokenRequest<'a>,
+    assertion: String,
+    target: &Target,
+    scopes: &[String],
+) -> TokenRequest<'a> {
+    let request = request
+        .param("grant_type", super::JWT_BEARER_GRANT_TYPE)
+        .param("assertion", assertion)
+        .param("resource", target.resource.clone());
+    with_scope(request, scopes)
 }
 
 /// Adds `scope` when there are scopes.

@@ -119,6 +119,32 @@ pub enum Grant {
     /// The JWT bearer grant (RFC 7523): a JWT from elsewhere (workload identity federation)
     /// is exchanged for tokens. A refused assertion is reported, never retried.
     JwtBearer(Arc<dyn AssertionSource>),
+    /// Enterprise-managed authorization (SEP-990): the user's ID token is exchanged at the
+    /// enterprise identity provider for an identity assertion grant (ID-JAG, RFC 8693 token
+    /// exchange), which the MCP authorization server takes as a JWT bearer grant.
+    EnterpriseManaged(Arc<EnterpriseIdp>),
+}
+
+/// The identity provider of [`Grant::EnterpriseManaged`].
+#[derive(Clone)]
+pub struct EnterpriseIdp {
+    /// The identity provider's token endpoint (where the ID token is exchanged).
+    pub token_endpoint: String,
+    /// The client id at the identity provider.
+    pub client_id: String,
+    /// The client secret at the identity provider, if it has one (sent in the body).
+    pub client_secret: Option<String>,
+    /// The user's ID token from the identity provider.
+    pub id_token: Arc<dyn AssertionSource>,
+}
+
+impl std::fmt::Debug for EnterpriseIdp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnterpriseIdp")
+            .field("token_endpoint", &self.token_endpoint)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Grant {
@@ -133,7 +159,7 @@ impl Grant {
         match self {
             Grant::AuthorizationCode(_) => "authorization_code",
             Grant::ClientCredentials => "client_credentials",
-            Grant::JwtBearer(_) => JWT_BEARER_GRANT_TYPE,
+            Grant::JwtBearer(_) | Grant::EnterpriseManaged(_) => JWT_BEARER_GRANT_TYPE,
         }
     }
 }
@@ -235,6 +261,14 @@ impl OAuthConfig {
     pub fn jwt_bearer(client_id: impl Into<String>, source: impl AssertionSource) -> Self {
         let mut config = OAuthConfig::new(Grant::JwtBearer(Arc::new(source)));
         config.client = Some(PreRegisteredClient::new(client_id));
+        config
+    }
+
+    /// Enterprise-managed authorization as `client` (its credentials at the MCP authorization
+    /// server), with ID tokens of `idp`.
+    pub fn enterprise_managed(client: PreRegisteredClient, idp: EnterpriseIdp) -> Self {
+        let mut config = OAuthConfig::new(Grant::EnterpriseManaged(Arc::new(idp)));
+        config.client = Some(client);
         config
     }
 

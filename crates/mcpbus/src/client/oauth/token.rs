@@ -4,13 +4,14 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::OAuthError;
 use super::agent::Agent;
 use super::challenge::split_scope;
 use super::discovery::AuthorizationServerMetadata;
 use super::jwt::unix_now;
 use super::registration::ClientIdentity;
 use super::store::Tokens;
+use super::urls::http_url;
+use super::{EnterpriseIdp, OAuthError};
 
 /// A successful token response (RFC 6749 section 5.1).
 #[derive(Deserialize)]
@@ -95,4 +96,73 @@ pub(crate) async fn request_tokens(
         expires_at: expires_in.map(|s| unix_now().saturating_add(s)),
         scopes,
     })
+}
+
+/// The token exchange grant (RFC 8693).
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// The token type of an identity assertion grant (SEP-990).
+const ID_JAG: &str = "urn:ietf:params:oauth:token-type:id-jag";
+
+/// What a token exchange answers (RFC 8693 section 2.2.1).
+#[derive(Deserialize)]
+struct ExchangeAnswer {
+    access_token: String,
+    #[serde(default)]
+    issued_token_type: Option<String>,
+}
+
+/// Exchanges the user's ID token at the identity provider for an identity assertion grant
+/// (ID-JAG) for the authorization server `audience` and the resource `resource` (SEP-990).
+pub(crate) async fn exchange_for_id_jag(
+    agent: &Agent,
+    idp: &EnterpriseIdp,
+    audience: &str,
+    resource: &str,
+    scopes: &[String],
+) -> Result<String, OAuthError> {
+    let url = http_url("identity provider token endpoint", &idp.token_endpoint)?;
+    let id_token = idp
+        .id_token
+        .assertion()
+        .await
+        .map_err(OAuthError::Assertion)?;
+    let mut form: Vec<(String, String)> = [
+        ("grant_type", TOKEN_EXCHANGE),
+        ("requested_token_type", ID_JAG),
+        ("audience", audience),
+        ("resource", resource),
+        ("subject_token", &id_token),
+        (
+            "subject_token_type",
+            "urn:ietf:params:oauth:token-type:id_token",
+        ),
+        ("client_id", &idp.client_id),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    if let Some(secret) = &idp.client_secret {
+        form.push(("client_secret".into(), secret.clone()));
+    }
+    if !scopes.is_empty() {
+        form.push(("scope".into(), scopes.join(" ")));
+    }
+    let answer = agent.post_form(&url, &form, Vec::new()).await?;
+    if !answer.status.is_success() {
+        let (error, description) = answer.oauth_error();
+        return Err(OAuthError::TokenEndpoint {
+            url: answer.url.clone(),
+            grant: TOKEN_EXCHANGE.into(),
+            status: answer.status,
+            error,
+            description: description.or_else(|| Some(answer.quoted_body())),
+        });
+    }
+    let exchanged: ExchangeAnswer = answer.json()?;
+    match exchanged.issued_token_type.as_deref() {
+        None | Some(ID_JAG) => Ok(exchanged.access_token),
+        Some(other) => Err(OAuthError::InvalidTokenResponse(format!(
+            "the identity provider issued a {other:?}, not an identity assertion grant"
+        ))),
+    }
 }
