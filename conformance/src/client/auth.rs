@@ -72,6 +72,8 @@ pub(crate) const SUPPORTED_2026: &[&str] = &[
 pub(crate) const EXTENSIONS: &[&str] = &[
     "auth/client-credentials-basic",
     "auth/client-credentials-jwt",
+    "auth/dpop",
+    "auth/dpop-nonce",
     "auth/enterprise-managed-authorization",
     "auth/wif-jwt-bearer",
 ];

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)] // tests unwrap to fail loudly
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,6 +44,9 @@ struct Mock {
     /// What happened, in order.
     log: Mutex<Vec<String>>,
     issued: AtomicUsize,
+    /// DPoP mode: the authorization server binds tokens, the resource server wants DPoP proofs
+    /// carrying its nonce.
+    dpop: AtomicBool,
 }
 
 impl Mock {
@@ -131,8 +134,20 @@ async fn as_metadata(State(m): Shared) -> Response {
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic"],
         "authorization_response_iss_parameter_supported": true,
+        "dpop_signing_alg_values_supported":
+            if m.dpop.load(Ordering::SeqCst) { json!(["ES256"]) } else { Value::Null },
     }))
     .into_response()
+}
+
+/// The claims of a JWT (unverified: the library's own tests check signatures).
+fn claims(jwt: &str) -> Value {
+    use base64::Engine;
+    let part = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
 }
 
 async fn register(State(m): Shared, body: Bytes) -> Response {
@@ -169,7 +184,18 @@ async fn token(State(m): Shared, headers: HeaderMap, body: Bytes) -> Response {
         },
         other => panic!("unexpected grant {other}"),
     };
-    axum::Json(m.issue(scopes)).into_response()
+    let mut answer = m.issue(scopes);
+    // Without a proof the token is a plain Bearer one, as RFC 9449 section 5 has it.
+    if let Some(proof) = headers
+        .get("dpop")
+        .filter(|_| m.dpop.load(Ordering::SeqCst))
+    {
+        let proof = claims(proof.to_str().unwrap());
+        assert_eq!(proof["htm"], "POST");
+        assert_eq!(proof["htu"], format!("{}/token", m.issuer.lock().unwrap()));
+        answer["token_type"] = json!("DPoP");
+    }
+    axum::Json(answer).into_response()
 }
 
 fn base64_encode(bytes: &[u8]) -> String {
@@ -185,16 +211,21 @@ async fn mcp(State(m): Shared, headers: HeaderMap, body: Bytes) -> Response {
         "{}/.well-known/oauth-protected-resource/mcp",
         m.origin.lock().unwrap()
     );
+    let dpop = m.dpop.load(Ordering::SeqCst);
+    let scheme = if dpop { "DPoP" } else { "Bearer" };
     let bearer = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| v.strip_prefix(&format!("{scheme} ")));
     let scopes = bearer.and_then(|t| m.tokens.lock().unwrap().get(t).cloned());
     let Some(scopes) = scopes else {
         m.log(format!("401 {method}"));
-        let challenge = format!(r#"Bearer resource_metadata="{prm}", scope="read""#);
+        let challenge = format!(r#"{scheme} resource_metadata="{prm}", scope="read""#);
         return (StatusCode::UNAUTHORIZED, [("www-authenticate", challenge)]).into_response();
     };
+    if dpop && let Some(refusal) = check_proof(&m, &headers, bearer.unwrap_or_default(), &method) {
+        return refusal;
+    }
     if method == "tools/call" && !scopes.iter().any(|s| s == "write") {
         m.log(format!("403 {method}"));
         let challenge = format!(
@@ -210,6 +241,27 @@ async fn mcp(State(m): Shared, headers: HeaderMap, body: Bytes) -> Response {
         _ => return StatusCode::ACCEPTED.into_response(),
     };
     axum::Json(json!({"jsonrpc": "2.0", "id": message["id"], "result": result})).into_response()
+}
+
+/// Checks the DPoP proof of a request to the MCP endpoint; refuses once with the server's nonce
+/// (RFC 9449 section 9) until the proof carries it.
+fn check_proof(m: &Mock, headers: &HeaderMap, token: &str, method: &str) -> Option<Response> {
+    use sha2::Digest;
+    let proof = claims(headers["dpop"].to_str().unwrap());
+    assert_eq!(proof["htm"], "POST");
+    assert_eq!(proof["htu"], m.resource());
+    let ath = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(token))
+    };
+    assert_eq!(proof["ath"], ath.as_str());
+    if proof["nonce"] == "rs-nonce" {
+        return None;
+    }
+    m.log(format!("nonce {method}"));
+    let challenge = r#"DPoP error="use_dpop_nonce""#;
+    let headers = [("www-authenticate", challenge), ("dpop-nonce", "rs-nonce")];
+    Some((StatusCode::UNAUTHORIZED, headers).into_response())
 }
 
 fn routes(mock: Arc<Mock>) -> Router {
@@ -461,4 +513,41 @@ async fn an_https_authorization_server_is_reached_through_rustls() {
             .contains(&"token authorization_code".to_owned())
     );
     client.close().await;
+}
+
+#[tokio::test]
+async fn dpop_bound_tokens_carry_a_proof_with_the_servers_nonce() {
+    let mock = start().await;
+    mock.dpop.store(true, Ordering::SeqCst);
+    let count = Arc::new(AtomicUsize::new(0));
+    let client = connect(&mock, oauth(&mock, &count)).await.unwrap();
+    assert_eq!(client.list_tools().await.unwrap().len(), 1);
+    assert_eq!(
+        mock.events()[..5],
+        [
+            "401 initialize",
+            "register",
+            "authorize read",
+            "token authorization_code",
+            "nonce initialize"
+        ]
+    );
+    assert_eq!(
+        mock.events()
+            .iter()
+            .filter(|e| e.starts_with("nonce"))
+            .count(),
+        1
+    );
+    client.close().await;
+    // With DPoP switched off the client gets a plain Bearer token, which this resource server
+    // refuses: the request fails rather than loop.
+    let mut plain = oauth(&mock, &count);
+    plain.dpop = false;
+    let e = connect(&mock, plain).await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("401 Unauthorized to a token obtained"),
+        "{e}"
+    );
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderName, HeaderValue, USER_AGENT};
-use http::{Method, Request, StatusCode};
+use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
@@ -31,6 +31,7 @@ pub(crate) struct Answer {
     /// Where the request went (for error messages).
     pub(crate) url: String,
     pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
 }
 
@@ -159,13 +160,14 @@ impl Agent {
             fields.insert(name, value);
         }
         let exchange = self.exchange(url, request);
-        let (status, body) = tokio::time::timeout(self.timeout, exchange)
+        let (status, headers, body) = tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| failed(format!("no complete answer within {:?}", self.timeout)))?
             .map_err(failed)?;
         Ok(Answer {
             url: url.to_string(),
             status,
+            headers,
             body,
         })
     }
@@ -175,7 +177,7 @@ impl Agent {
         &self,
         url: &Url,
         request: Request<Full<Bytes>>,
-    ) -> Result<(StatusCode, Bytes), String> {
+    ) -> Result<(StatusCode, HeaderMap, Bytes), String> {
         let port = url
             .port_or_known_default()
             .ok_or_else(|| "no port".to_owned())?;
@@ -203,7 +205,7 @@ impl Agent {
 async fn exchange_over<S>(
     stream: S,
     request: Request<Full<Bytes>>,
-) -> Result<(StatusCode, Bytes), String>
+) -> Result<(StatusCode, HeaderMap, Bytes), String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -224,7 +226,7 @@ where
             .await
             .map_err(|e| format!("reading the answer failed: {e}"))?
             .to_bytes();
-        Ok((parts.status, body))
+        Ok((parts.status, parts.headers, body))
     }
     .await;
     driver.abort();

@@ -7,11 +7,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use http::header::{AUTHORIZATION, HeaderName};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use url::Url;
 
 use super::agent::Agent;
 use super::challenge::{BearerChallenge, challenges_in};
+use super::dpop::Dpop;
 use super::flow::Target;
 use super::jwt::unix_now;
 use super::store::{StoredCredentials, Tokens};
@@ -21,11 +23,14 @@ use crate::util::lock;
 
 /// How many times a request is sent again because another request renewed the token meanwhile.
 const MAX_STALE_RETRIES: u32 = 3;
+/// How many times a request is sent again with a new DPoP nonce of the MCP server.
+const MAX_NONCE_RETRIES: u32 = 2;
 
-/// The `Authorization` header value of a request, and the token generation it carries.
+/// The headers that authorize a request (`Authorization`, and `DPoP` for a DPoP-bound token),
+/// and the token generation they carry.
 #[derive(Debug, Clone)]
 pub(crate) struct Credential {
-    pub(crate) value: Option<HeaderValue>,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) generation: u64,
 }
 
@@ -36,6 +41,7 @@ pub(crate) struct Attempts {
     pub(super) authorized: bool,
     step_ups: u32,
     stale: u32,
+    nonces: u32,
 }
 
 /// What the transport does after an answer.
@@ -55,6 +61,8 @@ pub(super) struct State {
     generation: u64,
     /// The last discovery, to refresh an expired token without discovering again.
     pub(super) target: Option<Arc<Target>>,
+    /// The DPoP key, once DPoP is used (or a stored key was loaded).
+    pub(super) dpop: Option<Arc<Dpop>>,
 }
 
 /// The OAuth client of one HTTP client transport.
@@ -98,9 +106,10 @@ impl Authorizer {
         })
     }
 
-    /// The credential for the next request: the current access token, loaded from the store at
-    /// first use and refreshed first when it has expired and can be.
-    pub(crate) async fn credential(&self) -> Credential {
+    /// The credential for the next request (`method` to the MCP endpoint): the current access
+    /// token, loaded from the store at first use and refreshed first when it has expired and
+    /// can be; a DPoP-bound token with a fresh proof.
+    pub(crate) async fn credential(&self, method: &Method) -> Credential {
         let needs_work = {
             let state = lock(&self.state);
             !state.loaded || (state.target.is_some() && refreshable_expired(&state.entry))
@@ -122,15 +131,43 @@ impl Authorizer {
             }
         }
         let state = lock(&self.state);
-        let value = state
-            .entry
-            .tokens
-            .as_ref()
-            .and_then(|t| HeaderValue::from_str(&format!("Bearer {}", t.access_token)).ok());
+        let headers = match &state.entry.tokens {
+            Some(tokens) => self
+                .authorization(tokens, state.dpop.as_deref(), method)
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "cannot present the access token");
+                    Vec::new()
+                }),
+            None => Vec::new(),
+        };
         Credential {
-            value,
+            headers,
             generation: state.generation,
         }
+    }
+
+    /// `Authorization: Bearer …`, or `Authorization: DPoP …` with its proof.
+    fn authorization(
+        &self,
+        tokens: &Tokens,
+        dpop: Option<&Dpop>,
+        method: &Method,
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, OAuthError> {
+        let value = |text: String| {
+            HeaderValue::from_str(&text).map_err(|_| {
+                OAuthError::InvalidTokenResponse("the token is no header value".into())
+            })
+        };
+        let token = &tokens.access_token;
+        if tokens.token_type != "DPoP" {
+            return Ok(vec![(AUTHORIZATION, value(format!("Bearer {token}"))?)]);
+        }
+        let dpop = dpop.ok_or_else(|| OAuthError::Crypto("the DPoP key is lost".into()))?;
+        let proof = dpop.proof(method.as_str(), &self.server, Some(token))?;
+        Ok(vec![
+            (AUTHORIZATION, value(format!("DPoP {token}"))?),
+            (HeaderName::from_static("dpop"), value(proof)?),
+        ])
     }
 
     /// Loads what the store holds for this server, once.
@@ -145,12 +182,30 @@ impl Authorizer {
                 StoredCredentials::default()
             }
         };
+        let mut loaded = loaded;
+        let dpop = match loaded.dpop_key.as_deref().map(Dpop::from_stored) {
+            Some(Ok(dpop)) => Some(Arc::new(dpop)),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "the stored DPoP key is unusable");
+                None
+            }
+            None => None,
+        };
+        if dpop.is_none()
+            && loaded
+                .tokens
+                .as_ref()
+                .is_some_and(|t| t.token_type == "DPoP")
+        {
+            loaded.tokens = None; // bound to a key that is gone
+        }
         let mut state = lock(&self.state);
         state.loaded = true;
         if loaded.tokens.is_some() {
             state.generation += 1;
         }
         state.entry = loaded;
+        state.dpop = dpop;
     }
 
     /// Decides what to do about an answer with `status` and `headers` to a request that carried
@@ -162,6 +217,16 @@ impl Authorizer {
         sent: u64,
         attempts: &mut Attempts,
     ) -> Result<Next, OAuthError> {
+        let dpop = lock(&self.state).dpop.clone();
+        let new_nonce = match (dpop, headers.get("dpop-nonce")) {
+            (Some(dpop), Some(nonce)) => nonce.to_str().is_ok_and(|n| dpop.set_rs_nonce(n)),
+            _ => false,
+        };
+        if status == StatusCode::UNAUTHORIZED && new_nonce && attempts.nonces < MAX_NONCE_RETRIES {
+            // RFC 9449 section 9: the server wants its nonce in the proof; nothing else changes.
+            attempts.nonces += 1;
+            return Ok(Next::Retry);
+        }
         match status {
             StatusCode::UNAUTHORIZED => self.unauthorized(headers, sent, attempts).await,
             StatusCode::FORBIDDEN => self.forbidden(headers, sent, attempts).await,

@@ -62,17 +62,23 @@ pub struct BearerChallenge {
     pub error: Option<String>,
     /// The human-readable error description.
     pub error_description: Option<String>,
+    /// Whether the server (also) challenged with the `DPoP` scheme (RFC 9449 section 7.1):
+    /// it accepts sender-constrained tokens.
+    pub dpop: bool,
 }
 
 impl BearerChallenge {
-    /// The `Bearer` challenge among `challenges`, if there is one.
+    /// The `Bearer` challenge among `challenges`, else the `DPoP` one (same parameters), if
+    /// there is one.
     pub fn find(challenges: &[Challenge]) -> Option<BearerChallenge> {
-        let bearer = challenges.iter().find(|c| c.is_scheme("Bearer"))?;
+        let dpop = challenges.iter().find(|c| c.is_scheme("DPoP"));
+        let bearer = challenges.iter().find(|c| c.is_scheme("Bearer")).or(dpop)?;
         Some(BearerChallenge {
             resource_metadata: bearer.param("resource_metadata").map(str::to_owned),
             scope: bearer.param("scope").map(split_scope),
             error: bearer.param("error").map(str::to_owned),
             error_description: bearer.param("error_description").map(str::to_owned),
+            dpop: dpop.is_some(),
         })
     }
 
@@ -322,7 +328,13 @@ mod tests {
         let bearer = BearerChallenge::find(&all).unwrap();
         assert_eq!(bearer.scope, Some(vec!["s1".to_owned()]));
         assert!(bearer.is_insufficient_scope());
+        assert!(bearer.dpop);
         assert_eq!(all[3].param("ALGS"), Some("ES256"));
+        let dpop = parse_www_authenticate(r#"DPoP error="use_dpop_nonce", resource_metadata="u""#)
+            .unwrap();
+        let dpop = BearerChallenge::find(&dpop).unwrap();
+        assert!(dpop.dpop && dpop.error.as_deref() == Some("use_dpop_nonce"));
+        assert_eq!(dpop.resource_metadata.as_deref(), Some("u"));
     }
 
     #[test]

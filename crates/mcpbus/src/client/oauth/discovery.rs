@@ -23,6 +23,12 @@ pub struct ProtectedResourceMetadata {
     /// The scopes the resource knows (the fallback of scope selection).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes_supported: Option<Vec<String>>,
+    /// The DPoP proof algorithms the resource accepts (RFC 9449 section 5.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
+    /// Whether the resource accepts DPoP-bound tokens only.
+    #[serde(default)]
+    pub dpop_bound_access_tokens_required: bool,
 }
 
 /// OAuth 2.0 authorization server metadata (RFC 8414 section 2; OpenID Connect Discovery
@@ -62,6 +68,9 @@ pub struct AuthorizationServerMetadata {
     /// Whether authorization responses carry `iss` (RFC 9207).
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
+    /// The DPoP proof algorithms the server accepts (RFC 9449 section 5.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
 }
 
 impl AuthorizationServerMetadata {

@@ -12,6 +12,7 @@ use super::discovery::{
     AuthorizationServerMetadata, ProtectedResourceMetadata, authorization_server,
     protected_resource,
 };
+use super::dpop::Dpop;
 use super::pkce::{Pkce, random_token};
 use super::registration::{ClientIdentity, client_for};
 use super::store::Tokens;
@@ -154,11 +155,13 @@ impl Authorizer {
         let Some(Tokens {
             refresh_token: Some(refresh),
             scopes,
+            token_type,
             ..
         }) = tokens
         else {
             return Err(OAuthError::InvalidConfig("no refresh token".into()));
         };
+        let tokens_are_dpop = token_type == "DPoP";
         let client = client_for(&self.agent, &self.config, &target.server, &mut entry).await?;
         let request = TokenRequest {
             form: Vec::new(),
@@ -168,7 +171,20 @@ impl Authorizer {
         .param("grant_type", "refresh_token")
         .param("refresh_token", refresh)
         .param("resource", target.resource.clone());
-        let outcome = request_tokens(&self.agent, &target.server, &client, request).await;
+        let dpop = if tokens_are_dpop {
+            let dpop = lock(&self.state).dpop.clone();
+            Some(dpop.ok_or_else(|| OAuthError::Crypto("the DPoP key is lost".into()))?)
+        } else {
+            None
+        };
+        let outcome = request_tokens(
+            &self.agent,
+            &target.server,
+            &client,
+            request,
+            dpop.as_deref(),
+        )
+        .await;
         match outcome {
             Ok(tokens) => {
                 tracing::debug!("refreshed the access token");
@@ -243,10 +259,42 @@ impl Authorizer {
                 jwt_bearer(request, jag, target, &scopes)
             }
         };
-        let tokens = request_tokens(&self.agent, meta, &client, request).await?;
+        let dpop = self.dpop_for(target, challenge).await?;
+        let tokens = request_tokens(&self.agent, meta, &client, request, dpop.as_deref()).await?;
         tracing::info!(issuer = %meta.issuer, scopes = ?tokens.scopes, "obtained an access token");
         self.install(tokens).await;
         Ok(())
+    }
+
+    /// The DPoP key to bind new tokens to, when DPoP is wanted, the authorization server signs
+    /// ES256 proofs and the MCP server takes DPoP (challenged with it, or its metadata says);
+    /// created and stored at first use.
+    async fn dpop_for(
+        &self,
+        target: &Target,
+        challenge: &BearerChallenge,
+    ) -> Result<Option<Arc<Dpop>>, OAuthError> {
+        let resource = &target.resource_metadata;
+        let resource_takes = challenge.dpop
+            || resource.dpop_bound_access_tokens_required
+            || Dpop::supported(resource.dpop_signing_alg_values_supported.as_deref());
+        let server_takes =
+            Dpop::supported(target.server.dpop_signing_alg_values_supported.as_deref());
+        if !(self.config.dpop && resource_takes && server_takes) {
+            return Ok(None);
+        }
+        if let Some(dpop) = lock(&self.state).dpop.clone() {
+            return Ok(Some(dpop));
+        }
+        let dpop = Arc::new(Dpop::generate()?);
+        let entry = {
+            let mut state = lock(&self.state);
+            state.dpop = Some(dpop.clone());
+            state.entry.dpop_key = Some(dpop.stored().to_owned());
+            state.entry.clone()
+        };
+        self.save(&entry).await;
+        Ok(Some(dpop))
     }
 
     /// The front channel of the authorization code grant; returns the token request for the

@@ -64,6 +64,32 @@ impl SigningKey {
         })
     }
 
+    /// A fresh P-256 key, and its PKCS#8 document (to keep it).
+    pub(crate) fn generate() -> Result<(SigningKey, Vec<u8>), OAuthError> {
+        let rng = SystemRandom::new();
+        let document = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(|_| OAuthError::Crypto("generating a P-256 key failed".into()))?;
+        let key = SigningKey::from_pkcs8_der(document.as_ref())?;
+        Ok((key, document.as_ref().to_vec()))
+    }
+
+    /// The public key as a JWK (RFC 7517; `kty` `EC`, `crv` `P-256`).
+    pub(crate) fn public_jwk(&self) -> Value {
+        use ring::signature::KeyPair;
+        // An uncompressed P-256 point: 0x04, then x and y (32 bytes each).
+        let point = self.pair.public_key().as_ref();
+        let (x, y) = point
+            .get(1..)
+            .unwrap_or_default()
+            .split_at(point.len().saturating_sub(1) / 2);
+        json!({
+            "kty": "EC",
+            "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(x),
+            "y": URL_SAFE_NO_PAD.encode(y),
+        })
+    }
+
     /// Names the key in the JWT header (`kid`), for servers that know several keys.
     pub fn with_key_id(mut self, key_id: impl Into<String>) -> Self {
         self.key_id = Some(key_id.into());
@@ -162,6 +188,20 @@ mod tests {
             .verify(input.as_bytes(), &signature)
             .unwrap();
         assert!(!format!("{key:?}").contains("pair"));
+    }
+
+    #[test]
+    fn generated_keys_publish_their_point_as_a_jwk() {
+        let (key, pkcs8) = SigningKey::generate().unwrap();
+        let again = SigningKey::from_pkcs8_der(&pkcs8).unwrap();
+        let jwk = key.public_jwk();
+        assert_eq!(jwk, again.public_jwk());
+        assert_eq!(jwk["kty"], "EC");
+        for c in ["x", "y"] {
+            let bytes = URL_SAFE_NO_PAD.decode(jwk[c].as_str().unwrap()).unwrap();
+            assert_eq!(bytes.len(), 32, "{c}");
+        }
+        assert!(jwk.get("d").is_none(), "no private part");
     }
 
     #[test]

@@ -55,6 +55,7 @@ mod authorize;
 pub(crate) mod authorizer;
 mod challenge;
 mod discovery;
+mod dpop;
 mod error;
 mod flow;
 mod jwt;
@@ -200,6 +201,9 @@ pub struct OAuthConfig {
     /// DER-encoded CA certificates trusted besides the Mozilla roots, for authorization
     /// servers behind a private CA.
     pub extra_root_certificates: Vec<Vec<u8>>,
+    /// Use DPoP-bound tokens (RFC 9449, ES256) when the authorization server offers them and
+    /// the MCP server takes them (default `true`).
+    pub dpop: bool,
 }
 
 impl std::fmt::Debug for OAuthConfig {
@@ -213,6 +217,7 @@ impl std::fmt::Debug for OAuthConfig {
             .field("scopes", &self.scopes)
             .field("store_key", &self.store_key)
             .field("max_step_ups", &self.max_step_ups)
+            .field("dpop", &self.dpop)
             .finish_non_exhaustive()
     }
 }
@@ -236,6 +241,7 @@ impl OAuthConfig {
             http_timeout: Duration::from_secs(30),
             authorization_timeout: Duration::from_secs(600),
             extra_root_certificates: Vec::new(),
+            dpop: true,
         }
     }
 

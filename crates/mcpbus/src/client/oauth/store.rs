@@ -84,7 +84,7 @@ impl Tokens {
 }
 
 /// What is kept for one MCP server.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct StoredCredentials {
     /// The issuer of the authorization server the registration and tokens belong to; when the
     /// server's metadata names another one, both are dropped (they are never sent elsewhere).
@@ -97,6 +97,20 @@ pub struct StoredCredentials {
     /// The current tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<Tokens>,
+    /// The DPoP key DPoP-bound tokens are bound to (a PKCS#8 document, base64url).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_key: Option<String>,
+}
+
+impl std::fmt::Debug for StoredCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredCredentials")
+            .field("issuer", &self.issuer)
+            .field("client", &self.client)
+            .field("tokens", &self.tokens)
+            .field("dpop_key", &self.dpop_key.as_ref().map(|_| "…"))
+            .finish()
+    }
 }
 
 /// Keeps [`StoredCredentials`] per MCP server (the key is the server's URL unless configured
@@ -330,6 +344,7 @@ mod tests {
                 expires_at: Some(100),
                 scopes: vec!["a".into()],
             }),
+            dpop_key: Some("k3y".into()),
         }
     }
 
@@ -384,6 +399,7 @@ mod tests {
     fn secrets_stay_out_of_debug_output() {
         let text = format!("{:?}", sample());
         assert!(!text.contains("s3cret") && !text.contains("\"at\"") && !text.contains("rt\""));
+        assert!(!text.contains("k3y"), "{text}");
         assert!(text.contains("client_id: \"c\""), "{text}");
         let tokens = sample().tokens.unwrap();
         assert!(tokens.expired_at(70) && tokens.expired_at(100) && !tokens.expired_at(69));

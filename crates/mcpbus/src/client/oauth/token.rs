@@ -4,9 +4,13 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::agent::Agent;
+use http::StatusCode;
+use http::header::{HeaderName, HeaderValue};
+
+use super::agent::{Agent, Answer};
 use super::challenge::split_scope;
 use super::discovery::AuthorizationServerMetadata;
+use super::dpop::Dpop;
 use super::jwt::unix_now;
 use super::registration::ClientIdentity;
 use super::store::Tokens;
@@ -45,19 +49,27 @@ impl TokenRequest<'_> {
     }
 }
 
-/// Sends `request` to the token endpoint of `meta`, authenticated as `client`.
+/// Sends `request` to the token endpoint of `meta`, authenticated as `client`, with a DPoP
+/// proof when `dpop` is given (sent again once with the server's nonce when it asks for one).
 pub(crate) async fn request_tokens(
     agent: &Agent,
     meta: &AuthorizationServerMetadata,
     client: &ClientIdentity,
     request: TokenRequest<'_>,
+    dpop: Option<&Dpop>,
 ) -> Result<Tokens, OAuthError> {
     let url = meta.token_endpoint()?;
     let mut form = request.form;
     let mut headers = Vec::new();
     client.authenticate(&meta.issuer, &mut form, &mut headers)?;
     let grant = form.first().map(|(_, v)| v.clone()).unwrap_or_default();
-    let answer = agent.post_form(&url, &form, headers).await?;
+    let mut answer = post_with_proof(agent, &url, &form, &headers, dpop).await?;
+    if let Some(dpop) = dpop
+        && let Some(nonce) = nonce_challenge(&answer)
+    {
+        dpop.set_as_nonce(&nonce);
+        answer = post_with_proof(agent, &url, &form, &headers, Some(dpop)).await?;
+    }
     if !answer.status.is_success() {
         let (error, description) = answer.oauth_error();
         return Err(OAuthError::TokenEndpoint {
@@ -69,12 +81,16 @@ pub(crate) async fn request_tokens(
         });
     }
     let token: TokenAnswer = answer.json()?;
-    if !token.token_type.eq_ignore_ascii_case("bearer") {
+    let token_type = if token.token_type.eq_ignore_ascii_case("bearer") {
+        "Bearer"
+    } else if dpop.is_some() && token.token_type.eq_ignore_ascii_case("dpop") {
+        "DPoP"
+    } else {
         return Err(OAuthError::InvalidTokenResponse(format!(
-            "token type {:?} is not supported (only Bearer)",
+            "token type {:?} is not supported (Bearer, or DPoP when asked for)",
             token.token_type
         )));
-    }
+    };
     if token.access_token.is_empty() {
         return Err(OAuthError::InvalidTokenResponse(
             "the access token is empty".into(),
@@ -91,11 +107,40 @@ pub(crate) async fn request_tokens(
     };
     Ok(Tokens {
         access_token: token.access_token,
-        token_type: "Bearer".into(),
+        token_type: token_type.into(),
         refresh_token: token.refresh_token.or(request.previous_refresh),
         expires_at: expires_in.map(|s| unix_now().saturating_add(s)),
         scopes,
     })
+}
+
+/// POSTs a token request, with a fresh DPoP proof when `dpop` is given.
+async fn post_with_proof(
+    agent: &Agent,
+    url: &url::Url,
+    form: &[(String, String)],
+    headers: &[(HeaderName, HeaderValue)],
+    dpop: Option<&Dpop>,
+) -> Result<Answer, OAuthError> {
+    let mut headers = headers.to_vec();
+    if let Some(dpop) = dpop {
+        let proof = dpop.proof("POST", url, None)?;
+        let proof = HeaderValue::from_str(&proof)
+            .map_err(|_| OAuthError::Crypto("the DPoP proof is no header value".into()))?;
+        headers.push((HeaderName::from_static("dpop"), proof));
+    }
+    agent.post_form(url, form, headers).await
+}
+
+/// The nonce of a `use_dpop_nonce` refusal (RFC 9449 section 8), if the answer is one.
+fn nonce_challenge(answer: &Answer) -> Option<String> {
+    if answer.status != StatusCode::BAD_REQUEST
+        || answer.oauth_error().0.as_deref() != Some("use_dpop_nonce")
+    {
+        return None;
+    }
+    let nonce = answer.headers.get("dpop-nonce")?.to_str().ok()?;
+    Some(nonce.to_owned())
 }
 
 /// The token exchange grant (RFC 8693).

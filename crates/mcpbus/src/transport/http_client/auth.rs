@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::AUTHORIZATION;
+use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -43,14 +43,14 @@ impl Resendable {
         }
     }
 
-    fn request(&self, authorization: Option<http::HeaderValue>) -> Request<Full<Bytes>> {
+    fn request(&self, authorization: Vec<(HeaderName, HeaderValue)>) -> Request<Full<Bytes>> {
         let mut request = Request::new(Full::new(self.body.clone()));
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = self.uri.clone();
         *request.version_mut() = self.version;
         *request.headers_mut() = self.headers.clone();
-        if let Some(value) = authorization {
-            request.headers_mut().insert(AUTHORIZATION, value);
+        for (name, value) in authorization {
+            request.headers_mut().insert(name, value);
         }
         request
     }
@@ -89,9 +89,9 @@ impl Shared {
             return self.send(request, self.config.request_timeout).await;
         };
         let request = Resendable::new(request).await;
-        let credential = oauth.credential().await;
+        let credential = oauth.credential(&request.method).await;
         self.send(
-            request.request(credential.value),
+            request.request(credential.headers),
             self.config.request_timeout,
         )
         .await
@@ -106,9 +106,9 @@ impl Shared {
         let request = Resendable::new(request).await;
         let mut attempts = Attempts::default();
         loop {
-            let credential = oauth.credential().await;
+            let credential = oauth.credential(&request.method).await;
             let resp = self
-                .send(request.request(credential.value), timeout)
+                .send(request.request(credential.headers), timeout)
                 .await?;
             let next = oauth
                 .answered(
