@@ -22,7 +22,10 @@
 //! requests, and the RFC 9207 `iss` check; the [`RedirectHandler`] takes the user to the
 //! authorization URL and returns the callback. Scopes follow the specification's strategy: the
 //! challenge's `scope`, else the resource's `scopes_supported`, else none (plus
-//! [`OAuthConfig::scopes`], and `offline_access` when the authorization server lists it).
+//! [`OAuthConfig::scopes`], and `offline_access` when the authorization server lists it). The
+//! other grants are client credentials, JWT bearer and enterprise-managed authorization (see
+//! [`Grant`]). Tokens are bound to a key with DPoP (RFC 9449) when both servers take it (see
+//! [`OAuthConfig::dpop`]).
 //!
 //! Registrations and tokens are kept in a [`TokenStore`] per server, bound to the issuer of the
 //! authorization server: when the server's metadata names another one, they are dropped and the
