@@ -8,8 +8,9 @@
 #   conformance/run-client.sh sse-retry ...    run only these scenarios
 #
 # The supported scenarios are the ones `mcpbus-conformance-client --list $SPEC_VERSION` prints
-# (2025-11-25 and 2026-07-28 have different sets); NOTES.md ("Client mode") says why the others
-# (the OAuth ones) are left out. Each scenario is run on its
+# (2025-11-25 and 2026-07-28 have different sets; both include the scored OAuth scenarios and
+# the OAuth extensions the client passes, which run with --force); NOTES.md ("Client mode") says
+# which are left out and why. Each scenario is run on its
 # own rather than through `--requirements`, because single-scenario runs are the strict ones:
 # they also fail on WARNING checks, on a client timeout and on a non-zero client exit, which a
 # suite run ignores.
@@ -58,6 +59,17 @@ else
 fi
 [[ ${#scenarios[@]} -gt 0 ]] || die "no scenarios to run"
 
+# Extension scenarios are "not on the spec timeline": with --spec-version the suite skips them
+# unless forced (a --requirements run forces them too).
+mapfile -t extensions < <("$binary" --extensions)
+is_extension() {
+    local e
+    for e in "${extensions[@]}"; do
+        [[ "$e" == "$1" ]] && return 0
+    done
+    return 1
+}
+
 work="$(mktemp -d)"
 out="${CONFORMANCE_OUT:-$work/results}"
 mkdir -p "$out"
@@ -75,8 +87,12 @@ failed=()
 for scenario in "${scenarios[@]}"; do
     log="$work/${scenario//\//_}.log"
     status=0
+    force=()
+    if is_extension "$scenario"; then
+        force=(--force)
+    fi
     conformance client --command "$binary" --scenario "$scenario" \
-        --spec-version "$SPEC_VERSION" -o "$out" >"$log" 2>&1 || status=$?
+        --spec-version "$SPEC_VERSION" "${force[@]}" -o "$out" >"$log" 2>&1 || status=$?
     counts="$(sed -n 's/^Passed: \(.*\)$/\1/p' "$log" | tail -n 1)"
     if [[ $status -eq 0 ]] && grep -q 'OVERALL: PASSED' "$log"; then
         passed+=("$scenario")

@@ -10,8 +10,10 @@
 //! printed on stderr and exits `1`; an unknown scenario or a missing URL exits `2`.
 //!
 //! `mcpbus-conformance-client --list [REVISION]` prints the scenarios supported at a spec
-//! revision (default 2025-11-25; 2026-07-28's are in [`modern`]), one a line. The client's era
-//! follows the revision the harness names in `MCP_CONFORMANCE_PROTOCOL_VERSION`.
+//! revision (default 2025-11-25; 2026-07-28's are in [`modern`]; the OAuth ones, scored and
+//! extensions, in [`auth`]), one a line; `--extensions` prints the OAuth extension scenarios
+//! among them (the suite runs those only with `--force` when a revision is named). The client's
+//! era follows the revision the harness names in `MCP_CONFORMANCE_PROTOCOL_VERSION`.
 //!
 //! The whole run is bounded by `MCPBUS_CLIENT_TIMEOUT_MS` (default 20000), below the suite's own
 //! 30 s limit, so that a hang is reported by this binary with a message rather than by the suite
@@ -21,6 +23,7 @@
 //! `conformance/run-client.sh` builds it and runs the suite's client scenarios it supports;
 //! `conformance/NOTES.md` ("Client mode") says which and why.
 
+mod auth;
 mod modern;
 mod scenarios;
 
@@ -63,6 +66,12 @@ async fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    if args.first().map(String::as_str) == Some("--extensions") {
+        for scenario in auth::EXTENSIONS {
+            println!("{scenario}");
+        }
+        return ExitCode::SUCCESS;
+    }
     // The harness appends the URL after whatever arguments the command line already had.
     let Some(url) = std::env::args().skip(1).last() else {
         eprintln!("{name}: usage: {name} <server-url> (with MCP_CONFORMANCE_SCENARIO set)");
@@ -79,8 +88,8 @@ async fn main() -> ExitCode {
         eprintln!(
             "{name}: scenario {scenario:?} is not supported; supported: {} (2025-11-25), {} \
              (2026-07-28)",
-            scenarios::SUPPORTED.join(", "),
-            modern::SUPPORTED.join(", ")
+            scenarios::supported("2025-11-25").join(", "),
+            scenarios::supported("2026-07-28").join(", ")
         );
         return ExitCode::from(2);
     };

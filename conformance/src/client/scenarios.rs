@@ -35,13 +35,18 @@ pub(crate) type Outcome = Result<String, String>;
 pub(crate) type Runner = fn(String) -> Pin<Box<dyn Future<Output = Outcome> + Send>>;
 
 /// The scenarios this client supports at spec revision `version` (2026-07-28's, or else
-/// 2025-11-25's).
-pub(crate) fn supported(version: &str) -> &'static [&'static str] {
-    if modern::is_supported_protocol_version(version) {
-        super::modern::SUPPORTED
+/// 2025-11-25's), the OAuth ones ([`super::auth`]) last.
+pub(crate) fn supported(version: &str) -> Vec<&'static str> {
+    let (core, auth) = if modern::is_supported_protocol_version(version) {
+        (super::modern::SUPPORTED, super::auth::SUPPORTED_2026)
     } else {
-        SUPPORTED
-    }
+        (SUPPORTED, super::auth::SUPPORTED_2025)
+    };
+    core.iter()
+        .chain(auth)
+        .chain(super::auth::EXTENSIONS)
+        .copied()
+        .collect()
 }
 
 /// The runner of a supported scenario (of either revision).
@@ -59,6 +64,7 @@ pub(crate) fn find(name: &str) -> Option<Runner> {
         "http-custom-headers" => |url| Box::pin(m::custom_headers(url)),
         "http-invalid-tool-headers" => |url| Box::pin(m::invalid_tool_headers(url)),
         "json-schema-ref-no-deref" => |url| Box::pin(m::ref_no_deref(url)),
+        auth if super::auth::is_supported(auth) => |url| Box::pin(super::auth::run(url)),
         _ => return None,
     };
     Some(run)
@@ -80,23 +86,42 @@ pub(crate) fn builder() -> ClientBuilder {
     }
 }
 
-/// Connects `builder` to `url` over Streamable HTTP with the transport's default settings.
-async fn connect(url: &str, builder: ClientBuilder) -> Result<Client, String> {
-    let transport = HttpClientTransport::new(url, HttpClientConfig::default())
-        .map_err(|e| format!("cannot use {url:?}: {e}"))?;
+/// Connects `builder` to `url` over Streamable HTTP with the transport settings `config`.
+async fn connect(
+    url: &str,
+    builder: ClientBuilder,
+    config: HttpClientConfig,
+) -> Result<Client, String> {
+    let transport =
+        HttpClientTransport::new(url, config).map_err(|e| format!("cannot use {url:?}: {e}"))?;
     builder
         .connect(transport)
         .await
         .map_err(|e| format!("connecting failed: {e}"))
 }
 
-/// Runs `body` with a connected client, then closes the session whatever the outcome.
+/// Runs `body` with a connected client (the transport's default settings), then closes the
+/// session whatever the outcome.
 pub(crate) async fn with_client<F, Fut>(url: &str, builder: ClientBuilder, body: F) -> Outcome
 where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = Outcome>,
 {
-    let client = connect(url, builder).await?;
+    with_client_config(url, builder, HttpClientConfig::default(), body).await
+}
+
+/// As [`with_client`], with the transport settings `config`.
+pub(crate) async fn with_client_config<F, Fut>(
+    url: &str,
+    builder: ClientBuilder,
+    config: HttpClientConfig,
+    body: F,
+) -> Outcome
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = Outcome>,
+{
+    let client = connect(url, builder, config).await?;
     let outcome = body(client.clone()).await;
     client.close().await;
     outcome
@@ -339,11 +364,15 @@ mod tests {
 
     #[test]
     fn every_supported_scenario_has_a_runner() {
-        for name in SUPPORTED.iter().chain(super::super::modern::SUPPORTED) {
+        let all = supported("2025-11-25")
+            .into_iter()
+            .chain(supported("2026-07-28"));
+        for name in all {
             assert!(find(name).is_some(), "{name}");
         }
-        assert_eq!(supported("2026-07-28"), super::super::modern::SUPPORTED);
-        assert_eq!(supported("2025-11-25"), SUPPORTED);
-        assert!(find("auth/metadata-default").is_none());
+        assert!(supported("2026-07-28").starts_with(super::super::modern::SUPPORTED));
+        assert!(supported("2025-11-25").starts_with(SUPPORTED));
+        assert!(find("auth/metadata-default").is_some());
+        assert!(find("auth/unknown").is_none());
     }
 }

@@ -1,8 +1,22 @@
 //! How the client commands (`call`, `ls`, `events ls`, `sub`) reach a server: Streamable HTTP
 //! at a URL, or a stdio server they spawn.
 
+use std::sync::OnceLock;
+
 use mcpbus::client::{Client, ClientBuilder};
 use mcpbus::transport::{ChildProcess, HttpClientConfig, HttpClientTransport};
+
+use crate::login::{LoginArgs, LoginError};
+
+/// The login options of this run's client command, set once by `main`. They are the same for
+/// every client command and only matter where a URL is reached, so they are kept here rather
+/// than threaded through each command's functions.
+static LOGIN: OnceLock<LoginArgs> = OnceLock::new();
+
+/// Sets the login options of the client command being run.
+pub(crate) fn set_login(login: LoginArgs) {
+    let _ = LOGIN.set(login);
+}
 
 /// Why a client command could not reach its server.
 #[derive(Debug, thiserror::Error)]
@@ -10,6 +24,9 @@ pub(crate) enum ConnectError {
     /// The HTTP transport refuses the URL.
     #[error(transparent)]
     Transport(mcpbus::Error),
+    /// Logging in cannot be set up.
+    #[error(transparent)]
+    Login(#[from] LoginError),
     /// The stdio server could not be started.
     #[error("cannot start {program:?}: {source}")]
     Spawn {
@@ -34,7 +51,8 @@ pub(crate) async fn to_url(builder: ClientBuilder, url: &str) -> Result<Client, 
 }
 
 /// Connects `builder` over Streamable HTTP to `url`, with `Authorization: Bearer token` on
-/// every request when a token is given (the server's principal for it).
+/// every request when a token is given (the server's principal for it); without one, logs in
+/// when the server asks (OAuth, unless `--no-login`: see [`crate::login`]).
 pub(crate) async fn to_url_as(
     builder: ClientBuilder,
     url: &str,
@@ -45,6 +63,8 @@ pub(crate) async fn to_url_as(
         config
             .headers
             .push(("Authorization".into(), format!("Bearer {token}")));
+    } else {
+        config.oauth = LOGIN.get().cloned().unwrap_or_default().oauth().await?;
     }
     let transport = HttpClientTransport::new(url, config).map_err(ConnectError::Transport)?;
     builder

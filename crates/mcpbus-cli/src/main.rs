@@ -9,6 +9,7 @@ mod dashboard_api;
 mod events_cmd;
 mod http;
 mod http_sections;
+mod login;
 mod metrics_http;
 mod modern_config;
 mod oauth_config;
@@ -29,6 +30,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::client_cmd::ClientCmdError;
 use crate::config::{Config, ConfigError, DEFAULT_CONFIG};
+use crate::login::LoginArgs;
 use crate::publish::PubError;
 use crate::serve::ServeError;
 use crate::sub::{SubArgs, SubError};
@@ -85,6 +87,8 @@ enum Command {
         /// address of a proxy in front of the receiver.
         #[arg(long, value_name = "URL", requires = "webhook")]
         webhook_url: Option<String>,
+        #[command(flatten)]
+        login: LoginArgs,
     },
     /// The server's event types.
     Events {
@@ -107,6 +111,8 @@ enum Command {
         /// Print the whole result as one JSON line.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        login: LoginArgs,
     },
     /// List a server's tools, resources, resource templates and prompts.
     Ls(ListArgs),
@@ -158,6 +164,8 @@ struct ListArgs {
     /// Print one JSON object instead of a listing.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    login: LoginArgs,
 }
 
 /// Why a command failed; printed as one `mcpbus: …` line on stderr.
@@ -213,7 +221,9 @@ async fn run(command: Command) -> Result<(), CliError> {
             token,
             webhook,
             webhook_url,
+            login,
         } => {
+            connect::set_login(login);
             sub::run(SubArgs {
                 args,
                 command,
@@ -228,16 +238,37 @@ async fn run(command: Command) -> Result<(), CliError> {
             .await?
         }
         Command::Events {
-            command: EventsCommand::Ls(ListArgs { target, era, json }),
-        } => events_cmd::ls(&target, era, json).await?,
+            command:
+                EventsCommand::Ls(ListArgs {
+                    target,
+                    era,
+                    json,
+                    login,
+                }),
+        } => {
+            connect::set_login(login);
+            events_cmd::ls(&target, era, json).await?
+        }
         Command::Call {
             target,
             tool,
             arguments,
             era,
             json,
-        } => client_cmd::call(&target, &tool, arguments.as_deref(), era, json).await?,
-        Command::Ls(ListArgs { target, era, json }) => client_cmd::ls(&target, era, json).await?,
+            login,
+        } => {
+            connect::set_login(login);
+            client_cmd::call(&target, &tool, arguments.as_deref(), era, json).await?
+        }
+        Command::Ls(ListArgs {
+            target,
+            era,
+            json,
+            login,
+        }) => {
+            connect::set_login(login);
+            client_cmd::ls(&target, era, json).await?
+        }
         Command::Pub {
             topic,
             payload,

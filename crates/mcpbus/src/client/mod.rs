@@ -32,6 +32,7 @@ mod handler;
 mod input;
 mod listen;
 mod modern;
+pub mod oauth;
 mod subscribe;
 mod webhook;
 

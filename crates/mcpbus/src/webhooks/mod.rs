@@ -18,7 +18,7 @@ mod sender;
 mod signing;
 mod store;
 mod sub;
-mod tls;
+pub(crate) mod tls;
 mod worker;
 
 pub use config::{InvalidAllowEntry, InvalidOrigin, RetryPolicy, WebhookConfig};

@@ -3,6 +3,9 @@
 //! Mozilla root set shipped with the build (so the result does not depend on the host's
 //! certificate store) plus any roots the configuration adds, and the name checked is the URL's
 //! host, which is also the SNI sent. No client certificate is offered.
+//!
+//! The OAuth client (`crate::client::oauth`) uses the same TLS client for `https`
+//! authorization servers.
 
 use std::sync::Arc;
 

@@ -14,6 +14,8 @@ use http::header::{HeaderName, InvalidHeaderName, InvalidHeaderValue};
 use http::uri::InvalidUri;
 use http::{Method, StatusCode};
 
+use crate::client::oauth::OAuthError;
+
 /// A failure of the HTTP client transport. The endpoint is kept as text, not as a `Uri`, to
 /// keep the error small.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +121,12 @@ pub(super) enum HttpError {
     /// The transport is closing.
     #[error("the transport is closing")]
     Closing,
+    /// The OAuth configuration is unusable.
+    #[error("{0}")]
+    OAuthSetup(#[source] OAuthError),
+    /// The server asked for authorization and the OAuth flow failed.
+    #[error("authorization failed: {0}")]
+    Authorization(#[source] OAuthError),
 }
 
 impl HttpError {
@@ -131,6 +139,7 @@ impl HttpError {
                 | HttpError::NotHttp(_)
                 | HttpError::HeaderName { .. }
                 | HttpError::HeaderValue { .. }
+                | HttpError::OAuthSetup(_)
         )
     }
 }

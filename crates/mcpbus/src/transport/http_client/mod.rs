@@ -23,6 +23,7 @@ use mcpbus_proto::sse::SseDecoder;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+mod auth;
 mod error;
 mod modern;
 mod param_headers;
@@ -34,6 +35,8 @@ use streams::{RequestExchange, run_get_stream};
 pub(crate) use modern::{HttpHandle, Probe};
 
 use super::{DEFAULT_MAX_LINE_BYTES, Inbound, Transport, TransportReader, TransportWriter};
+use crate::client::oauth::OAuthConfig;
+use crate::client::oauth::authorizer::Authorizer;
 
 const SESSION_HEADER: HeaderName = HeaderName::from_static(headers::SESSION_ID);
 const VERSION_HEADER: HeaderName = HeaderName::from_static(headers::PROTOCOL_VERSION);
@@ -72,6 +75,11 @@ pub struct HttpClientConfig {
     pub initial_retry: Duration,
     /// The cap of the exponential backoff of the standalone stream after failures (default 10 s).
     pub max_backoff: Duration,
+    /// OAuth 2.1 authorization (default none): with it, a `401` Bearer challenge makes the
+    /// transport authorize and send the request again once, and a `403 insufficient_scope`
+    /// triggers step-up authorization (see [`crate::client::oauth`]). The token it obtains
+    /// replaces an `Authorization` header of [`headers`](Self::headers).
+    pub oauth: Option<OAuthConfig>,
 }
 
 impl Default for HttpClientConfig {
@@ -83,6 +91,7 @@ impl Default for HttpClientConfig {
             max_resume_attempts: 10,
             initial_retry: Duration::from_secs(1),
             max_backoff: Duration::from_secs(10),
+            oauth: None,
         }
     }
 }
@@ -124,7 +133,12 @@ impl Default for HttpClientConfig {
 /// cancelling a request closes its stream instead of posting `notifications/cancelled`
 /// (docs/client.md).
 ///
-/// Only `http://` is supported: there is no TLS dependency.
+/// With [`HttpClientConfig::oauth`], every request carries the OAuth access token, and a `401`
+/// or `403 insufficient_scope` answer runs the authorization flow (see
+/// [`crate::client::oauth`]) before the request is sent again; a failed flow fails the request
+/// with its reason.
+///
+/// Only `http://` MCP endpoints are supported (authorization servers may be `https://`).
 ///
 /// ```no_run
 /// # async fn run() -> mcpbus::Result<()> {
@@ -175,6 +189,12 @@ impl HttpClientTransport {
                 })?;
             headers.push((name, value));
         }
+        let oauth = match &config.oauth {
+            Some(oauth) => Some(Arc::new(
+                Authorizer::new(oauth.clone(), &uri).map_err(HttpError::OAuthSetup)?,
+            )),
+            None => None,
+        };
         // Requests are small writes: do not let them wait for a delayed ACK (Nagle).
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
@@ -193,6 +213,7 @@ impl HttpClientTransport {
                 shutdown: CancellationToken::new(),
                 in_flight: Mutex::default(),
                 tool_headers: param_headers::ToolHeaders::default(),
+                oauth,
             }),
         })
     }
@@ -326,7 +347,8 @@ impl TransportWriter for HttpClientWriter {
             return Ok(());
         }
         match self.shared.build(Method::DELETE, None, None) {
-            Ok((request, _)) => match self.shared.execute(request).await {
+            // Ending the session is not worth an authorization flow: the current token or none.
+            Ok((request, _)) => match self.shared.execute_once(request).await {
                 Ok(resp) if resp.status().is_success() => {
                     tracing::debug!("session ended with DELETE")
                 }
@@ -419,6 +441,8 @@ struct Shared {
     in_flight: Mutex<HashMap<RequestId, CancellationToken>>,
     /// The `x-mcp-header` annotations of the listed tools (2026-07-28).
     tool_headers: param_headers::ToolHeaders,
+    /// The OAuth client, when the configuration has one.
+    oauth: Option<Arc<Authorizer>>,
 }
 
 /// How the body of a successful answer is framed.
@@ -521,27 +545,6 @@ impl Shared {
             headers.insert(LAST_EVENT_ID, value);
         }
         Ok((request, session))
-    }
-
-    /// Sends a request and waits (bounded) for the head of its answer.
-    async fn execute(
-        &self,
-        request: Request<Full<Bytes>>,
-    ) -> Result<Response<Incoming>, HttpError> {
-        let method = request.method().clone();
-        match tokio::time::timeout(self.config.request_timeout, self.http.request(request)).await {
-            Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(source)) => Err(HttpError::Send {
-                method,
-                uri: self.uri.to_string(),
-                source,
-            }),
-            Err(_) => Err(HttpError::NoAnswer {
-                method,
-                uri: self.uri.to_string(),
-                timeout: self.config.request_timeout,
-            }),
-        }
     }
 
     /// POSTs `body`; after a `404` for our session, re-initializes and POSTs once more.

@@ -105,19 +105,25 @@ impl HttpHandle {
         let frame = Bytes::from(Message::Request(request.clone()).to_vec());
         let version = HeaderValue::from_static(mcpbus_proto::modern::LATEST_PROTOCOL_VERSION);
         let headers = request_headers(&request, &version, &shared.tool_headers)?;
-        let exchange = async {
-            let resp = shared.post_with(frame, &headers).await?;
-            let status = resp.status();
-            let message = if status == StatusCode::OK {
-                shared.read_answer(resp, &request.id).await
-            } else {
-                shared.read_error_body(resp).await.1
+        let outcome: Result<Probe, HttpError> = if shared.oauth.is_some() {
+            // The authorization flow may run in between (a user logging in): only the exchanges
+            // with the server count against the probe's time.
+            match shared.post_with_within(frame, &headers, timeout).await {
+                Err(HttpError::NoAnswer { .. }) => Ok(Probe::TimedOut),
+                Err(e) => Err(e),
+                Ok(resp) => tokio::time::timeout(timeout, shared.probe_answer(resp, &request.id))
+                    .await
+                    .unwrap_or(Ok(Probe::TimedOut)),
+            }
+        } else {
+            let exchange = async {
+                let resp = shared.post_with(frame, &headers).await?;
+                shared.probe_answer(resp, &request.id).await
             };
-            Ok(Probe::Answered { status, message })
+            tokio::time::timeout(timeout, exchange)
+                .await
+                .unwrap_or(Ok(Probe::TimedOut))
         };
-        let outcome: Result<Probe, HttpError> = tokio::time::timeout(timeout, exchange)
-            .await
-            .unwrap_or(Ok(Probe::TimedOut));
         // As for any request over this transport, an HTTP failure reads as an error answer.
         outcome.map_err(|e| crate::Error::Remote(ErrorObject::internal(e)))
     }
@@ -136,11 +142,37 @@ impl Shared {
         body: Bytes,
         headers: &ExtraHeaders,
     ) -> Result<Response<Incoming>, HttpError> {
+        self.post_with_within(body, headers, self.config.request_timeout)
+            .await
+    }
+
+    /// As [`post_with`](Self::post_with), waiting up to `timeout` for the answer's head.
+    async fn post_with_within(
+        &self,
+        body: Bytes,
+        headers: &ExtraHeaders,
+        timeout: Duration,
+    ) -> Result<Response<Incoming>, HttpError> {
         let (mut request, _) = self.build(Method::POST, Some(body), None)?;
         for (name, value) in headers {
             request.headers_mut().insert(name.clone(), value.clone());
         }
-        self.execute(request).await
+        self.execute_within(request, timeout).await
+    }
+
+    /// What the answer to a probe says: its status and the message of its body.
+    async fn probe_answer(
+        &self,
+        resp: Response<Incoming>,
+        id: &RequestId,
+    ) -> Result<Probe, HttpError> {
+        let status = resp.status();
+        let message = if status == StatusCode::OK {
+            self.read_answer(resp, id).await
+        } else {
+            self.read_error_body(resp).await.1
+        };
+        Ok(Probe::Answered { status, message })
     }
 
     /// The answer to `id` in a `200` body (JSON, or SSE read until the answer); `None` when the
