@@ -40,6 +40,7 @@ mod changes;
 mod context;
 mod dispatch;
 pub mod modern;
+pub(crate) mod permissions;
 pub(crate) mod requests;
 mod router;
 mod session;
@@ -255,6 +256,7 @@ impl Server {
             webhooks: None,
             bearer_tokens: auth::BearerTokens::default(),
             retained_updates: false,
+            access: Default::default(),
         }
     }
 
@@ -383,12 +385,13 @@ impl Server {
     pub(crate) fn session_record(&self, session_id: &str) -> Option<crate::cluster::SessionRecord> {
         let session = lock(&self.inner.sessions).get(session_id).cloned()?;
         let client = session.client()?;
-        let agent_id = lock(&session.principal).agent_id.to_string();
+        let principal = lock(&session.principal).clone();
         Some(crate::cluster::SessionRecord {
             protocol_version: client.protocol_version,
             client_info: client.client_info,
             capabilities: client.capabilities,
-            agent_id,
+            agent_id: principal.agent_id.to_string(),
+            subject: principal.identity.map(|i| i.subject.to_string()),
         })
     }
 
@@ -459,6 +462,8 @@ pub struct ServerBuilder {
     bearer_tokens: auth::BearerTokens,
     /// Whether retained values are resources whose subscribers hear of changes.
     retained_updates: bool,
+    /// The topic permissions (docs/auth.md).
+    access: crate::events::access::AccessRules,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -708,10 +713,13 @@ impl ServerBuilder {
             .event_log
             .unwrap_or_else(|| Arc::new(MemoryEventLog::new()));
         let topics = with_webhook_mode(self.topics, self.webhooks.is_some());
-        let hub = EventHub::with_config(topics, self.events_instructions, log, self.event_delivery)
-            .map_err(|e| BuildError::Topic {
-                pattern: e.pattern,
-                source: e.source,
+        let config = (self.event_delivery, self.access);
+        let hub =
+            EventHub::with_access(topics, self.events_instructions, log, config).map_err(|e| {
+                BuildError::Topic {
+                    pattern: e.pattern,
+                    source: e.source,
+                }
             })?;
         let webhooks = self
             .webhooks
