@@ -35,6 +35,10 @@ pub struct SessionRecord {
     pub capabilities: ClientCapabilities,
     /// The agent id the server gave the session.
     pub agent_id: String,
+    /// The subject of the identity the session is bound to, when a credential opened it
+    /// (docs/auth.md): every replica then asks each request for a credential of that subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 /// Told by the [`SessionStore`] what other replicas did to this replica's sessions.

@@ -140,9 +140,10 @@ impl Context {
     }
 
     /// Everything the request's credential proved (subject, client, scopes, claims), if it
-    /// authenticated (docs/auth.md).
+    /// authenticated (docs/auth.md): in the handshake era, the credential that opened the
+    /// session (every request of the session presents it again).
     pub fn identity(&self) -> Option<Arc<super::Identity>> {
-        self.session.authenticated.clone()
+        lock(&self.session.principal).identity.clone()
     }
 
     /// The caller's agent id (by default its session id).

@@ -35,8 +35,12 @@ pub(crate) fn initialize(params: Option<Value>, ctx: &Context) -> Result<Value, 
         });
     }
     if let Some(identify) = &inner.agent_identity {
-        let agent_id = identify(&session.id, &params);
-        lock(&session.principal).agent_id = agent_id.into();
+        let mut principal = lock(&session.principal);
+        // A session opened with a credential is the agent its identity names: what the client
+        // says in `initialize` does not outrank it.
+        if principal.identity.is_none() {
+            principal.agent_id = identify(&session.id, &params).into();
+        }
     }
     tracing::info!(
         session = %session.id,

@@ -44,6 +44,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::SessionStore;
+use crate::server::permissions::SessionCredential;
 use crate::server::{ClientSession, EventDelivery, RunningSession, Server, new_session_id};
 use crate::service::{RelatedSink, Routing};
 use crate::store::{EventStore, MemoryEventStore, MemoryEventStoreConfig};
@@ -360,7 +361,9 @@ impl HttpInner {
         wire::status_only(StatusCode::OK)
     }
 
-    /// The session a request names: 400 without the header, 404 if unknown or ended.
+    /// The session a request names: 400 without the header, 404 if unknown or ended; 401 or
+    /// 403 when the session was opened with a credential and the request does not present
+    /// one of the same subject (docs/auth.md).
     pub(crate) async fn find_session(
         &self,
         headers: &HeaderMap,
@@ -368,7 +371,19 @@ impl HttpInner {
         let Some(id) = wire::header_str(headers, SESSION_ID) else {
             return Err(wire::bad_request("missing Mcp-Session-Id header"));
         };
-        Ok(self.sessions.find(id).await?)
+        let session = self.sessions.find(id).await?;
+        let identity = principal(self, headers).ok().flatten();
+        match self.server.check_session_identity(&session.id, identity) {
+            Ok(()) => Ok(session),
+            Err(SessionCredential::Missing) => Err(unauthorized_with(
+                "this session was opened with a bearer token: send it with every request",
+            )),
+            Err(SessionCredential::Other) => Err(wire::error(
+                StatusCode::FORBIDDEN,
+                error_codes::INVALID_REQUEST,
+                "this session belongs to another principal",
+            )),
+        }
     }
 
     /// Starts a session; for stateless use, one that counts as initialized.
@@ -603,10 +618,15 @@ pub(super) fn principal(
 
 /// `401` for a credential the server does not accept.
 fn unauthorized() -> Response<Body> {
+    unauthorized_with("unknown bearer token")
+}
+
+/// `401` asking for a bearer token, saying why.
+fn unauthorized_with(message: &str) -> Response<Body> {
     let mut response = wire::error(
         StatusCode::UNAUTHORIZED,
         error_codes::INVALID_REQUEST,
-        "unknown bearer token",
+        message,
     );
     response.headers_mut().insert(
         http::header::WWW_AUTHENTICATE,

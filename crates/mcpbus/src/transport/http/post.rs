@@ -109,17 +109,23 @@ async fn choose_session(
     headers: &HeaderMap,
     is_initialize: bool,
 ) -> Result<(Arc<HttpSession>, bool), Response<Body>> {
+    // A session opened with a credential is bound to the identity it proved (docs/auth.md).
+    let identity = super::principal(http, headers).ok().flatten();
     if http.config.stateless {
         // Every POST is served by a session of its own, which ends after its answer.
         let preinitialized = (!is_initialize).then(|| stateless_client(headers));
-        return Ok((http.create_session(preinitialized).await, false));
+        let session = http.create_session(preinitialized).await;
+        http.server.open_with_identity(&session.id, identity);
+        return Ok((session, false));
     }
     if is_initialize && !headers.contains_key(SESSION_ID) {
         let limit = http.config.max_sessions;
         if http.sessions.local().len() >= limit {
             return Err(wire::too_many_sessions(limit));
         }
-        return Ok((http.create_session(None).await, true));
+        let session = http.create_session(None).await;
+        http.server.open_with_identity(&session.id, identity);
+        return Ok((session, true));
     }
     Ok((http.find_session(headers).await?, false))
 }

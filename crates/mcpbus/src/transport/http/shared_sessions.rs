@@ -110,6 +110,9 @@ impl SharedSessions {
         }
         let copy = http.start_session(id.clone(), Some(client), false).await;
         http.server.set_agent_id(&id, &record.agent_id);
+        if let Some(subject) = &record.subject {
+            http.server.set_bound_subject(&id, subject);
+        }
         self.local.insert(copy.clone());
         tracing::info!(session = %id, "serving a session created by another replica");
         *lock(&copy.last_touch) = Some(Instant::now());
