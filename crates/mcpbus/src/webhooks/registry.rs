@@ -150,14 +150,14 @@ impl Inner {
         }
     }
 
-    /// The subscription a stored record names, resolved against the declared topics as its
-    /// principal (an authorizer may refuse it now).
+    /// The subscription a stored record names, resolved against the declared topics and the
+    /// topic permissions as its principal last subscribed (an authorizer or a rule may refuse
+    /// it now).
     pub(super) fn subscription_of(
         &self,
         record: &WebhookRecord,
     ) -> Result<EventSubscription, ErrorObject> {
-        // The record keeps the subject only: it is the identity's name and agent id here.
-        let identity = Arc::new(crate::server::Identity::named(record.principal.as_str()));
+        let identity = Arc::new(record.identity());
         let principal = crate::server::auth::topic_principal(&identity);
         self.hub.declared().subscribe_event(
             &record.name,
@@ -195,7 +195,7 @@ impl Inner {
 #[derive(Debug)]
 pub(crate) struct SubscribeRequest {
     /// The authenticated principal.
-    pub(crate) principal: Arc<str>,
+    pub(crate) principal: Arc<crate::server::Identity>,
     pub(crate) name: String,
     pub(crate) arguments: Option<Map<String, Value>>,
     /// The subscription resolved against the declared topics.
@@ -273,7 +273,12 @@ impl Webhooks {
                  webhook allow-list names)",
             ));
         }
-        let id = derive_id(&req.principal, &req.url, &req.name, req.arguments.as_ref());
+        let id = derive_id(
+            &req.principal.subject,
+            &req.url,
+            &req.name,
+            req.arguments.as_ref(),
+        );
         if let Some(result) = self.refresh(&id, &req).await? {
             return Ok(result);
         }
@@ -339,19 +344,21 @@ impl Webhooks {
 
     fn new_stored(&self, id: String, req: &SubscribeRequest, watermark: &str) -> StoredWebhook {
         let ttl = self.inner.config.grant(req.ttl_ms);
-        StoredWebhook::new(
-            WebhookRecord {
-                id,
-                principal: req.principal.to_string(),
-                url: req.url.clone(),
-                name: req.name.clone(),
-                arguments: req.arguments.clone(),
-                secrets: vec![StoredSecret::new(req.secret.to_whsec(), None)],
-                expires_at_ms: after_ms(ttl),
-                resumes: 0,
-            },
-            DeliveryState::new(watermark.to_owned()),
-        )
+        let mut record = WebhookRecord {
+            id,
+            principal: req.principal.subject.to_string(),
+            url: req.url.clone(),
+            name: req.name.clone(),
+            arguments: req.arguments.clone(),
+            secrets: vec![StoredSecret::new(req.secret.to_whsec(), None)],
+            expires_at_ms: after_ms(ttl),
+            resumes: 0,
+            agent_id: None,
+            client_id: None,
+            scopes: Vec::new(),
+        };
+        record.keep_identity(&req.principal);
+        StoredWebhook::new(record, DeliveryState::new(watermark.to_owned()))
     }
 
     /// A refresh of the live subscription `id`, if there is one: the TTL granted again, a new
@@ -387,6 +394,8 @@ impl Webhooks {
         }
         record.expires_at_ms = after_ms(self.inner.config.grant(req.ttl_ms));
         record.resumes += 1;
+        // Later deliveries are checked as the principal is now (its scopes may have changed).
+        record.keep_identity(&req.principal);
         if !self.inner.store.update(record).await.map_err(store_error)? {
             return Ok(None);
         }
@@ -448,7 +457,7 @@ impl Webhooks {
         addr: std::net::SocketAddr,
         id: &str,
     ) -> Result<(), ErrorObject> {
-        let key = (req.principal.clone(), req.url.clone());
+        let key = (req.principal.subject.clone(), req.url.clone());
         let now = Instant::now();
         {
             let mut verified = lock(&self.inner.verified);

@@ -44,6 +44,39 @@ pub struct WebhookRecord {
     /// Bumped by every refresh: the delivering replica resumes a suspended delivery when it
     /// sees a number it has not seen ([`DeliveryState::resumes_seen`]).
     pub resumes: u64,
+    /// The principal's agent id when it last subscribed, if not its name: what the topic
+    /// permissions fill `{agent_id}` with before each delivery (docs/auth.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// The OAuth client the principal's credential was issued to, when it said so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The scopes the principal's credential granted when it last subscribed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+}
+
+impl WebhookRecord {
+    /// The identity the topic permissions check before each delivery: the principal as it
+    /// last subscribed. A record written before these were kept has the name alone (its own
+    /// agent id, no client, no scopes).
+    pub(crate) fn identity(&self) -> crate::server::Identity {
+        let mut identity = crate::server::Identity::named(self.principal.as_str())
+            .with_scopes(self.scopes.iter().cloned());
+        if let Some(agent_id) = &self.agent_id {
+            identity.agent_id = agent_id.as_str().into();
+        }
+        identity.client_id = self.client_id.as_deref().map(Into::into);
+        identity
+    }
+
+    /// Keeps what the topic permissions need of `identity` (a subscribe or a refresh by it).
+    pub(crate) fn keep_identity(&mut self, identity: &crate::server::Identity) {
+        self.agent_id =
+            (identity.agent_id != identity.subject).then(|| identity.agent_id.to_string());
+        self.client_id = identity.client_id.as_deref().map(str::to_owned);
+        self.scopes = identity.scopes.iter().cloned().collect();
+    }
 }
 
 /// One signing secret of a [`WebhookRecord`].
@@ -382,6 +415,9 @@ mod tests {
                 secrets: vec![StoredSecret::new("whsec_x".into(), None)],
                 expires_at_ms,
                 resumes: 0,
+                agent_id: None,
+                client_id: None,
+                scopes: Vec::new(),
             },
             DeliveryState::new("0".into()),
         )

@@ -18,6 +18,7 @@ use super::destination::CallbackUrl;
 use super::signing::WebhookSecret;
 use super::store::{DeliveryState, StoredWebhook, WebhookRecord, now_ms};
 use crate::events::event_types::EventSubscription;
+use crate::server::Identity;
 use crate::util::lock;
 
 /// One webhook subscription delivered by this replica.
@@ -52,6 +53,8 @@ struct SubState {
     window_failures: u32,
     /// Until when this replica may deliver: its last lease renewal, less a margin.
     lease_until: Instant,
+    /// The principal as it last subscribed, for the topic permissions.
+    identity: Arc<Identity>,
 }
 
 impl Sub {
@@ -67,6 +70,7 @@ impl Sub {
     ) -> Self {
         let StoredWebhook { record, state } = stored;
         let secrets = parse_secrets(&record);
+        let identity = Arc::new(record.identity());
         Sub {
             id: record.id,
             principal: record.principal.into(),
@@ -83,6 +87,7 @@ impl Sub {
                 window_attempts: 0,
                 window_failures: 0,
                 lease_until,
+                identity,
             }),
             changed: Notify::new(),
             cancel,
@@ -92,6 +97,11 @@ impl Sub {
 
     fn state(&self) -> MutexGuard<'_, SubState> {
         lock(&self.state)
+    }
+
+    /// The principal as it last subscribed (a refresh brings its current scopes).
+    pub(super) fn identity(&self) -> Arc<Identity> {
+        self.state().identity.clone()
     }
 
     pub(super) fn watermark(&self) -> Arc<str> {
@@ -158,6 +168,7 @@ impl Sub {
     pub(super) fn apply(&self, record: &WebhookRecord) {
         let mut s = self.state();
         s.secrets = parse_secrets(record);
+        s.identity = Arc::new(record.identity());
         let moved = s.expires_at_ms != record.expires_at_ms;
         s.expires_at_ms = record.expires_at_ms;
         let refreshed = record.resumes != s.delivery.resumes_seen;

@@ -52,7 +52,12 @@ pub(crate) async fn unsubscribe(
     let principal = principal(ctx)?;
     let p: UnsubscribeEventsRequestParams = parse_params(params)?;
     webhooks
-        .unsubscribe(&principal, &p.delivery.url, &p.name, p.arguments.as_ref())
+        .unsubscribe(
+            &principal.subject,
+            &p.delivery.url,
+            &p.name,
+            p.arguments.as_ref(),
+        )
         .await?;
     Ok(json!({}))
 }
@@ -69,15 +74,11 @@ fn served(ctx: &Context) -> Result<&Webhooks, ErrorObject> {
 }
 
 /// SEP-3415: webhook calls without an authenticated principal are Forbidden.
-fn principal(ctx: &Context) -> Result<Arc<str>, ErrorObject> {
-    ctx.session
-        .authenticated
-        .as_ref()
-        .map(|i| i.subject.clone())
-        .ok_or_else(|| {
-            ErrorObject::forbidden(
-                "webhook subscriptions need an authenticated principal (a bearer token; \
+fn principal(ctx: &Context) -> Result<Arc<crate::server::Identity>, ErrorObject> {
+    ctx.session.authenticated.clone().ok_or_else(|| {
+        ErrorObject::forbidden(
+            "webhook subscriptions need an authenticated principal (a bearer token; \
              docs/protocol.md 3.6.1)",
-            )
-        })
+        )
+    })
 }
