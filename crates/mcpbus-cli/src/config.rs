@@ -41,6 +41,9 @@ pub(crate) struct Config {
     /// Bearer tokens of the HTTP endpoint.
     #[serde(default)]
     pub auth: crate::webhooks_config::AuthSection,
+    /// Topic permissions: who may subscribe, publish and register webhooks on which topics.
+    #[serde(default)]
+    pub access: crate::access_config::AccessSection,
     /// `GET /metrics` (Prometheus).
     #[serde(default)]
     pub metrics: crate::http_sections::MetricsSection,
@@ -317,6 +320,9 @@ pub(crate) enum ConfigError {
     /// `[auth]` is unusable.
     #[error(transparent)]
     Auth(#[from] crate::webhooks_config::AuthConfigError),
+    /// `[[access.rules]]` is unusable.
+    #[error(transparent)]
+    Access(#[from] crate::access_config::AccessConfigError),
     /// `[webhooks]` is unusable.
     #[error(transparent)]
     Webhooks(#[from] crate::webhooks_config::WebhooksConfigError),

@@ -10,8 +10,10 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode, header};
+use mcpbus::events::access::Caller;
 use mcpbus::events::{EmitError, Event};
-use mcpbus::server::Server;
+use mcpbus::server::auth::BearerTokens;
+use mcpbus::server::{Identity, Server};
 use mcpbus::store::{MemoryEventStore, MemoryEventStoreConfig};
 use mcpbus::transport::http::{
     ConnectionLimits, HttpConfig, ResponseMode, StreamableHttpService, serve_router,
@@ -49,8 +51,14 @@ pub(crate) struct PublishBody {
 struct AppState {
     server: Server,
     token: Option<Arc<str>>,
+    /// The `[auth]` bearer tokens: with topic permissions, their holders publish what the
+    /// rules grant them.
+    tokens: BearerTokens,
     mcp: StreamableHttpService,
 }
+
+/// The subject the shared publish token publishes as (docs/auth.md): deny rules may name it.
+pub(crate) const PUBLISH_TOKEN_SUBJECT: &str = "publish-token";
 
 /// Builds the HTTP configuration of the MCP endpoint from the file's `[http]` section.
 pub(crate) fn http_config(
@@ -120,12 +128,17 @@ pub(crate) async fn serve(
         .or_else(|| std::env::var("MCPBUS_PUBLISH_TOKEN").ok())
         .filter(|t| !t.is_empty())
         .map(Arc::from);
-    if token.is_none() {
+    let tokens = config
+        .auth
+        .to_tokens(|v| std::env::var(v).ok())
+        .map_err(ConfigError::from)?;
+    if token.is_none() && server.access_rules().is_empty() {
         tracing::info!("no publish token configured: POST /publish refuses every request");
     }
     let state = AppState {
         server: server.clone(),
         token: token.clone(),
+        tokens,
         mcp: mcp.clone(),
     };
     let app = axum::Router::new()
@@ -228,13 +241,13 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(token) = &state.token else {
-        return problem(
-            StatusCode::FORBIDDEN,
-            "publishing over HTTP is disabled: set [publish] token or MCPBUS_PUBLISH_TOKEN",
-        );
-    };
+/// Who calls `POST /publish`, as the topic permissions see it, or the answer refusing it.
+///
+/// The shared publish token publishes as [`PUBLISH_TOKEN_SUBJECT`] with every right the deny
+/// rules leave it. With topic permissions configured, an `[auth]` bearer token also publishes,
+/// as its identity, what the rules grant it; without them, as before, only the shared token
+/// does (and nobody when there is none).
+fn publisher(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -242,14 +255,37 @@ async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         // The auth scheme is case-insensitive (RFC 9110 11.1): `bearer` is `Bearer`.
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token);
-    if !presented.is_some_and(|p| same_secret(p.as_bytes(), token.as_bytes())) {
-        let mut r = problem(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            http::HeaderValue::from_static("Bearer"),
-        );
-        return r;
+    let rules = state.server.access_rules();
+    if let (Some(token), Some(p)) = (&state.token, presented)
+        && same_secret(p.as_bytes(), token.as_bytes())
+    {
+        let identity = Identity::named(PUBLISH_TOKEN_SUBJECT);
+        return Ok(Caller::authenticated(Arc::new(identity)).privileged());
     }
+    if !rules.is_empty()
+        && let Some(identity) = presented.and_then(|p| state.tokens.identity(p))
+    {
+        return Ok(Caller::authenticated(identity));
+    }
+    if state.token.is_none() && rules.is_empty() {
+        return Err(problem(
+            StatusCode::FORBIDDEN,
+            "publishing over HTTP is disabled: set [publish] token or MCPBUS_PUBLISH_TOKEN",
+        ));
+    }
+    let mut r = problem(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static("Bearer"),
+    );
+    Err(r)
+}
+
+async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let caller = match publisher(&state, &headers) {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
     let json_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -265,6 +301,10 @@ async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         Ok(b) => b,
         Err(e) => return problem(StatusCode::BAD_REQUEST, format!("invalid body: {e}")),
     };
+    let access = state.server.access_rules();
+    if let Err(denied) = access.check_publish(&caller, &body.topic) {
+        return problem(StatusCode::FORBIDDEN, denied.to_string());
+    }
     let mut event = match crate::serve::with_options(
         Event::new(body.topic, body.payload),
         body.priority.as_deref(),
