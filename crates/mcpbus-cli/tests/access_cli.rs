@@ -10,8 +10,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use mcpbus_testkit::jsonrpc::{
+    ACCEPT_BOTH, PROTOCOL_VERSION, initialize_request, subscribe_request,
+};
 use mcpbus_testkit::modern::{answer_message, headers, request};
-use mcpbus_testkit::{Answer, ServeProcess, TOKEN, fixture, run_bounded};
+use mcpbus_testkit::{Answer, RedisServer, ServeProcess, TOKEN, fixture, run_bounded};
 use serde_json::{Value, json};
 
 const MCPBUS: &str = env!("CARGO_BIN_EXE_mcpbus");
@@ -70,7 +73,11 @@ fn config(name: &str, extra: &str) -> TempConfig {
 }
 
 fn serve(config: &TempConfig) -> ServeProcess {
-    let mut cmd = ServeProcess::command(MCPBUS, &config.0, "info", &[]);
+    serve_with(config, &[])
+}
+
+fn serve_with(config: &TempConfig, extra: &[&str]) -> ServeProcess {
+    let mut cmd = ServeProcess::command(MCPBUS, &config.0, "info", extra);
     cmd.env("ACL_TEST_ALICE", ALICE).env("ACL_TEST_BOB", BOB);
     ServeProcess::spawn(cmd)
 }
@@ -112,7 +119,10 @@ fn post_publish_follows_the_rules_and_the_shared_token_only_the_denies() {
     assert_eq!(publish_as(&server, Some(TOKEN), "build/status").status, 200);
     let denied = publish_as(&server, Some(TOKEN), "alerts/critical");
     assert_eq!(denied.status, 403, "{}", denied.text());
-    assert_eq!(error_of(&denied), "not allowed to publish on alerts/critical");
+    assert_eq!(
+        error_of(&denied),
+        "not allowed to publish on alerts/critical"
+    );
     for token in [None, Some("not-a-known-token-at-all")] {
         let r = publish_as(&server, token, "alerts/warning");
         assert_eq!(r.status, 401, "{}", r.text());
@@ -234,4 +244,62 @@ fn bad_rules_are_refused_with_a_precise_message() {
         &rule("who = { anyone = true }\nactions = [\"read\"]\ntopics = [\"a\"]"),
     );
     assert!(action.contains("unknown variant `read`"), "{action}");
+}
+
+/// A handshake-era POST to `/mcp` on `session` (none: it opens one) with `token`.
+fn legacy(
+    server: &ServeProcess,
+    session: Option<&str>,
+    token: Option<&str>,
+    body: &Value,
+) -> Answer {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![
+        ("content-type", "application/json"),
+        ("accept", ACCEPT_BOTH),
+    ];
+    if let Some(session) = session {
+        headers.extend([
+            ("mcp-session-id", session),
+            ("mcp-protocol-version", PROTOCOL_VERSION),
+        ]);
+    }
+    if let Some(auth) = &auth {
+        headers.push(("authorization", auth));
+    }
+    server.request("POST", "/mcp", &headers, body.to_string().as_bytes())
+}
+
+#[test]
+fn a_session_opened_with_a_token_is_bound_to_it_on_every_replica() {
+    let redis = RedisServer::start(false);
+    let config = config("replicas", RULES);
+    let shared = ["--redis", &redis.url(), "--redis-prefix", "acl"];
+    let (a, b) = (serve_with(&config, &shared), serve_with(&config, &shared));
+    let opened = legacy(&a, None, Some(ALICE), &initialize_request("acl"));
+    assert_eq!(opened.status, 200, "{}", opened.text());
+    let session = opened.header("mcp-session-id").unwrap().to_owned();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(
+        legacy(&a, Some(&session), Some(ALICE), &initialized).status,
+        202
+    );
+
+    let subscribe = subscribe_request(2, &["agents/alice/inbox", "agents/bob/inbox"]);
+    let without = legacy(&b, Some(&session), None, &subscribe);
+    assert_eq!(without.status, 401, "{}", without.text());
+    let other = legacy(&b, Some(&session), Some(BOB), &subscribe);
+    assert_eq!(other.status, 403, "{}", other.text());
+    let answer = legacy(&b, Some(&session), Some(ALICE), &subscribe);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let result = &answer_message(&answer)["result"];
+    assert_eq!(
+        result["subscribed"],
+        json!([{"pattern": "agents/alice/inbox"}]),
+        "{result}"
+    );
+    assert_eq!(
+        result["rejected"][0]["reason"], "permission_denied",
+        "{result}"
+    );
 }

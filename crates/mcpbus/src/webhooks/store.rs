@@ -462,6 +462,35 @@ mod tests {
         assert!(!store.claim("s", "a", ttl).await.unwrap());
     }
 
+    #[test]
+    fn records_keep_what_the_topic_permissions_check() {
+        // The shape written before agent id, client and scopes were kept.
+        let old: WebhookRecord = serde_json::from_value(serde_json::json!({
+            "id": "s", "principal": "alice", "url": "u", "name": "n", "arguments": null,
+            "secrets": [], "expires_at_ms": 1, "resumes": 0
+        }))
+        .unwrap();
+        assert_eq!(old.identity(), crate::server::Identity::named("alice"));
+        let mut identity = crate::server::Identity::named("alice").with_scopes(["inbox"]);
+        identity.agent_id = "agent-7".into();
+        identity.client_id = Some("ci".into());
+        let mut record = old.clone();
+        record.keep_identity(&identity);
+        assert_eq!(record.identity(), identity);
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(json["scopes"], serde_json::json!(["inbox"]));
+        assert_eq!(
+            serde_json::from_value::<WebhookRecord>(json).unwrap(),
+            record
+        );
+        // Nothing new is written for a principal that is only a name.
+        record.keep_identity(&crate::server::Identity::named("alice"));
+        assert_eq!(
+            serde_json::to_value(&record).unwrap(),
+            serde_json::to_value(&old).unwrap()
+        );
+    }
+
     #[tokio::test]
     async fn expired_subscriptions_are_gone() {
         let store = MemoryWebhookStore::new();

@@ -20,6 +20,36 @@
 //!
 //! Refusals are logged (subject, action, topic, which rule; never a credential) and counted
 //! (`mcpbus_access_denials_total`, by action).
+//!
+//! ```
+//! use mcpbus::events::TopicSpec;
+//! use mcpbus::events::access::{AccessRule, AccessRules, Action, Caller, Who};
+//! use mcpbus::server::{Identity, Server};
+//! use mcpbus_proto::TopicPattern;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let rules = AccessRules::new([
+//!     AccessRule::allow(Who::scopes(["inbox"]))
+//!         .actions([Action::Subscribe, Action::Webhook])
+//!         .topics(["agents/{agent_id}/inbox"]),
+//!     AccessRule::deny(Who::anonymous())
+//!         .actions([Action::Subscribe])
+//!         .topics(["#"]),
+//! ])?;
+//! let alice = Identity::named("alice").with_scopes(["inbox"]);
+//! let alice = Caller::authenticated(std::sync::Arc::new(alice));
+//! let pattern = |p: &str| TopicPattern::new(p).unwrap();
+//! assert!(rules.check_subscribe(&alice, &pattern("agents/alice/inbox")).is_ok());
+//! let refused = rules.check_subscribe(&alice, &pattern("agents/+/inbox")).unwrap_err();
+//! assert_eq!(refused.to_string(), "not allowed to subscribe to agents/+/inbox");
+//!
+//! let server = Server::builder("app", "1.0.0")
+//!     .topic(TopicSpec::content("agents/{agent_id}/inbox"))
+//!     .access_rules(rules)
+//!     .build()?;
+//! # let _ = server;
+//! # Ok(()) }
+//! ```
 
 mod caller;
 mod rule;
