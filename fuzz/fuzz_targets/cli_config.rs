@@ -1,9 +1,10 @@
 //! The TOML configuration of `mcpbus serve` (crates/mcpbus-cli/src/config.rs).
 //!
 //! The CLI is a binary crate, so its config module (and the section modules it reads:
-//! `modern_config`, `webhooks_config`, `priority`, `http_sections`, `access_config`) is compiled into this target as it is,
-//! through `#[path]` (they need only `mcpbus`, `mcpbus-proto`, `serde`, `serde_json`, `toml` and
-//! `thiserror`). The input is the text of a configuration file. Properties:
+//! `modern_config`, `webhooks_config`, `priority`, `http_sections`, `access_config`) is
+//! compiled into this target as it is, through `#[path]` (they need only `mcpbus`,
+//! `mcpbus-proto`, `serde`, `serde_json`, `toml` and `thiserror`). The input is the text of a
+//! configuration file. Properties:
 //! - `Config::parse` gives a config or `ConfigError::Parse`, naming the file when given one;
 //! - text it accepts is valid TOML, and the same document rendered again by `toml` parses to
 //!   the same config;

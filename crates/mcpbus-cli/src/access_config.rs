@@ -5,7 +5,8 @@
 //! [[access.rules]]
 //! name = "own inbox"                    # optional, for the logs
 //! effect = "allow"                      # or "deny"; default allow
-//! who = { scopes = ["events:read"] }    # subjects, scopes, client_ids, authenticated, anonymous, anyone
+//! who = { scopes = ["events:read"] }    # subjects, scopes, client_ids, authenticated,
+//!                                       # anonymous, anyone
 //! actions = ["subscribe", "webhook"]    # subscribe, publish, webhook
 //! topics = ["agents/{agent_id}/inbox"]  # {agent_id}, {subject}, {client_id}, {session_id}
 //! ```

@@ -241,13 +241,40 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Who calls `POST /publish`, as the topic permissions see it, or the answer refusing it.
+/// Why `POST /publish` refuses a caller before reading its body.
+enum Unpublishable {
+    /// No shared token and no topic permissions: the endpoint is off (`403`).
+    Disabled,
+    /// No credential the endpoint accepts (`401`).
+    Unauthenticated,
+}
+
+impl IntoResponse for Unpublishable {
+    fn into_response(self) -> Response {
+        match self {
+            Unpublishable::Disabled => problem(
+                StatusCode::FORBIDDEN,
+                "publishing over HTTP is disabled: set [publish] token or MCPBUS_PUBLISH_TOKEN",
+            ),
+            Unpublishable::Unauthenticated => {
+                let mut r = problem(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    http::HeaderValue::from_static("Bearer"),
+                );
+                r
+            }
+        }
+    }
+}
+
+/// Who calls `POST /publish`, as the topic permissions see it.
 ///
 /// The shared publish token publishes as [`PUBLISH_TOKEN_SUBJECT`] with every right the deny
 /// rules leave it. With topic permissions configured, an `[auth]` bearer token also publishes,
 /// as its identity, what the rules grant it; without them, as before, only the shared token
 /// does (and nobody when there is none).
-fn publisher(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
+fn publisher(state: &AppState, headers: &HeaderMap) -> Result<Caller, Unpublishable> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -268,23 +295,15 @@ fn publisher(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> 
         return Ok(Caller::authenticated(identity));
     }
     if state.token.is_none() && rules.is_empty() {
-        return Err(problem(
-            StatusCode::FORBIDDEN,
-            "publishing over HTTP is disabled: set [publish] token or MCPBUS_PUBLISH_TOKEN",
-        ));
+        return Err(Unpublishable::Disabled);
     }
-    let mut r = problem(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        http::HeaderValue::from_static("Bearer"),
-    );
-    Err(r)
+    Err(Unpublishable::Unauthenticated)
 }
 
 async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let caller = match publisher(&state, &headers) {
         Ok(caller) => caller,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let json_type = headers
         .get(header::CONTENT_TYPE)

@@ -175,7 +175,8 @@ fn the_publish_tool_and_subscriptions_follow_the_rules() {
     let config = config("tool", RULES);
     let server = serve(&config);
     let publish = |token: &str, topic: &str| {
-        let args = json!({"name": "publish", "arguments": {"topic": topic, "payload": "hi", "retained": true}});
+        let arguments = json!({"topic": topic, "payload": "hi", "retained": true});
+        let args = json!({"name": "publish", "arguments": arguments});
         call(&server, token, "tools/call", args)["result"].clone()
     };
     let sent = publish(ALICE, "agents/bob/inbox");

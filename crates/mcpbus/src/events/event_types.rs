@@ -217,9 +217,9 @@ impl DeclaredTopics {
 
     /// Resolves a bare topic pattern (the tool bridge's): it must overlap a declared topic
     /// (NotFound otherwise), every declared topic it overlaps must allow the caller, and the
-    /// topic permissions must grant it (Forbidden). A declared pattern with placeholders given verbatim
-    /// (`agents/{agent_id}/inbox`) is bound as a subscription without arguments is: the
-    /// caller's own id, or `+`.
+    /// topic permissions must grant it (Forbidden). A declared pattern with placeholders given
+    /// verbatim (`agents/{agent_id}/inbox`) is bound as a subscription without arguments is:
+    /// the caller's own id, or `+`.
     pub(crate) fn subscribe_pattern(
         &self,
         pattern: TopicPattern,

@@ -19,7 +19,8 @@ pub enum Action {
     /// (subscribe results, `read_retained`, `mcpbus://retained/...` resources).
     Subscribe,
     /// Publish on a topic (the `publish` tool of `mcpbus serve`, its `POST /publish`, or any
-    /// handler that asks [`Context::authorize_publish`](crate::server::Context::authorize_publish)).
+    /// handler that asks
+    /// [`Context::authorize_publish`](crate::server::Context::authorize_publish)).
     Publish,
     /// Register a SEP-3415 webhook subscription, and keep it delivered. A webhook receives
     /// events, so it needs [`Subscribe`](Self::Subscribe) on the same topics as well.
