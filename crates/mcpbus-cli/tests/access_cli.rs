@@ -10,11 +10,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mcpbus_testkit::jsonrpc::{
-    ACCEPT_BOTH, PROTOCOL_VERSION, initialize_request, subscribe_request,
-};
+use mcpbus_testkit::jsonrpc::{initialize_request, subscribe_request};
 use mcpbus_testkit::modern::{answer_message, headers, request};
-use mcpbus_testkit::{Answer, RedisServer, ServeProcess, TOKEN, fixture, run_bounded};
+use mcpbus_testkit::{
+    Answer, HttpClient, RedisServer, ServeProcess, TOKEN, block_on, fixture, run_bounded,
+};
 use serde_json::{Value, json};
 
 const MCPBUS: &str = env!("CARGO_BIN_EXE_mcpbus");
@@ -254,21 +254,7 @@ fn legacy(
     token: Option<&str>,
     body: &Value,
 ) -> Answer {
-    let auth = token.map(|t| format!("Bearer {t}"));
-    let mut headers = vec![
-        ("content-type", "application/json"),
-        ("accept", ACCEPT_BOTH),
-    ];
-    if let Some(session) = session {
-        headers.extend([
-            ("mcp-session-id", session),
-            ("mcp-protocol-version", PROTOCOL_VERSION),
-        ]);
-    }
-    if let Some(auth) = &auth {
-        headers.push(("authorization", auth));
-    }
-    server.request("POST", "/mcp", &headers, body.to_string().as_bytes())
+    block_on(HttpClient::new(server.mcp_url()).post_with_token(session, token, body))
 }
 
 #[test]

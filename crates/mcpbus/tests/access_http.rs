@@ -11,7 +11,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use mcpbus::events::access::{AccessRule, AccessRules, Action, Who};
 use mcpbus::events::{Event, TopicSpec};
 use mcpbus::proto::error_codes;
@@ -19,7 +19,7 @@ use mcpbus::server::auth::BearerTokens;
 use mcpbus::server::{Context, EventTools, Identity, Server, ToolError};
 use mcpbus::transport::http::{HttpConfig, serve_http};
 use mcpbus::webhooks::{MemoryWebhookStore, WebhookConfig, WebhookStore};
-use mcpbus_testkit::jsonrpc::{ACCEPT_BOTH, PROTOCOL_VERSION, initialize_request};
+use mcpbus_testkit::jsonrpc::initialize_request;
 use mcpbus_testkit::{Answer, HttpClient, TestServer};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -136,22 +136,7 @@ async fn legacy(
     token: Option<&str>,
     body: &Value,
 ) -> Answer {
-    let bearer = token.map(|t| format!("Bearer {t}"));
-    let mut headers = vec![
-        ("content-type", "application/json"),
-        ("accept", ACCEPT_BOTH),
-    ];
-    if let Some(session) = session {
-        headers.extend([
-            ("mcp-session-id", session),
-            ("mcp-protocol-version", PROTOCOL_VERSION),
-        ]);
-    }
-    if let Some(bearer) = &bearer {
-        headers.push(("authorization", bearer));
-    }
-    raw.call(Method::POST, &headers, body.to_string().as_bytes())
-        .await
+    raw.post_with_token(session, token, body).await
 }
 
 /// A handshake-era session opened with `token`.
