@@ -1,9 +1,10 @@
 //! The TOML configuration of `mcpbus serve` (crates/mcpbus-cli/src/config.rs).
 //!
 //! The CLI is a binary crate, so its config module (and the section modules it reads:
-//! `modern_config`, `webhooks_config`, `priority`, `http_sections`) is compiled into this target as it is,
-//! through `#[path]` (they need only `mcpbus`, `mcpbus-proto`, `serde`, `serde_json`, `toml` and
-//! `thiserror`). The input is the text of a configuration file. Properties:
+//! `modern_config`, `webhooks_config`, `priority`, `http_sections`, `access_config`) is
+//! compiled into this target as it is, through `#[path]` (they need only `mcpbus`,
+//! `mcpbus-proto`, `serde`, `serde_json`, `toml` and `thiserror`). The input is the text of a
+//! configuration file. Properties:
 //! - `Config::parse` gives a config or `ConfigError::Parse`, naming the file when given one;
 //! - text it accepts is valid TOML, and the same document rendered again by `toml` parses to
 //!   the same config;
@@ -11,7 +12,10 @@
 //!   `Schema` error;
 //! - a server built from those specs builds exactly when every pattern is a valid declared
 //!   pattern (else `BuildError::Topic` naming the first bad one), and advertises the topics in
-//!   order.
+//!   order;
+//! - `[[access.rules]]` give rules, one per entry, or an error naming a rule that exists, with
+//!   an empty `who`, no actions, no topics, or a pattern that is bad or has an unknown
+//!   placeholder (`access_config`).
 #![no_main]
 
 #[allow(dead_code)] // Only the parsing side is exercised here.
@@ -30,6 +34,9 @@ mod webhooks_config;
 #[allow(dead_code)]
 #[path = "../../crates/mcpbus-cli/src/http_sections.rs"]
 mod http_sections;
+#[allow(dead_code)]
+#[path = "../../crates/mcpbus-cli/src/access_config.rs"]
+mod access_config;
 
 use std::path::Path;
 
@@ -54,6 +61,7 @@ fuzz_target!(|data: &[u8]| {
     };
     reparse(text, &config);
     check_topics(&config);
+    check_access(&config);
 });
 
 /// The document rendered again by `toml` gives the same configuration.
@@ -65,6 +73,40 @@ fn reparse(text: &str, config: &Config) {
     let again = Config::parse(&rendered, None)
         .unwrap_or_else(|e| panic!("re-rendered config {rendered:?} is refused: {e}"));
     assert_eq!(format!("{again:?}"), format!("{config:?}"), "{rendered}");
+}
+
+/// The rules build, one per entry, or the error names one of them and says what is wrong.
+fn check_access(config: &Config) {
+    use mcpbus::events::access::AccessRuleError as E;
+    let entries = &config.access.rules;
+    let rule = match config.access.to_rules() {
+        Ok(rules) => {
+            assert_eq!(rules.len(), entries.len());
+            return;
+        }
+        Err(access_config::AccessConfigError(e)) => match e {
+            E::EmptyWho { rule } => {
+                assert!(entries[rule - 1].who.is_empty());
+                rule
+            }
+            E::NoActions { rule } => {
+                assert!(entries[rule - 1].actions.is_empty());
+                rule
+            }
+            E::NoTopics { rule } => {
+                assert!(entries[rule - 1].topics.is_empty());
+                rule
+            }
+            E::BadPattern { rule, pattern, .. } | E::UnknownPlaceholder { rule, pattern, .. } => {
+                assert!(entries[rule - 1].topics.contains(&pattern));
+                rule
+            }
+            other => panic!("[[access.rules]]: {other:?}"),
+        },
+    };
+    // Every earlier rule was fine.
+    let earlier = entries[..rule - 1].iter().cloned();
+    assert!(mcpbus::events::access::AccessRules::new(earlier).is_ok());
 }
 
 fn check_topics(config: &Config) {

@@ -41,6 +41,9 @@ pub(crate) struct Config {
     /// Bearer tokens and OAuth of the HTTP endpoint.
     #[serde(default)]
     pub auth: crate::webhooks_config::AuthSection,
+    /// Topic permissions: who may subscribe, publish and register webhooks on which topics.
+    #[serde(default)]
+    pub access: crate::access_config::AccessSection,
     /// `GET /metrics` (Prometheus).
     #[serde(default)]
     pub metrics: crate::http_sections::MetricsSection,
@@ -320,6 +323,9 @@ pub(crate) enum ConfigError {
     /// `[auth.oauth]` is unusable.
     #[error(transparent)]
     OAuth(#[from] crate::oauth_config::OAuthSectionError),
+    /// `[[access.rules]]` is unusable.
+    #[error(transparent)]
+    Access(#[from] crate::access_config::AccessConfigError),
     /// `[webhooks]` is unusable.
     #[error(transparent)]
     Webhooks(#[from] crate::webhooks_config::WebhooksConfigError),

@@ -10,7 +10,9 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode, header};
+use mcpbus::events::access::Caller;
 use mcpbus::events::{EmitError, Event};
+use mcpbus::server::auth::BearerTokens;
 use mcpbus::server::oauth::require_scopes;
 use mcpbus::server::{Identity, Server};
 use mcpbus::store::{MemoryEventStore, MemoryEventStoreConfig};
@@ -50,10 +52,16 @@ pub(crate) struct PublishBody {
 struct AppState {
     server: Server,
     token: Option<Arc<str>>,
+    /// The `[auth]` bearer tokens: with topic permissions, their holders publish what the
+    /// rules grant them.
+    tokens: BearerTokens,
     mcp: StreamableHttpService,
     /// The scope an OAuth access token needs for `POST /publish` (with `[auth.oauth]`).
     publish_scope: Option<Arc<str>>,
 }
+
+/// The subject the shared publish token publishes as (docs/auth.md): deny rules may name it.
+pub(crate) const PUBLISH_TOKEN_SUBJECT: &str = "publish-token";
 
 /// Builds the HTTP configuration of the MCP endpoint from the file's `[http]` section.
 pub(crate) fn http_config(
@@ -127,12 +135,17 @@ pub(crate) async fn serve(
         .or_else(|| std::env::var("MCPBUS_PUBLISH_TOKEN").ok())
         .filter(|t| !t.is_empty())
         .map(Arc::from);
-    if token.is_none() {
+    let tokens = config
+        .auth
+        .to_tokens(|v| std::env::var(v).ok())
+        .map_err(ConfigError::from)?;
+    if token.is_none() && server.access_rules().is_empty() {
         tracing::info!("no publish token configured: POST /publish refuses every request");
     }
     let state = AppState {
         server: server.clone(),
         token: token.clone(),
+        tokens,
         mcp: mcp.clone(),
         publish_scope: config.auth.oauth.as_ref().map(|o| o.publish_scope().into()),
     };
@@ -256,22 +269,25 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// `POST /publish`: from the holder of the shared publish token, or of an OAuth access token
-/// granting the publish scope (docs/auth.md).
+/// `POST /publish`: from the holder of the shared publish token, of an `[auth]` bearer token
+/// (with topic permissions configured), or of an OAuth access token granting the publish scope
+/// (docs/auth.md). What each may publish on is the topic permissions' call.
 async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     // Checked before anything else: a bad body without a credential is still 401.
-    match authorize_publisher(&state, &headers).await {
-        Ok(publisher) => publish_event(&state, publisher, &headers, &body).await,
+    match publisher(&state, &headers).await {
+        Ok(caller) => publish_event(&state, caller, &headers, &body).await,
         Err(refused) => refused,
     }
 }
 
-/// Who publishes: `Ok(None)` for the shared publish token, `Ok(Some(identity))` for an access
-/// token with the publish scope, the answer of a refused request otherwise.
-async fn authorize_publisher(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<Option<Arc<Identity>>, Response> {
+/// Who calls `POST /publish`, as the topic permissions see it, or the answer of a refused
+/// request.
+///
+/// The shared publish token publishes as [`PUBLISH_TOKEN_SUBJECT`] with every right the deny
+/// rules leave it. With topic permissions configured, an `[auth]` bearer token also publishes,
+/// as its identity, what the rules grant it. With `[auth.oauth]`, an access token granting the
+/// publish scope publishes as its identity. Without any of these the endpoint is off.
+async fn publisher(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -279,19 +295,26 @@ async fn authorize_publisher(
         // The auth scheme is case-insensitive (RFC 9110 11.1): `bearer` is `Bearer`.
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token);
+    let rules = state.server.access_rules();
     if let (Some(token), Some(p)) = (&state.token, presented)
         && same_secret(p.as_bytes(), token.as_bytes())
     {
-        return Ok(None);
+        let identity = Identity::named(PUBLISH_TOKEN_SUBJECT);
+        return Ok(Caller::authenticated(Arc::new(identity)).privileged());
+    }
+    if !rules.is_empty()
+        && let Some(identity) = presented.and_then(|p| state.tokens.identity(p))
+    {
+        return Ok(Caller::authenticated(identity));
     }
     let (Some(oauth), Some(scope)) = (state.server.resource_server(), &state.publish_scope) else {
-        return Err(match &state.token {
-            None => problem(
+        return Err(match (&state.token, rules.is_empty()) {
+            (None, true) => problem(
                 StatusCode::FORBIDDEN,
                 "publishing over HTTP is disabled: set [publish] token or MCPBUS_PUBLISH_TOKEN \
                  (or [auth.oauth], for access tokens)",
             ),
-            Some(_) => challenged(
+            _ => challenged(
                 problem(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"),
                 "Bearer",
             ),
@@ -310,7 +333,7 @@ async fn authorize_publisher(
         Err(e) => Err(e),
     };
     match verified {
-        Ok(identity) => Ok(Some(Arc::new(identity))),
+        Ok(identity) => Ok(Caller::authenticated(Arc::new(identity))),
         Err(e) => {
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
             if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -333,11 +356,11 @@ fn challenged(mut response: Response, challenge: &str) -> Response {
     response
 }
 
-/// Publishes the event of an authorized request; `publisher` is the identity of an access
-/// token (none for the shared publish token).
+/// Publishes the event of an authenticated request, if the topic permissions let `caller`
+/// publish on its topic.
 async fn publish_event(
     state: &AppState,
-    publisher: Option<Arc<Identity>>,
+    caller: Caller,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
@@ -356,6 +379,10 @@ async fn publish_event(
         Ok(b) => b,
         Err(e) => return problem(StatusCode::BAD_REQUEST, format!("invalid body: {e}")),
     };
+    let access = state.server.access_rules();
+    if let Err(denied) = access.check_publish(&caller, &body.topic) {
+        return problem(StatusCode::FORBIDDEN, denied.to_string());
+    }
     let mut event = match crate::serve::with_options(
         Event::new(body.topic, body.payload),
         body.priority.as_deref(),
@@ -370,9 +397,6 @@ async fn publish_event(
     }
     if let Some(id) = body.event_id {
         event = event.event_id(id);
-    }
-    if let Some(identity) = &publisher {
-        tracing::debug!(subject = %identity.subject, "publish with an access token");
     }
     match state.server.events().publish(event).await {
         Ok(report) => {

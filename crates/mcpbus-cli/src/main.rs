@@ -1,5 +1,6 @@
 //! `mcpbus`: an MCP server with topic events, and clients to subscribe to one.
 
+mod access_config;
 mod client_cmd;
 mod config;
 mod connect;

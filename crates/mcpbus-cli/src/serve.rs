@@ -85,6 +85,7 @@ pub(crate) fn build_server(config: &Config, shared: Option<Shared>) -> Result<Se
     if let Some(oauth) = &config.auth.oauth {
         builder = builder.resource_server(oauth.to_resource_server(|v| std::env::var(v).ok())?);
     }
+    builder = builder.access_rules(config.access.to_rules()?);
     if let Some(mut webhooks) = config.webhooks.to_config()? {
         if let Some(shared) = &shared {
             // Subscriptions survive restarts; each is delivered by one replica at a time.
@@ -211,6 +212,8 @@ async fn publish(
     ctx: Context,
     confirm_priorities: Arc<[String]>,
 ) -> Result<Json<Value>, ToolError> {
+    // Refused before the user is asked to confirm something that could not be published.
+    ctx.authorize_publish(&args.topic)?;
     let priority = args.priority.as_deref().unwrap_or("normal");
     if confirm_priorities.iter().any(|p| p == priority) {
         confirm(&args, &ctx).await?;

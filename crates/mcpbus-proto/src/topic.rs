@@ -177,6 +177,31 @@ fn overlap_segments<'a, 'b>(
     }
 }
 
+/// Whether every topic the `inner` pattern matches is matched by the `outer` one.
+///
+/// A walk in step: the answer is decided at the first segment where `outer` is `#` (it takes
+/// whatever `inner` has left, nothing included) or where the two differ in a way some topic
+/// can tell apart.
+fn contain_segments<'a, 'b>(
+    mut outer: impl Iterator<Item = Seg<'a>>,
+    mut inner: impl Iterator<Item = Seg<'b>>,
+) -> bool {
+    loop {
+        match (outer.next(), inner.next()) {
+            (Some(Seg::Rest), _) | (None, None) => return true,
+            // The inner `#` also matches a topic that ends here, which `outer` (not `#`
+            // here) does not.
+            (Some(_), Some(Seg::Rest)) => return false,
+            (None, Some(_)) | (Some(_), None) => return false,
+            (Some(Seg::One), Some(Seg::One)) => {}
+            // `+` never matches an empty segment, so it covers only non-empty literals.
+            (Some(Seg::One), Some(Seg::Lit(lit))) if !lit.is_empty() => {}
+            (Some(Seg::Lit(o)), Some(Seg::Lit(i))) if o == i => {}
+            _ => return false,
+        }
+    }
+}
+
 /// Implements the string-like traits shared by the three validated types.
 macro_rules! string_newtype {
     ($ty:ident, $what:literal) => {
@@ -285,6 +310,33 @@ impl TopicPattern {
     pub fn is_literal(&self) -> bool {
         !self.segments().any(|seg| seg == "+" || seg == "#")
     }
+
+    /// Whether every topic `other` matches is also matched by this pattern (topic permissions:
+    /// a subscription must lie within what a rule grants).
+    ///
+    /// ```
+    /// # use mcpbus_proto::topic::TopicPattern;
+    /// let p = |s| TopicPattern::new(s).unwrap();
+    /// assert!(p("agents/alice/#").contains(&p("agents/alice/inbox")));
+    /// assert!(p("agents/+/inbox").contains(&p("agents/alice/inbox")));
+    /// assert!(!p("agents/alice/#").contains(&p("agents/+/inbox")), "matches agents/bob/inbox");
+    /// assert!(!p("a/+").contains(&p("a/#")), "a/# matches a, which a/+ does not");
+    /// ```
+    pub fn contains(&self, other: &TopicPattern) -> bool {
+        contain_segments(self.segments().map(sub_seg), other.segments().map(sub_seg))
+    }
+
+    /// Whether some concrete topic matches both patterns.
+    ///
+    /// ```
+    /// # use mcpbus_proto::topic::TopicPattern;
+    /// let p = |s| TopicPattern::new(s).unwrap();
+    /// assert!(p("agents/+/inbox").overlaps(&p("agents/bob/#")));
+    /// assert!(!p("agents/+/inbox").overlaps(&p("agents//inbox")), "+ is never empty");
+    /// ```
+    pub fn overlaps(&self, other: &TopicPattern) -> bool {
+        overlap_segments(self.segments().map(sub_seg), other.segments().map(sub_seg))
+    }
 }
 
 string_newtype!(TopicPattern, "pattern");
@@ -352,22 +404,10 @@ impl DeclaredPattern {
     /// assert!(!declared.contains(&TopicPattern::new("deploy/web").unwrap()));
     /// ```
     pub fn contains(&self, sub: &TopicPattern) -> bool {
-        let mut declared = self.segments().map(declared_seg);
-        let mut subs = sub.segments().map(sub_seg);
-        loop {
-            match (declared.next(), subs.next()) {
-                // A declared `#` covers whatever the subscription has left, nothing included.
-                (Some(Seg::Rest), _) | (None, None) => return true,
-                // The subscription's `#` also matches a topic that ends here, which the
-                // declaration (not `#` here) does not.
-                (Some(_), Some(Seg::Rest)) => return false,
-                (None, Some(_)) | (Some(_), None) => return false,
-                (Some(Seg::One), Some(Seg::One)) => {}
-                (Some(Seg::One), Some(Seg::Lit(lit))) if !lit.is_empty() => {}
-                (Some(Seg::Lit(d)), Some(Seg::Lit(s))) if d == s => {}
-                _ => return false,
-            }
-        }
+        contain_segments(
+            self.segments().map(declared_seg),
+            sub.segments().map(sub_seg),
+        )
     }
 
     /// What the subscription pattern puts at each placeholder, or `None` when the two do not
@@ -688,6 +728,26 @@ mod tests {
                 if let Some(b) = d.bind(s) {
                     assert_eq!(b.len(), d.placeholders().count(), "{d} vs {s}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn pattern_containment_and_overlap_agree_with_brute_force() {
+        // Two patterns of at most 3 segments over {a, b, ""} are told apart, if at all, by a
+        // topic of at most 4 segments over those literals and one more non-empty value.
+        let topics = all_joined(&["a", "b", "", "c"], 4);
+        let pats: Vec<TopicPattern> = all_joined(&["a", "b", "", "+", "#"], 3)
+            .iter()
+            .filter_map(|s| TopicPattern::new(s).ok())
+            .collect();
+        for outer in &pats {
+            for inner in &pats {
+                let matched = topics.iter().filter(|t| inner.matches(t));
+                let contained = matched.clone().all(|t| outer.matches(t));
+                let overlap = topics.iter().any(|t| inner.matches(t) && outer.matches(t));
+                assert_eq!(outer.contains(inner), contained, "{outer} contains {inner}");
+                assert_eq!(outer.overlaps(inner), overlap, "{outer} overlaps {inner}");
             }
         }
     }

@@ -150,3 +150,32 @@ async fn expired_subscriptions_disappear_from_the_store_and_its_index() {
             .unwrap()
     );
 }
+
+#[tokio::test]
+async fn the_principal_s_grants_round_trip_and_older_records_still_read() {
+    let redis = RedisServer::start(false);
+    let store = backend(&redis).await.webhook_store();
+    let ttl = Duration::from_secs(5);
+    let mut granted = serde_json::to_value(record("sub_3", now_ms() + 60_000)).unwrap();
+    granted["identity"] = json!({
+        "subject": "alice", "agentId": "agent-7", "clientId": "ci",
+        "scopes": ["inbox", "webhook"], "claims": {}
+    });
+    let granted: WebhookRecord = serde_json::from_value(granted).unwrap();
+    let stored = StoredWebhook::new(granted.clone(), DeliveryState::new("0".into()));
+    assert!(store.create(&stored, "A/0", ttl).await.unwrap());
+    let loaded = store.load("sub_3").await.unwrap().unwrap().record;
+    assert_eq!(loaded, granted);
+    let owner = loaded.identity.unwrap();
+    assert_eq!(
+        owner.scopes.iter().collect::<Vec<_>>(),
+        ["inbox", "webhook"]
+    );
+    assert_eq!(&*owner.agent_id, "agent-7");
+    // A record of the shape written before the grants were kept reads with none of them.
+    let old = record("sub_4", now_ms() + 60_000);
+    assert!(old.identity.is_none());
+    let stored = StoredWebhook::new(old.clone(), DeliveryState::new("0".into()));
+    assert!(store.create(&stored, "A/0", ttl).await.unwrap());
+    assert_eq!(store.load("sub_4").await.unwrap().unwrap().record, old);
+}

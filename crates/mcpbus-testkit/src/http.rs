@@ -169,6 +169,23 @@ impl HttpClient {
             .await
     }
 
+    /// POSTs a JSON-RPC message as [`post`](Self::post), with `Authorization: Bearer TOKEN`
+    /// when a token is given.
+    pub async fn post_with_token(
+        &self,
+        session: Option<&str>,
+        token: Option<&str>,
+        message: &Value,
+    ) -> Answer {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let mut headers = post_headers(session);
+        if let Some(bearer) = &bearer {
+            headers.push(("authorization", bearer));
+        }
+        self.call(Method::POST, &headers, message.to_string().as_bytes())
+            .await
+    }
+
     /// Initializes a session answered with JSON, then confirms it; returns its id.
     pub async fn initialize(&self) -> String {
         let answer = self.post(None, &initialize_request("http-test")).await;

@@ -96,3 +96,32 @@ pub trait SessionStore: Send + Sync + 'static {
         frame: Bytes,
     ) -> BoxFuture<'a, Result<(), BackendError>>;
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_record_without_a_subject_still_reads() {
+        let old = serde_json::json!({
+            "protocolVersion": "2025-11-25",
+            "clientInfo": {"name": "c", "version": "1"},
+            "capabilities": {},
+            "agentId": "a1"
+        });
+        let record: SessionRecord = serde_json::from_value(old.clone()).unwrap();
+        assert_eq!(record.identity, None);
+        assert_eq!(serde_json::to_value(&record).unwrap(), old);
+        let bound = SessionRecord {
+            identity: Some(crate::server::Identity::named("alice")),
+            ..record
+        };
+        let json = serde_json::to_value(&bound).unwrap();
+        assert_eq!(json["identity"]["subject"], "alice");
+        assert_eq!(
+            serde_json::from_value::<SessionRecord>(json).unwrap(),
+            bound
+        );
+    }
+}

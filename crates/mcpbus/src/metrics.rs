@@ -58,6 +58,12 @@ struct OperationLabel {
     operation: &'static str,
 }
 
+/// An `action` label of the topic permissions (`subscribe`, `publish`, `webhook`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ActionLabel {
+    action: &'static str,
+}
+
 /// The labels of an HTTP answer: which route, which status.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct HttpLabels {
@@ -104,6 +110,7 @@ struct Families {
     http_duration: HistogramFamily<RouteLabel>,
     log_duration: HistogramFamily<OperationLabel>,
     log_errors: Family<OperationLabel, Counter>,
+    access_denials: Family<ActionLabel, Counter>,
 }
 
 struct Inner {
@@ -155,12 +162,18 @@ impl Metrics {
             http_duration: Family::new_with_constructor(latency_histogram),
             log_duration: Family::new_with_constructor(latency_histogram),
             log_errors: Family::default(),
+            access_denials: Family::default(),
         };
         // Series that alerts divide or rate from exist at zero before their first event.
         for result in ["ok", "failed"] {
             let _ = families
                 .webhook_deliveries
                 .get_or_create(&ResultLabel { result });
+        }
+        for action in crate::events::access::Action::ALL {
+            let _ = families.access_denials.get_or_create(&ActionLabel {
+                action: action.as_str(),
+            });
         }
         let append = OperationLabel {
             operation: "append",
@@ -232,6 +245,15 @@ impl Metrics {
             .families
             .webhook_deliveries
             .get_or_create(&ResultLabel { result })
+            .inc();
+    }
+
+    /// Counts one action the topic permissions refused.
+    pub(crate) fn count_access_denial(&self, action: &'static str) {
+        self.inner
+            .families
+            .access_denials
+            .get_or_create(&ActionLabel { action })
             .inc();
     }
 
@@ -366,6 +388,11 @@ fn register(r: &mut Registry, f: &Families) {
         "Event log operations (with Redis: round trips to Redis), by operation",
         Unit::Seconds,
         f.log_duration.clone(),
+    );
+    r.register(
+        "access_denials",
+        "Actions the topic permissions refused, by action (subscribe, publish, webhook)",
+        f.access_denials.clone(),
     );
     r.register(
         "log_errors",

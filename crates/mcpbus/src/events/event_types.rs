@@ -11,6 +11,7 @@ use mcpbus_proto::jsonrpc::ErrorObject;
 use mcpbus_proto::topic::TopicPattern;
 use serde_json::{Map, Value, json};
 
+use super::access::{Caller, Reach};
 use super::delivery::LoggedEvent;
 use super::log::RetainedValue;
 use super::retained::parse_expires_at;
@@ -178,8 +179,9 @@ impl DeclaredTopics {
     /// Resolves a SEP-3415 subscription (docs/protocol.md 3.2): the event type must exist
     /// (NotFound) and offer `mode` (Unsupported), the arguments must fit its input schema
     /// (InvalidParams), and the caller must be allowed every declared topic the subscription
-    /// overlaps (Forbidden). Without a principal (the 2026-07-28 era has none yet), a scoped or
-    /// authorized topic is Forbidden.
+    /// overlaps, and granted it by the topic permissions, `webhook` too for a webhook
+    /// (Forbidden). Without a principal (a request without credentials), a scoped or authorized
+    /// topic is Forbidden.
     pub(crate) fn subscribe_event(
         &self,
         name: &str,
@@ -200,6 +202,12 @@ impl DeclaredTopics {
             None => bind(declared, &args.placeholders, principal)?,
         };
         self.authorize(&pattern, principal)?;
+        let caller = Caller::of(principal);
+        let granted = match mode {
+            DeliveryMode::Webhook => self.access().check_webhook(&caller, &pattern),
+            _ => self.access().check_subscribe(&caller, &pattern),
+        };
+        granted.map_err(|denied| ErrorObject::forbidden(denied.to_string()))?;
         Ok(EventSubscription {
             name: declared.event_name().into(),
             pattern,
@@ -208,10 +216,10 @@ impl DeclaredTopics {
     }
 
     /// Resolves a bare topic pattern (the tool bridge's): it must overlap a declared topic
-    /// (NotFound otherwise) and every declared topic it overlaps must allow the caller
-    /// (Forbidden). A declared pattern with placeholders given verbatim
-    /// (`agents/{agent_id}/inbox`) is bound as a subscription without arguments is: the
-    /// caller's own id, or `+`.
+    /// (NotFound otherwise), every declared topic it overlaps must allow the caller, and the
+    /// topic permissions must grant it (Forbidden). A declared pattern with placeholders given
+    /// verbatim (`agents/{agent_id}/inbox`) is bound as a subscription without arguments is:
+    /// the caller's own id, or `+`.
     pub(crate) fn subscribe_pattern(
         &self,
         pattern: TopicPattern,
@@ -227,11 +235,41 @@ impl DeclaredTopics {
             .find(|t| t.pattern.overlaps(&pattern))
             .ok_or_else(|| ErrorObject::event_not_found(pattern.as_str()))?;
         self.authorize(&pattern, principal)?;
+        self.access()
+            .check_subscribe(&Caller::of(principal), &pattern)
+            .map_err(|denied| ErrorObject::forbidden(denied.to_string()))?;
         Ok(EventSubscription {
             name: declared.event_name().into(),
             pattern,
             retained: false,
         })
+    }
+
+    /// The declared topics as the bridges list them to the caller. With topic permissions, a
+    /// topic is left out when the caller may subscribe to none of it (its placeholders bound
+    /// as a subscription without arguments binds them), and marked `"access": "partial"` when
+    /// only to some of it.
+    pub(crate) fn listing(&self, principal: Option<&Principal>) -> Vec<Value> {
+        let caller = Caller::of(principal);
+        self.iter()
+            .filter_map(|declared| {
+                let mut listed = serde_json::to_value(declared.spec.descriptor()).ok()?;
+                if self.access().is_empty() {
+                    return Some(listed);
+                }
+                let pattern = bind(declared, &BTreeMap::new(), principal).ok()?;
+                match self.access().reach(&caller, &pattern) {
+                    Reach::All => {}
+                    Reach::Part => {
+                        listed
+                            .as_object_mut()?
+                            .insert("access".into(), json!("partial"));
+                    }
+                    Reach::Nothing => return None,
+                }
+                Some(listed)
+            })
+            .collect()
     }
 
     /// Checks a `topic` argument against its event type and the placeholder arguments.
@@ -445,12 +483,15 @@ mod tests {
     use mcpbus_proto::error_codes;
 
     fn declared() -> DeclaredTopics {
-        DeclaredTopics::new(vec![
-            TopicSpec::content("agents/#"),
-            TopicSpec::signal("agents/{agent_id}/inbox"),
-            TopicSpec::content("build/{project}/status").event_name("build.status"),
-            TopicSpec::content("open/+").authorize(|_, _| Ok(true)),
-        ])
+        DeclaredTopics::new(
+            vec![
+                TopicSpec::content("agents/#"),
+                TopicSpec::signal("agents/{agent_id}/inbox"),
+                TopicSpec::content("build/{project}/status").event_name("build.status"),
+                TopicSpec::content("open/+").authorize(|_, _| Ok(true)),
+            ],
+            Default::default(),
+        )
         .unwrap()
     }
 

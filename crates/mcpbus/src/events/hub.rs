@@ -20,6 +20,7 @@ use mcpbus_proto::events::{
 use mcpbus_proto::jsonrpc::ErrorObject;
 use mcpbus_proto::topic::{Topic, TopicError, TopicPattern};
 
+use super::access::AccessRules;
 use super::config::DeliveryConfig;
 use super::delivery::{EventSink, LoggedEvent};
 use super::event::{EmitError, EmitReport, Event};
@@ -159,8 +160,20 @@ impl EventHub {
         log: Arc<dyn EventLog>,
         delivery: DeliveryConfig,
     ) -> Result<Self, InvalidDeclaredTopic> {
-        let topics = DeclaredTopics::new(topics)?;
+        let config = (delivery, AccessRules::default());
+        Self::with_access(topics, instructions, log, config)
+    }
+
+    /// Like [`with_config`](Self::with_config), with topic permissions applying to every
+    /// subscription and publish checked through the hub's declared topics.
+    pub(crate) fn with_access(
+        topics: Vec<TopicSpec>,
+        instructions: Option<String>,
+        log: Arc<dyn EventLog>,
+        (delivery, access): (DeliveryConfig, AccessRules),
+    ) -> Result<Self, InvalidDeclaredTopic> {
         let metrics = Metrics::new();
+        let topics = DeclaredTopics::new(topics, access.counted_in(metrics.clone()))?;
         let topic_counters = topics
             .iter()
             .map(|t| metrics.topic(&t.spec.descriptor().pattern))

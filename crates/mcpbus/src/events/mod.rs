@@ -5,6 +5,7 @@
 //! [`TopicTrie`] → one frame to each matching [`EventSink`]: the only delivery path, in
 //! memory and across replicas.
 
+pub mod access;
 mod config;
 mod delivery;
 mod event;

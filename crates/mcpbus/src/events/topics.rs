@@ -9,6 +9,8 @@ use mcpbus_proto::events_ext::DeliveryMode;
 use mcpbus_proto::topic::{DeclaredPattern, TopicError, TopicPattern};
 use serde_json::Value;
 
+use super::access::{AccessRules, Caller};
+
 /// Who is subscribing: what the server knows of the caller's identity.
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -163,12 +165,15 @@ pub struct InvalidDeclaredTopic {
     pub source: TopicError,
 }
 
-/// The declared topics of a server.
-pub(crate) struct DeclaredTopics(Vec<DeclaredTopic>);
+/// The declared topics of a server, and the topic permissions that apply to them all.
+pub(crate) struct DeclaredTopics(Vec<DeclaredTopic>, AccessRules);
 
 impl DeclaredTopics {
     /// Parses every declared pattern; fails on the first invalid one, naming it.
-    pub(crate) fn new(specs: Vec<TopicSpec>) -> Result<Self, InvalidDeclaredTopic> {
+    pub(crate) fn new(
+        specs: Vec<TopicSpec>,
+        access: AccessRules,
+    ) -> Result<Self, InvalidDeclaredTopic> {
         specs
             .into_iter()
             .map(
@@ -181,7 +186,12 @@ impl DeclaredTopics {
                 },
             )
             .collect::<Result<Vec<_>, _>>()
-            .map(DeclaredTopics)
+            .map(|topics| DeclaredTopics(topics, access))
+    }
+
+    /// The topic permissions (docs/auth.md).
+    pub(crate) fn access(&self) -> &AccessRules {
+        &self.1
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -216,8 +226,9 @@ impl DeclaredTopics {
             .find(|(_, t)| t.pattern.matches_topic(topic))
     }
 
-    /// Checks one parsed subscribe pattern: it must overlap a declared topic, and the caller
-    /// must be authorized for every declared topic it overlaps.
+    /// Checks one parsed subscribe pattern: it must overlap a declared topic, the caller must
+    /// be authorized for every declared topic it overlaps, and the topic permissions must grant
+    /// it.
     pub(crate) fn check(
         &self,
         principal: &Principal,
@@ -238,11 +249,12 @@ impl DeclaredTopics {
                 return Err(reject_reason::PERMISSION_DENIED);
             }
         }
-        if any {
-            Ok(())
-        } else {
-            Err(reject_reason::UNKNOWN_TOPIC)
+        if !any {
+            return Err(reject_reason::UNKNOWN_TOPIC);
         }
+        self.1
+            .check_subscribe(&Caller::of(Some(principal)), pattern)
+            .map_err(|_| reject_reason::PERMISSION_DENIED)
     }
 }
 

@@ -23,7 +23,7 @@ use super::ServerBuilder;
 use super::context::Context;
 use super::requests::events_ext::{caller_principal, poll::long_poll};
 use super::tool::{Json, NoArgs, ToolError, ToolSpec};
-use super::topic_resources::visible_retained;
+use super::topic_resources::{check_read, visible_retained, visible_topics};
 use crate::client::ProvenanceEnvelope;
 use crate::events::event_types::EventSubscription;
 use crate::events::{EventHub, LoggedEvent, ReadFrom};
@@ -87,7 +87,8 @@ fn list_spec() -> ToolSpec {
         "list_topics",
         "Lists the event topics this server publishes on: each pattern ('+' one segment, '#' \
          the rest, {name} a segment), what it carries, and whether it keeps a retained (latest) \
-         value. Use a pattern with read_retained or wait_for_events.",
+         value. Use a pattern with read_retained or wait_for_events. Only topics you may \
+         subscribe to are listed; \"access\": \"partial\" marks one you may use only in part.",
     )
     .title("List event topics")
 }
@@ -113,8 +114,8 @@ fn wait_spec() -> ToolSpec {
 }
 
 async fn list_topics(_: NoArgs, ctx: Context) -> Result<Json<Value>, ToolError> {
-    let hub = hub(&ctx)?;
-    Ok(Json(json!({"topics": hub.descriptors()})))
+    hub(&ctx)?;
+    Ok(Json(json!({ "topics": visible_topics(&ctx) })))
 }
 
 /// `read_retained`'s arguments.
@@ -128,6 +129,7 @@ struct RetainedArgs {
 async fn read_retained(args: RetainedArgs, ctx: Context) -> Result<CallToolResult, ToolError> {
     hub(&ctx)?;
     let pattern = parse_pattern(args.topic.as_deref().unwrap_or("#"))?;
+    check_read(&ctx, &pattern)?;
     let events: Vec<EventParams> = visible_retained(&ctx, &pattern)
         .await?
         .into_iter()

@@ -41,6 +41,7 @@ mod context;
 mod dispatch;
 pub mod modern;
 pub mod oauth;
+pub(crate) mod permissions;
 pub(crate) mod requests;
 mod router;
 mod session;
@@ -259,6 +260,7 @@ impl Server {
             bearer_tokens: auth::BearerTokens::default(),
             resource_server: None,
             retained_updates: false,
+            access: Default::default(),
         }
     }
 
@@ -472,6 +474,8 @@ pub struct ServerBuilder {
     resource_server: Option<oauth::ResourceServer>,
     /// Whether retained values are resources whose subscribers hear of changes.
     retained_updates: bool,
+    /// The topic permissions (docs/auth.md).
+    access: crate::events::access::AccessRules,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -721,10 +725,13 @@ impl ServerBuilder {
             .event_log
             .unwrap_or_else(|| Arc::new(MemoryEventLog::new()));
         let topics = with_webhook_mode(self.topics, self.webhooks.is_some());
-        let hub = EventHub::with_config(topics, self.events_instructions, log, self.event_delivery)
-            .map_err(|e| BuildError::Topic {
-                pattern: e.pattern,
-                source: e.source,
+        let config = (self.event_delivery, self.access);
+        let hub =
+            EventHub::with_access(topics, self.events_instructions, log, config).map_err(|e| {
+                BuildError::Topic {
+                    pattern: e.pattern,
+                    source: e.source,
+                }
             })?;
         let webhooks = self
             .webhooks

@@ -45,7 +45,7 @@ impl ServerBuilder {
                 .with_description("The event topics this server declares")
                 .with_mime_type("application/json"),
             |uri, ctx: Context| async move {
-                json_contents(&uri, &json!({"topics": ctx.events().descriptors()}))
+                json_contents(&uri, &json!({ "topics": visible_topics(&ctx) }))
             },
         )
         .resource(
@@ -64,7 +64,9 @@ impl ServerBuilder {
                     "{uri} names a pattern; a retained-topic resource names one topic"
                 )));
             }
-            let value = visible_retained(&ctx, &pattern_of(&topic)?).await?;
+            let pattern = pattern_of(&topic)?;
+            check_read(&ctx, &pattern).map_err(|e| ErrorObject::forbidden(e.to_string()))?;
+            let value = visible_retained(&ctx, &pattern).await?;
             let value = value.into_iter().next();
             let value = value.ok_or_else(|| {
                 let message = format!("Resource not found: topic {topic:?} has no retained value");
@@ -90,8 +92,45 @@ fn retained_template() -> ResourceTemplate {
     template
 }
 
+/// The declared topics as the caller may reach them (`mcpbus://topics`, the tool bridge's
+/// `list_topics`): with topic permissions (docs/auth.md), those it may subscribe to none of
+/// are left out, and those it may subscribe to only in part say `"access": "partial"`.
+pub(super) fn visible_topics(ctx: &Context) -> Vec<Value> {
+    ctx.events()
+        .declared()
+        .listing(caller_principal(ctx).as_ref())
+}
+
+/// Refuses reading the retained value of one topic the topic permissions do not let the caller
+/// subscribe to (docs/auth.md): a wildcard read is narrowed instead ([`visible_retained`]).
+pub(super) fn check_read(
+    ctx: &Context,
+    pattern: &TopicPattern,
+) -> Result<(), crate::events::access::AccessDenied> {
+    if !pattern.is_literal() {
+        return Ok(());
+    }
+    ctx.server
+        .access_rules()
+        .check_subscribe(&ctx.caller(), pattern)
+}
+
+/// Refuses `resources/subscribe` (and leaves out of a listen stream) a retained-topic URI whose
+/// topic the caller may not subscribe to; other URIs pass.
+pub(crate) fn check_resource_subscription(ctx: &Context, uri: &str) -> Result<(), ErrorObject> {
+    let Some(topic) = uri.strip_prefix(RETAINED_TOPIC_PREFIX) else {
+        return Ok(());
+    };
+    match TopicPattern::new(topic) {
+        Ok(pattern) => check_read(ctx, &pattern).map_err(|e| ErrorObject::forbidden(e.to_string())),
+        // Not a topic: reading it fails on its own.
+        Err(_) => Ok(()),
+    }
+}
+
 /// The retained values of the topics matching `pattern` that the caller may see (the rules of
-/// docs/protocol.md 2.5: another agent's scoped topic is left out). The tool bridge's
+/// docs/protocol.md 2.5: another agent's scoped topic is left out; and the topic permissions of
+/// docs/auth.md: a topic the caller may not subscribe to is left out). The tool bridge's
 /// `read_retained` reads them the same way.
 pub(super) async fn visible_retained(
     ctx: &Context,
@@ -103,6 +142,7 @@ pub(super) async fn visible_retained(
         .await
         .map_err(|e| ErrorObject::internal(format_args!("the event log: {e}")))?;
     let principal = caller_principal(ctx);
+    let caller = ctx.caller();
     let declared = hub.declared();
     Ok(values
         .into_iter()
@@ -110,6 +150,7 @@ pub(super) async fn visible_retained(
         .filter(|e| {
             TopicPattern::new(&e.topic)
                 .is_ok_and(|t| declared.authorize(&t, principal.as_ref()).is_ok())
+                && declared.access().may_read(&caller, &e.topic)
         })
         .collect())
 }

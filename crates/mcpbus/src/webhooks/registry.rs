@@ -150,8 +150,9 @@ impl Inner {
         }
     }
 
-    /// The subscription a stored record names, resolved against the declared topics as its
-    /// principal (an authorizer may refuse it now).
+    /// The subscription a stored record names, resolved against the declared topics and the
+    /// topic permissions as its principal last subscribed (an authorizer or a rule may refuse
+    /// it now).
     pub(super) fn subscription_of(
         &self,
         record: &WebhookRecord,

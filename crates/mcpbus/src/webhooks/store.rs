@@ -441,6 +441,34 @@ mod tests {
         assert!(!store.claim("s", "a", ttl).await.unwrap());
     }
 
+    #[test]
+    fn records_keep_what_the_topic_permissions_check() {
+        // The shape written before agent id, client and scopes were kept.
+        let old: WebhookRecord = serde_json::from_value(serde_json::json!({
+            "id": "s", "principal": "alice", "url": "u", "name": "n", "arguments": null,
+            "secrets": [], "expires_at_ms": 1, "resumes": 0
+        }))
+        .unwrap();
+        assert_eq!(old.owner(), crate::server::Identity::named("alice"));
+        let mut identity = crate::server::Identity::named("alice").with_scopes(["inbox"]);
+        identity.agent_id = "agent-7".into();
+        identity.client_id = Some("ci".into());
+        let record = WebhookRecord {
+            identity: Some(identity.clone()),
+            ..old.clone()
+        };
+        assert_eq!(record.owner(), identity);
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(json["identity"]["scopes"], serde_json::json!(["inbox"]));
+        assert_eq!(
+            serde_json::from_value::<WebhookRecord>(json).unwrap(),
+            record
+        );
+        // Nothing new is written for a record without an identity.
+        let json = serde_json::to_value(&old).unwrap();
+        assert!(json.get("identity").is_none());
+    }
+
     #[tokio::test]
     async fn expired_subscriptions_are_gone() {
         let store = MemoryWebhookStore::new();

@@ -18,6 +18,7 @@ use super::destination::CallbackUrl;
 use super::signing::WebhookSecret;
 use super::store::{DeliveryState, StoredWebhook, WebhookRecord, now_ms};
 use crate::events::event_types::EventSubscription;
+use crate::server::Identity;
 use crate::util::lock;
 
 /// One webhook subscription delivered by this replica.
@@ -25,8 +26,6 @@ pub(super) struct Sub {
     /// The server-derived id (`X-MCP-Subscription-Id`).
     pub(super) id: String,
     pub(super) principal: Arc<str>,
-    /// What the principal's credential proved, for the topic rules (docs/auth.md).
-    pub(super) identity: Arc<crate::server::Identity>,
     pub(super) url: CallbackUrl,
     pub(super) name: String,
     pub(super) arguments: Option<Map<String, Value>>,
@@ -54,6 +53,8 @@ struct SubState {
     window_failures: u32,
     /// Until when this replica may deliver: its last lease renewal, less a margin.
     lease_until: Instant,
+    /// The principal as it last subscribed, for the topic permissions.
+    identity: Arc<Identity>,
 }
 
 impl Sub {
@@ -69,8 +70,8 @@ impl Sub {
     ) -> Self {
         let StoredWebhook { record, state } = stored;
         let secrets = parse_secrets(&record);
+        let identity = Arc::new(record.owner());
         Sub {
-            identity: Arc::new(record.owner()),
             id: record.id,
             principal: record.principal.into(),
             url,
@@ -86,6 +87,7 @@ impl Sub {
                 window_attempts: 0,
                 window_failures: 0,
                 lease_until,
+                identity,
             }),
             changed: Notify::new(),
             cancel,
@@ -95,6 +97,11 @@ impl Sub {
 
     fn state(&self) -> MutexGuard<'_, SubState> {
         lock(&self.state)
+    }
+
+    /// The principal as it last subscribed (a refresh brings its current scopes).
+    pub(super) fn identity(&self) -> Arc<Identity> {
+        self.state().identity.clone()
     }
 
     pub(super) fn watermark(&self) -> Arc<str> {
@@ -161,6 +168,7 @@ impl Sub {
     pub(super) fn apply(&self, record: &WebhookRecord) {
         let mut s = self.state();
         s.secrets = parse_secrets(record);
+        s.identity = Arc::new(record.owner());
         let moved = s.expires_at_ms != record.expires_at_ms;
         s.expires_at_ms = record.expires_at_ms;
         let refreshed = record.resumes != s.delivery.resumes_seen;

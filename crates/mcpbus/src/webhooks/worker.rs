@@ -199,9 +199,10 @@ async fn save(inner: &Inner, sub: &Sub) -> bool {
 }
 
 /// Checks the principal against the topic rules again (docs/protocol.md 2.5): an authorizer
-/// may have changed its mind since the subscription was made.
+/// may have changed its mind since the subscription was made, or the topic permissions
+/// (docs/auth.md) changed, or the principal's grants did.
 fn still_allowed(inner: &Inner, sub: &Sub) -> Result<(), ErrorObject> {
-    let principal = crate::server::auth::topic_principal(&sub.identity);
+    let principal = crate::server::auth::topic_principal(&sub.identity());
     inner
         .hub
         .declared()

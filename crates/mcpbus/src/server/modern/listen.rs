@@ -212,9 +212,16 @@ fn honoured(requested: &SubscriptionFilter, ctx: &Context) -> SubscriptionFilter
         tools_list_changed: keep(requested.tools_list_changed, tools),
         prompts_list_changed: keep(requested.prompts_list_changed, prompts),
         resources_list_changed: keep(requested.resources_list_changed, resources),
+        // A retained-topic URI the topic permissions refuse is not honoured (docs/auth.md).
         resource_subscriptions: requested
             .resource_subscriptions
             .clone()
+            .map(|mut uris| {
+                uris.retain(|uri| {
+                    crate::server::topic_resources::check_resource_subscription(ctx, uri).is_ok()
+                });
+                uris
+            })
             .filter(|uris| resources && !uris.is_empty()),
     }
 }

@@ -65,6 +65,7 @@ pub(crate) fn subscribe(params: Option<Value>, ctx: &Context) -> Result<Value, E
         methods::RESOURCES_SUBSCRIBE,
     )?;
     let p: SubscribeRequestParams = parse_params(params)?;
+    crate::server::topic_resources::check_resource_subscription(ctx, &p.uri)?;
     lock(&ctx.session.resource_subscriptions).insert(p.uri);
     to_result(&EmptyResult::default())
 }
