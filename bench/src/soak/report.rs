@@ -7,6 +7,9 @@ use std::time::Duration;
 use super::verdict::{self, Check, Sample};
 use super::{Outcome, PATTERN, SoakArgs, churn, subscribers};
 
+/// The most rows (about) of the summary's samples table: a one-hour run samples 360 times.
+const SUMMARY_ROWS: usize = 36;
+
 /// Judges the run, prints the summary (the verdict on its last line) and writes the files
 /// asked for; the exit status is the verdict's.
 pub(super) fn finish(
@@ -133,7 +136,16 @@ fn summary(
     }
     out += &settings(args, plan, warmup);
     out += "\n";
-    out += &verdict::table(&o.samples);
+    let shown = verdict::shown(&o.samples, SUMMARY_ROWS).len();
+    if shown < o.samples.len() {
+        out += &format!(
+            "{shown} of the {} samples (one in {}, the last of the warm-up and the last; all \
+             of them in the CSV):\n\n",
+            o.samples.len(),
+            o.samples.len().div_ceil(SUMMARY_ROWS)
+        );
+    }
+    out += &verdict::table(&o.samples, SUMMARY_ROWS);
     out += "\n";
     out += &verdict::checks_table(checks);
     out += "\n";

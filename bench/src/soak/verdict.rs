@@ -238,14 +238,25 @@ pub(crate) fn row(s: &Sample) -> String {
 }
 
 /// The samples as a Markdown table.
-pub(crate) fn table(samples: &[Sample]) -> String {
+pub(crate) fn table(samples: &[Sample], max_rows: usize) -> String {
     let replicas = samples.first().map_or(0, |s| s.replicas.len());
     let mut out = header(replicas);
-    for s in samples {
-        out += &row(s);
+    for i in shown(samples, max_rows) {
+        out += &row(&samples[i]);
         out.push('\n');
     }
     out
+}
+
+/// The samples a table of at most about `max_rows` rows shows: every one when they fit, else
+/// every n-th, plus the last of the warm-up (where judging starts) and the last one.
+pub(crate) fn shown(samples: &[Sample], max_rows: usize) -> Vec<usize> {
+    let n = samples.len();
+    let step = n.div_ceil(max_rows.max(1)).max(1);
+    let boundary = samples.iter().rposition(|s| s.warmup);
+    (0..n)
+        .filter(|&i| (i + 1) % step == 0 || i + 1 == n || Some(i) == boundary)
+        .collect()
 }
 
 /// The samples as CSV, one line each after a header; empty fields where nothing was read.
@@ -420,6 +431,19 @@ mod tests {
             .map(|c| c.name)
             .collect();
         assert_eq!(names, ["RSS of replica A", "open fds of replica A"]);
+    }
+
+    #[test]
+    fn long_runs_show_every_nth_sample() {
+        let samples: Vec<_> = (0..360)
+            .map(|i| sample(10.0 * (i + 1) as f64, i < 54, 14, 20, 1.0))
+            .collect();
+        let rows = shown(&samples, 36);
+        assert_eq!(rows.len(), 37);
+        assert_eq!(&rows[..7], [9, 19, 29, 39, 49, 53, 59]);
+        assert_eq!(rows.last(), Some(&359));
+        assert_eq!(shown(&samples[..30], 36), (0..30).collect::<Vec<_>>());
+        assert_eq!(table(&samples, 36).lines().count(), 2 + 37);
     }
 
     #[test]
