@@ -8,6 +8,9 @@
 #   bench/soak.sh                the full run: 60 minutes (the first 9 a warm-up, not judged)
 #   bench/soak.sh --minutes N    N minutes (e.g. 5 or 2.5; the warm-up is 15 %, at least 45 s)
 #   bench/soak.sh --smoke        2.5 minutes, as in .ci/run
+#   bench/soak.sh --minutes 5 -- --churn-every 50ms
+#                                arguments after -- go to `mcpbus-bench soak` (its load and
+#                                bounds: `mcpbus-bench soak --help`)
 #
 # Builds `mcpbus` and `mcpbus-bench` in release, starts redis-server (installed with apt-get
 # when missing) on a free loopback port without persistence, and the two replicas on loopback,
@@ -19,15 +22,17 @@
 # Ctrl-C included.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--minutes N | --smoke]" >&2; }
+usage() { echo "usage: $0 [--minutes N | --smoke] [-- MCPBUS-BENCH-SOAK-ARGS...]" >&2; }
 
 minutes=60
+extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
+    --) shift; extra=("$@"); break ;;
     --minutes) [ $# -ge 2 ] || { usage; exit 2; }; minutes=$2; shift 2 ;;
     --minutes=*) minutes=${1#*=}; shift ;;
     --smoke) minutes=2.5; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) usage; exit 2 ;;
   esac
 done
@@ -156,7 +161,8 @@ timeout --kill-after=10 $((seconds + 240)) "${pin_bench[@]}" "$bench_bin" soak \
   --replica "$replica_a/mcp" --replica-pid "$replica_a_pid" \
   --replica "$replica_b/mcp" --replica-pid "$replica_b_pid" \
   --redis-url "redis://127.0.0.1:$redis_port" --duration "${seconds}s" \
-  --csv "$out/samples.csv" --summary "$out/summary.md" --conditions "$conditions" &
+  --csv "$out/samples.csv" --summary "$out/summary.md" --conditions "$conditions" \
+  "${extra[@]}" &
 bench_pid=$!
 status=0
 wait "$bench_pid" || status=$?
