@@ -91,9 +91,9 @@ impl Unit {
 pub(crate) struct Check {
     /// What it is, e.g. "RSS of replica A".
     pub name: String,
-    /// At the end of the warm-up (the median of the first judged samples).
+    /// At the end of the warm-up: the highest of the first judged samples.
     pub base: f64,
-    /// At the end (the median of the last samples).
+    /// At the end: the lowest of the last samples.
     pub end: f64,
     /// The largest `end` allowed.
     pub limit: f64,
@@ -124,17 +124,23 @@ pub(crate) fn letter(i: usize) -> char {
     char::from(b'A' + (i % 26) as u8)
 }
 
-/// How many samples at each end of the judged span are combined (by their median): a single
-/// sample is at the mercy of one moment's allocations or of churn in flight, so three (30 s at
-/// the default interval) once there are 15 judged samples, fewer in short runs.
+/// How many samples at each end of the judged span are compared: three (30 s at the default
+/// interval) once there are 15 judged samples, fewer in short runs. The highest of the first
+/// ones is the base and the lowest of the last ones the end, so a figure fails only when it
+/// stayed beyond its bound for the whole end span, measured from the highest it was at the
+/// start: a moment's allocations, churn in flight or a stall of the shared machine at either
+/// end (a stall lowers the churned sessions' key count, say) decides nothing, while a steady
+/// leak still passes any bound in time.
 fn edge(judged: usize) -> usize {
     (judged / 5).clamp(1, 3)
 }
 
-/// The median (the upper middle value of an even count); `None` when empty.
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied()
+/// The largest and the smallest of `values`; `None` when empty.
+fn extremes(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    values.fold(None, |acc, v| match acc {
+        None => Some((v, v)),
+        Some((hi, lo)) => Some((hi.max(v), lo.min(v))),
+    })
 }
 
 /// The growth checks over the samples after the warm-up; an error when there are fewer than
@@ -151,8 +157,10 @@ pub(crate) fn checks(samples: &[Sample], b: &Bounds) -> Result<Vec<Check>, Strin
     let k = edge(judged.len());
     let (first, last) = (&judged[..k], &judged[judged.len() - k..]);
     let ends = |f: &dyn Fn(&Sample) -> Option<f64>| -> Option<(f64, f64)> {
-        let base = median(first.iter().map(|s| f(s)).collect::<Option<Vec<_>>>()?)?;
-        let end = median(last.iter().map(|s| f(s)).collect::<Option<Vec<_>>>()?)?;
+        let first = first.iter().map(|s| f(s)).collect::<Option<Vec<_>>>()?;
+        let last = last.iter().map(|s| f(s)).collect::<Option<Vec<_>>>()?;
+        let (base, _) = extremes(first.into_iter())?;
+        let (_, end) = extremes(last.into_iter())?;
         Some((base, end))
     };
     let mut out = Vec::new();
@@ -300,7 +308,8 @@ pub(crate) fn csv(samples: &[Sample]) -> String {
 /// The checks as a Markdown table.
 pub(crate) fn checks_table(checks: &[Check]) -> String {
     let mut out =
-        "| figure | end of warm-up | end | limit | within |\n|---|--:|--:|--:|---|\n".to_string();
+        "| figure | start (highest) | end (lowest) | limit | within |\n|---|--:|--:|--:|---|\n"
+            .to_string();
     for c in checks {
         out += &format!(
             "| {} | {} | {} | {} | {} |\n",
@@ -368,7 +377,7 @@ mod tests {
             ]
         );
         assert!(checks.iter().all(Check::ok), "{checks:?}");
-        // Two samples at each end (10 judged): medians of (40, 40) and (44, 44).
+        // Two samples at each end (10 judged): the highest of (40, 40), the lowest of (44, 44).
         assert_eq!(checks[0].base, 40.0);
         assert_eq!(checks[0].end, 44.0);
         assert!((checks[0].limit - 52.0).abs() < 1e-9);
@@ -387,27 +396,35 @@ mod tests {
                 )
             })
             .collect();
+        // One high sample at the end, or one low sample at the start, decides nothing.
         samples[9].redis_keys = Some(1_000);
-        let checks = checks(&samples, &BOUNDS).unwrap();
-        let failed: Vec<_> = checks
-            .iter()
-            .filter(|c| !c.ok())
-            .map(|c| c.name.as_str())
-            .collect();
-        // One sample of 1,000 keys among the last two: the median is the upper one.
+        samples[0].redis_keys = Some(10);
+        let judged = checks(&samples, &BOUNDS).unwrap();
+        let failed = |checks: &[Check]| -> Vec<String> {
+            checks
+                .iter()
+                .filter(|c| !c.ok())
+                .map(|c| c.name.clone())
+                .collect()
+        };
         assert_eq!(
-            failed,
+            failed(&judged),
             [
                 "RSS of replica A",
                 "open fds of replica A",
-                "Redis keys",
                 "p99 publish -> deliver"
             ]
         );
         assert_eq!(
-            checks[0].describe(),
-            "RSS of replica A: 43.0 MiB -> 67.0 MiB (limit 55.3 MiB)"
+            judged[0].describe(),
+            "RSS of replica A: 43.0 MiB -> 64.0 MiB (limit 55.3 MiB)"
         );
+        // Both of the last two beyond the bound: keys grew.
+        samples[8].redis_keys = Some(1_000);
+        let judged = checks(&samples, &BOUNDS).unwrap();
+        assert_eq!(judged[3].name, "Redis keys");
+        assert!(!judged[3].ok());
+        assert_eq!((judged[3].base, judged[3].end), (100.0, 1_000.0));
     }
 
     #[test]
