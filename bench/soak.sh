@@ -125,13 +125,15 @@ EOF
 # start NAME: starts a replica; sets NAME (its base URL) and NAME_pid.
 start() {
   local name=$1 log="$out/$1.log" url=
+  # Created here, before the replica's own redirection, so that the first read cannot miss it.
+  : >"$log"
   MCPBUS_LOG=warn "${pin_server[@]}" "$server_bin" serve --listen 127.0.0.1:0 \
     --config "$out/soak.toml" --redis "redis://127.0.0.1:$redis_port" --redis-prefix soak \
     2>"$log" &
   local pid=$!
   pids+=("$pid")
   for _ in $(seq 100); do
-    url=$(sed -n 's/^mcpbus: listening on \(http:[^ ]*\)$/\1/p' "$log")
+    url=$(sed -n 's/^mcpbus: listening on \(http:[^ ]*\)$/\1/p' "$log" || true)
     [ -n "$url" ] && break
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
