@@ -397,6 +397,16 @@ pub(crate) async fn open_subscribed_stream(
     endpoint: &Endpoint,
     topic: &str,
 ) -> Result<(Conn, Incoming), String> {
+    let (_, stream_conn, body) = open_session_stream(conn, endpoint, topic).await?;
+    Ok((stream_conn, body))
+}
+
+/// [`open_subscribed_stream`], also returning the session's id (to end it with `DELETE`).
+pub(crate) async fn open_session_stream(
+    conn: &mut Conn,
+    endpoint: &Endpoint,
+    topic: &str,
+) -> Result<(String, Conn, Incoming), String> {
     let session = mcp::initialize(conn, endpoint).await?;
     mcp::subscribe(conn, endpoint, &session, topic).await?;
     let mut stream_conn = Conn::connect(endpoint).await?;
@@ -414,7 +424,7 @@ pub(crate) async fn open_subscribed_stream(
             response.status()
         ));
     }
-    Ok((stream_conn, response.into_body()))
+    Ok((session, stream_conn, response.into_body()))
 }
 
 /// Waits for the setup workers: every reader they started, and the first error if any.

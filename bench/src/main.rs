@@ -4,7 +4,8 @@
 //! and prints a human summary, or with `--json` one JSON line on stdout (the summary then goes
 //! to stderr); `report` renders collected JSON lines as Markdown tables. `bench/run.sh` starts
 //! the server and runs the scenarios. `redis-store` measures the Redis event store of
-//! `mcpbus-redis` directly (no server), against a Redis that `bench/redis.sh` starts.
+//! `mcpbus-redis` directly (no server), against a Redis that `bench/redis.sh` starts; `soak`
+//! runs for a long while against replicas that `bench/soak.sh` starts, and judges growth.
 
 mod conn;
 mod events;
@@ -17,6 +18,7 @@ mod publish;
 mod redis_store;
 mod report;
 mod rps;
+mod soak;
 mod stats;
 mod webhooks;
 
@@ -198,6 +200,11 @@ enum Command {
         #[arg(long, default_value = "10s", value_parser = stats::parse_duration)]
         drain_timeout: std::time::Duration,
     },
+    /// A bounded soak of replicas sharing a Redis (`bench/soak.sh` starts them): steady
+    /// publishes through every replica, long-lived subscribers of both eras on each, churn of
+    /// sessions and push streams; samples RSS, open fds, Redis memory and latency, and fails
+    /// on growth beyond the bounds after the warm-up or on any lost event.
+    Soak(Box<soak::SoakArgs>),
     /// The Redis event store of mcpbus-redis: appends per second (one writer, then several)
     /// and the latency of replaying the newest events after an event id; every read is
     /// checked against what was appended.
@@ -383,6 +390,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             ))
         }
         Command::Memory(args) => memory::command(args).await,
+        Command::Soak(args) => soak::command(*args).await,
         Command::RedisStore {
             redis_url,
             json,

@@ -47,6 +47,16 @@ pub(crate) fn get_stream(endpoint: &Endpoint, session: &str) -> Request<Full<Byt
         .unwrap_or_else(|_| Request::new(Full::new(Bytes::new())))
 }
 
+/// The `DELETE` that ends a session.
+pub(crate) fn delete_session(endpoint: &Endpoint, session: &str) -> Request<Full<Bytes>> {
+    endpoint
+        .request(Method::DELETE)
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", PROTOCOL_VERSION)
+        .body(Full::new(Bytes::new()))
+        .unwrap_or_else(|_| Request::new(Full::new(Bytes::new())))
+}
+
 /// The JSON-RPC message of an answer, whether it came as JSON or as an SSE stream (the first
 /// event that carries data).
 pub(crate) fn answer_message(answer: &Answer) -> Result<Value, String> {

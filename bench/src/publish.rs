@@ -96,8 +96,9 @@ impl Publisher {
         Ok(out)
     }
 
-    /// One publish; the `delivered` count of its answer.
-    async fn publish_one(
+    /// One publish of the bench event `seq` sent at `t` (ns since the run started) on `conn`;
+    /// the `delivered` count of its answer.
+    pub(crate) async fn publish_one(
         &self,
         conn: &mut Conn,
         seq: usize,
