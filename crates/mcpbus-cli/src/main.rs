@@ -48,6 +48,15 @@ struct Cli {
 enum Command {
     /// Run the server: Streamable HTTP on 127.0.0.1:8080/mcp by default, or stdio.
     Serve(ServeOptions),
+    #[command(flatten)]
+    Client(ClientCommand),
+    /// Print the embedded default configuration.
+    Config,
+}
+
+/// The commands that talk to a server as its client.
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
     /// Subscribe to topic patterns and print events as JSON lines: over HTTP
     /// (`mcpbus sub URL PATTERN...`) or by spawning a stdio server
     /// (`mcpbus sub PATTERN... -- COMMAND...`). A server of MCP 2026-07-28 is subscribed to
@@ -118,32 +127,7 @@ enum Command {
     /// List a server's tools, resources, resource templates and prompts.
     Ls(ListArgs),
     /// Publish an event through a running server's `POST /publish`.
-    Pub {
-        /// The concrete topic.
-        topic: String,
-        /// The payload, as JSON (a bare word is sent as a string).
-        payload: String,
-        /// The server's base URL.
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        url: String,
-        /// The bearer token of /publish.
-        #[arg(long, env = "MCPBUS_PUBLISH_TOKEN", hide_env_values = true)]
-        token: Option<String>,
-        /// Keep the event as the topic's retained value.
-        #[arg(long)]
-        retained: bool,
-        /// urgent, high, normal or low.
-        #[arg(long)]
-        priority: Option<String>,
-        /// Seconds until the event expires.
-        #[arg(long)]
-        expires_in: Option<u64>,
-        /// The event's source.
-        #[arg(long)]
-        source: Option<String>,
-    },
-    /// Print the embedded default configuration.
-    Config,
+    Pub(publish::PubArgs),
 }
 
 /// `mcpbus events ...`.
@@ -212,7 +196,15 @@ async fn main() -> ExitCode {
 async fn run(command: Command) -> Result<(), CliError> {
     match command {
         Command::Serve(options) => run_serve(options).await?,
-        Command::Sub {
+        Command::Client(client) => run_client(client).await?,
+        Command::Config => print!("{DEFAULT_CONFIG}"),
+    }
+    Ok(())
+}
+
+async fn run_client(command: ClientCommand) -> Result<(), CliError> {
+    match command {
+        ClientCommand::Sub {
             args,
             command,
             era,
@@ -238,7 +230,7 @@ async fn run(command: Command) -> Result<(), CliError> {
             })
             .await?
         }
-        Command::Events {
+        ClientCommand::Events {
             command:
                 EventsCommand::Ls(ListArgs {
                     target,
@@ -250,7 +242,7 @@ async fn run(command: Command) -> Result<(), CliError> {
             connect::set_login(login);
             events_cmd::ls(&target, era, json).await?
         }
-        Command::Call {
+        ClientCommand::Call {
             target,
             tool,
             arguments,
@@ -261,7 +253,7 @@ async fn run(command: Command) -> Result<(), CliError> {
             connect::set_login(login);
             client_cmd::call(&target, &tool, arguments.as_deref(), era, json).await?
         }
-        Command::Ls(ListArgs {
+        ClientCommand::Ls(ListArgs {
             target,
             era,
             json,
@@ -270,29 +262,7 @@ async fn run(command: Command) -> Result<(), CliError> {
             connect::set_login(login);
             client_cmd::ls(&target, era, json).await?
         }
-        Command::Pub {
-            topic,
-            payload,
-            url,
-            token,
-            retained,
-            priority,
-            expires_in,
-            source,
-        } => {
-            publish::run(publish::PubArgs {
-                topic,
-                payload,
-                url,
-                token,
-                retained,
-                priority,
-                expires_in,
-                source,
-            })
-            .await?
-        }
-        Command::Config => print!("{DEFAULT_CONFIG}"),
+        ClientCommand::Pub(args) => publish::run(args).await?,
     }
     Ok(())
 }

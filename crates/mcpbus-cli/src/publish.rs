@@ -50,24 +50,30 @@ pub(crate) enum PubError {
     },
 }
 
-/// What `mcpbus pub` was asked to do.
-#[derive(Debug)]
+/// What `mcpbus pub` was asked to do (its command line).
+#[derive(Debug, clap::Args)]
 pub(crate) struct PubArgs {
-    /// The topic.
+    /// The concrete topic.
     pub topic: String,
-    /// The payload text: JSON, or a bare word sent as a string.
+    /// The payload, as JSON (a bare word is sent as a string).
     pub payload: String,
     /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
-    /// The bearer token.
+    /// The bearer token of /publish.
+    #[arg(long, env = "MCPBUS_PUBLISH_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Retain the event.
+    /// Keep the event as the topic's retained value.
+    #[arg(long)]
     pub retained: bool,
-    /// The priority name.
+    /// urgent, high, normal or low.
+    #[arg(long)]
     pub priority: Option<String>,
-    /// Seconds until expiry.
+    /// Seconds until the event expires.
+    #[arg(long)]
     pub expires_in: Option<u64>,
-    /// The source.
+    /// The event's source.
+    #[arg(long)]
     pub source: Option<String>,
 }
 
