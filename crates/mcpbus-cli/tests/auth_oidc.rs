@@ -5,7 +5,8 @@
 //!
 //! Checked in both eras (a handshake-era session's `events/subscribe`, a 2026-07-28
 //! `events/poll`): agent A reads `agents/agent-a/inbox` and not agent B's; `POST /publish` is
-//! `403` without the publish scope and delivers to agent A with it; expired, wrong-audience and
+//! `403` without the publish scope and, with it, delivers to agent A's poll and to its session's
+//! GET stream; expired, wrong-audience and
 //! wrong-issuer tokens are `401` with the metadata pointer; an opaque token is accepted through
 //! introspection until it is revoked; a signing-key rotation is picked up without a restart.
 //!
@@ -17,14 +18,15 @@
 #[path = "auth_oidc/support.rs"]
 mod support;
 
+use mcpbus_testkit::jsonrpc::{initialize_request, subscribe_request};
 use mcpbus_testkit::oidc::{
     AGENT_A, AGENT_B, AuthServer, AuthServerOptions, SCOPES, SHORT_TTL_SECS,
 };
-use mcpbus_testkit::jsonrpc::{initialize_request, subscribe_request};
 use serde_json::json;
 use support::{
-    agent_of, assert_invalid_token, inbox, legacy, metadata_url, modern, open_session,
-    poll_inbox, publish, single, subscribe, subscribed_and_rejected, wait_until_expired, whoami,
+    agent_of, assert_invalid_token, inbox, legacy, metadata_url, modern, next_emit, open_session,
+    open_stream, poll_inbox, publish, single, subscribe, subscribed_and_rejected,
+    wait_until_expired, whoami,
 };
 
 const SUBSCRIBER: [&str; 2] = ["mcp", "events:subscribe"];
@@ -81,6 +83,11 @@ fn publishing_needs_the_publish_scope_and_agent_a_receives() {
     let a = a.access_token.as_str();
     let start = poll_inbox(&server, a, "agent-a", None);
     let cursor = start["result"]["cursor"].as_str().unwrap().to_owned();
+    let session = open_session(&server, a);
+    let (subscribed, _) =
+        subscribed_and_rejected(&subscribe(&server, &session, a, &[&inbox("agent-a")]));
+    assert_eq!(subscribed, [inbox("agent-a")]);
+    let stream = open_stream(&server, &session, a);
 
     let payload = json!({"text": "hello from agent-b"});
     let reader = auth.client_credentials(&AGENT_B, &["mcp"], &resource);
@@ -99,10 +106,19 @@ fn publishing_needs_the_publish_scope_and_agent_a_receives() {
     let event_id = sent.json()["eventId"].as_str().unwrap().to_owned();
 
     let got = poll_inbox(&server, a, "agent-a", Some(&cursor));
-    let events = got["result"]["events"].as_array().cloned().unwrap_or_default();
-    let ids: Vec<&str> = events.iter().filter_map(|e| e["eventId"].as_str()).collect();
+    let events = got["result"]["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let ids: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["eventId"].as_str())
+        .collect();
     assert_eq!(ids, [event_id.as_str()], "{got}");
     assert_eq!(events[0]["data"]["payload"], payload, "{got}");
+    let emitted = next_emit(&stream);
+    assert_eq!(emitted["eventId"], event_id.as_str(), "{emitted}");
+    assert_eq!(emitted["payload"], payload, "{emitted}");
     // The rules grant publishing on inboxes only.
     let elsewhere = publish(&server, &writer.access_token, "alerts/warning", &payload);
     assert_eq!(elsewhere.status, 403, "{}", elsewhere.text());
@@ -150,10 +166,7 @@ fn expired_wrong_audience_and_wrong_issuer_tokens_get_401_with_the_metadata_poin
     let anonymous = modern(&server, None, "tools/list", json!({}));
     assert_eq!(anonymous.status, 401);
     let challenge = anonymous.header("www-authenticate").unwrap();
-    assert!(
-        challenge.contains(&metadata_url(&resource)),
-        "{challenge}"
-    );
+    assert!(challenge.contains(&metadata_url(&resource)), "{challenge}");
     assert_eq!(agent_of(&server, &good.access_token), "agent-a");
 }
 

@@ -33,12 +33,7 @@ use support::single;
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Runs `cmd`; its summary, or a panic with everything needed to see why.
-fn summary_of(
-    cmd: Command,
-    what: &str,
-    server: &ServeProcess,
-    auth: &AuthServer,
-) -> Value {
+fn summary_of(cmd: Command, what: &str, server: &ServeProcess, auth: &AuthServer) -> Value {
     let out = run_bounded(cmd, RUN_TIMEOUT, what);
     assert!(
         out.status.success(),

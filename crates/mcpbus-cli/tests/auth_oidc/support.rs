@@ -9,12 +9,14 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mcpbus_testkit::jsonrpc::{initialize_request, initialized, subscribe_request};
 use mcpbus_testkit::modern::{answer_message, headers, request};
 use mcpbus_testkit::oidc::{AuthServer, RESOURCE_SERVER, Token};
-use mcpbus_testkit::{Answer, HttpClient, ServeProcess, block_on, fixture};
+use mcpbus_testkit::{Answer, HttpClient, ServeProcess, SseReader, block_on, fixture};
 use serde_json::{Value, json};
 
 /// The `mcpbus` binary under test.
@@ -22,6 +24,9 @@ pub(crate) const MCPBUS: &str = env!("CARGO_BIN_EXE_mcpbus");
 
 /// The environment variable holding mcpbus's introspection secret.
 const SECRET_ENV: &str = "MCPBUS_TEST_OIDC_RS_SECRET";
+
+/// The bound on a GET stream's answer and on an event's arrival on it.
+const STREAM_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// `[auth.oauth]` and `[[access.rules]]` for an issuer and a resource (`{issuer}`,
 /// `{resource}`, `{client}`, `{secret_env}` filled in).
@@ -171,7 +176,12 @@ pub(crate) fn open_session(server: &ServeProcess, token: &str) -> String {
 
 /// `events/subscribe` to `topics` on `session` at `server` with `token`: the result, or a
 /// panic naming the refusal.
-pub(crate) fn subscribe(server: &ServeProcess, session: &str, token: &str, topics: &[&str]) -> Value {
+pub(crate) fn subscribe(
+    server: &ServeProcess,
+    session: &str,
+    token: &str,
+    topics: &[&str],
+) -> Value {
     let answer = legacy(
         server,
         Some(session),
@@ -198,7 +208,12 @@ pub(crate) fn subscribed_and_rejected(result: &Value) -> (Vec<String>, Vec<(Stri
 }
 
 /// A 2026-07-28 request to `server` with `token` (none: anonymous); the HTTP answer.
-pub(crate) fn modern(server: &ServeProcess, token: Option<&str>, method: &str, params: Value) -> Answer {
+pub(crate) fn modern(
+    server: &ServeProcess,
+    token: Option<&str>,
+    method: &str,
+    params: Value,
+) -> Answer {
     let message = request(1, method, params, json!({}));
     let mut owned = headers(&message);
     if let Some(token) = token {
@@ -269,5 +284,53 @@ pub(crate) fn wait_until_expired(token: &Token) {
             return;
         }
         std::thread::sleep(deadline - now + Duration::from_millis(50));
+    }
+}
+
+/// Opens `session`'s GET stream on `server` with `token` and reads its messages on a thread of
+/// its own; returns once the stream is open (panics unless it is a 200).
+pub(crate) fn open_stream(
+    server: &ServeProcess,
+    session: &str,
+    token: &str,
+) -> mpsc::Receiver<Value> {
+    let client = HttpClient::new(server.mcp_url()).with_bearer(token);
+    let session = session.to_owned();
+    let (tx, rx) = mpsc::channel();
+    let (opened_tx, opened) = mpsc::channel();
+    thread::spawn(move || {
+        block_on(async move {
+            let response = client.get_stream(&session, None).await;
+            let _ = opened_tx.send(response.status().as_u16());
+            let mut sse = SseReader::new(response);
+            while let Some(event) = sse.next_event().await {
+                let Ok(message) = serde_json::from_str(&event.data) else {
+                    continue; // a priming event carries no message
+                };
+                if tx.send(message).is_err() {
+                    return;
+                }
+            }
+        })
+    });
+    let status = opened
+        .recv_timeout(STREAM_TIMEOUT)
+        .expect("the GET stream's answer");
+    assert_eq!(status, 200, "the GET stream with the session's token");
+    rx
+}
+
+/// The first `events/emit` notification on `stream` (from [`open_stream`]); panics if none
+/// comes within a bound.
+pub(crate) fn next_emit(stream: &mpsc::Receiver<Value>) -> Value {
+    let deadline = Instant::now() + STREAM_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let message = stream
+            .recv_timeout(left)
+            .expect("an events/emit notification on the GET stream");
+        if message["method"] == "events/emit" {
+            return message["params"].clone();
+        }
     }
 }
