@@ -31,7 +31,8 @@
 #   - tests/auth/node_modules (gitignored; `npm ci` from tests/auth/package-lock.json):
 #     `oidc-provider`, panva's certified OpenID/OAuth 2.1 authorization server, run on loopback
 #     by tests/auth/provider.mjs for the authorization tests (crates/mcpbus-testkit/src/oidc.rs,
-#     crates/mcpbus-testkit/tests/oidc_harness.rs); see tests/auth/README.md.
+#     crates/mcpbus-testkit/tests/oidc_harness.rs, crates/mcpbus-cli/tests/auth_oidc.rs,
+#     auth_oidc_replicas.rs, interop_oauth.rs); see tests/auth/README.md.
 #   - redis-server (the Debian package redis-server, apt-get) for the Redis tests
 #     (crates/mcpbus-cli/tests/redis_cluster.rs, crates/mcpbus-redis/tests), which start their
 #     own server on a free loopback port and stop it; a Redis already running is never used.
