@@ -5,7 +5,9 @@
 //! the stalled connection got and the resumed stream, every event arrives once, in order.
 //!
 //! The stalled clients are raw sockets with a small receive buffer that read the answer's head
-//! and then nothing, while far more bytes are published than the socket buffers hold.
+//! and then nothing, while far more bytes are published than the socket buffers hold. Beside
+//! fast subscribers, stalled ones hold nobody up: every fast one gets every event while the
+//! stalled ones still sit on their first bytes.
 
 #![allow(clippy::unwrap_used)] // tests unwrap to fail loudly
 
@@ -281,4 +283,111 @@ async fn a_stalled_push_stream_is_cut_off_then_resumed_with_its_cursor() {
         }
     }
     assert_eq!(seen, (0..EVENTS).collect::<Vec<_>>(), "once each, in order");
+}
+
+/// The request head of a session's GET stream.
+fn get_head(addr: &str, session: &str) -> String {
+    format!(
+        "GET /mcp HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\
+         Mcp-Session-Id: {session}\r\nMCP-Protocol-Version: {PROTOCOL_VERSION}\r\n\r\n"
+    )
+}
+
+/// The request (head and body) of a push stream of `files/#`.
+fn push_request(addr: &str, id: i64) -> (String, String) {
+    let message = request(id, "events/stream", json!({"name": "files/#"}), json!({}));
+    let body = message.to_string();
+    let mut head = format!("POST /mcp HTTP/1.1\r\nHost: {addr}\r\n");
+    for (name, value) in headers(&message) {
+        head += &format!("{name}: {value}\r\n");
+    }
+    head += &format!("Content-Length: {}\r\n\r\n", body.len());
+    (head, body)
+}
+
+/// A session subscribed to `files/#`.
+async fn subscribed_session(raw: &HttpClient) -> String {
+    let session = raw.initialize().await;
+    let subscribed = raw
+        .post(Some(&session), &subscribe_request(2, &["files/#"]))
+        .await;
+    assert_eq!(subscribed.status, 200, "{}", subscribed.text());
+    session
+}
+
+/// Reads a stream until the event numbered `last`; returns the numbers seen, in order.
+async fn read_until(mut reader: SseReader, last: usize) -> Vec<usize> {
+    let mut seen = Vec::new();
+    while seen.last() != Some(&last) {
+        let Some((_, message)) = reader.next_message(Duration::from_secs(20)).await else {
+            break;
+        };
+        if let Some((seq, _)) = seq_of(&message) {
+            seen.push(seq);
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn stalled_subscribers_hold_up_none_of_the_others() {
+    /// Fast subscribers of each kind (GET streams, push streams), and stalled ones.
+    const FAST: usize = 12;
+    const STALLED: usize = 3;
+    const COUNT: usize = 40;
+    // The bound is far off: the stalled clients stay stalled for the whole test.
+    let (ts, server) = start_with(Duration::from_secs(600)).await;
+    let raw = HttpClient::new(ts.url());
+    let addr = addr_of(&ts);
+    let mut readers = Vec::new();
+    for i in 0..FAST {
+        let session = subscribed_session(&raw).await;
+        let get = SseReader::new(raw.get_stream(&session, None).await);
+        readers.push(tokio::spawn(read_until(get, COUNT - 1)));
+        let message = request(
+            100 + i as i64,
+            "events/stream",
+            json!({"name": "files/#"}),
+            json!({}),
+        );
+        let push = SseReader::new(raw.post_modern_stream(&message).await);
+        readers.push(tokio::spawn(read_until(push, COUNT - 1)));
+    }
+    let mut stalled = Vec::new();
+    for i in 0..STALLED {
+        let session = subscribed_session(&raw).await;
+        stalled.push(stalled_client(&addr, get_head(&addr, &session), b"").await);
+        let (head, body) = push_request(&addr, 200 + i as i64);
+        stalled.push(stalled_client(&addr, head, body.as_bytes()).await);
+    }
+
+    publish(&server, COUNT, 16 * 1024).await;
+    for reader in readers {
+        let seen = reader.await.unwrap();
+        assert_eq!(seen, (0..COUNT).collect::<Vec<_>>(), "a fast subscriber");
+    }
+    // Meanwhile the stalled ones took almost nothing, and are still connected.
+    let stats = server.metrics().connections();
+    assert_eq!(stats.stalled_closed(), 0);
+    for (conn, mut received) in stalled {
+        // One read: what the kernel holds for it now (reading on would let it catch up).
+        let mut buf = vec![0u8; 256 * 1024];
+        if let Ok(n) = conn.try_read(&mut buf) {
+            received.extend_from_slice(&buf[..n]);
+        }
+        let got = sse_events(&received)
+            .iter()
+            .filter(|(_, data)| {
+                serde_json::from_str(data)
+                    .ok()
+                    .as_ref()
+                    .and_then(seq_of)
+                    .is_some()
+            })
+            .count();
+        assert!(
+            got < COUNT / 2,
+            "a stalled client got {got} of {COUNT} events"
+        );
+    }
 }
