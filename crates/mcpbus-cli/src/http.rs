@@ -124,6 +124,7 @@ pub(crate) async fn serve(
         stats: server.metrics().connections().clone(),
     };
     let mcp = StreamableHttpService::new(server.clone(), http)?;
+    crate::trim::spawn(server.clone(), limits.stats.clone());
     let token = config
         .publish
         .token
