@@ -4,10 +4,11 @@
 //! glibc keeps what the process freed for reuse: after 10,000 abandoned sessions were reaped,
 //! `mcpbus serve` stayed at 4.7 times its baseline RSS for good. Every [`PERIOD`] this task
 //! looks at the server's load (sessions plus open HTTP connections); when it has dropped
-//! sharply since its peak (by [`MIN_DROP`] and by a quarter), it waits [`SETTLE`] for the ended
+//! sharply since its peak (by [`MIN_DROP`] and by a quarter), it waits until the load stops
+//! falling (the idle reaper ends sessions in batches) and [`SETTLE`] more for the ended
 //! sessions to be torn down, then asks the allocator to release its free pages
-//! (`mcpbus_trim::release_free_memory`, `malloc_trim(0)`) on a blocking thread. A steady server
-//! never trims; one that churns trims at most once per period.
+//! (`mcpbus_trim::release_free_memory`, `malloc_trim(0)`) on a blocking thread: one trim per
+//! burst of frees. A steady server never trims.
 
 use std::time::{Duration, Instant};
 
@@ -18,8 +19,9 @@ use mcpbus::transport::http::ConnectionStats;
 const PERIOD: Duration = Duration::from_secs(2);
 /// The smallest drop that is worth a trim (a few MiB of sessions and connections).
 const MIN_DROP: usize = 256;
-/// How long after the drop is seen the trim runs: an ended session frees its memory a little
-/// after it leaves the count (its service loop ends, its stored streams go 100 ms later).
+/// How long the load must stay from falling before the trim runs: an ended session frees its
+/// memory a little after it leaves the count (its service loop ends, its stored streams go
+/// 100 ms later).
 const SETTLE: Duration = Duration::from_secs(1);
 
 /// Starts the task (on glibc only; elsewhere the allocator has no such call).
@@ -38,7 +40,15 @@ async fn watch(server: Server, connections: ConnectionStats) {
         if !sharp_drop(peak, load) {
             continue;
         }
-        tokio::time::sleep(SETTLE).await;
+        let mut last = load;
+        loop {
+            tokio::time::sleep(SETTLE).await;
+            let now = server.session_count() + connections.open();
+            if now >= last {
+                break;
+            }
+            last = now;
+        }
         trim().await;
         peak = server.session_count() + connections.open();
     }
