@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcpbus::events::{EmitReport, Event, MemoryEventLog, TopicSpec};
+use mcpbus::events::{DeliveryConfig, EmitReport, Event, MemoryEventLog, TopicSpec};
 use mcpbus::server::Server;
 use mcpbus::store::{MemoryEventStore, MemoryEventStoreConfig};
 use mcpbus::transport::http::{HttpConfig, serve_http};
@@ -37,9 +37,18 @@ async fn start() -> (TestServer, Server) {
 }
 
 async fn start_with(bound: Duration) -> (TestServer, Server) {
+    start_buffered(bound, DeliveryConfig::default().stream_buffer).await
+}
+
+/// A server whose push streams buffer `stream_buffer` events (and frames).
+async fn start_buffered(bound: Duration, stream_buffer: usize) -> (TestServer, Server) {
     let server = Server::builder("stalled", "1")
         .topic(TopicSpec::content("files/#"))
         .event_log(Arc::new(MemoryEventLog::with_history(1000)))
+        .event_delivery(DeliveryConfig {
+            stream_buffer,
+            ..DeliveryConfig::default()
+        })
         .build()
         .unwrap();
     let store = MemoryEventStore::new(MemoryEventStoreConfig {
@@ -390,4 +399,33 @@ async fn stalled_subscribers_hold_up_none_of_the_others() {
             "a stalled client got {got} of {COUNT} events"
         );
     }
+}
+
+#[tokio::test]
+async fn a_push_stream_that_is_not_read_stops_taking_events_and_catches_up_from_the_log() {
+    const COUNT: usize = 300;
+    // 8 frames may wait for the connection; the rest stays in the log until it reads again.
+    let (ts, server) = start_buffered(Duration::from_secs(600), 8).await;
+    let addr = addr_of(&ts);
+    let (head, body) = push_request(&addr, 1);
+    let (mut conn, mut received) = stalled_client(&addr, head, body.as_bytes()).await;
+    publish(&server, COUNT, 4096).await;
+    // Now it reads: everything arrives, from the queue and then from the log, once each.
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut seen = Vec::new();
+    while seen.last() != Some(&(COUNT - 1)) {
+        let n = tokio::time::timeout(Duration::from_secs(20), conn.read(&mut buf))
+            .await
+            .expect("the rest of the stream")
+            .unwrap();
+        assert!(n > 0, "the stream ended after {seen:?}");
+        received.extend_from_slice(&buf[..n]);
+        seen.clear();
+        for (_, data) in sse_events(&received) {
+            let message: Value = serde_json::from_str(&data).unwrap();
+            assert_ne!(message["params"]["truncated"], true, "{message}");
+            seen.extend(seq_of(&message).map(|(seq, _)| seq));
+        }
+    }
+    assert_eq!(seen, (0..COUNT).collect::<Vec<_>>(), "once each, in order");
 }
