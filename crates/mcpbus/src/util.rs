@@ -61,25 +61,39 @@ mod shrink_tests {
     use super::shrink_sparse;
     use std::collections::HashMap;
 
+    /// A map with room for 100,000 holding `n` entries (inserted, never removed, so that its
+    /// capacity is exact).
+    fn roomy(n: u32) -> HashMap<u32, u32> {
+        let mut map = HashMap::with_capacity(100_000);
+        map.extend((0..n).map(|i| (i, i)));
+        map
+    }
+
     #[test]
     fn a_map_that_emptied_gives_its_room_back_and_a_busy_one_keeps_it() {
-        let mut map: HashMap<u32, u32> = (0..10_000).map(|i| (i, i)).collect();
-        let full = map.capacity();
-        for i in 0..5_000 {
-            map.remove(&i);
-            shrink_sparse(&mut map);
+        let mut busy = roomy(50_000);
+        let room = busy.capacity();
+        shrink_sparse(&mut busy);
+        assert_eq!(busy.capacity(), room, "half full: kept");
+        let mut sparse = roomy(10_000);
+        shrink_sparse(&mut sparse);
+        assert!(
+            sparse.capacity() <= room / 4,
+            "{} of {room}",
+            sparse.capacity()
+        );
+        assert!(sparse.capacity() >= 20_000, "room to grow back by half");
+        assert_eq!(sparse.len(), 10_000);
+        let mut emptied: HashMap<u32, u32> = (0..10_000).map(|i| (i, i)).collect();
+        for i in 10..10_000 {
+            emptied.remove(&i);
+            shrink_sparse(&mut emptied);
         }
-        assert_eq!(map.capacity(), full, "half full: kept");
-        for i in 5_000..9_990 {
-            map.remove(&i);
-            shrink_sparse(&mut map);
-        }
-        assert!(map.capacity() < full / 8, "{} of {full}", map.capacity());
-        assert_eq!(map.len(), 10);
+        assert!(emptied.capacity() < 1_000, "{}", emptied.capacity());
         let mut small: HashMap<u32, u32> = (0..500).map(|i| (i, i)).collect();
-        let room = small.capacity();
+        let before = small.capacity();
         small.clear();
         shrink_sparse(&mut small);
-        assert_eq!(small.capacity(), room, "small maps are left alone");
+        assert_eq!(small.capacity(), before, "small maps are left alone");
     }
 }
