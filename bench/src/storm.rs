@@ -301,8 +301,20 @@ async fn settle(endpoint: &Endpoint, args: &StormArgs) -> Result<Value, String> 
     Ok(json!({"sessions": last["sessions"], "connections": last["connections"]}))
 }
 
+/// `/healthz` as JSON; a refused connection is tried again a few times (right after a storm
+/// the loopback ports can be short for a moment).
 async fn healthz(health: &Endpoint) -> Result<Value, String> {
-    let mut conn = Conn::connect(health).await?;
+    let mut attempt = 0;
+    let mut conn = loop {
+        match Conn::connect(health).await {
+            Ok(conn) => break conn,
+            Err(e) if attempt >= 10 => return Err(e),
+            Err(_) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
     let request = health
         .request(http::Method::GET)
         .body(http_body_util::Full::new(bytes::Bytes::new()))
