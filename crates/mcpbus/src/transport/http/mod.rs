@@ -85,8 +85,9 @@ pub struct HttpConfig {
     pub header_read_timeout: Duration,
     /// How long a client may take no byte of what the server has to write, a stream it
     /// stopped reading in practice ([`serve_http`]; default 30 s; longer: the connection is
-    /// reset and counted; `None`: no bound). Its events were already dropped oldest first
-    /// (counted too); a resumable stream can be resumed.
+    /// reset and counted; `None`: no bound). What it fell behind on was bounded meanwhile (a
+    /// GET stream drops its oldest events, counted; a push stream reads the log again); a
+    /// resumable stream can be resumed.
     pub stalled_stream_timeout: Option<Duration>,
     /// The most sessions at once (default 10,000; more: 503).
     pub max_sessions: usize,
