@@ -48,6 +48,10 @@ pub(crate) struct FanoutConfig {
     pub drain_timeout: Duration,
     /// The server process, to sample its CPU time and memory.
     pub server_pid: Option<u32>,
+    /// Stalled subscribers besides the measured ones (not measured; see `stalled.rs`).
+    pub stalled: usize,
+    /// Bytes of padding in each event's payload.
+    pub payload_bytes: usize,
 }
 
 /// The outcome of a `fanout` run.
@@ -288,6 +292,15 @@ pub(crate) async fn run(config: &FanoutConfig) -> Result<FanoutReport, String> {
         let _ = run.stop.send(true);
         return Err(format!("subscriber setup failed: {e}"));
     }
+    // Held, unread, until the run is measured.
+    let _stalled = match crate::stalled::open(&endpoint, &config.topic, push, config.stalled).await
+    {
+        Ok(stalled) => stalled,
+        Err(e) => {
+            let _ = run.stop.send(true);
+            return Err(format!("stalled subscriber setup failed: {e}"));
+        }
+    };
     measure(config, run, Subscribers::Streams(readers)).await
 }
 
@@ -312,6 +325,7 @@ pub(crate) async fn measure(
         endpoint: publish.clone(),
         token: config.token.clone(),
         topic: config.topic.clone(),
+        pad: config.payload_bytes,
     };
     let published = p
         .publish_at(config.events, config.rate, run.start, None)
@@ -576,6 +590,8 @@ impl FanoutReport {
             "delivery": config.delivery.name(),
             "url": config.url,
             "sessions": config.sessions,
+            "stalled": config.stalled,
+            "payload_bytes": config.payload_bytes,
             "events": config.events,
             "rate_per_s": config.rate,
             "topic": config.topic,
@@ -618,6 +634,12 @@ impl FanoutReport {
             config.events,
             config.rate
         );
+        if config.stalled > 0 {
+            out += &format!(
+                "  stalled              {} more subscriber(s) that stop reading (not measured)\n",
+                config.stalled
+            );
+        }
         out += &format!("  setup                {:.2} s\n", self.setup_secs);
         out += &format!(
             "  published / errors   {} / {}\n",

@@ -19,7 +19,9 @@ mod redis_store;
 mod report;
 mod rps;
 mod soak;
+mod stalled;
 mod stats;
+mod storm;
 mod webhooks;
 
 use std::io::Read;
@@ -92,6 +94,14 @@ struct FanoutArgs {
     /// `bench://topic/<topic>`, for the rmcp peer). `fanout` only.
     #[arg(long, value_enum, default_value = "events")]
     subscribe_method: mcp::SubscribeMethod,
+    /// Stalled subscribers besides the measured ones: subscribed like them, but they stop
+    /// reading once their stream has started (`fanout` and `push-fanout`).
+    #[arg(long, default_value_t = 0)]
+    stalled: usize,
+    /// Bytes of padding in each event's payload (stalled subscribers stall sooner with bigger
+    /// events).
+    #[arg(long, default_value_t = 0)]
+    payload_bytes: usize,
 }
 
 impl FanoutArgs {
@@ -109,6 +119,8 @@ impl FanoutArgs {
             setup_concurrency: self.setup_concurrency,
             drain_timeout: self.drain_timeout,
             server_pid: self.common.server_pid,
+            stalled: self.stalled,
+            payload_bytes: self.payload_bytes,
         }
     }
 }
@@ -162,6 +174,11 @@ enum Command {
     /// hold their GET stream open, or N push streams are held open; the server's RSS is read
     /// before and after.
     Memory(memory::MemoryArgs),
+    /// Connects and disconnects at a high rate for a bounded time (bare connects, sessions
+    /// initialized and abandoned or deleted, requests cut off, push streams dropped), then
+    /// waits for the server to have no session and no connection left, and compares its RSS
+    /// with the one before.
+    Storm(storm::StormArgs),
     /// The `fanout` scenario against an MQTT broker (the Mosquitto peer): N subscriber clients
     /// (one connection each) subscribe at QoS 0, one client publishes at a fixed rate, each
     /// payload being the `events/emit` notification mcpbus would send.
@@ -391,6 +408,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
         }
         Command::Memory(args) => memory::command(args).await,
         Command::Soak(args) => soak::command(*args).await,
+        Command::Storm(args) => storm::command(args).await,
         Command::RedisStore {
             redis_url,
             json,

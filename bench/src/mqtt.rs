@@ -61,6 +61,8 @@ impl MqttFanoutConfig {
             setup_concurrency: self.setup_concurrency,
             drain_timeout: self.drain_timeout,
             server_pid: self.broker_pid,
+            stalled: 0,
+            payload_bytes: 0,
         }
     }
 }

@@ -60,6 +60,7 @@ pub(crate) async fn command(args: PollsArgs) -> Result<ExitCode, String> {
             endpoint: Endpoint::parse(&args.publish_url)?,
             token: args.token,
             topic: args.topic,
+            pad: 0,
         },
         pollers: args.pollers,
         duration: args.duration,

@@ -23,6 +23,8 @@ pub(crate) struct Publisher {
     pub token: String,
     /// The topic published on.
     pub topic: String,
+    /// Bytes of padding in each payload (`pad`), to make events bigger (0: none).
+    pub pad: usize,
 }
 
 /// What a [`Publisher`] did, per sequence number and in all.
@@ -104,7 +106,11 @@ impl Publisher {
         seq: usize,
         t: u64,
     ) -> Result<Option<u64>, String> {
-        let body = json!({"topic": self.topic, "payload": {"seq": seq, "t": t}});
+        let mut payload = json!({"seq": seq, "t": t});
+        if self.pad > 0 {
+            payload["pad"] = Value::String("x".repeat(self.pad));
+        }
+        let body = json!({"topic": self.topic, "payload": payload});
         let request = self
             .endpoint
             .request(Method::POST)

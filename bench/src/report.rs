@@ -341,6 +341,11 @@ pub(crate) fn render_change(lines: &str, a: &str, b: &str) -> String {
             show: |v| format!("{:.2}", num(v)),
         },
         Figure {
+            name: "delivery p99",
+            pointer: "/per_delivery/p99_us",
+            show: us,
+        },
+        Figure {
             name: "publish → last p99",
             pointer: "/publish_to_last/p99_us",
             show: us,

@@ -316,6 +316,7 @@ fn publishers(endpoints: &[Endpoint], token: &str, topics: usize) -> Vec<Vec<Pub
                     endpoint: e.with_path("/publish"),
                     token: token.to_string(),
                     topic: format!("soak/t{t}"),
+                    pad: 0,
                 })
                 .collect()
         })

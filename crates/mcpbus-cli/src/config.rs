@@ -139,6 +139,9 @@ pub(crate) struct HttpSection {
     pub header_read_timeout_ms: Option<u64>,
     /// Milliseconds a POST body may take to arrive whole (default 30,000).
     pub body_read_timeout_ms: Option<u64>,
+    /// Milliseconds a client may take no byte of what the server has to write (a stream it
+    /// stopped reading) before its connection is reset (default 30,000).
+    pub stalled_stream_timeout_ms: Option<u64>,
 }
 
 fn default_listen() -> String {
@@ -173,6 +176,7 @@ impl Default for HttpSection {
             replay_events_per_stream: default_replay(),
             header_read_timeout_ms: None,
             body_read_timeout_ms: None,
+            stalled_stream_timeout_ms: None,
         }
     }
 }
@@ -308,6 +312,9 @@ pub(crate) enum ConfigError {
     /// `[http] session_idle_timeout_secs` is zero.
     #[error("[http] session_idle_timeout_secs must be positive")]
     ZeroIdleTimeout,
+    /// `[http] stalled_stream_timeout_ms` is zero.
+    #[error("[http] stalled_stream_timeout_ms must be positive")]
+    ZeroStalledStreamTimeout,
     /// A Redis prefix is set but no Redis.
     #[error("a Redis prefix needs a Redis: add --redis URL or [redis] url")]
     PrefixWithoutRedis,

@@ -78,6 +78,9 @@ pub(crate) fn http_config(
     if h.session_idle_timeout_secs == 0 {
         return Err(ConfigError::ZeroIdleTimeout);
     }
+    if h.stalled_stream_timeout_ms == Some(0) {
+        return Err(ConfigError::ZeroStalledStreamTimeout);
+    }
     let (event_store, session_store) = match backend {
         Some(b) => (b.event_store(), Some(b.session_store())),
         None => {
@@ -95,6 +98,10 @@ pub(crate) fn http_config(
         response_mode,
         header_read_timeout: ms(h.header_read_timeout_ms, d.header_read_timeout),
         body_read_timeout: ms(h.body_read_timeout_ms, d.body_read_timeout),
+        stalled_stream_timeout: h
+            .stalled_stream_timeout_ms
+            .map(Duration::from_millis)
+            .or(d.stalled_stream_timeout),
         session_idle_timeout: Some(Duration::from_secs(h.session_idle_timeout_secs)),
         allowed_hosts: h.allowed_hosts.clone(),
         allowed_origins: h.allowed_origins.clone(),
@@ -126,8 +133,13 @@ pub(crate) async fn serve(
         tracing::warn!(%local, "not bound to loopback and no [http] allowed_hosts: Host checking is off");
         http.dns_rebinding_protection = false;
     }
-    let header_timeout = http.header_read_timeout;
+    let limits = ConnectionLimits {
+        header_read_timeout: http.header_read_timeout,
+        stalled_stream_timeout: http.stalled_stream_timeout,
+        stats: server.metrics().connections().clone(),
+    };
     let mcp = StreamableHttpService::new(server.clone(), http)?;
+    crate::trim::spawn(server.clone(), limits.stats.clone());
     let token = config
         .publish
         .token
@@ -161,9 +173,6 @@ pub(crate) async fn serve(
     // The line scripts and tests wait for: the address actually bound.
     tracing::info!(url = %format!("http://{local}{}", config.http.path), "listening");
     eprintln!("mcpbus: listening on http://{local}{}", config.http.path);
-    let limits = ConnectionLimits {
-        header_read_timeout: header_timeout,
-    };
     let shutdown = async move {
         shutdown_signal().await;
         tracing::info!("shutting down: closing streams and sessions");
@@ -424,6 +433,7 @@ async fn publish_event(
 
 async fn healthz(State(state): State<AppState>) -> Response {
     let stats = state.server.events().stats();
+    let connections = state.server.metrics().connections();
     Json(json!({
         "status": "ok",
         "sessions": state.mcp.session_count(),
@@ -432,6 +442,9 @@ async fn healthz(State(state): State<AppState>) -> Response {
         "deliveries": stats.deliveries,
         "dropped": stats.dropped,
         "webhookSubscriptions": state.server.webhook_subscriptions(),
+        // This request's own connection is one of them.
+        "connections": connections.open(),
+        "stalledClosed": connections.stalled_closed(),
     }))
     .into_response()
 }

@@ -20,6 +20,7 @@ mod serve;
 mod sub;
 mod sub_modern;
 mod sub_webhook;
+mod trim;
 mod webhooks_config;
 
 use std::path::PathBuf;

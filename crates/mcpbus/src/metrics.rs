@@ -22,6 +22,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::server::Server;
+use crate::transport::http::ConnectionStats;
 
 /// The media type of [`Metrics::encode`]'s output (the OpenMetrics text format, which
 /// Prometheus scrapes natively).
@@ -111,6 +112,9 @@ struct Families {
     log_duration: HistogramFamily<OperationLabel>,
     log_errors: Family<OperationLabel, Counter>,
     access_denials: Family<ActionLabel, Counter>,
+    connections: Gauge,
+    connections_accepted: Counter,
+    connections_stalled: Counter,
 }
 
 struct Inner {
@@ -121,6 +125,10 @@ struct Inner {
     /// The series of log appends, fetched once: a publish looks nothing up.
     append_duration: Histogram,
     append_errors: Counter,
+    /// The HTTP connections of the server's listener, read when scraped.
+    connections: ConnectionStats,
+    /// Their counts when last scraped (the counters add the differences).
+    connections_seen: std::sync::Mutex<(u64, u64)>,
 }
 
 /// The Prometheus registry of one server: cheap to clone (every clone is the same registry).
@@ -163,6 +171,9 @@ impl Metrics {
             log_duration: Family::new_with_constructor(latency_histogram),
             log_errors: Family::default(),
             access_denials: Family::default(),
+            connections: Gauge::default(),
+            connections_accepted: Counter::default(),
+            connections_stalled: Counter::default(),
         };
         // Series that alerts divide or rate from exist at zero before their first event.
         for result in ["ok", "failed"] {
@@ -189,6 +200,8 @@ impl Metrics {
                 dropped_seen: std::sync::Mutex::new(0),
                 append_duration,
                 append_errors,
+                connections: ConnectionStats::default(),
+                connections_seen: std::sync::Mutex::new((0, 0)),
             }),
         }
     }
@@ -236,6 +249,13 @@ impl Metrics {
         if !ok {
             f.log_errors.get_or_create(&label).inc();
         }
+    }
+
+    /// The counts of the server's HTTP connections: `serve_http` counts there; an application
+    /// that runs [`serve_router`](crate::transport::http::serve_router) itself passes a clone
+    /// in its `ConnectionLimits` to have them in the metrics.
+    pub fn connections(&self) -> &ConnectionStats {
+        &self.inner.connections
     }
 
     /// Records one webhook delivery attempt: acknowledged (2xx) or not.
@@ -311,6 +331,21 @@ impl Metrics {
             f.dropped.inc_by(state.dropped - *seen);
             *seen = state.dropped;
         }
+        drop(seen);
+        self.refresh_connections();
+    }
+
+    /// Sets the open connections, and catches the connection counters up.
+    fn refresh_connections(&self) {
+        let (f, c) = (&self.inner.families, &self.inner.connections);
+        f.connections
+            .set(i64::try_from(c.open()).unwrap_or(i64::MAX));
+        let mut seen = crate::util::lock(&self.inner.connections_seen);
+        let (accepted, stalled) = (c.accepted(), c.stalled_closed());
+        f.connections_accepted
+            .inc_by(accepted.saturating_sub(seen.0));
+        f.connections_stalled.inc_by(stalled.saturating_sub(seen.1));
+        *seen = (accepted.max(seen.0), stalled.max(seen.1));
     }
 }
 
@@ -393,6 +428,22 @@ fn register(r: &mut Registry, f: &Families) {
         "access_denials",
         "Actions the topic permissions refused, by action (subscribe, publish, webhook)",
         f.access_denials.clone(),
+    );
+    r.register(
+        "http_connections",
+        "Open HTTP connections of the server's listener",
+        f.connections.clone(),
+    );
+    r.register(
+        "http_connections_accepted",
+        "HTTP connections accepted",
+        f.connections_accepted.clone(),
+    );
+    r.register(
+        "http_connections_stalled",
+        "HTTP connections reset because their client took no byte for the stalled stream \
+         timeout while the server had bytes to write",
+        f.connections_stalled.clone(),
     );
     r.register(
         "log_errors",

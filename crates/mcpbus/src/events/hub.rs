@@ -74,6 +74,8 @@ impl Routes {
         if self.by_id.get(&sub.id) == Some(&key) {
             self.by_id.remove(&sub.id);
         }
+        crate::util::shrink_sparse(&mut self.subscribers);
+        crate::util::shrink_sparse(&mut self.by_id);
         Some(sub.sink)
     }
 }

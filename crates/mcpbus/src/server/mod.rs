@@ -432,6 +432,7 @@ impl Server {
                 .is_some_and(|s| std::ptr::eq(Arc::as_ptr(s), session))
             {
                 sessions.remove(&session.id);
+                crate::util::shrink_sparse(&mut sessions);
             }
         }
         let reason = *lock(&session.end_reason);

@@ -5,6 +5,7 @@
 //! the reading task (handlers must be quick: the SDK's own push to channels). Answers complete
 //! the [`Peer`]'s pending requests, and progress notifications reach the request that asked.
 
+mod backlog;
 mod peer;
 
 use std::collections::{HashMap, HashSet};
@@ -22,6 +23,7 @@ use tokio_util::task::TaskTracker;
 use crate::transport::{Inbound, Transport, TransportReader, TransportWriter};
 
 pub use crate::outbound::DEFAULT_OUTBOUND_CAPACITY;
+pub(crate) use backlog::Backlog;
 pub use peer::{DEFAULT_REQUEST_TIMEOUT, Peer, ProgressCallback, RequestOptions};
 pub(crate) use peer::{FrameKind, RelatedSink};
 

@@ -75,6 +75,12 @@ pub(crate) trait RelatedSink: Send + Sync + 'static {
 
     /// Request `id` ended without an answer (it was cancelled): release its stream.
     fn abandon(&self, _id: &RequestId) {}
+
+    /// How far the connection of `id`'s stream is behind, when the transport can tell (a
+    /// 2026-07-28 SSE answer); `None` where what is routed is bounded elsewhere.
+    fn backlog(&self, _id: &RequestId) -> Option<Arc<super::Backlog>> {
+        None
+    }
 }
 
 pub(crate) struct PeerShared {
@@ -142,6 +148,14 @@ impl Peer {
     pub(crate) fn abandon_related(&self) {
         if let (Some(id), Some(router)) = (&self.related, &self.shared.router) {
             router.abandon(id);
+        }
+    }
+
+    /// How far the connection of this request's stream is behind, when the transport can tell.
+    pub(crate) fn backlog(&self) -> Option<Arc<super::Backlog>> {
+        match (&self.related, &self.shared.router) {
+            (Some(id), Some(router)) => router.backlog(id),
+            _ => None,
         }
     }
 

@@ -386,7 +386,11 @@ impl EventStore for MemoryEventStore {
     }
 
     fn remove_session<'a>(&'a self, session: &'a str) -> BoxFuture<'a, ()> {
-        if let Some(log) = self.lock().sessions.remove(session) {
+        let mut state = self.lock();
+        let removed = state.sessions.remove(session);
+        crate::util::shrink_sparse(&mut state.sessions);
+        drop(state);
+        if let Some(log) = removed {
             for s in log.streams {
                 s.shared.notify.notify_waiters();
             }

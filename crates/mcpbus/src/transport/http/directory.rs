@@ -106,7 +106,9 @@ impl LocalSessions {
 
     /// Removes session `id`: new requests no longer find it.
     pub(crate) fn remove(&self, id: &str) {
-        lock(&self.sessions).remove(id);
+        let mut sessions = lock(&self.sessions);
+        sessions.remove(id);
+        crate::util::shrink_sparse(&mut sessions);
     }
 
     /// Removes `session`, unless a newer copy of the same session replaced it meanwhile.
@@ -117,6 +119,7 @@ impl LocalSessions {
             .is_some_and(|s| std::ptr::eq(Arc::as_ptr(s), session))
         {
             sessions.remove(&session.id);
+            crate::util::shrink_sparse(&mut sessions);
         }
     }
 }

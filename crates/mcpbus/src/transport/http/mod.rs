@@ -25,10 +25,11 @@ mod modern_headers;
 mod post;
 mod session;
 mod shared_sessions;
+mod stalled;
 mod stream;
 mod wire;
 
-pub use accept::{ConnectionLimits, serve_router};
+pub use accept::{ConnectionLimits, ConnectionStats, serve_router};
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -85,6 +86,12 @@ pub struct HttpConfig {
     /// How long a request's headers may take to arrive ([`serve_http`]; default 10 s; slower:
     /// the connection is closed).
     pub header_read_timeout: Duration,
+    /// How long a client may take no byte of what the server has to write, a stream it
+    /// stopped reading in practice ([`serve_http`]; default 30 s; longer: the connection is
+    /// reset and counted; `None`: no bound). What it fell behind on was bounded meanwhile (a
+    /// GET stream drops its oldest events, counted; a push stream reads the log again); a
+    /// resumable stream can be resumed.
+    pub stalled_stream_timeout: Option<Duration>,
     /// The most sessions at once (default 10,000; more: 503).
     pub max_sessions: usize,
     /// The most 2026-07-28 requests in flight at once, listen streams included (default
@@ -118,6 +125,7 @@ impl Default for HttpConfig {
             max_body_bytes: 4 * 1024 * 1024,
             body_read_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
+            stalled_stream_timeout: Some(accept::DEFAULT_STALLED_STREAM_TIMEOUT),
             max_sessions: 10_000,
             max_modern_requests: 10_000,
             dns_rebinding_protection: true,
@@ -140,6 +148,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("body_read_timeout", &self.body_read_timeout)
             .field("header_read_timeout", &self.header_read_timeout)
+            .field("stalled_stream_timeout", &self.stalled_stream_timeout)
             .field("max_sessions", &self.max_sessions)
             .field("max_modern_requests", &self.max_modern_requests)
             .field("dns_rebinding_protection", &self.dns_rebinding_protection)
@@ -167,6 +176,9 @@ pub enum HttpConfigError {
     /// Stateless mode has no sessions to share.
     #[error("a session_store is not supported in stateless mode")]
     SessionStoreInStatelessMode,
+    /// `stalled_stream_timeout` must be positive (`None` turns the bound off).
+    #[error("stalled_stream_timeout must be a positive duration")]
+    StalledStreamTimeoutNotPositive,
 }
 
 /// The endpoint's state, shared by every request and session task: the one place sessions
@@ -209,6 +221,9 @@ impl HttpConfig {
             if t.is_zero() {
                 return Err(HttpConfigError::IdleTimeoutNotPositive);
             }
+        }
+        if self.stalled_stream_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(HttpConfigError::StalledStreamTimeoutNotPositive);
         }
         if self.session_store.is_some() {
             if self.stateless {
@@ -606,6 +621,8 @@ pub async fn serve_http(
     }
     let limits = ConnectionLimits {
         header_read_timeout: config.header_read_timeout,
+        stalled_stream_timeout: config.stalled_stream_timeout,
+        stats: server.metrics().connections().clone(),
     };
     let service = StreamableHttpService::new(server, config).map_err(std::io::Error::other)?;
     let app = service.clone().into_router(path);

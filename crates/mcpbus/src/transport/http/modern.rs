@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{HttpInner, modern_headers, wire};
 use crate::server::modern as era;
-use crate::service::{FrameKind, RelatedSink};
+use crate::service::{Backlog, FrameKind, RelatedSink};
 
 /// Whether a POSTed message is of the 2026-07-28 era: no session, not `initialize`, and its
 /// `_meta` or its `MCP-Protocol-Version` header names a revision the handshake era lacks.
@@ -122,12 +122,13 @@ async fn answer(
     let Checked { request, meta } = checked;
     let id = request.id.clone();
     let (tx, mut related) = mpsc::unbounded_channel();
+    let backlog = Arc::new(Backlog::default());
     // Shutting down ends every request, listen streams included.
     let cancel = http.shutdown.child_token();
     // Whatever ends this POST early (the client leaving) cancels the request.
     let guard = CancelOnDrop(cancel.clone());
     let server = http.server.clone();
-    let sink = Arc::new(RelatedFrames(tx));
+    let sink = Arc::new(RelatedFrames(tx, backlog.clone()));
     let mut task = tokio::spawn({
         let cancel = cancel.clone();
         async move { era::serve_alone(&server, request, meta, sink, cancel, principal).await }
@@ -136,7 +137,10 @@ async fn answer(
         biased;
         done = &mut task => return finished(&id, done),
         frame = related.recv() => match frame {
-            Some(frame) => frame,
+            Some(frame) => {
+                backlog.taken();
+                frame
+            }
             // The handler is done and dropped its side without sending anything.
             None => return finished(&id, (&mut task).await),
         },
@@ -145,6 +149,7 @@ async fn answer(
         id,
         pending: VecDeque::from([event(&first)]),
         related,
+        backlog,
         task,
         keep_alive: http.config.sse_keep_alive,
         _guard: guard,
@@ -193,8 +198,10 @@ fn error_with_status(id: &RequestId, error: ErrorObject, status: StatusCode) -> 
     response
 }
 
-/// Routes what a request sends besides its answer into the POST's stream.
-struct RelatedFrames(mpsc::UnboundedSender<Bytes>);
+/// Routes what a request sends besides its answer into the POST's stream, counting what its
+/// connection has not taken yet (a push stream waits on that count; other requests send
+/// little).
+struct RelatedFrames(mpsc::UnboundedSender<Bytes>, Arc<Backlog>);
 
 impl RelatedSink for RelatedFrames {
     fn route(&self, _id: &RequestId, frame: Bytes, kind: FrameKind) -> Result<(), Bytes> {
@@ -204,8 +211,16 @@ impl RelatedSink for RelatedFrames {
             tracing::warn!("dropped a server-to-client request on a 2026-07-28 stream");
             return Ok(());
         }
-        let _ = self.0.send(frame);
+        // Counted before it can be taken, so that the count never runs below zero.
+        self.1.added();
+        if self.0.send(frame).is_err() {
+            self.1.taken();
+        }
         Ok(())
+    }
+
+    fn backlog(&self, _id: &RequestId) -> Option<Arc<Backlog>> {
+        Some(self.1.clone())
     }
 }
 
@@ -245,6 +260,8 @@ struct Streamed {
     /// Events ready to write, in order.
     pending: VecDeque<Bytes>,
     related: mpsc::UnboundedReceiver<Bytes>,
+    /// What `related` holds, counted.
+    backlog: Arc<Backlog>,
     task: tokio::task::JoinHandle<Result<Value, ErrorObject>>,
     /// How often a quiet stream gets a comment (none when `None`).
     keep_alive: Option<Duration>,
@@ -275,10 +292,14 @@ impl Streamed {
         }
         tokio::select! {
             biased;
-            Some(frame) = self.related.recv() => Some(event(&frame)),
+            Some(frame) = self.related.recv() => {
+                self.backlog.taken();
+                Some(event(&frame))
+            }
             done = &mut self.task => {
                 // Messages sent just before the answer go first.
                 while let Ok(frame) = self.related.try_recv() {
+                    self.backlog.taken();
                     self.pending.push_back(event(&frame));
                 }
                 self.pending.push_back(event(&answer_frame(&self.id, done)));

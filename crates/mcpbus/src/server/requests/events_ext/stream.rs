@@ -8,7 +8,10 @@
 //! the live events of this process as the hub delivers them, each with its cursor, and a
 //! heartbeat with the cursor checked up to whenever the interval passes. A stream whose reader
 //! falls behind its buffer reads the log again from its cursor; only if the log no longer holds
-//! what it missed does the client hear of a gap (`active` again, `truncated: true`).
+//! what it missed does the client hear of a gap (`active` again, `truncated: true`). Over HTTP
+//! the client's own pace counts too: while its connection has `stream_buffer` frames untaken,
+//! the stream takes nothing more from the hub (its watch overflows, and it reads the log once
+//! there is room), so a client that reads slowly holds a bounded amount of memory.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -31,7 +34,7 @@ use crate::events::event_types::{EventSubscription, occurrence, retained_occurre
 use crate::events::watch::Watch;
 use crate::events::{EventHub, LogPosition, LoggedEvent, ReadError, ReadFrom};
 use crate::server::context::Context;
-use crate::service::{Peer, parse_params, to_result};
+use crate::service::{Backlog, Peer, parse_params, to_result};
 
 /// `events/stream`: refused at once (and no stream opened) when the subscription is invalid;
 /// otherwise it runs until the client leaves or the server ends it.
@@ -52,6 +55,8 @@ pub(crate) async fn stream(params: Option<Value>, ctx: Context) -> Result<Value,
         hub,
         sub,
         watch,
+        backlog: ctx.peer().backlog(),
+        cancel: ctx.cancellation().clone(),
     };
     match p.subscription.cursor() {
         None => push.start_now().await?,
@@ -156,6 +161,10 @@ struct Push {
     watch: Watch,
     /// Everything of the subscription up to here has been sent: safe for the client to persist.
     cursor: Arc<str>,
+    /// How far the client's connection is behind, where the transport can tell (HTTP).
+    backlog: Option<Arc<Backlog>>,
+    /// Cancelled when the client leaves (or the server ends the stream).
+    cancel: tokio_util::sync::CancellationToken,
 }
 
 impl Push {
@@ -191,6 +200,11 @@ impl Push {
         loop {
             let now = Utc::now();
             for event in &page.events {
+                // A client that reads slowly takes a page at its own pace; one that left
+                // ends the stream (the cursor is where it stopped).
+                if !self.room().await {
+                    return Ok(());
+                }
                 self.send(event, now);
             }
             self.cursor = later(&self.cursor, &page.next);
@@ -228,6 +242,9 @@ impl Push {
             tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            if !self.room().await {
+                return;
+            }
             tokio::select! {
                 _ = ctx.cancellation().cancelled() => return,
                 _ = self.out.peer.closed() => return,
@@ -241,6 +258,24 @@ impl Push {
                     None => return,
                 },
             }
+        }
+    }
+
+    /// Waits while the client's connection has `stream_buffer` frames it has not taken: the
+    /// hub's events pile up in the watch meanwhile, which overflows, and the stream reads the
+    /// log again from its cursor once there is room. `false` if the stream ended meanwhile.
+    async fn room(&self) -> bool {
+        let Some(backlog) = &self.backlog else {
+            return true;
+        };
+        let limit = self.hub.delivery_config().stream_buffer.max(1);
+        if backlog.has_room(limit) {
+            return true;
+        }
+        tokio::select! {
+            () = backlog.room(limit) => true,
+            () = self.cancel.cancelled() => false,
+            () = self.out.peer.closed() => false,
         }
     }
 
