@@ -4,7 +4,8 @@
 //! to whichever replica: agent A reads its own inbox and not agent B's in both eras;
 //! `POST /publish` needs the publish scope, and agent A receives through other replicas (a poll,
 //! its session's GET stream); bad
-//! tokens are `401` everywhere; a key rotation is picked up by every replica; a handshake-era
+//! tokens (expired, wrong audience, wrong issuer, a revoked opaque one) are `401` everywhere; a
+//! key rotation is picked up by every replica; a handshake-era
 //! session opened with agent A's token refuses agent B's on another replica.
 //!
 //! The replicas share one public URL (`RESOURCE`, as behind a load balancer): the tokens' audience.
@@ -133,15 +134,21 @@ fn bad_tokens_are_refused_and_a_rotation_is_seen_by_every_replica() {
     });
     let wrong_issuer = other.client_credentials(&AGENT_A, &SUBSCRIBER, RESOURCE);
     let before = auth.client_credentials(&AGENT_A, &SCOPES, RESOURCE);
+    let opaque = auth.opaque_token(&SUBSCRIBER, RESOURCE);
+    assert!(!opaque.is_jwt());
     for replica in &r {
         assert_eq!(agent_of(replica, &before.access_token), "agent-a");
+        // Each replica asks the provider's introspection endpoint itself.
+        assert_eq!(agent_of(replica, &opaque.access_token), "agent-a");
     }
     wait_until_expired(&expiring);
+    auth.revoke(&opaque);
     for (i, replica) in r.iter().enumerate() {
         for (what, token) in [
             ("expired", &expiring),
             ("wrong audience", &wrong_audience),
             ("wrong issuer", &wrong_issuer),
+            ("revoked", &opaque),
         ] {
             let t = token.access_token.as_str();
             let what = format!("{what} on replica {i}");
