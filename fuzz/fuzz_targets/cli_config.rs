@@ -1,7 +1,8 @@
 //! The TOML configuration of `mcpbus serve` (crates/mcpbus-cli/src/config.rs).
 //!
 //! The CLI is a binary crate, so its config module (and the section modules it reads:
-//! `modern_config`, `webhooks_config`, `priority`, `http_sections`, `access_config`) is
+//! `modern_config`, `webhooks_config`, `priority`, `http_sections`, `access_config`,
+//! `oauth_config`) is
 //! compiled into this target as it is, through `#[path]` (they need only `mcpbus`,
 //! `mcpbus-proto`, `serde`, `serde_json`, `toml` and `thiserror`). The input is the text of a
 //! configuration file. Properties:
@@ -37,6 +38,9 @@ mod http_sections;
 #[allow(dead_code)]
 #[path = "../../crates/mcpbus-cli/src/access_config.rs"]
 mod access_config;
+#[allow(dead_code)]
+#[path = "../../crates/mcpbus-cli/src/oauth_config.rs"]
+mod oauth_config;
 
 use std::path::Path;
 
