@@ -354,7 +354,8 @@ const HANDSHAKE_ERA: &str = "2025-11-25";
 /// The `era` label of the 2026-07-28 era.
 const MODERN_ERA: &str = "2026-07-28";
 
-/// Registers every family under its name (documented in docs/deployment.md).
+/// Registers every family under its name (documented in docs/deployment.md): those of events
+/// and subscribers here, the rest in [`register_transport`].
 fn register(r: &mut Registry, f: &Families) {
     r.register(
         "events_published",
@@ -407,6 +408,11 @@ fn register(r: &mut Registry, f: &Families) {
         "Webhook POST attempts, by result (ok: a 2xx answer)",
         f.webhook_deliveries.clone(),
     );
+    register_transport(r, f);
+}
+
+/// Registers the families of the HTTP listener, the event log and the topic permissions.
+fn register_transport(r: &mut Registry, f: &Families) {
     r.register(
         "http_responses",
         "HTTP answers, by route and status",
