@@ -1,7 +1,8 @@
 //! Fault injection between `mcpbus serve --redis` replicas and Redis: three replicas reach a
 //! `redis-server` (append-only file, fsync on every write) through a [`FaultProxy`], and a
 //! seeded random schedule kills and restarts replicas, kills and restarts Redis, resets the
-//! proxy's connections, black-holes them for a while, refuses them, and slows them down, while
+//! proxy's connections, black-holes them for a while, refuses them, slows them down, and
+//! silences every open one for good (new connections work), while
 //! publishers publish through random replicas and push streams and pollers follow `alerts/+`,
 //! resuming with their last cursor on whichever replica is up. Then everything heals and the
 //! checker (fault_schedule/checker.rs) compares what every subscriber received with what was
@@ -155,7 +156,7 @@ impl Cluster {
 fn step(cluster: &mut Cluster, rng: &mut Rng) -> String {
     let up = cluster.up();
     let down: Vec<usize> = (0..REPLICAS).filter(|i| !up.contains(i)).collect();
-    match rng.below(8) {
+    match rng.below(9) {
         0 if up.len() > 1 => {
             let i = up[rng.below(up.len() as u64) as usize];
             cluster.kill_replica(i);
@@ -195,6 +196,12 @@ fn step(cluster: &mut Cluster, rng: &mut Rng) -> String {
             thread::sleep(pause);
             cluster.proxy.set_latency(Duration::ZERO);
             format!("latency {latency:?} for {pause:?}")
+        }
+        7 => {
+            // For good: the replicas must notice and reconnect by themselves (their watchdog
+            // and their tailer's deadline, docs/reliability.md "Silent connections").
+            cluster.proxy.stall_open();
+            "silence every open Redis connection".into()
         }
         _ => {
             let pause = rng.millis(100, 800);
