@@ -13,7 +13,7 @@
 //! Before that, it fixes the size from which blocks get their own mapping: left to itself,
 //! glibc raises it after the first burst frees a large table, and the large tables of later
 //! bursts then come from the arenas, where they leave pages no trim can give back (RSS after
-//! repeated bursts of 10,000 sessions: 1.30 times the baseline by the eleventh, 1.12 with the
+//! repeated bursts of 10,000 sessions: 1.30 times the baseline by the eleventh, 1.13 with the
 //! fixed threshold; docs/BENCHMARKS.md).
 
 use std::time::{Duration, Instant};
