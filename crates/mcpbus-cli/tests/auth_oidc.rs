@@ -25,7 +25,7 @@ use mcpbus_testkit::oidc::{
 use serde_json::json;
 use support::{
     agent_of, assert_invalid_token, inbox, legacy, metadata_url, modern, next_emit, open_session,
-    open_stream, poll_inbox, publish, single, subscribe, subscribed_and_rejected,
+    open_stream, poll_inbox, polled_events, publish, single, subscribe, subscribed_and_rejected,
     wait_until_expired, whoami,
 };
 
@@ -106,14 +106,7 @@ fn publishing_needs_the_publish_scope_and_agent_a_receives() {
     let event_id = sent.json()["eventId"].as_str().unwrap().to_owned();
 
     let got = poll_inbox(&server, a, "agent-a", Some(&cursor));
-    let events = got["result"]["events"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let ids: Vec<&str> = events
-        .iter()
-        .filter_map(|e| e["eventId"].as_str())
-        .collect();
+    let (events, ids) = polled_events(&got);
     assert_eq!(ids, [event_id.as_str()], "{got}");
     assert_eq!(events[0]["data"]["payload"], payload, "{got}");
     let emitted = next_emit(&stream);

@@ -22,7 +22,7 @@ use mcpbus_testkit::{RedisServer, ServeProcess};
 use serde_json::json;
 use support::{
     TempConfig, agent_of, assert_invalid_token, free_port, inbox, legacy, next_emit, open_session,
-    open_stream, poll_inbox, publish, serve, subscribe, subscribed_and_rejected,
+    open_stream, poll_inbox, polled_events, publish, serve, subscribe, subscribed_and_rejected,
     wait_until_expired, whoami,
 };
 
@@ -94,14 +94,7 @@ fn inboxes_publishing_and_sessions_hold_across_replicas() {
     assert_eq!(sent.status, 200, "{}", sent.text());
     let event_id = sent.json()["eventId"].as_str().unwrap().to_owned();
     let got = poll_inbox(&r[0], a, "agent-a", Some(&cursor));
-    let events = got["result"]["events"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let ids: Vec<&str> = events
-        .iter()
-        .filter_map(|e| e["eventId"].as_str())
-        .collect();
+    let (_, ids) = polled_events(&got);
     assert_eq!(ids, [event_id.as_str()], "{got}");
     let emitted = next_emit(&stream);
     assert_eq!(emitted["eventId"], event_id.as_str(), "{emitted}");

@@ -244,6 +244,19 @@ pub(crate) fn poll_inbox(
     answer_message(&answer)
 }
 
+/// The events of an `events/poll` answer (none when it has none), and their ids in order.
+pub(crate) fn polled_events(answer: &Value) -> (Vec<Value>, Vec<String>) {
+    let events = answer["result"]["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let ids = events
+        .iter()
+        .filter_map(|e| e["eventId"].as_str().map(str::to_owned))
+        .collect();
+    (events, ids)
+}
+
 /// `whoami` in the 2026-07-28 era with `token`; the HTTP answer.
 pub(crate) fn whoami(server: &ServeProcess, token: &str) -> Answer {
     let params = json!({"name": "whoami", "arguments": {}});
